@@ -1,0 +1,213 @@
+/* commit.c - effect batches and the committer thread (group commit).
+ *
+ * Every LMDB write of the runtime is a batch handed to the committer. The
+ * committer takes every batch queued since its last commit, applies them in
+ * queue order in ONE write transaction and commits (one fsync), so the cost
+ * of an fsync is shared by all actors and threads that produced work
+ * meanwhile: the busier the node, the larger the groups. Queue order is
+ * commit order; runtime.h explains why that keeps speculation safe. */
+#include "runtime/runtime_internal.h"
+#include "runtime/error.h"
+#include "runtime/log.h"
+#include "runtime/metrics.h"
+#include "runtime/clock.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+batch_t *runtime__batch_new(void)
+{
+    return calloc(1, sizeof(batch_t));
+}
+
+void runtime__batch_free(batch_t *b)
+{
+    if (!b)
+        return;
+    free(b->ops);
+    free(b->buf);
+    free(b->actors);
+    free(b);
+}
+
+static int grow_to(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap * 2 : 8;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(*p, n * elem);
+    if (!q)
+        return FENTA_ENOMEM;
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+int runtime__batch_op(batch_t *b, op_kind_t kind, store_db_t db, const void *key, size_t klen,
+                      const void *val, size_t vlen)
+{
+    if (grow_to((void **)&b->ops, &b->capops, b->nops + 1, sizeof(op_t)) ||
+        grow_to((void **)&b->buf, &b->cap, b->len + klen + vlen, 1))
+        return FENTA_ENOMEM;
+    op_t *op = &b->ops[b->nops++];
+    *op = (op_t){.kind = (uint8_t)kind, .db = (uint8_t)db, .klen = (uint32_t)klen,
+                 .vlen = (uint32_t)vlen, .off = b->len};
+    memcpy(b->buf + b->len, key, klen);
+    if (vlen)
+        memcpy(b->buf + b->len + klen, val, vlen);
+    b->len += klen + vlen;
+    if (db == STORE_TIMERS && kind == OP_PUT)
+        b->timers = true;
+    if (db == STORE_OUTBOX && kind == OP_PUT)
+        b->outbox = true;
+    return 0;
+}
+
+int runtime__batch_hold(runtime_t *rt, batch_t *b, actor_t *a)
+{
+    (void)rt;
+    if (grow_to((void **)&b->actors, &b->capactors, b->nactors + 1, sizeof(actor_t *)))
+        return FENTA_ENOMEM;
+    b->actors[b->nactors++] = a;
+    a->uncommitted++;
+    return 0;
+}
+
+uint64_t runtime__commit_submit(runtime_t *rt, batch_t *b)
+{
+    pthread_mutex_lock(&rt->clock_);
+    b->seq = ++rt->next_seq;
+    b->next = NULL;
+    if (rt->ctail)
+        rt->ctail->next = b;
+    else
+        rt->chead = b;
+    rt->ctail = b;
+    pthread_cond_signal(&rt->ccond);
+    pthread_mutex_unlock(&rt->clock_);
+    return b->seq;
+}
+
+void runtime__commit_wait(runtime_t *rt, uint64_t seq)
+{
+    pthread_mutex_lock(&rt->clock_);
+    while (rt->done_seq < seq)
+        pthread_cond_wait(&rt->cdone, &rt->clock_);
+    pthread_mutex_unlock(&rt->clock_);
+}
+
+/* Applies a chain of batches inside one write transaction. Runs again from
+ * the start if the map had to grow, so it only reads the batches. */
+static int apply(store_txn_t *txn, void *arg)
+{
+    for (batch_t *b = arg; b; b = b->next) {
+        for (size_t i = 0; i < b->nops; i++) {
+            op_t *op = &b->ops[i];
+            const uint8_t *k = b->buf + op->off, *v = k + op->klen;
+            int rc;
+            switch (op->kind) {
+            case OP_PUT:
+                rc = store_put(txn, op->db, k, op->klen, v, op->vlen);
+                break;
+            case OP_DEL:
+                rc = store_del(txn, op->db, k, op->klen);
+                break;
+            case OP_SPAWN: {
+                /* An actors op followed by its children op: the children
+                 * entry is only written when the actor is new. */
+                const void *old;
+                size_t oldlen;
+                if (op->db == STORE_ACTORS) {
+                    op->result = store_get(txn, STORE_ACTORS, k, op->klen, &old, &oldlen) == 0
+                                     ? FENTA_EEXIST
+                                     : 0;
+                    rc = op->result ? 0 : store_put(txn, op->db, k, op->klen, v, op->vlen);
+                } else {
+                    rc = (i > 0 && b->ops[i - 1].result == 0)
+                             ? store_put(txn, op->db, k, op->klen, v, op->vlen)
+                             : 0;
+                }
+                break;
+            }
+            default:
+                rc = FENTA_EINVAL;
+            }
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+void *runtime__committer_main(void *arg)
+{
+    runtime_t *rt = arg;
+    metric_t *m_commits = metrics_counter("fenta_commits_total", "LMDB write transactions", NULL);
+    metric_t *m_batch = metrics_histogram("fenta_commit_batches", "Effect sets per commit", NULL,
+                                          (const double[]){1, 4, 16, 64, 256, 1024, 4096}, 7);
+    metric_t *m_lat = metrics_histogram("fenta_commit_seconds", "Commit latency", NULL, NULL, 0);
+    pthread_mutex_lock(&rt->clock_);
+    for (;;) {
+        while (!rt->chead && !rt->cstop)
+            pthread_cond_wait(&rt->ccond, &rt->clock_);
+        if (!rt->chead && rt->cstop)
+            break;
+        if (rt->opts.commit_window_us > 0 && !rt->cstop) {
+            /* Optional extra grouping; bounded so latency stays low. */
+            pthread_mutex_unlock(&rt->clock_);
+            usleep((useconds_t)rt->opts.commit_window_us);
+            pthread_mutex_lock(&rt->clock_);
+        }
+        batch_t *chain = rt->chead;
+        uint64_t last = rt->ctail->seq;
+        rt->chead = rt->ctail = NULL;
+        pthread_mutex_unlock(&rt->clock_);
+
+        size_t nb = 0;
+        for (batch_t *b = chain; b; b = b->next)
+            nb++;
+        int64_t t0 = clock_mono_us();
+        int rc;
+        /* A store error that is not a full map (disk full, I/O error) cannot
+         * be skipped without losing messages: keep trying, loudly. */
+        while ((rc = store_write(rt->store, apply, chain)) != 0) {
+            log_msg(LOG_ERROR, NULL, "commit of %zu effect sets failed: %s; retrying", nb,
+                    fenta_strerror(rc));
+            usleep(100000);
+        }
+        metric_observe(m_lat, (double)(clock_mono_us() - t0) / 1e6);
+        metric_inc(m_commits);
+        metric_observe(m_batch, (double)nb);
+        atomic_fetch_add(&rt->commits, 1);
+
+        bool timers = false, outbox = false;
+        pthread_mutex_lock(&rt->lock);
+        for (batch_t *b = chain; b; b = b->next) {
+            for (size_t i = 0; i < b->nactors; i++)
+                b->actors[i]->uncommitted--;
+            timers |= b->timers;
+            outbox |= b->outbox;
+        }
+        pthread_mutex_unlock(&rt->lock);
+        while (chain) {
+            batch_t *next = chain->next;
+            if (chain->after)
+                chain->after(rt, chain, chain->after_arg);
+            runtime__batch_free(chain);
+            chain = next;
+        }
+        if (timers)
+            runtime__timers_poke(rt);
+        if (outbox)
+            runtime__transport_poke(rt);
+
+        pthread_mutex_lock(&rt->clock_);
+        rt->done_seq = last;
+        pthread_cond_broadcast(&rt->cdone);
+    }
+    pthread_mutex_unlock(&rt->clock_);
+    return NULL;
+}

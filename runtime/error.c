@@ -1,0 +1,16 @@
+/* error.c - text for Fenta's error codes, generated from the table in error.h. */
+#include "runtime/error.h"
+
+const char *fenta_strerror(int code)
+{
+    switch (code) {
+    case 0:
+        return "success";
+#define FENTA_ERR_CASE(name, num, text)                                                            \
+    case num:                                                                                      \
+        return text;
+        FENTA_ERRORS(FENTA_ERR_CASE)
+#undef FENTA_ERR_CASE
+    }
+    return "unknown error";
+}

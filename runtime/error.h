@@ -1,0 +1,33 @@
+/* error.h - the one error vocabulary of Fenta.
+ *
+ * Every function that can fail returns 0 on success or one of these negative
+ * codes. Library codes (MDB_*, zmq errno, msgpack) are converted inside the
+ * module that wraps that library; nothing above it sees them. */
+#ifndef FENTA_ERROR_H
+#define FENTA_ERROR_H
+
+/* X-macro: the table is the one place a code, its name and its text live. */
+#define FENTA_ERRORS(X)                                                                            \
+    X(FENTA_ENOMEM, -1, "out of memory")                                                           \
+    X(FENTA_EINVAL, -2, "invalid argument")                                                        \
+    X(FENTA_EDECODE, -3, "malformed message")                                                      \
+    X(FENTA_ESTORE, -4, "mailbox store failure")                                                   \
+    X(FENTA_ENOTFOUND, -5, "not found")                                                            \
+    X(FENTA_EEXIST, -6, "already exists")                                                          \
+    X(FENTA_ESTOPPED, -7, "runtime is stopping")                                                   \
+    X(FENTA_EHANDLER, -8, "handler failed")                                                        \
+    X(FENTA_ETRANSPORT, -9, "transport failure")                                                   \
+    X(FENTA_ETIMEOUT, -10, "timed out")                                                            \
+    X(FENTA_EIO, -11, "i/o error")                                                                 \
+    X(FENTA_ETOOBIG, -12, "too large")
+
+enum fenta_error {
+#define FENTA_ERR_ENUM(name, code, text) name = code,
+    FENTA_ERRORS(FENTA_ERR_ENUM)
+#undef FENTA_ERR_ENUM
+};
+
+/* Text for a code; never NULL ("unknown error" for codes not in the table). */
+const char *fenta_strerror(int code);
+
+#endif

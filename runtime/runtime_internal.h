@@ -1,0 +1,209 @@
+/* runtime_internal.h - what the runtime's own files share (runtime__ prefix).
+ * Nothing outside runtime/ includes this. */
+#ifndef FENTA_RUNTIME_INTERNAL_H
+#define FENTA_RUNTIME_INTERNAL_H
+#include "runtime/runtime.h"
+#include "runtime/store.h"
+#include "runtime/supervisor.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+typedef struct actor actor_t;
+typedef struct supervisor supervisor_t;
+
+/* ---- batches: the effect sets the committer writes ---------------------- */
+
+typedef enum {
+    OP_PUT,   /* put key = val */
+    OP_DEL,   /* delete key (absent is fine) */
+    OP_SPAWN, /* actors: put only if absent; children: put when the actor was created */
+} op_kind_t;
+
+typedef struct {
+    uint8_t kind;   /* op_kind_t */
+    uint8_t db;     /* store_db_t */
+    uint32_t klen;  /* key bytes at buf + off */
+    uint32_t vlen;  /* value bytes right after the key */
+    size_t off;     /* offset in the batch's buffer */
+    int result;     /* OP_SPAWN: 0 created, FENTA_EEXIST existed (set by the committer) */
+} op_t;
+
+typedef struct batch batch_t;
+struct batch {
+    batch_t *next;        /* committer queue */
+    op_t *ops;            /* in order */
+    size_t nops, capops;  /* used, allocated */
+    uint8_t *buf;         /* keys and values of all ops */
+    size_t len, cap;      /* used, allocated */
+    actor_t **actors;     /* actors whose uncommitted count this batch holds */
+    size_t nactors, capactors;
+    bool timers;          /* sets timers: wake the timer thread after commit */
+    bool outbox;          /* adds to the outbox: wake the transport after commit */
+    uint64_t seq;         /* position in commit order */
+    /* Called by the committer after the commit, outside the runtime lock. */
+    void (*after)(runtime_t *rt, batch_t *b, void *arg);
+    void *after_arg;
+};
+
+batch_t *runtime__batch_new(void);
+void runtime__batch_free(batch_t *b);
+int runtime__batch_op(batch_t *b, op_kind_t kind, store_db_t db, const void *key, size_t klen,
+                      const void *val, size_t vlen);
+/* Adds a ref on a's uncommitted count (lock held). */
+int runtime__batch_hold(runtime_t *rt, batch_t *b, actor_t *a);
+/* Hands the batch to the committer; returns its sequence number. The
+ * batch is the committer's from then on. */
+uint64_t runtime__commit_submit(runtime_t *rt, batch_t *b);
+/* Waits until the batch with sequence seq has been committed. */
+void runtime__commit_wait(runtime_t *rt, uint64_t seq);
+void *runtime__committer_main(void *arg);
+
+/* ---- keys ---------------------------------------------------------------- */
+
+/* mbox key: address, NUL, 16-byte id. Returns its length; buf must hold
+ * ENVELOPE_ADDR_MAX + 1 + ID_BYTES. */
+size_t runtime__mbox_key(uint8_t *buf, const char *to, const fenta_id_t *id);
+/* timers key: 8-byte big-endian due ms, 16-byte id. */
+void runtime__timer_key(uint8_t buf[8 + ID_BYTES], int64_t due_ms, const fenta_id_t *id);
+int64_t runtime__timer_key_due(const void *key);
+
+/* ---- dead letters (dlq.c) -------------------------------------------------- */
+
+/* Adds to b the op that stores a dead letter for env (or for raw bytes that
+ * did not decode, when env is NULL) with the given error. */
+int runtime__dlq_add(batch_t *b, const envelope_t *env, const void *raw, size_t raw_len,
+                     const fenta_id_t *id, const char *error);
+
+/* ---- delivery -------------------------------------------------------------- */
+
+/* Puts env (owned) in its actor's in-memory queue and schedules the actor. */
+void runtime__deliver(runtime_t *rt, envelope_t *env);
+/* Remote node for an address, or NULL when the address is local. */
+const char *runtime__route_of(runtime_t *rt, const char *addr, const char **endpoint);
+
+/* ---- supervision (supervisor.c), all with rt->lock held ------------------- */
+supervisor_t *runtime__sup_find(runtime_t *rt, const char *name);
+supervisor_t *runtime__sup_root(runtime_t *rt);
+/* An actor's handler failed: apply the strategy of its supervisor. */
+void runtime__sup_child_failed(runtime_t *rt, actor_t *a);
+/* True when the supervisor and all its ancestors are running. */
+bool runtime__sup_running(const supervisor_t *s);
+void runtime__sup_free_all(runtime_t *rt);
+const char *runtime__sup_name(const supervisor_t *s);
+/* True when s is from or below it. */
+bool runtime__sup_descends(const supervisor_t *s, const supervisor_t *from);
+/* Schedules every resident actor that has mail and may run (lock held). */
+void runtime__schedule_all(runtime_t *rt);
+/* Marks every resident child of s (and of its descendants) for restart, or only
+ * those spawned after `after` when it is not NULL (lock held). */
+void runtime__restart_children(runtime_t *rt, supervisor_t *s, const actor_t *after, bool deep);
+
+/* ---- the runtime itself ---------------------------------------------------- */
+
+typedef struct kind {
+    const behaviour_t *beh; /* registered callbacks */
+    int disp;               /* index of its dispatcher */
+    backoff_policy_t retry; /* effective retry policy */
+} kind_t;
+
+typedef struct route {
+    char *kind;     /* address kind routed away */
+    char *node;     /* node name */
+    char *endpoint; /* ZeroMQ endpoint */
+} route_t;
+
+typedef struct dispatcher {
+    char *name;            /* "default", "io", "render"... */
+    int nthreads;          /* threads it runs */
+    pthread_t *threads;    /* its threads */
+    actor_t *head, *tail;  /* run queue of actors with mail, FIFO for fairness */
+    pthread_cond_t cond;   /* signalled when the run queue gains an actor */
+    int running;           /* handlers running now */
+} dispatcher_t;
+
+struct actor {
+    char *addr;                   /* "kind/id" */
+    const kind_t *kind;           /* NULL when no behaviour is registered for the kind */
+    supervisor_t *sup;            /* resolved supervisor (root when unknown) */
+    fenta_id_t spawn_id;          /* spawn order among siblings (rest_for_one) */
+    uint8_t *state;               /* current state, speculative (owned) */
+    size_t state_len;             /* bytes in state */
+    void *user;                   /* transient pointer of the behaviour */
+    envelope_t **q;               /* ring of pending messages */
+    size_t qhead, qlen, qcap;     /* ring position, length, capacity */
+    actor_t *hnext;               /* hash chain */
+    actor_t *rnext;               /* run queue link */
+    actor_t *iprev, *inext;       /* idle list links (passivation order) */
+    uint32_t uncommitted;         /* batches holding this actor not yet committed */
+    bool loaded;                  /* record read from the store (or spawned here) */
+    bool missing;                 /* the store has no such actor */
+    bool started;                 /* on_start has run */
+    bool running;                 /* a dispatcher (or the passivator) holds it */
+    bool queued;                  /* in its dispatcher's run queue */
+    bool idle_listed;             /* on the idle list */
+    bool restart_pending;         /* restart before the next message */
+    bool spawned_here;            /* on_start reason is SPAWNED */
+};
+
+struct runtime {
+    runtime_opts_t opts;            /* copy of the options (strings below are owned copies) */
+    char *data_dir, *node, *listen; /* owned strings of opts */
+    store_t *store;                 /* the node's LMDB environment */
+
+    pthread_mutex_t lock;           /* actors, run queues, supervisors, idle list */
+    actor_t **buckets;              /* address hash table */
+    size_t nbuckets, nactors;       /* table size, actors resident */
+    actor_t *idle_head, *idle_tail; /* idle resident actors, oldest first */
+    size_t nidle;
+
+    kind_t *kinds;                  /* registered kinds */
+    size_t nkinds;
+    route_t *routes;                /* kinds living on other nodes */
+    size_t nroutes;
+    dispatcher_t *disps;            /* dispatchers */
+    size_t ndisps;
+    supervisor_t *sups;             /* every supervisor, root first */
+
+    /* committer */
+    pthread_mutex_t clock_;         /* committer queue and sequence */
+    pthread_cond_t ccond;           /* queue gained a batch / stop */
+    pthread_cond_t cdone;           /* a commit finished */
+    batch_t *chead, *ctail;         /* queue, FIFO = commit order */
+    uint64_t next_seq;              /* last sequence handed out */
+    uint64_t done_seq;              /* last sequence committed */
+    bool cstop;                     /* committer: finish the queue and exit */
+    pthread_t committer;
+
+    /* timers */
+    pthread_mutex_t tlock;
+    pthread_cond_t tcond;
+    bool tpoke;                     /* something changed: rescan */
+    bool tstop;
+    pthread_t timer_thread;
+    _Atomic uint64_t timers_count;  /* timers in the store, approximately */
+
+    /* transport (transport.c) */
+    void *transport;
+
+    _Atomic bool stopping;          /* no new messages are taken */
+    bool started;
+    _Atomic uint64_t pending;       /* messages in in-memory queues */
+    _Atomic uint64_t processed, failed, retried, dead, commits;
+};
+
+/* Timer thread (timers.c). */
+void *runtime__timer_main(void *arg);
+void runtime__timers_poke(runtime_t *rt);
+
+/* Transport (transport.c): start after recovery, stop before the committer. */
+int runtime__transport_start(runtime_t *rt);
+void runtime__transport_stop(runtime_t *rt);
+void runtime__transport_poke(runtime_t *rt);
+
+/* Actor records (runtime.c). */
+int runtime__actor_record(uint8_t **out, size_t *len, const char *sup, const fenta_id_t *spawn_id,
+                          const void *state, size_t state_len);
+
+#endif

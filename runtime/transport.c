@@ -1,0 +1,460 @@
+/* transport.c - ZeroMQ between nodes: the outbox sender and the inbox receiver.
+ *
+ * A send to an actor of a routed kind is committed to the OUTBOX database with
+ * the sender's other effects (runtime.c), so it is durable on the sender. This
+ * thread sends outbox entries over a DEALER socket per peer node, resends any
+ * entry not acknowledged within RESEND_MS (peer down, restarted, message lost)
+ * and deletes an entry once the peer acknowledges it. The receiver (a ROUTER
+ * bound at opts.listen) takes a burst of messages, drops the ids it has seen
+ * (DEDUP database), commits the rest to mailboxes together with their dedup
+ * records in one batch, and only then acknowledges: at-least-once on the wire,
+ * exactly once into the receiver's mailboxes.
+ *
+ * The committer wakes this thread over an inproc PAIR socket when a commit
+ * added to the outbox. All sockets but the poke end live on this thread. */
+#include "runtime/runtime_internal.h"
+#include "runtime/clock.h"
+#include "runtime/error.h"
+#include "runtime/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#define RESEND_MS 1000
+#define SEND_PER_ROUND 2000
+#define RECV_BURST 1024
+
+typedef struct {
+    fenta_id_t id;  /* outbox entry */
+    int64_t sent;   /* when last sent, ms */
+} inflight_t;
+
+typedef struct {
+    char *node;            /* peer node name */
+    void *sock;            /* DEALER connected to the peer */
+    inflight_t *fl;        /* entries sent and not acked, sorted by id */
+    size_t nfl;
+} peer_t;
+
+typedef struct {
+    void *ctx;             /* the ZeroMQ context */
+    void *router;          /* bound at opts.listen, or NULL */
+    void *poke_rx;         /* this thread's end of the poke pair */
+    void *poke_tx;         /* the committer's end */
+    pthread_mutex_t poke_lock; /* poke_tx is used by whichever thread pokes */
+    peer_t *peers;
+    size_t npeers;
+    pthread_t thread;
+    _Atomic bool stop;
+} transport_t;
+
+/* ---- sending -------------------------------------------------------------- */
+
+typedef struct {
+    transport_t *t;
+    peer_t *p;
+    int64_t now;
+    inflight_t *next;   /* the new in-flight list */
+    size_t n, cap;
+    size_t sent;
+} scan_t;
+
+static int64_t prev_sent(const peer_t *p, const fenta_id_t *id)
+{
+    size_t lo = 0, hi = p->nfl;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = id_cmp(&p->fl[mid].id, id);
+        if (c == 0)
+            return p->fl[mid].sent;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+static int outbox_cb(const void *k, size_t kl, const void *v, size_t vl, void *arg)
+{
+    scan_t *s = arg;
+    fenta_id_t id;
+    memcpy(id.b, (const uint8_t *)k + kl - ID_BYTES, ID_BYTES);
+    int64_t sent = prev_sent(s->p, &id);
+    if ((!sent || s->now - sent >= RESEND_MS) && s->sent < SEND_PER_ROUND) {
+        if (zmq_send(s->p->sock, "M", 1, ZMQ_SNDMORE | ZMQ_DONTWAIT) == 1 &&
+            zmq_send(s->p->sock, v, vl, ZMQ_DONTWAIT) == (int)vl) {
+            sent = s->now;
+            s->sent++;
+        }
+    }
+    if (!sent)
+        return 0; /* not sent (peer unreachable): next round */
+    if (s->n == s->cap) {
+        size_t n = s->cap ? s->cap * 2 : 64;
+        inflight_t *q = realloc(s->next, n * sizeof *q);
+        if (!q)
+            return 0;
+        s->next = q;
+        s->cap = n;
+    }
+    s->next[s->n++] = (inflight_t){id, sent};
+    return 0;
+}
+
+static int outbox_fn(store_txn_t *txn, void *arg)
+{
+    scan_t *s = arg;
+    char prefix[80];
+    size_t pl = (size_t)snprintf(prefix, sizeof prefix, "%s", s->p->node) + 1; /* with NUL */
+    return store_scan(txn, STORE_OUTBOX, prefix, pl, NULL, 0, outbox_cb, s);
+}
+
+static void send_pending(runtime_t *rt, transport_t *t)
+{
+    for (size_t i = 0; i < t->npeers; i++) {
+        scan_t s = {.t = t, .p = &t->peers[i], .now = clock_now_ms()};
+        store_read(rt->store, outbox_fn, &s);
+        free(t->peers[i].fl);
+        t->peers[i].fl = s.next;
+        t->peers[i].nfl = s.n;
+    }
+}
+
+/* Acknowledged ids: delete them from the outbox (no need to wait: a resend
+ * before the delete commits is deduplicated by the peer). */
+static void take_acks(runtime_t *rt, peer_t *p, const uint8_t *ids, size_t len)
+{
+    batch_t *b = runtime__batch_new();
+    if (!b)
+        return;
+    uint8_t key[80 + ID_BYTES];
+    size_t nl = strlen(p->node);
+    memcpy(key, p->node, nl);
+    key[nl] = 0;
+    for (size_t off = 0; off + ID_BYTES <= len; off += ID_BYTES) {
+        memcpy(key + nl + 1, ids + off, ID_BYTES);
+        runtime__batch_op(b, OP_DEL, STORE_OUTBOX, key, nl + 1 + ID_BYTES, NULL, 0);
+    }
+    runtime__commit_submit(rt, b);
+}
+
+/* ---- receiving -------------------------------------------------------------- */
+
+typedef struct {
+    zmq_msg_t ident;       /* the sender's routing id */
+    envelope_t *env;       /* decoded, NULL if not */
+    fenta_id_t id;         /* to acknowledge */
+    bool dup;              /* seen before */
+} inbound_t;
+
+typedef struct {
+    inbound_t *in;
+    size_t n;
+} dedup_t;
+
+static int dedup_fn(store_txn_t *txn, void *arg)
+{
+    dedup_t *d = arg;
+    for (size_t i = 0; i < d->n; i++) {
+        if (!d->in[i].env)
+            continue;
+        const void *v;
+        size_t vl;
+        d->in[i].dup = store_get(txn, STORE_DEDUP, d->in[i].id.b, ID_BYTES, &v, &vl) == 0;
+        for (size_t j = 0; j < i && !d->in[i].dup; j++)
+            d->in[i].dup = d->in[j].env && id_cmp(&d->in[j].id, &d->in[i].id) == 0;
+    }
+    return 0;
+}
+
+/* Reads one [ident, "M", wire] message; false when none is waiting. */
+static bool recv_one(transport_t *t, inbound_t *in, int flags)
+{
+    zmq_msg_init(&in->ident);
+    if (zmq_msg_recv(&in->ident, t->router, flags) < 0) {
+        zmq_msg_close(&in->ident);
+        return false;
+    }
+    zmq_msg_t part;
+    int nparts = 0;
+    in->env = NULL;
+    bool ok = false;
+    zmq_msg_init(&part);
+    /* Read every remaining frame; only the [ "M", wire ] shape is accepted. */
+    while (zmq_msg_more(nparts ? &part : &in->ident)) {
+        zmq_msg_close(&part);
+        zmq_msg_init(&part);
+        if (zmq_msg_recv(&part, t->router, 0) < 0)
+            break;
+        nparts++;
+        if (nparts == 1)
+            ok = zmq_msg_size(&part) == 1 && *(char *)zmq_msg_data(&part) == 'M';
+        else if (nparts == 2 && ok) {
+            const char *reason = NULL;
+            if (envelope_decode(zmq_msg_data(&part), zmq_msg_size(&part), &in->env, &reason)) {
+                log_msg(LOG_ERROR, NULL, "transport: dropped undecodable message: %s", reason);
+                in->env = NULL;
+            }
+        }
+    }
+    zmq_msg_close(&part);
+    if (in->env)
+        in->id = in->env->id;
+    return true;
+}
+
+/* Delivered fresh messages had their env handed over (NULL); decoded ones
+ * keep a zero id only when they never decoded. */
+static bool fresh_ok(const inbound_t *in)
+{
+    static const fenta_id_t zero;
+    return id_cmp(&in->id, &zero) != 0;
+}
+
+static void receive_burst(runtime_t *rt, transport_t *t)
+{
+    inbound_t *in = calloc(RECV_BURST, sizeof *in);
+    if (!in)
+        return;
+    size_t n = 0;
+    while (n < RECV_BURST && recv_one(t, &in[n], ZMQ_DONTWAIT))
+        n++;
+    if (!n) {
+        free(in);
+        return;
+    }
+    dedup_t d = {in, n};
+    store_read(rt->store, dedup_fn, &d);
+    batch_t *b = runtime__batch_new();
+    int64_t now = clock_now_ms();
+    uint8_t nowb[8];
+    for (int i = 7, x = 0; i >= 0; i--, x++)
+        nowb[i] = (uint8_t)((uint64_t)now >> (8 * x));
+    for (size_t i = 0; b && i < n; i++) {
+        if (!in[i].env || in[i].dup)
+            continue;
+        uint8_t *wire;
+        size_t wl;
+        if (envelope_encode(in[i].env, &wire, &wl))
+            continue;
+        uint8_t key[ENVELOPE_ADDR_MAX + 1 + ID_BYTES];
+        size_t kl = runtime__mbox_key(key, in[i].env->to, &in[i].id);
+        runtime__batch_op(b, OP_PUT, STORE_MBOX, key, kl, wire, wl);
+        runtime__batch_op(b, OP_PUT, STORE_DEDUP, in[i].id.b, ID_BYTES, nowb, sizeof nowb);
+        free(wire);
+    }
+    if (b && b->nops)
+        runtime__commit_wait(rt, runtime__commit_submit(rt, b));
+    else
+        runtime__batch_free(b);
+    /* Committed: deliver, then acknowledge (one frame of ids per message
+     * keeps the sender's bookkeeping trivial). */
+    for (size_t i = 0; i < n; i++) {
+        if (in[i].env && !in[i].dup) {
+            runtime__deliver(rt, in[i].env);
+            in[i].env = NULL;
+        }
+        /* Every id is acknowledged, duplicates included: the sender's copy
+         * must go. An undecodable message has no id; it is dropped (logged). */
+        if (in[i].env || in[i].dup || fresh_ok(&in[i])) {
+            zmq_msg_send(&in[i].ident, t->router, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+            zmq_send(t->router, "A", 1, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+            zmq_send(t->router, in[i].id.b, ID_BYTES, ZMQ_DONTWAIT);
+        }
+        envelope_destroy(&in[i].env);
+        zmq_msg_close(&in[i].ident);
+    }
+    free(in);
+}
+
+/* ---- the thread ------------------------------------------------------------ */
+
+static void drain(void *sock)
+{
+    char buf[16];
+    while (zmq_recv(sock, buf, sizeof buf, ZMQ_DONTWAIT) >= 0)
+        ;
+}
+
+static void read_acks(runtime_t *rt, peer_t *p)
+{
+    for (;;) {
+        zmq_msg_t a, ids;
+        zmq_msg_init(&a);
+        if (zmq_msg_recv(&a, p->sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&a);
+            return;
+        }
+        bool is_ack = zmq_msg_size(&a) == 1 && *(char *)zmq_msg_data(&a) == 'A';
+        bool more = zmq_msg_more(&a);
+        zmq_msg_close(&a);
+        if (!more)
+            continue;
+        zmq_msg_init(&ids);
+        if (zmq_msg_recv(&ids, p->sock, 0) >= 0 && is_ack)
+            take_acks(rt, p, zmq_msg_data(&ids), zmq_msg_size(&ids));
+        while (zmq_msg_more(&ids)) { /* skip anything unexpected */
+            zmq_msg_close(&ids);
+            zmq_msg_init(&ids);
+            if (zmq_msg_recv(&ids, p->sock, 0) < 0)
+                break;
+        }
+        zmq_msg_close(&ids);
+    }
+}
+
+static void *transport_main(void *arg)
+{
+    runtime_t *rt = arg;
+    transport_t *t = rt->transport;
+    size_t np = t->npeers + 2;
+    zmq_pollitem_t *items = calloc(np, sizeof *items);
+    if (!items)
+        return NULL;
+    items[0] = (zmq_pollitem_t){.socket = t->poke_rx, .events = ZMQ_POLLIN};
+    items[1] = (zmq_pollitem_t){.socket = t->router, .events = t->router ? ZMQ_POLLIN : 0};
+    for (size_t i = 0; i < t->npeers; i++)
+        items[2 + i] = (zmq_pollitem_t){.socket = t->peers[i].sock, .events = ZMQ_POLLIN};
+    int64_t last_scan = 0;
+    send_pending(rt, t); /* whatever the last run left unacknowledged */
+    while (!atomic_load(&t->stop)) {
+        int n = zmq_poll(items, (int)np, 100);
+        if (n < 0)
+            continue;
+        bool scan = false;
+        if (items[0].revents & ZMQ_POLLIN) {
+            drain(t->poke_rx);
+            scan = true;
+        }
+        if (t->router && (items[1].revents & ZMQ_POLLIN))
+            receive_burst(rt, t);
+        for (size_t i = 0; i < t->npeers; i++)
+            if (items[2 + i].revents & ZMQ_POLLIN)
+                read_acks(rt, &t->peers[i]);
+        int64_t now = clock_now_ms();
+        if (t->npeers && (scan || now - last_scan >= RESEND_MS / 4)) {
+            send_pending(rt, t);
+            last_scan = now;
+        }
+    }
+    free(items);
+    return NULL;
+}
+
+int runtime__transport_start(runtime_t *rt)
+{
+    if (!rt->listen && !rt->nroutes)
+        return 0;
+    transport_t *t = calloc(1, sizeof *t);
+    if (!t)
+        return FENTA_ENOMEM;
+    pthread_mutex_init(&t->poke_lock, NULL);
+    t->ctx = zmq_ctx_new();
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://fenta-poke-%p", (void *)t);
+    t->poke_rx = zmq_socket(t->ctx, ZMQ_PAIR);
+    t->poke_tx = zmq_socket(t->ctx, ZMQ_PAIR);
+    int zero = 0;
+    if (!t->ctx || !t->poke_rx || !t->poke_tx || zmq_bind(t->poke_rx, ep) ||
+        zmq_connect(t->poke_tx, ep))
+        goto fail;
+    zmq_setsockopt(t->poke_tx, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(t->poke_rx, ZMQ_LINGER, &zero, sizeof zero);
+    if (rt->listen) {
+        t->router = zmq_socket(t->ctx, ZMQ_ROUTER);
+        if (!t->router)
+            goto fail;
+        zmq_setsockopt(t->router, ZMQ_LINGER, &zero, sizeof zero);
+        if (zmq_bind(t->router, rt->listen) != 0) {
+            log_msg(LOG_ERROR, NULL, "transport: cannot listen on %s: %s", rt->listen,
+                    zmq_strerror(zmq_errno()));
+            goto fail;
+        }
+    }
+    /* One DEALER per distinct peer node. */
+    t->peers = calloc(rt->nroutes ? rt->nroutes : 1, sizeof *t->peers);
+    if (!t->peers)
+        goto fail;
+    for (size_t i = 0; i < rt->nroutes; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < t->npeers; j++)
+            seen |= strcmp(t->peers[j].node, rt->routes[i].node) == 0;
+        if (seen)
+            continue;
+        peer_t *p = &t->peers[t->npeers];
+        p->node = strdup(rt->routes[i].node);
+        p->sock = zmq_socket(t->ctx, ZMQ_DEALER);
+        int one = 1, hwm = 100000;
+        if (!p->node || !p->sock)
+            goto fail;
+        t->npeers++;
+        zmq_setsockopt(p->sock, ZMQ_LINGER, &zero, sizeof zero);
+        zmq_setsockopt(p->sock, ZMQ_IMMEDIATE, &one, sizeof one);
+        zmq_setsockopt(p->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+        if (zmq_connect(p->sock, rt->routes[i].endpoint) != 0) {
+            log_msg(LOG_ERROR, NULL, "transport: bad endpoint %s: %s", rt->routes[i].endpoint,
+                    zmq_strerror(zmq_errno()));
+            goto fail;
+        }
+    }
+    rt->transport = t;
+    if (pthread_create(&t->thread, NULL, transport_main, rt) != 0) {
+        rt->transport = NULL;
+        goto fail;
+    }
+    return 0;
+fail:
+    for (size_t i = 0; i < t->npeers; i++) {
+        if (t->peers[i].sock)
+            zmq_close(t->peers[i].sock);
+        free(t->peers[i].node);
+    }
+    free(t->peers);
+    if (t->router)
+        zmq_close(t->router);
+    if (t->poke_rx)
+        zmq_close(t->poke_rx);
+    if (t->poke_tx)
+        zmq_close(t->poke_tx);
+    if (t->ctx)
+        zmq_ctx_term(t->ctx);
+    free(t);
+    return FENTA_ETRANSPORT;
+}
+
+void runtime__transport_poke(runtime_t *rt)
+{
+    transport_t *t = rt->transport;
+    if (!t)
+        return;
+    pthread_mutex_lock(&t->poke_lock);
+    zmq_send(t->poke_tx, "", 0, ZMQ_DONTWAIT);
+    pthread_mutex_unlock(&t->poke_lock);
+}
+
+void runtime__transport_stop(runtime_t *rt)
+{
+    transport_t *t = rt->transport;
+    if (!t)
+        return;
+    atomic_store(&t->stop, true);
+    runtime__transport_poke(rt);
+    pthread_join(t->thread, NULL);
+    for (size_t i = 0; i < t->npeers; i++) {
+        zmq_close(t->peers[i].sock);
+        free(t->peers[i].node);
+        free(t->peers[i].fl);
+    }
+    free(t->peers);
+    if (t->router)
+        zmq_close(t->router);
+    zmq_close(t->poke_rx);
+    zmq_close(t->poke_tx);
+    zmq_ctx_term(t->ctx);
+    pthread_mutex_destroy(&t->poke_lock);
+    free(t);
+    rt->transport = NULL;
+}

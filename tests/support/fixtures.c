@@ -1,0 +1,65 @@
+/* fixtures.c - shared test fixtures (see fixtures.h). */
+#include "tests/support/fixtures.h"
+#include "runtime/clock.h"
+
+#include <criterion/criterion.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+char *fx_tmpdir(const char *tag)
+{
+    const char *root = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    char *path = NULL;
+    cr_assert(asprintf(&path, "%s/fenta-test-%s-XXXXXX", root, tag) > 0);
+    cr_assert_not_null(mkdtemp(path), "mkdtemp %s", path);
+    return path;
+}
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(p);
+}
+
+void fx_rmdir(char *dir)
+{
+    if (dir && strstr(dir, "/fenta-test-"))
+        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(dir);
+}
+
+runtime_t *fx_runtime(const char *dir, bool no_sync)
+{
+    static const dispatcher_spec_t disps[] = {{"default", 2}, {"io", 2}, {"render", 1}};
+    int err = 0;
+    runtime_t *rt = runtime_new(&(runtime_opts_t){.data_dir = dir, .dispatchers = disps,
+                                                  .ndispatchers = 3, .no_sync = no_sync},
+                                &err);
+    cr_assert_not_null(rt, "runtime_new: %d", err);
+    return rt;
+}
+
+bool fx_wait(bool (*cond)(void *arg), void *arg, int timeout_ms)
+{
+    int64_t end = clock_mono_us() + (int64_t)timeout_ms * 1000;
+    while (clock_mono_us() < end) {
+        if (cond(arg))
+            return true;
+        usleep(1000);
+    }
+    return cond(arg);
+}
+
+uint64_t fx_counter(runtime_t *rt, const char *addr)
+{
+    void *s = NULL;
+    size_t len = 0;
+    uint64_t n = 0;
+    if (runtime_actor_state(rt, addr, &s, &len) == 0 && len == sizeof n)
+        memcpy(&n, s, sizeof n);
+    free(s);
+    return n;
+}
