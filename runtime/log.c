@@ -1,0 +1,334 @@
+/* log.c - JSON log lines: building, escaping and bounding one line, and
+ * writing it whole.
+ *
+ * A line is built in a stack buffer of LOG_LINE_MAX bytes (plus one of the
+ * same size for a printf message), so logging never allocates and works when
+ * malloc does not. Room for the closing `,"truncated":true}\n` is always kept
+ * back, which is what lets any cut still end in valid JSON. */
+#include "runtime/log.h"
+#include "runtime/clock.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LEVEL_UNSET (-1)
+#define CTX_VALUE_MAX 256 /* escaped bytes kept of one context field */
+
+static const char TRUNC_TAIL[] = ",\"truncated\":true}\n";
+#define TAIL_LEN (sizeof TRUNC_TAIL - 1)
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+/* Names a kv key may not take; such a key is written as "kv.<key>". */
+static const char *const fixed_fields[] = {"ts",     "level", "msg",      "actor",
+                                           "msg_id", "corr",  "truncated"};
+
+static _Atomic int min_level = LEVEL_UNSET; /* LEVEL_UNSET until set or read from env */
+static _Atomic int out_fd = 2;              /* where lines go */
+/* Lines can be longer than PIPE_BUF, and above it the kernel may interleave
+ * two writers on a pipe; holding this across the write keeps lines whole. */
+static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
+
+typedef struct {
+    char buf[LOG_LINE_MAX]; /* the line; not NUL-terminated */
+    size_t len;             /* bytes used */
+    size_t lim;             /* bytes that may be used now; below LOG_LINE_MAX to keep the tail */
+    bool cut;               /* something was left out: the line gets "truncated":true */
+} line_t;
+
+/* ---- levels --------------------------------------------------------------- */
+
+static int clamp_level(int l)
+{
+    return l < LOG_DEBUG ? LOG_DEBUG : l > LOG_ERROR ? LOG_ERROR : l;
+}
+
+static int level_from_env(void)
+{
+    const char *s = getenv("FENTA_LOG_LEVEL");
+    if (s)
+        for (int l = LOG_DEBUG; l <= LOG_ERROR; l++)
+            if (strcasecmp(s, level_names[l]) == 0)
+                return l;
+    return LOG_INFO;
+}
+
+static int current_level(void)
+{
+    int lv = atomic_load_explicit(&min_level, memory_order_relaxed);
+    if (lv != LEVEL_UNSET)
+        return lv;
+    /* First use. A log_set_level racing with us wins: it was explicit. */
+    int expected = LEVEL_UNSET;
+    int env = level_from_env();
+    if (atomic_compare_exchange_strong(&min_level, &expected, env))
+        return env;
+    return expected;
+}
+
+void log_set_level(log_level_t level)
+{
+    atomic_store(&min_level, clamp_level((int)level));
+}
+
+void log_set_fd(int fd)
+{
+    atomic_store(&out_fd, fd);
+}
+
+int log_enabled(log_level_t level)
+{
+    return clamp_level((int)level) >= current_level();
+}
+
+/* ---- escaping ------------------------------------------------------------- */
+
+/* Escapes the character at s into out and returns the bytes written (1..6);
+ * *used gets the bytes of s consumed. Bytes that are not valid UTF-8 become
+ * U+FFFD, one per maximal invalid subpart (Unicode ch. 3.9): a stray byte costs
+ * one replacement and the valid text after it survives. Overlongs, surrogates
+ * and code points past U+10FFFF are invalid by the range of the second byte.
+ * s is NUL-terminated and NUL is never a continuation byte, so reading ahead
+ * stops at the end of the string. */
+static size_t esc_char(const unsigned char *s, size_t *used, char out[6])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char c = s[0];
+    *used = 1;
+    if (c == '"' || c == '\\') {
+        out[0] = '\\';
+        out[1] = (char)c;
+        return 2;
+    }
+    if (c < 0x20 || c == 0x7f) { /* DEL is legal JSON but no nicer on a terminal */
+        memcpy(out, "\\u00", 4);
+        out[4] = hex[c >> 4];
+        out[5] = hex[c & 0xf];
+        return 6;
+    }
+    if (c < 0x80) {
+        out[0] = (char)c;
+        return 1;
+    }
+    size_t n = 0;                       /* length of the sequence c starts; 0: c starts none */
+    unsigned char lo = 0x80, hi = 0xbf; /* allowed range of the next byte */
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        lo = c == 0xe0 ? 0xa0 : 0x80; /* no overlongs */
+        hi = c == 0xed ? 0x9f : 0xbf; /* no surrogates */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        lo = c == 0xf0 ? 0x90 : 0x80; /* no overlongs */
+        hi = c == 0xf4 ? 0x8f : 0xbf; /* nothing past U+10FFFF */
+    }
+    size_t i = 1;
+    for (; i < n; i++) {
+        if (s[i] < lo || s[i] > hi)
+            break;
+        lo = 0x80;
+        hi = 0xbf;
+    }
+    *used = i;
+    if (n > 0 && i == n) {
+        memcpy(out, s, n);
+        return n;
+    }
+    memcpy(out, "\xef\xbf\xbd", 3);
+    return 3;
+}
+
+/* Bytes put_esc would write for s with at most cap bytes of room. */
+static size_t esc_len(const char *s, size_t cap)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t total = 0;
+    while (*p) {
+        char e[6];
+        size_t used, n = esc_char(p, &used, e);
+        if (total + n > cap)
+            break;
+        total += n;
+        p += used;
+    }
+    return total;
+}
+
+/* ---- building a line ------------------------------------------------------ */
+
+static bool put_raw(line_t *l, const char *s, size_t n)
+{
+    if (l->len + n > l->lim) {
+        l->cut = true;
+        return false;
+    }
+    memcpy(l->buf + l->len, s, n);
+    l->len += n;
+    return true;
+}
+
+/* Appends s escaped, whole characters only, as much as fits. */
+static bool put_esc(line_t *l, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        char e[6];
+        size_t used, n = esc_char(p, &used, e);
+        if (!put_raw(l, e, n))
+            return false;
+        p += used;
+    }
+    return true;
+}
+
+/* Appends ,"<prefix><key>":"<val>" with at most cap escaped bytes of val, or
+ * ,"<prefix><key>":null when val is NULL. A value that does not fit is cut and
+ * still closed with its quote; a field whose key does not fit is left out. */
+static void put_field(line_t *l, const char *prefix, const char *key, const char *val, size_t cap)
+{
+    size_t start = l->len, lim = l->lim;
+    l->lim = lim - 1; /* the closing quote always fits, whatever gets cut */
+    bool ok = put_raw(l, ",\"", 2) && put_raw(l, prefix, strlen(prefix)) && put_esc(l, key) &&
+              (val ? put_raw(l, "\":\"", 3) : put_raw(l, "\":null", 6));
+    if (!ok) {
+        l->len = start;
+    } else if (val) {
+        if (cap < l->lim - l->len)
+            l->lim = l->len + cap;
+        put_esc(l, val); /* stopped by cap or by the line, it marks l->cut */
+        l->buf[l->len++] = '"';
+    }
+    l->lim = lim;
+}
+
+/* Exactly what put_field writes for a context field. */
+static size_t ctx_field_len(const char *key, const char *val)
+{
+    return 2 + strlen(key) + 3 + esc_len(val, CTX_VALUE_MAX) + 1;
+}
+
+static bool is_fixed_field(const char *key)
+{
+    for (size_t i = 0; i < sizeof fixed_fields / sizeof fixed_fields[0]; i++)
+        if (strcmp(key, fixed_fields[i]) == 0)
+            return true;
+    return false;
+}
+
+static void put_ts(line_t *l, int64_t ms)
+{
+    int64_t sec = ms / 1000, frac = ms % 1000;
+    if (frac < 0) {
+        frac += 1000;
+        sec--;
+    }
+    time_t t = (time_t)sec;
+    struct tm tm;
+    char date[32] = "1970-01-01T00:00:00";
+    if (gmtime_r(&t, &tm))
+        strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    char ts[48];
+    int n = snprintf(ts, sizeof ts, "%s.%03dZ", date, (int)frac);
+    put_raw(l, ts, (size_t)n);
+}
+
+/* ---- writing -------------------------------------------------------------- */
+
+static void write_line(const char *buf, size_t len)
+{
+    int fd = atomic_load_explicit(&out_fd, memory_order_relaxed);
+    pthread_mutex_lock(&write_lock);
+    /* One write in practice; a short write (signal, full pipe) is finished
+     * under the lock so the line still arrives whole. */
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* nowhere to report it; the line is lost */
+        buf += n;
+        len -= (size_t)n;
+    }
+    pthread_mutex_unlock(&write_lock);
+}
+
+/* Builds and writes the line. Space goes first to ts and level, then the
+ * context fields (reserved before msg is written, so a huge message cannot
+ * push out the ids needed to find it), then msg, then kv in order. */
+static void emit(int level, const log_ctx_t *ctx, const char *msg, bool msg_cut,
+                 const char *const *kv)
+{
+    static const char *const ctx_keys[] = {"actor", "msg_id", "corr"};
+    const char *ctx_vals[] = {ctx ? ctx->actor : NULL, ctx ? ctx->msg_id : NULL,
+                              ctx ? ctx->corr : NULL};
+    line_t l = {.len = 0, .lim = LOG_LINE_MAX - TAIL_LEN, .cut = msg_cut};
+
+    put_raw(&l, "{\"ts\":\"", 7);
+    put_ts(&l, clock_now_ms());
+    put_raw(&l, "\",\"level\":\"", 11);
+    put_raw(&l, level_names[level], strlen(level_names[level]));
+    put_raw(&l, "\"", 1);
+
+    size_t reserve = 0; /* at most 3 * 268 bytes, well inside the line */
+    for (size_t i = 0; i < 3; i++)
+        if (ctx_vals[i])
+            reserve += ctx_field_len(ctx_keys[i], ctx_vals[i]);
+    l.lim -= reserve;
+    put_field(&l, "", "msg", msg ? msg : "", SIZE_MAX);
+    l.lim += reserve;
+    for (size_t i = 0; i < 3; i++)
+        if (ctx_vals[i])
+            put_field(&l, "", ctx_keys[i], ctx_vals[i], CTX_VALUE_MAX);
+
+    for (size_t i = 0; kv && kv[i]; i += 2) {
+        put_field(&l, is_fixed_field(kv[i]) ? "kv." : "", kv[i], kv[i + 1], SIZE_MAX);
+        if (!kv[i + 1])
+            break; /* NULL is also the terminator: nothing after it is ours to read */
+    }
+
+    /* lim kept TAIL_LEN bytes back, so either ending fits. */
+    if (l.cut) {
+        memcpy(l.buf + l.len, TRUNC_TAIL, TAIL_LEN);
+        l.len += TAIL_LEN;
+    } else {
+        memcpy(l.buf + l.len, "}\n", 2);
+        l.len += 2;
+    }
+    write_line(l.buf, l.len);
+}
+
+void log_msg(log_level_t level, const log_ctx_t *ctx, const char *fmt, ...)
+{
+    if (!log_enabled(level))
+        return;
+    int saved_errno = errno; /* callers log between a failed call and reading errno */
+    char msg[LOG_LINE_MAX];  /* longer would be cut from the line anyway */
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt ? fmt : "", ap);
+    va_end(ap);
+    if (n < 0)
+        msg[0] = '\0';
+    emit(clamp_level((int)level), ctx, msg, n >= (int)sizeof msg, NULL);
+    errno = saved_errno;
+}
+
+void log_kv(log_level_t level, const log_ctx_t *ctx, const char *msg, const char *const *kv)
+{
+    if (!log_enabled(level))
+        return;
+    int saved_errno = errno;
+    emit(clamp_level((int)level), ctx, msg, false, kv);
+    errno = saved_errno;
+}
