@@ -79,7 +79,9 @@ int runtime__batch_hold(runtime_t *rt, batch_t *b, actor_t *a)
 uint64_t runtime__commit_submit(runtime_t *rt, batch_t *b)
 {
     pthread_mutex_lock(&rt->clock_);
-    b->seq = ++rt->next_seq;
+    /* Read the sequence before unlocking: from then on the committer may
+     * commit and free the batch. */
+    uint64_t seq = b->seq = ++rt->next_seq;
     b->next = NULL;
     if (rt->ctail)
         rt->ctail->next = b;
@@ -88,7 +90,7 @@ uint64_t runtime__commit_submit(runtime_t *rt, batch_t *b)
     rt->ctail = b;
     pthread_cond_signal(&rt->ccond);
     pthread_mutex_unlock(&rt->clock_);
-    return b->seq;
+    return seq;
 }
 
 void runtime__commit_wait(runtime_t *rt, uint64_t seq)
