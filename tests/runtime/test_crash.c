@@ -5,6 +5,7 @@
  * directory. At the end every counter must equal exactly the number of
  * messages that visited it, and mailboxes, timers and the dead-letter queue
  * must be empty: nothing lost, nothing applied twice. fsync is on. */
+#include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/runtime.h"
 #include "runtime/store.h"
@@ -139,7 +140,21 @@ static int count_fn(store_txn_t *txn, void *arg)
 
 Test(crash, sigkill_loses_nothing_and_applies_nothing_twice, .timeout = 300)
 {
+    /* Calibrate: how long does an uninterrupted run take on this machine?
+     * The kills then land at random moments inside a run, not after it. */
     char *dir = fx_tmpdir("crash");
+    int64_t t0 = clock_mono_us();
+    pid_t cal = fork();
+    cr_assert_geq(cal, 0);
+    if (cal == 0)
+        child_main(dir);
+    int status = 0;
+    waitpid(cal, &status, 0);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "calibration run failed");
+    int64_t span_us = clock_mono_us() - t0;
+    fx_rmdir(dir);
+    dir = fx_tmpdir("crash");
+
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
     int kills = 0, runs = 0;
     for (;;) {
@@ -148,10 +163,10 @@ Test(crash, sigkill_loses_nothing_and_applies_nothing_twice, .timeout = 300)
         if (pid == 0)
             child_main(dir);
         runs++;
-        int status = 0;
         if (kills < 6) {
-            /* Random moment: 20-220 ms into the run. */
-            usleep((useconds_t)(20000 + rand() % 200000));
+            /* A random moment in the first half of a run's span. */
+            int64_t window = span_us / 2 > 2000 ? span_us / 2 : 2000;
+            usleep((useconds_t)(1000 + rand() % window));
             if (waitpid(pid, &status, WNOHANG) == 0) {
                 kill(pid, SIGKILL);
                 waitpid(pid, &status, 0);
@@ -165,10 +180,12 @@ Test(crash, sigkill_loses_nothing_and_applies_nothing_twice, .timeout = 300)
                   "child run %d ended badly (status %d)", runs, status);
         if (kills >= 5)
             break;
-        /* Finished before enough kills: start over on a fresh directory. */
+        /* Finished before enough kills: start over, with kills sooner. */
         fx_rmdir(dir);
         dir = fx_tmpdir("crash");
         kills = 0;
+        span_us /= 2;
+        cr_assert_lt(runs, 200, "could not kill the child mid-run");
     }
     cr_assert_geq(kills, 5);
 
@@ -193,6 +210,7 @@ Test(crash, sigkill_loses_nothing_and_applies_nothing_twice, .timeout = 300)
     cr_expect_eq(c.timers, 0, "no timers left");
     cr_expect_eq(c.dlq, 0, "nothing dead-lettered");
     cr_expect_eq(c.outbox, 0, "outbox empty");
-    cr_log_info("crash test: %d runs, %d SIGKILLs", runs, kills);
+    cr_log_info("crash test: %d runs, %d SIGKILLs, run span %lld ms", runs, kills,
+                (long long)(span_us / 1000));
     fx_rmdir(dir);
 }
