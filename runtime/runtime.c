@@ -288,7 +288,8 @@ static void schedule(runtime_t *rt, actor_t *a)
     else
         d->head = a;
     d->tail = a;
-    pthread_cond_signal(&d->cond);
+    if (d->nidle)
+        runtime__waker_signal(d->idle[--d->nidle]);
 }
 
 void runtime__schedule_all(runtime_t *rt)
@@ -612,15 +613,31 @@ commit:
     ctx_reset(&c);
 }
 
+/* Wakes every idle thread of every dispatcher (lock held). */
+static void wake_all(runtime_t *rt)
+{
+    for (size_t i = 0; i < rt->ndisps; i++)
+        while (rt->disps[i].nidle)
+            runtime__waker_signal(rt->disps[i].idle[--rt->disps[i].nidle]);
+}
+
 static void *dispatcher_main(void *arg)
 {
     runtime_t *rt = ((void **)arg)[0];
     dispatcher_t *d = ((void **)arg)[1];
+    waker_t *w = ((void **)arg)[2];
     free(arg);
     pthread_mutex_lock(&rt->lock);
     for (;;) {
-        while (!d->head && !atomic_load(&rt->stopping))
-            pthread_cond_wait(&d->cond, &rt->lock);
+        /* Idle: sleep on this thread's ZeroMQ inproc waker. schedule() pops
+         * one idle thread and sends it a token; a token sent before the
+         * thread blocks waits in the pipe, so no wake-up is lost. */
+        while (!d->head && !atomic_load(&rt->stopping)) {
+            d->idle[d->nidle++] = w;
+            pthread_mutex_unlock(&rt->lock);
+            runtime__waker_wait(w);
+            pthread_mutex_lock(&rt->lock);
+        }
         if (atomic_load(&rt->stopping))
             break;
         actor_t *a = d->head;
@@ -649,8 +666,6 @@ static void *dispatcher_main(void *arg)
             passivate(rt);
             pthread_mutex_lock(&rt->lock);
         }
-        if (atomic_load(&rt->stopping))
-            pthread_cond_broadcast(&d->cond);
     }
     pthread_mutex_unlock(&rt->lock);
     return NULL;
@@ -1175,12 +1190,23 @@ runtime_t *runtime_new(const runtime_opts_t *opts, int *err)
     for (size_t i = 0; i < nd; i++) {
         rt->disps[i].name = strdup(ds[i].name);
         rt->disps[i].nthreads = ds[i].threads > 0 ? ds[i].threads : 1;
-        pthread_cond_init(&rt->disps[i].cond, NULL);
+        rt->disps[i].wakers = calloc((size_t)rt->disps[i].nthreads, sizeof(waker_t *));
+        rt->disps[i].idle = calloc((size_t)rt->disps[i].nthreads, sizeof(waker_t *));
+        if (!rt->disps[i].wakers || !rt->disps[i].idle)
+            goto fail;
         if (!rt->disps[i].name)
             goto fail;
     }
     if ((rc = supervisor_add(rt, &(supervisor_spec_t){.name = "root"})) != 0)
         goto fail;
+    if ((rc = runtime__zmq_init(rt)) != 0)
+        goto fail;
+    for (size_t i = 0; i < nd; i++)
+        for (int t = 0; t < rt->disps[i].nthreads; t++)
+            if (!(rt->disps[i].wakers[t] = runtime__waker_new(rt))) {
+                rc = FENTA_ETRANSPORT;
+                goto fail;
+            }
 
     store_opts_t so = {.initial_map_bytes = opts->initial_map_bytes, .no_sync = opts->no_sync};
     rt->store = store_open(rt->data_dir, &so, &rc);
@@ -1320,11 +1346,12 @@ int runtime_start(runtime_t *rt)
         if (!d->threads)
             return FENTA_ENOMEM;
         for (int t = 0; t < d->nthreads; t++) {
-            void **arg = malloc(2 * sizeof(void *));
+            void **arg = malloc(3 * sizeof(void *));
             if (!arg)
                 return FENTA_ENOMEM;
             arg[0] = rt;
             arg[1] = d;
+            arg[2] = d->wakers[t];
             if ((rc = spawn_thread(&d->threads[t], dispatcher_main, arg))) {
                 free(arg);
                 return rc;
@@ -1348,8 +1375,7 @@ int runtime_stop(runtime_t *rt, int timeout_ms)
     int rc = 0;
     atomic_store(&rt->stopping, true);
     pthread_mutex_lock(&rt->lock);
-    for (size_t i = 0; i < rt->ndisps; i++)
-        pthread_cond_broadcast(&rt->disps[i].cond);
+    wake_all(rt);
     pthread_mutex_unlock(&rt->lock);
     /* Handlers that are running finish; none starts. */
     int64_t deadline = clock_mono_us() + (int64_t)timeout_ms * 1000;
@@ -1426,11 +1452,15 @@ void runtime_destroy(runtime_t **rt_p)
     free(rt->routes);
     for (size_t i = 0; rt->disps && i < rt->ndisps; i++) {
         free(rt->disps[i].name);
-        pthread_cond_destroy(&rt->disps[i].cond);
+        for (int t = 0; rt->disps[i].wakers && t < rt->disps[i].nthreads; t++)
+            runtime__waker_free(&rt->disps[i].wakers[t]);
+        free(rt->disps[i].wakers);
+        free(rt->disps[i].idle);
     }
     free(rt->disps);
     free(rt->kinds);
     runtime__sup_free_all(rt);
+    runtime__zmq_term(rt);
     store_close(&rt->store);
     free(rt->data_dir);
     free(rt->node);

@@ -12,6 +12,7 @@
 
 typedef struct actor actor_t;
 typedef struct supervisor supervisor_t;
+typedef struct waker waker_t;
 
 /* ---- batches: the effect sets the committer writes ---------------------- */
 
@@ -119,7 +120,9 @@ typedef struct dispatcher {
     int nthreads;          /* threads it runs */
     pthread_t *threads;    /* its threads */
     actor_t *head, *tail;  /* run queue of actors with mail, FIFO for fairness */
-    pthread_cond_t cond;   /* signalled when the run queue gains an actor */
+    waker_t **wakers;      /* one per thread: how an idle thread is woken */
+    waker_t **idle;        /* stack of the wakers of idle threads */
+    int nidle;             /* threads waiting for work */
     int running;           /* handlers running now */
 } dispatcher_t;
 
@@ -184,7 +187,8 @@ struct runtime {
     pthread_t timer_thread;
     _Atomic uint64_t timers_count;  /* timers in the store, approximately */
 
-    /* transport (transport.c) */
+    /* ZeroMQ (transport.c): the context, the node transport */
+    void *zctx;
     void *transport;
 
     _Atomic bool stopping;          /* no new messages are taken */
@@ -196,6 +200,16 @@ struct runtime {
 /* Timer thread (timers.c). */
 void *runtime__timer_main(void *arg);
 void runtime__timers_poke(runtime_t *rt);
+
+/* Wakers (transport.c): an inproc PAIR per dispatcher thread. The thread
+ * blocks in wait() for one token; signal() sends one. signal() may be called
+ * from any thread as long as calls are serialised (rt->lock does it). */
+int runtime__zmq_init(runtime_t *rt);
+void runtime__zmq_term(runtime_t *rt);
+waker_t *runtime__waker_new(runtime_t *rt);
+void runtime__waker_free(waker_t **w_p);
+void runtime__waker_wait(waker_t *w);
+void runtime__waker_signal(waker_t *w);
 
 /* Transport (transport.c): start after recovery, stop before the committer. */
 int runtime__transport_start(runtime_t *rt);

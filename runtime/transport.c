@@ -11,12 +11,16 @@
  * exactly once into the receiver's mailboxes.
  *
  * The committer wakes this thread over an inproc PAIR socket when a commit
- * added to the outbox. All sockets but the poke end live on this thread. */
+ * added to the outbox. All sockets but the poke end live on this thread.
+ *
+ * This is the runtime's one ZeroMQ module, so it also owns the context and
+ * the wakers that dispatcher threads sleep on (inproc PAIR pairs). */
 #include "runtime/runtime_internal.h"
 #include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +43,7 @@ typedef struct {
 } peer_t;
 
 typedef struct {
-    void *ctx;             /* the ZeroMQ context */
+    void *ctx;             /* the runtime's ZeroMQ context (not owned) */
     void *router;          /* bound at opts.listen, or NULL */
     void *poke_rx;         /* this thread's end of the poke pair */
     void *poke_tx;         /* the committer's end */
@@ -49,6 +53,71 @@ typedef struct {
     pthread_t thread;
     _Atomic bool stop;
 } transport_t;
+
+/* ---- the context and the dispatchers' wakers ---------------------------- */
+
+struct waker {
+    void *rx; /* the sleeping thread's end */
+    void *tx; /* the waking end, used under the runtime lock */
+};
+
+int runtime__zmq_init(runtime_t *rt)
+{
+    rt->zctx = zmq_ctx_new();
+    return rt->zctx ? 0 : FENTA_ETRANSPORT;
+}
+
+void runtime__zmq_term(runtime_t *rt)
+{
+    if (rt->zctx)
+        zmq_ctx_term(rt->zctx);
+    rt->zctx = NULL;
+}
+
+waker_t *runtime__waker_new(runtime_t *rt)
+{
+    waker_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://fenta-wake-%p", (void *)w);
+    int zero = 0;
+    w->rx = zmq_socket(rt->zctx, ZMQ_PAIR);
+    w->tx = zmq_socket(rt->zctx, ZMQ_PAIR);
+    if (!w->rx || !w->tx || zmq_bind(w->rx, ep) || zmq_connect(w->tx, ep)) {
+        runtime__waker_free(&w);
+        return NULL;
+    }
+    zmq_setsockopt(w->rx, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(w->tx, ZMQ_LINGER, &zero, sizeof zero);
+    return w;
+}
+
+void runtime__waker_free(waker_t **w_p)
+{
+    if (!w_p || !*w_p)
+        return;
+    if ((*w_p)->rx)
+        zmq_close((*w_p)->rx);
+    if ((*w_p)->tx)
+        zmq_close((*w_p)->tx);
+    free(*w_p);
+    *w_p = NULL;
+}
+
+void runtime__waker_wait(waker_t *w)
+{
+    char b;
+    while (zmq_recv(w->rx, &b, sizeof b, 0) < 0 && zmq_errno() == EINTR)
+        ;
+}
+
+void runtime__waker_signal(waker_t *w)
+{
+    /* At most one token is ever outstanding per waker (the thread is popped
+     * from the idle stack when signalled), so this never blocks. */
+    zmq_send(w->tx, "", 0, ZMQ_DONTWAIT);
+}
 
 /* ---- sending -------------------------------------------------------------- */
 
@@ -352,7 +421,7 @@ int runtime__transport_start(runtime_t *rt)
     if (!t)
         return FENTA_ENOMEM;
     pthread_mutex_init(&t->poke_lock, NULL);
-    t->ctx = zmq_ctx_new();
+    t->ctx = rt->zctx;
     char ep[64];
     snprintf(ep, sizeof ep, "inproc://fenta-poke-%p", (void *)t);
     t->poke_rx = zmq_socket(t->ctx, ZMQ_PAIR);
@@ -419,8 +488,6 @@ fail:
         zmq_close(t->poke_rx);
     if (t->poke_tx)
         zmq_close(t->poke_tx);
-    if (t->ctx)
-        zmq_ctx_term(t->ctx);
     free(t);
     return FENTA_ETRANSPORT;
 }
@@ -453,7 +520,6 @@ void runtime__transport_stop(runtime_t *rt)
         zmq_close(t->router);
     zmq_close(t->poke_rx);
     zmq_close(t->poke_tx);
-    zmq_ctx_term(t->ctx);
     pthread_mutex_destroy(&t->poke_lock);
     free(t);
     rt->transport = NULL;
