@@ -17,8 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static _Atomic int fault_fixed;  /* the "operator fixed it" switch */
-static _Atomic int restarts;     /* on_start(ACTOR_RESTARTED) seen */
+static _Atomic int fault_fixed; /* the "operator fixed it" switch */
+static _Atomic int restarts;    /* on_start(ACTOR_RESTARTED) seen */
 
 /* Every stage keeps a count of what it handled in its state (8 bytes). */
 static uint64_t bump(actor_ctx_t *ctx)
@@ -119,8 +119,10 @@ int cmd_demo(int argc, char **argv)
         fprintf(stderr, "fenta demo: %s\n", fenta_strerror(err));
         return 1;
     }
-    supervisor_add(rt, &(supervisor_spec_t){.name = "pipeline", .strategy = SUP_ONE_FOR_ONE,
-                                             .intensity = 20, .period_ms = 1000});
+    supervisor_add(rt, &(supervisor_spec_t){.name = "pipeline",
+                                            .strategy = SUP_ONE_FOR_ONE,
+                                            .intensity = 20,
+                                            .period_ms = 1000});
     runtime_register(rt, &stage);
     runtime_register(rt, &flaky);
     if ((err = runtime_start(rt))) {

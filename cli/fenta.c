@@ -10,8 +10,10 @@ static const struct {
     const char *summary;
     int (*run)(int argc, char **argv);
 } commands[] = {
-    {"demo", "run a supervised actor pipeline with a failing child and show retries, "
-             "dead letters and replay", cmd_demo},
+    {"demo",
+     "run a supervised actor pipeline with a failing child and show retries, "
+     "dead letters and replay",
+     cmd_demo},
     {"version", "print the version", cmd_version},
 };
 

@@ -53,8 +53,11 @@ int runtime__batch_op(batch_t *b, op_kind_t kind, store_db_t db, const void *key
         grow_to((void **)&b->buf, &b->cap, b->len + klen + vlen, 1))
         return FENTA_ENOMEM;
     op_t *op = &b->ops[b->nops++];
-    *op = (op_t){.kind = (uint8_t)kind, .db = (uint8_t)db, .klen = (uint32_t)klen,
-                 .vlen = (uint32_t)vlen, .off = b->len};
+    *op = (op_t){.kind = (uint8_t)kind,
+                 .db = (uint8_t)db,
+                 .klen = (uint32_t)klen,
+                 .vlen = (uint32_t)vlen,
+                 .off = b->len};
     memcpy(b->buf + b->len, key, klen);
     if (vlen)
         memcpy(b->buf + b->len + klen, val, vlen);

@@ -290,8 +290,7 @@ static int apply_set(runtime_t *rt, collect_t *c, bool replay, size_t *count)
             }
         }
         if (c->n)
-            log_msg(LOG_INFO, NULL, "dead letters %s: %zu", replay ? "replayed" : "dropped",
-                    c->n);
+            log_msg(LOG_INFO, NULL, "dead letters %s: %zu", replay ? "replayed" : "dropped", c->n);
     }
     runtime__batch_free(b);
     if (count)

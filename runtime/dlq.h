@@ -10,12 +10,12 @@
 #include <stdbool.h>
 
 typedef struct {
-    fenta_id_t id;        /* the message id */
-    envelope_t *env;      /* the message, NULL when it did not decode (owned) */
-    uint8_t *raw;         /* the bytes as received when env is NULL (owned) */
-    size_t raw_len;       /* bytes in raw */
-    char *error;          /* why it died (owned) */
-    int64_t dead_at_ms;   /* when */
+    fenta_id_t id;      /* the message id */
+    envelope_t *env;    /* the message, NULL when it did not decode (owned) */
+    uint8_t *raw;       /* the bytes as received when env is NULL (owned) */
+    size_t raw_len;     /* bytes in raw */
+    char *error;        /* why it died (owned) */
+    int64_t dead_at_ms; /* when */
 } dlq_entry_t;
 
 typedef struct {

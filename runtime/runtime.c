@@ -20,19 +20,19 @@
 #define RECORD_VERSION 1
 
 struct actor_ctx {
-    runtime_t *rt;             /* the runtime */
-    actor_t *actor;            /* the actor being handled */
-    const envelope_t *msg;     /* the message being handled (NULL in on_start/on_stop) */
-    batch_t *batch;            /* effects to commit with the ack */
-    envelope_t **local;        /* local sends to deliver in memory once queued for commit */
+    runtime_t *rt;         /* the runtime */
+    actor_t *actor;        /* the actor being handled */
+    const envelope_t *msg; /* the message being handled (NULL in on_start/on_stop) */
+    batch_t *batch;        /* effects to commit with the ack */
+    envelope_t **local;    /* local sends to deliver in memory once queued for commit */
     size_t nlocal, caplocal;
-    actor_t **spawned;         /* actors created here, made resident with the ack */
+    actor_t **spawned; /* actors created here, made resident with the ack */
     size_t nspawned, capspawned;
-    uint8_t *new_state;        /* replacement state (owned) */
+    uint8_t *new_state; /* replacement state (owned) */
     size_t new_len;
-    bool state_set;            /* actor_set_state was called */
-    int error;                 /* first error of an effect call (ENOMEM...) */
-    char why[512];             /* actor_fail's text */
+    bool state_set; /* actor_set_state was called */
+    int error;      /* first error of an effect call (ENOMEM...) */
+    char why[512];  /* actor_fail's text */
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -116,9 +116,9 @@ int runtime__actor_record(uint8_t **out, size_t *len, const char *sup, const fen
 }
 
 typedef struct {
-    char sup[256];         /* supervisor name */
-    fenta_id_t spawn_id;   /* spawn order */
-    const uint8_t *state;  /* borrowed from the store */
+    char sup[256];        /* supervisor name */
+    fenta_id_t spawn_id;  /* spawn order */
+    const uint8_t *state; /* borrowed from the store */
     size_t state_len;
 } record_view_t;
 
@@ -136,6 +136,36 @@ static int record_parse(const void *buf, size_t len, record_view_t *out)
     out->state = r + 3 + sl + ID_BYTES;
     out->state_len = len - 3 - sl - ID_BYTES;
     return 0;
+}
+
+static void kind_metrics_init(kind_metrics_t *m, const char *kind)
+{
+    char labels[128];
+    snprintf(labels, sizeof labels, "kind=\"%s\"", kind);
+    m->processed = metrics_counter("fenta_messages_processed_total", "Messages handled", labels);
+    m->failed = metrics_counter("fenta_messages_failed_total", "Handler failures", labels);
+    m->retried = metrics_counter("fenta_messages_retried_total", "Retries scheduled", labels);
+    m->dead = metrics_counter("fenta_messages_dead_lettered_total",
+                              "Messages moved to the dead-letter queue", labels);
+    m->latency = metrics_histogram("fenta_handler_seconds", "Handler latency", labels, NULL, 0);
+}
+
+static const kind_metrics_t *metrics_of(runtime_t *rt, const actor_t *a)
+{
+    return a->kind ? &a->kind->m : &rt->unknown_m;
+}
+
+/* One log line about a message, with its ids. */
+static void log_message(log_level_t lvl, const actor_t *a, const envelope_t *msg, const char *text,
+                        const char *error)
+{
+    if (!log_enabled(lvl))
+        return;
+    char id[ID_STR_LEN + 1], attempt[16];
+    id_to_str(&msg->id, id);
+    snprintf(attempt, sizeof attempt, "%u", msg->attempt);
+    log_kv(lvl, &(log_ctx_t){.actor = a->addr, .msg_id = id, .corr = msg->corr}, text,
+           (const char *const[]){"type", msg->type, "attempt", attempt, "error", error, NULL});
 }
 
 /* ---- actor table (rt->lock held) ----------------------------------------- */
@@ -187,6 +217,7 @@ static actor_t *actor_get(runtime_t *rt, const char *addr)
     a->hnext = rt->buckets[h];
     rt->buckets[h] = a;
     rt->nactors++;
+    metric_set(rt->m_resident, (double)rt->nactors);
     return a;
 }
 
@@ -241,6 +272,7 @@ static void actor_unlink(runtime_t *rt, actor_t *a)
         *pp = a->hnext;
     idle_unlink(rt, a);
     rt->nactors--;
+    metric_set(rt->m_resident, (double)rt->nactors);
 }
 
 static int queue_push(actor_t *a, envelope_t *env)
@@ -309,6 +341,7 @@ static void deliver_locked(runtime_t *rt, envelope_t *env)
         return;
     }
     atomic_fetch_add(&rt->pending, 1);
+    metric_add(rt->m_pending, 1);
     schedule(rt, a);
 }
 
@@ -469,19 +502,16 @@ static int fail_message(runtime_t *rt, actor_t *a, batch_t *b, envelope_t *msg, 
         if (!rc) {
             atomic_fetch_add(&rt->retried, 1);
             atomic_fetch_add(&rt->timers_count, 1);
-            log_kv(LOG_WARN, &(log_ctx_t){.actor = a->addr, .corr = msg->corr},
-                   "handler failed; retry scheduled",
-                   (const char *const[]){"error", why, NULL});
+            metric_inc(metrics_of(rt, a)->retried);
+            log_message(LOG_WARN, a, msg, "handler failed; retry scheduled", why);
         }
         return rc;
     }
     atomic_fetch_add(&rt->dead, 1);
-    log_kv(LOG_ERROR, &(log_ctx_t){.actor = a->addr, .corr = msg->corr},
-           "message dead-lettered", (const char *const[]){"error", why, NULL});
+    metric_inc(metrics_of(rt, a)->dead);
+    log_message(LOG_ERROR, a, msg, "message dead-lettered", why);
     return runtime__dlq_add(b, msg, NULL, 0, &msg->id, why);
 }
-
-static metric_t *m_processed, *m_failed, *m_latency;
 
 static void handle_one(runtime_t *rt, actor_t *a, envelope_t *msg)
 {
@@ -514,8 +544,8 @@ static void handle_one(runtime_t *rt, actor_t *a, envelope_t *msg)
             envelope_add_error(msg, msg->attempt, clock_now_ms(), why);
             runtime__dlq_add(c.batch, msg, NULL, 0, &msg->id, why);
             atomic_fetch_add(&rt->dead, 1);
-            log_kv(LOG_ERROR, &(log_ctx_t){.actor = a->addr, .corr = msg->corr},
-                   "message dead-lettered", (const char *const[]){"error", why, NULL});
+            metric_inc(metrics_of(rt, a)->dead);
+            log_message(LOG_ERROR, a, msg, "message dead-lettered", why);
         }
         goto commit;
     }
@@ -548,8 +578,8 @@ static void handle_one(runtime_t *rt, actor_t *a, envelope_t *msg)
             const char *supname = runtime__sup_name(a->sup);
             if ((rc = runtime__actor_record(&rec, &rl, supname, &a->spawn_id, c.new_state,
                                             c.new_len)) == 0) {
-                rc = runtime__batch_op(c.batch, OP_PUT, STORE_ACTORS, a->addr, strlen(a->addr),
-                                       rec, rl);
+                rc = runtime__batch_op(c.batch, OP_PUT, STORE_ACTORS, a->addr, strlen(a->addr), rec,
+                                       rl);
                 free(rec);
             }
             if (rc)
@@ -574,7 +604,7 @@ static void handle_one(runtime_t *rt, actor_t *a, envelope_t *msg)
             fail_message(rt, a, c.batch, msg, whybuf);
         }
         atomic_fetch_add(&rt->failed, 1);
-        metric_inc(m_failed);
+        metric_inc(metrics_of(rt, a)->failed);
         pthread_mutex_lock(&rt->lock);
         runtime__sup_child_failed(rt, a);
         pthread_mutex_unlock(&rt->lock);
@@ -586,10 +616,10 @@ static void handle_one(runtime_t *rt, actor_t *a, envelope_t *msg)
             c.new_state = NULL;
         }
         atomic_fetch_add(&rt->processed, 1);
-        metric_inc(m_processed);
+        metric_inc(metrics_of(rt, a)->processed);
     }
 commit:
-    metric_observe(m_latency, (double)(clock_mono_us() - t0) / 1e6);
+    metric_observe(metrics_of(rt, a)->latency, (double)(clock_mono_us() - t0) / 1e6);
     if (c.batch) {
         pthread_mutex_lock(&rt->lock);
         runtime__batch_hold(rt, c.batch, a);
@@ -651,6 +681,7 @@ static void *dispatcher_main(void *arg)
         pthread_mutex_unlock(&rt->lock);
         if (msg) {
             atomic_fetch_sub(&rt->pending, 1);
+            metric_add(rt->m_pending, -1);
             handle_one(rt, a, msg);
         }
         pthread_mutex_lock(&rt->lock);
@@ -925,7 +956,7 @@ int actor_spawn(actor_ctx_t *ctx, const char *addr, const char *sup, const void 
 }
 
 typedef struct {
-    int result;  /* OP_SPAWN result of the actors op */
+    int result; /* OP_SPAWN result of the actors op */
 } spawn_wait_t;
 
 static void after_spawn(runtime_t *rt, batch_t *b, void *arg)
@@ -1090,9 +1121,9 @@ const char *runtime_node(const runtime_t *rt)
 }
 
 typedef struct {
-    int64_t horizon;  /* a timer due before this counts as work */
-    bool busy;        /* found one */
-    size_t outbox;    /* entries not yet acked by other nodes */
+    int64_t horizon; /* a timer due before this counts as work */
+    bool busy;       /* found one */
+    size_t outbox;   /* entries not yet acked by other nodes */
 } quiet_t;
 
 static int first_timer_cb(const void *k, size_t kl, const void *v, size_t vl, void *arg)
@@ -1212,9 +1243,9 @@ runtime_t *runtime_new(const runtime_opts_t *opts, int *err)
     rt->store = store_open(rt->data_dir, &so, &rc);
     if (!rt->store)
         goto fail;
-    m_processed = metrics_counter("fenta_messages_processed_total", "Messages handled", NULL);
-    m_failed = metrics_counter("fenta_messages_failed_total", "Handler failures", NULL);
-    m_latency = metrics_histogram("fenta_handler_seconds", "Handler latency", NULL, NULL, 0);
+    kind_metrics_init(&rt->unknown_m, "");
+    rt->m_pending = metrics_gauge("fenta_mailbox_pending", "Messages waiting in mailboxes", NULL);
+    rt->m_resident = metrics_gauge("fenta_actors_resident", "Actors in memory", NULL);
     return rt;
 fail:
     if (err)
@@ -1244,6 +1275,7 @@ int runtime_register(runtime_t *rt, const behaviour_t *beh)
     k[rt->nkinds].beh = beh;
     k[rt->nkinds].disp = disp;
     k[rt->nkinds].retry = beh->retry.max_attempts ? beh->retry : BACKOFF_DEFAULT;
+    kind_metrics_init(&k[rt->nkinds].m, beh->kind);
     rt->nkinds++;
     return 0;
 }
@@ -1278,8 +1310,9 @@ static int recover_cb(const void *k, size_t kl, const void *v, size_t vl, void *
     envelope_t *env = NULL;
     const char *reason = "malformed mailbox key";
     const uint8_t *key = k;
-    int rc = kl > ID_BYTES + 1 && key[kl - ID_BYTES - 1] == 0 ? envelope_decode(v, vl, &env, &reason)
-                                                              : FENTA_EDECODE;
+    int rc = kl > ID_BYTES + 1 && key[kl - ID_BYTES - 1] == 0
+                 ? envelope_decode(v, vl, &env, &reason)
+                 : FENTA_EDECODE;
     if (rc == 0 && strcmp(env->to, (const char *)k) != 0) {
         reason = "envelope address does not match its mailbox";
         envelope_destroy(&env);

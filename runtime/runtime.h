@@ -58,15 +58,16 @@ typedef struct {
 } dispatcher_spec_t;
 
 typedef struct {
-    const char *data_dir;          /* directory of the LMDB environment (created) */
-    const char *node;              /* this node's name; NULL = "local" */
+    const char *data_dir;                 /* directory of the LMDB environment (created) */
+    const char *node;                     /* this node's name; NULL = "local" */
     const dispatcher_spec_t *dispatchers; /* NULL = default 2, io 4, render = cores */
     size_t ndispatchers;
-    size_t initial_map_bytes;      /* 0 = 64 MiB */
-    int no_sync;                   /* tests only: skip fsync */
-    int commit_window_us;          /* extra wait to group commits; 0 = none, max 2000 */
-    size_t max_resident_idle;      /* idle actors kept in memory; 0 = 10000 */
-    const char *listen;            /* ZeroMQ endpoint for other nodes, e.g. "tcp://127.0.0.1:7101"; NULL = none */
+    size_t initial_map_bytes; /* 0 = 64 MiB */
+    int no_sync;              /* tests only: skip fsync */
+    int commit_window_us;     /* extra wait to group commits; 0 = none, max 2000 */
+    size_t max_resident_idle; /* idle actors kept in memory; 0 = 10000 */
+    const char
+        *listen; /* ZeroMQ endpoint for other nodes, e.g. "tcp://127.0.0.1:7101"; NULL = none */
 } runtime_opts_t;
 
 /* Creates the runtime and opens its store; nothing runs until runtime_start.
@@ -110,14 +111,14 @@ int runtime_actor_state(runtime_t *rt, const char *addr, void **state, size_t *l
 int runtime_quiesce(runtime_t *rt, int64_t horizon_ms, int timeout_ms);
 
 typedef struct {
-    uint64_t processed;      /* messages handled successfully */
-    uint64_t failed;         /* handler failures */
-    uint64_t retried;        /* retries scheduled */
-    uint64_t dead_lettered;  /* moved to the dead-letter queue */
-    uint64_t commits;        /* LMDB write transactions committed */
-    uint64_t pending;        /* messages in mailboxes now */
-    uint64_t resident;       /* actors in memory now */
-    uint64_t timers;         /* timers in the store now (approximate) */
+    uint64_t processed;     /* messages handled successfully */
+    uint64_t failed;        /* handler failures */
+    uint64_t retried;       /* retries scheduled */
+    uint64_t dead_lettered; /* moved to the dead-letter queue */
+    uint64_t commits;       /* LMDB write transactions committed */
+    uint64_t pending;       /* messages in mailboxes now */
+    uint64_t resident;      /* actors in memory now */
+    uint64_t timers;        /* timers in the store now (approximate) */
 } runtime_stats_t;
 void runtime_stats(runtime_t *rt, runtime_stats_t *out);
 /* The node name. */
@@ -141,7 +142,8 @@ int actor_send_after(actor_ctx_t *ctx, const char *to, const char *type, const v
 /* Spawns with the ack; EEXIST is not an error at commit (the existing actor stays). */
 int actor_spawn(actor_ctx_t *ctx, const char *addr, const char *sup, const void *state,
                 size_t state_len);
-/* Records why the handler failed (printf-style); returns FENTA_EHANDLER for `return actor_fail(...)`. */
+/* Records why the handler failed (printf-style); returns FENTA_EHANDLER for `return
+ * actor_fail(...)`. */
 int actor_fail(actor_ctx_t *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Transient per-actor pointer (not persisted); set it in on_start, free it in on_stop. */
 void *actor_user(const actor_ctx_t *ctx);

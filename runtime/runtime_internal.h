@@ -23,26 +23,26 @@ typedef enum {
 } op_kind_t;
 
 typedef struct {
-    uint8_t kind;   /* op_kind_t */
-    uint8_t db;     /* store_db_t */
-    uint32_t klen;  /* key bytes at buf + off */
-    uint32_t vlen;  /* value bytes right after the key */
-    size_t off;     /* offset in the batch's buffer */
-    int result;     /* OP_SPAWN: 0 created, FENTA_EEXIST existed (set by the committer) */
+    uint8_t kind;  /* op_kind_t */
+    uint8_t db;    /* store_db_t */
+    uint32_t klen; /* key bytes at buf + off */
+    uint32_t vlen; /* value bytes right after the key */
+    size_t off;    /* offset in the batch's buffer */
+    int result;    /* OP_SPAWN: 0 created, FENTA_EEXIST existed (set by the committer) */
 } op_t;
 
 typedef struct batch batch_t;
 struct batch {
-    batch_t *next;        /* committer queue */
-    op_t *ops;            /* in order */
-    size_t nops, capops;  /* used, allocated */
-    uint8_t *buf;         /* keys and values of all ops */
-    size_t len, cap;      /* used, allocated */
-    actor_t **actors;     /* actors whose uncommitted count this batch holds */
+    batch_t *next;       /* committer queue */
+    op_t *ops;           /* in order */
+    size_t nops, capops; /* used, allocated */
+    uint8_t *buf;        /* keys and values of all ops */
+    size_t len, cap;     /* used, allocated */
+    actor_t **actors;    /* actors whose uncommitted count this batch holds */
     size_t nactors, capactors;
-    bool timers;          /* sets timers: wake the timer thread after commit */
-    bool outbox;          /* adds to the outbox: wake the transport after commit */
-    uint64_t seq;         /* position in commit order */
+    bool timers;  /* sets timers: wake the timer thread after commit */
+    bool outbox;  /* adds to the outbox: wake the transport after commit */
+    uint64_t seq; /* position in commit order */
     /* Called by the committer after the commit, outside the runtime lock. */
     void (*after)(runtime_t *rt, batch_t *b, void *arg);
     void *after_arg;
@@ -103,10 +103,16 @@ void runtime__restart_children(runtime_t *rt, supervisor_t *s, const actor_t *af
 
 /* ---- the runtime itself ---------------------------------------------------- */
 
+/* Per-kind metrics, labelled kind="..." (metrics.h). */
+typedef struct {
+    struct metric *processed, *failed, *retried, *dead, *latency;
+} kind_metrics_t;
+
 typedef struct kind {
     const behaviour_t *beh; /* registered callbacks */
     int disp;               /* index of its dispatcher */
     backoff_policy_t retry; /* effective retry policy */
+    kind_metrics_t m;       /* its metrics */
 } kind_t;
 
 typedef struct route {
@@ -116,38 +122,38 @@ typedef struct route {
 } route_t;
 
 typedef struct dispatcher {
-    char *name;            /* "default", "io", "render"... */
-    int nthreads;          /* threads it runs */
-    pthread_t *threads;    /* its threads */
-    actor_t *head, *tail;  /* run queue of actors with mail, FIFO for fairness */
-    waker_t **wakers;      /* one per thread: how an idle thread is woken */
-    waker_t **idle;        /* stack of the wakers of idle threads */
-    int nidle;             /* threads waiting for work */
-    int running;           /* handlers running now */
+    char *name;           /* "default", "io", "render"... */
+    int nthreads;         /* threads it runs */
+    pthread_t *threads;   /* its threads */
+    actor_t *head, *tail; /* run queue of actors with mail, FIFO for fairness */
+    waker_t **wakers;     /* one per thread: how an idle thread is woken */
+    waker_t **idle;       /* stack of the wakers of idle threads */
+    int nidle;            /* threads waiting for work */
+    int running;          /* handlers running now */
 } dispatcher_t;
 
 struct actor {
-    char *addr;                   /* "kind/id" */
-    const kind_t *kind;           /* NULL when no behaviour is registered for the kind */
-    supervisor_t *sup;            /* resolved supervisor (root when unknown) */
-    fenta_id_t spawn_id;          /* spawn order among siblings (rest_for_one) */
-    uint8_t *state;               /* current state, speculative (owned) */
-    size_t state_len;             /* bytes in state */
-    void *user;                   /* transient pointer of the behaviour */
-    envelope_t **q;               /* ring of pending messages */
-    size_t qhead, qlen, qcap;     /* ring position, length, capacity */
-    actor_t *hnext;               /* hash chain */
-    actor_t *rnext;               /* run queue link */
-    actor_t *iprev, *inext;       /* idle list links (passivation order) */
-    uint32_t uncommitted;         /* batches holding this actor not yet committed */
-    bool loaded;                  /* record read from the store (or spawned here) */
-    bool missing;                 /* the store has no such actor */
-    bool started;                 /* on_start has run */
-    bool running;                 /* a dispatcher (or the passivator) holds it */
-    bool queued;                  /* in its dispatcher's run queue */
-    bool idle_listed;             /* on the idle list */
-    bool restart_pending;         /* restart before the next message */
-    bool spawned_here;            /* on_start reason is SPAWNED */
+    char *addr;               /* "kind/id" */
+    const kind_t *kind;       /* NULL when no behaviour is registered for the kind */
+    supervisor_t *sup;        /* resolved supervisor (root when unknown) */
+    fenta_id_t spawn_id;      /* spawn order among siblings (rest_for_one) */
+    uint8_t *state;           /* current state, speculative (owned) */
+    size_t state_len;         /* bytes in state */
+    void *user;               /* transient pointer of the behaviour */
+    envelope_t **q;           /* ring of pending messages */
+    size_t qhead, qlen, qcap; /* ring position, length, capacity */
+    actor_t *hnext;           /* hash chain */
+    actor_t *rnext;           /* run queue link */
+    actor_t *iprev, *inext;   /* idle list links (passivation order) */
+    uint32_t uncommitted;     /* batches holding this actor not yet committed */
+    bool loaded;              /* record read from the store (or spawned here) */
+    bool missing;             /* the store has no such actor */
+    bool started;             /* on_start has run */
+    bool running;             /* a dispatcher (or the passivator) holds it */
+    bool queued;              /* in its dispatcher's run queue */
+    bool idle_listed;         /* on the idle list */
+    bool restart_pending;     /* restart before the next message */
+    bool spawned_here;        /* on_start reason is SPAWNED */
 };
 
 struct runtime {
@@ -161,39 +167,42 @@ struct runtime {
     actor_t *idle_head, *idle_tail; /* idle resident actors, oldest first */
     size_t nidle;
 
-    kind_t *kinds;                  /* registered kinds */
+    kind_t *kinds; /* registered kinds */
     size_t nkinds;
-    route_t *routes;                /* kinds living on other nodes */
+    route_t *routes; /* kinds living on other nodes */
     size_t nroutes;
-    dispatcher_t *disps;            /* dispatchers */
+    dispatcher_t *disps; /* dispatchers */
     size_t ndisps;
-    supervisor_t *sups;             /* every supervisor, root first */
+    supervisor_t *sups; /* every supervisor, root first */
 
     /* committer */
-    pthread_mutex_t clock_;         /* committer queue and sequence */
-    pthread_cond_t ccond;           /* queue gained a batch / stop */
-    pthread_cond_t cdone;           /* a commit finished */
-    batch_t *chead, *ctail;         /* queue, FIFO = commit order */
-    uint64_t next_seq;              /* last sequence handed out */
-    uint64_t done_seq;              /* last sequence committed */
-    bool cstop;                     /* committer: finish the queue and exit */
+    pthread_mutex_t clock_; /* committer queue and sequence */
+    pthread_cond_t ccond;   /* queue gained a batch / stop */
+    pthread_cond_t cdone;   /* a commit finished */
+    batch_t *chead, *ctail; /* queue, FIFO = commit order */
+    uint64_t next_seq;      /* last sequence handed out */
+    uint64_t done_seq;      /* last sequence committed */
+    bool cstop;             /* committer: finish the queue and exit */
     pthread_t committer;
 
     /* timers */
     pthread_mutex_t tlock;
     pthread_cond_t tcond;
-    bool tpoke;                     /* something changed: rescan */
+    bool tpoke; /* something changed: rescan */
     bool tstop;
     pthread_t timer_thread;
-    _Atomic uint64_t timers_count;  /* timers in the store, approximately */
+    _Atomic uint64_t timers_count; /* timers in the store, approximately */
 
     /* ZeroMQ (transport.c): the context, the node transport */
     void *zctx;
     void *transport;
 
-    _Atomic bool stopping;          /* no new messages are taken */
+    kind_metrics_t unknown_m;  /* metrics of messages to unregistered kinds */
+    struct metric *m_pending;  /* gauge: messages waiting in mailboxes */
+    struct metric *m_resident; /* gauge: actors in memory */
+    _Atomic bool stopping;     /* no new messages are taken */
     bool started;
-    _Atomic uint64_t pending;       /* messages in in-memory queues */
+    _Atomic uint64_t pending; /* messages in in-memory queues */
     _Atomic uint64_t processed, failed, retried, dead, commits;
 };
 

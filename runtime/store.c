@@ -20,8 +20,8 @@
 #define STORE_DEFAULT_MAP (64u << 20)
 
 static const char *const db_names[STORE__COUNT] = {
-    [STORE_MBOX] = "mbox",   [STORE_ACTORS] = "actors", [STORE_TIMERS] = "timers",
-    [STORE_DLQ] = "dlq",     [STORE_OUTBOX] = "outbox", [STORE_DEDUP] = "dedup",
+    [STORE_MBOX] = "mbox",         [STORE_ACTORS] = "actors", [STORE_TIMERS] = "timers",
+    [STORE_DLQ] = "dlq",           [STORE_OUTBOX] = "outbox", [STORE_DEDUP] = "dedup",
     [STORE_CHILDREN] = "children", [STORE_META] = "meta",
 };
 
@@ -235,8 +235,8 @@ int store_del(store_txn_t *txn, store_db_t db, const void *key, size_t klen)
     return from_mdb(mrc);
 }
 
-int store_scan(store_txn_t *txn, store_db_t db, const void *prefix, size_t plen,
-               const void *start, size_t slen, store_scan_fn cb, void *arg)
+int store_scan(store_txn_t *txn, store_db_t db, const void *prefix, size_t plen, const void *start,
+               size_t slen, store_scan_fn cb, void *arg)
 {
     MDB_cursor *cur;
     int mrc = mdb_cursor_open(txn->txn, txn->store->dbi[db], &cur);

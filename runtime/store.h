@@ -59,10 +59,9 @@ int store_del(store_txn_t *txn, store_db_t db, const void *key, size_t klen);
 /* Calls cb for each key >= start (or from the first when start is NULL) in key
  * order while the key begins with prefix (plen 0 = no prefix) and cb returns 0.
  * Returns 0, or cb's non-zero value, or a store error. */
-typedef int (*store_scan_fn)(const void *key, size_t klen, const void *val, size_t vlen,
-                             void *arg);
-int store_scan(store_txn_t *txn, store_db_t db, const void *prefix, size_t plen,
-               const void *start, size_t slen, store_scan_fn cb, void *arg);
+typedef int (*store_scan_fn)(const void *key, size_t klen, const void *val, size_t vlen, void *arg);
+int store_scan(store_txn_t *txn, store_db_t db, const void *prefix, size_t plen, const void *start,
+               size_t slen, store_scan_fn cb, void *arg);
 /* Number of entries in a database. */
 size_t store_count(store_txn_t *txn, store_db_t db);
 

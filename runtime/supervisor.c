@@ -95,7 +95,8 @@ int supervisor_add(runtime_t *rt, const supervisor_spec_t *spec)
     supervisor_t *parent = NULL;
     if (runtime__sup_find(rt, spec->name)) {
         rc = FENTA_EEXIST;
-    } else if (rt->sups && !(parent = runtime__sup_find(rt, spec->parent ? spec->parent : "root"))) {
+    } else if (rt->sups &&
+               !(parent = runtime__sup_find(rt, spec->parent ? spec->parent : "root"))) {
         rc = FENTA_ENOTFOUND;
     } else {
         supervisor_t *s = calloc(1, sizeof *s);

@@ -52,7 +52,8 @@ int supervisor_restart(runtime_t *rt, const char *name);
 /* A snapshot of one supervisor. */
 int supervisor_info(runtime_t *rt, const char *name, supervisor_info_t *out);
 /* Calls cb for every supervisor, root first. */
-void supervisor_each(runtime_t *rt, void (*cb)(const supervisor_info_t *info, void *arg), void *arg);
+void supervisor_each(runtime_t *rt, void (*cb)(const supervisor_info_t *info, void *arg),
+                     void *arg);
 /* Name of a strategy ("one_for_one"...). */
 const char *supervisor_strategy_name(sup_strategy_t s);
 

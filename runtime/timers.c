@@ -21,9 +21,9 @@
 #define TIMER_MAX_SLEEP_MS 100 /* also how soon a fake clock's advance is seen */
 
 typedef struct {
-    int64_t now;           /* fire what is due at or before this */
-    int64_t next_due;      /* earliest not yet due, or INT64_MAX */
-    size_t n;              /* collected */
+    int64_t now;      /* fire what is due at or before this */
+    int64_t next_due; /* earliest not yet due, or INT64_MAX */
+    size_t n;         /* collected */
     uint8_t *keys[TIMERS_PER_BATCH];
     uint8_t *vals[TIMERS_PER_BATCH];
     size_t vlens[TIMERS_PER_BATCH];

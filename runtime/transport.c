@@ -31,22 +31,22 @@
 #define RECV_BURST 1024
 
 typedef struct {
-    fenta_id_t id;  /* outbox entry */
-    int64_t sent;   /* when last sent, ms */
+    fenta_id_t id; /* outbox entry */
+    int64_t sent;  /* when last sent, ms */
 } inflight_t;
 
 typedef struct {
-    char *node;            /* peer node name */
-    void *sock;            /* DEALER connected to the peer */
-    inflight_t *fl;        /* entries sent and not acked, sorted by id */
+    char *node;     /* peer node name */
+    void *sock;     /* DEALER connected to the peer */
+    inflight_t *fl; /* entries sent and not acked, sorted by id */
     size_t nfl;
 } peer_t;
 
 typedef struct {
-    void *ctx;             /* the runtime's ZeroMQ context (not owned) */
-    void *router;          /* bound at opts.listen, or NULL */
-    void *poke_rx;         /* this thread's end of the poke pair */
-    void *poke_tx;         /* the committer's end */
+    void *ctx;                 /* the runtime's ZeroMQ context (not owned) */
+    void *router;              /* bound at opts.listen, or NULL */
+    void *poke_rx;             /* this thread's end of the poke pair */
+    void *poke_tx;             /* the committer's end */
     pthread_mutex_t poke_lock; /* poke_tx is used by whichever thread pokes */
     peer_t *peers;
     size_t npeers;
@@ -125,7 +125,7 @@ typedef struct {
     transport_t *t;
     peer_t *p;
     int64_t now;
-    inflight_t *next;   /* the new in-flight list */
+    inflight_t *next; /* the new in-flight list */
     size_t n, cap;
     size_t sent;
 } scan_t;
@@ -213,10 +213,10 @@ static void take_acks(runtime_t *rt, peer_t *p, const uint8_t *ids, size_t len)
 /* ---- receiving -------------------------------------------------------------- */
 
 typedef struct {
-    zmq_msg_t ident;       /* the sender's routing id */
-    envelope_t *env;       /* decoded, NULL if not */
-    fenta_id_t id;         /* to acknowledge */
-    bool dup;              /* seen before */
+    zmq_msg_t ident; /* the sender's routing id */
+    envelope_t *env; /* decoded, NULL if not */
+    fenta_id_t id;   /* to acknowledge */
+    bool dup;        /* seen before */
 } inbound_t;
 
 typedef struct {

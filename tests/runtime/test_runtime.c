@@ -4,6 +4,7 @@
 #include "runtime/clock.h"
 #include "runtime/dlq.h"
 #include "runtime/error.h"
+#include "runtime/metrics.h"
 #include "runtime/runtime.h"
 #include "tests/support/fixtures.h"
 
@@ -306,8 +307,10 @@ Test(runtime, idle_actors_are_passivated, .timeout = 60)
 {
     char *dir = fx_tmpdir("rt");
     static const dispatcher_spec_t disps[] = {{"default", 2}};
-    runtime_t *rt = runtime_new(&(runtime_opts_t){.data_dir = dir, .dispatchers = disps,
-                                                  .ndispatchers = 1, .no_sync = 1,
+    runtime_t *rt = runtime_new(&(runtime_opts_t){.data_dir = dir,
+                                                  .dispatchers = disps,
+                                                  .ndispatchers = 1,
+                                                  .no_sync = 1,
                                                   .max_resident_idle = 500},
                                 NULL);
     runtime_register(rt, &factory);
@@ -355,11 +358,11 @@ static int echo_msg(actor_ctx_t *ctx, const envelope_t *m)
     return 0;
 }
 
-static const behaviour_t misuse = {.kind = "misuse",
-                                   .on_start = fails_outside,
-                                   .on_message = echo_msg,
-                                   .retry = {.base_ms = 1, .factor = 1, .cap_ms = 1,
-                                             .max_attempts = 1}};
+static const behaviour_t misuse = {
+    .kind = "misuse",
+    .on_start = fails_outside,
+    .on_message = echo_msg,
+    .retry = {.base_ms = 1, .factor = 1, .cap_ms = 1, .max_attempts = 1}};
 
 Test(runtime, effect_errors_fail_the_handler)
 {
@@ -373,6 +376,33 @@ Test(runtime, effect_errors_fail_the_handler)
     runtime_send(rt, "misuse/1", "x", NULL, NULL, 0);
     cr_assert_eq(runtime_quiesce(rt, 0, 5000), 0);
     cr_assert_eq(dlq_count(rt), 1);
+    runtime_destroy(&rt);
+    fx_rmdir(dir);
+}
+
+/* What the runtime did shows up in the metrics registry, per kind. */
+Test(runtime, metrics_count_per_kind)
+{
+    char *dir = fx_tmpdir("rt");
+    runtime_t *rt = fx_runtime(dir, true);
+    runtime_register(rt, &counter);
+    runtime_register(rt, &sloppy);
+    cr_assert_eq(runtime_start(rt), 0);
+    runtime_spawn(rt, "counter/m", NULL, NULL, 0);
+    runtime_spawn(rt, "sloppy/m", NULL, NULL, 0);
+    for (int i = 0; i < 7; i++)
+        runtime_send(rt, "counter/m", "inc", NULL, NULL, 0);
+    runtime_send(rt, "sloppy/m", "go", NULL, NULL, 0);
+    cr_assert_eq(runtime_quiesce(rt, 1000, 5000), 0);
+    char *text = metrics_render();
+    cr_assert_not_null(text);
+    cr_assert_not_null(strstr(text, "fenta_messages_processed_total{kind=\"counter\"} 7\n"), "%s",
+                       text);
+    cr_assert_not_null(strstr(text, "fenta_messages_failed_total{kind=\"sloppy\"} 1\n"));
+    cr_assert_not_null(strstr(text, "fenta_messages_dead_lettered_total{kind=\"sloppy\"} 1\n"));
+    cr_assert_not_null(strstr(text, "fenta_mailbox_pending 0\n"));
+    cr_assert_not_null(strstr(text, "fenta_handler_seconds_count{kind=\"counter\"} 7\n"));
+    free(text);
     runtime_destroy(&rt);
     fx_rmdir(dir);
 }

@@ -35,9 +35,10 @@ runtime_t *fx_runtime(const char *dir, bool no_sync)
 {
     static const dispatcher_spec_t disps[] = {{"default", 2}, {"io", 2}, {"render", 1}};
     int err = 0;
-    runtime_t *rt = runtime_new(&(runtime_opts_t){.data_dir = dir, .dispatchers = disps,
-                                                  .ndispatchers = 3, .no_sync = no_sync},
-                                &err);
+    runtime_t *rt = runtime_new(
+        &(runtime_opts_t){
+            .data_dir = dir, .dispatchers = disps, .ndispatchers = 3, .no_sync = no_sync},
+        &err);
     cr_assert_not_null(rt, "runtime_new: %d", err);
     return rt;
 }
