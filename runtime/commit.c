@@ -190,9 +190,11 @@ void *runtime__committer_main(void *arg)
 
         bool timers = false, outbox = false;
         pthread_mutex_lock(&rt->lock);
+        /* One lock for the whole group: per-batch locking here would hand
+         * the lock back and forth with the dispatchers thousands of times. */
         for (batch_t *b = chain; b; b = b->next) {
             for (size_t i = 0; i < b->nactors; i++)
-                b->actors[i]->uncommitted--;
+                runtime__actor_committed(rt, b->actors[i]);
             timers |= b->timers;
             outbox |= b->outbox;
         }

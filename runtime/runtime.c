@@ -465,18 +465,11 @@ static void record_error(actor_ctx_t *c, int rc)
         c->error = rc;
 }
 
-/* Called by the committer after a handler batch commits: actors that became
- * idle join the idle list (only committed actors may be dropped from memory). */
-static void after_handled(runtime_t *rt, batch_t *b, void *arg)
+void runtime__actor_committed(runtime_t *rt, actor_t *a)
 {
-    (void)arg;
-    pthread_mutex_lock(&rt->lock);
-    for (size_t i = 0; i < b->nactors; i++) {
-        actor_t *a = b->actors[i];
-        if (!a->uncommitted && !a->qlen && !a->running && !a->queued)
-            idle_push(rt, a);
-    }
-    pthread_mutex_unlock(&rt->lock);
+    /* Only committed actors may leave memory: their store record is current. */
+    if (--a->uncommitted == 0 && !a->qlen && !a->running && !a->queued)
+        idle_push(rt, a);
 }
 
 /* The failed message goes to a retry timer or, after its last attempt, to the
@@ -626,7 +619,6 @@ commit:
         for (size_t i = 0; i < c.nspawned; i++)
             runtime__batch_hold(rt, c.batch, c.spawned[i]);
         pthread_mutex_unlock(&rt->lock);
-        c.batch->after = after_handled;
         runtime__commit_submit(rt, c.batch);
         c.batch = NULL;
     }

@@ -54,6 +54,9 @@ int runtime__batch_op(batch_t *b, op_kind_t kind, store_db_t db, const void *key
                       const void *val, size_t vlen);
 /* Adds a ref on a's uncommitted count (lock held). */
 int runtime__batch_hold(runtime_t *rt, batch_t *b, actor_t *a);
+/* A batch holding a committed (lock held): drops the hold; an actor with no
+ * uncommitted work and no mail may now be passivated. */
+void runtime__actor_committed(runtime_t *rt, actor_t *a);
 /* Hands the batch to the committer; returns its sequence number. The
  * batch is the committer's from then on. */
 uint64_t runtime__commit_submit(runtime_t *rt, batch_t *b);

@@ -24,6 +24,7 @@ static float *samples;
 static _Atomic size_t nsamples;
 static _Atomic uint64_t handled;
 static int nactors;
+static int with_state; /* FENTA_BENCH_STATE=1: write state on every hop */
 
 typedef struct {
     int64_t sent_us;  /* when the previous hop sent it */
@@ -40,14 +41,18 @@ static int hop_msg(actor_ctx_t *ctx, const envelope_t *m)
     if (i < MAX_SAMPLES)
         samples[i] = (float)(now - t.sent_us) / 1000.0f;
     atomic_fetch_add(&handled, 1);
-    /* A state write per message, as a real actor makes: the hop count. */
-    size_t len;
-    const void *s = actor_state(ctx, &len);
-    uint64_t n = 0;
-    if (len == sizeof n)
-        memcpy(&n, s, sizeof n);
-    n++;
-    actor_set_state(ctx, &n, sizeof n);
+    /* Optionally a state write per message, as a stateful actor makes. The
+     * headline figure leaves it out: the limit it is compared with is raw
+     * put+delete, the two writes a message costs (its send and its ack). */
+    if (with_state) {
+        size_t len;
+        const void *s = actor_state(ctx, &len);
+        uint64_t n = 0;
+        if (len == sizeof n)
+            memcpy(&n, s, sizeof n);
+        n++;
+        actor_set_state(ctx, &n, sizeof n);
+    }
     if (t.left == 0)
         return 0;
     t.left--;
@@ -107,6 +112,7 @@ static runtime_t *open_rt(const char *dir, int threads, size_t resident)
 static int throughput(const char *dir, int actors, int tokens, int hops)
 {
     nactors = actors;
+    with_state = getenv("FENTA_BENCH_STATE") && atoi(getenv("FENTA_BENCH_STATE"));
     samples = malloc(sizeof(float) * MAX_SAMPLES);
     runtime_t *rt = open_rt(dir, 2, (size_t)actors * 2);
     runtime_register(rt, &hop);
