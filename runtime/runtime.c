@@ -506,16 +506,20 @@ static int fail_message(runtime_t *rt, actor_t *a, batch_t *b, envelope_t *msg, 
     return runtime__dlq_add(b, msg, NULL, 0, &msg->id, why);
 }
 
+/* Handles msg for a (held running by the caller, lock not held); returns
+ * with rt->lock held. */
 static void handle_one(runtime_t *rt, actor_t *a, envelope_t *msg)
 {
     actor_ctx_t c = {.rt = rt, .actor = a, .msg = msg};
     c.batch = runtime__batch_new();
     if (!c.batch) {
         /* Out of memory before anything happened: put the message back. */
-        pthread_mutex_lock(&rt->lock);
-        queue_push(a, msg);
-        pthread_mutex_unlock(&rt->lock);
         usleep(1000);
+        pthread_mutex_lock(&rt->lock);
+        if (queue_push(a, msg) == 0)
+            atomic_fetch_add(&rt->pending, 1);
+        else
+            envelope_destroy(&msg); /* still in the store: back on the next start */
         return;
     }
     int64_t t0 = clock_mono_us();
@@ -613,25 +617,22 @@ static void handle_one(runtime_t *rt, actor_t *a, envelope_t *msg)
     }
 commit:
     metric_observe(metrics_of(rt, a)->latency, (double)(clock_mono_us() - t0) / 1e6);
+    envelope_destroy(&msg);
+    /* One critical section for the hold, the hand-over to the committer and
+     * the deliveries; the caller goes on under the same lock. Deliver after
+     * queuing for commit: whatever the recipients do is queued after this
+     * batch, hence committed with it or after it. */
+    pthread_mutex_lock(&rt->lock);
     if (c.batch) {
-        pthread_mutex_lock(&rt->lock);
         runtime__batch_hold(rt, c.batch, a);
         for (size_t i = 0; i < c.nspawned; i++)
             runtime__batch_hold(rt, c.batch, c.spawned[i]);
-        pthread_mutex_unlock(&rt->lock);
         runtime__commit_submit(rt, c.batch);
         c.batch = NULL;
     }
-    /* Deliver after queuing for commit: whatever the recipients do is queued
-     * after this batch, hence committed with it or after it. */
-    if (c.nlocal) {
-        pthread_mutex_lock(&rt->lock);
-        for (size_t i = 0; i < c.nlocal; i++)
-            deliver_locked(rt, c.local[i]);
-        pthread_mutex_unlock(&rt->lock);
-        c.nlocal = 0;
-    }
-    envelope_destroy(&msg);
+    for (size_t i = 0; i < c.nlocal; i++)
+        deliver_locked(rt, c.local[i]);
+    c.nlocal = 0;
     ctx_reset(&c);
 }
 
@@ -667,6 +668,8 @@ static void *dispatcher_main(void *arg)
         if (!d->head)
             d->tail = NULL;
         a->queued = false;
+        if (!runtime__sup_running(a->sup))
+            continue; /* its supervisor gave up after it was queued; revive() requeues it */
         a->running = true;
         envelope_t *msg = queue_pop(a);
         d->running++;
@@ -674,9 +677,10 @@ static void *dispatcher_main(void *arg)
         if (msg) {
             atomic_fetch_sub(&rt->pending, 1);
             metric_add(rt->m_pending, -1);
-            handle_one(rt, a, msg);
+            handle_one(rt, a, msg); /* returns with the lock held */
+        } else {
+            pthread_mutex_lock(&rt->lock);
         }
-        pthread_mutex_lock(&rt->lock);
         d->running--;
         a->running = false;
         if (a->qlen)
@@ -760,17 +764,19 @@ static int batch_message(runtime_t *rt, batch_t *b, const envelope_t *env, bool 
     const char *node = runtime__route_of(rt, env->to, NULL);
     uint8_t key[ENVELOPE_ADDR_MAX + 1 + ID_BYTES];
     *local = false;
-    if (node) {
+    /* Delayed messages wait in this node's timers whatever their
+     * destination; the timer thread routes them (mailbox or outbox) when due. */
+    if (env->not_before_ms > clock_now_ms()) {
+        runtime__timer_key(key, env->not_before_ms, &env->id);
+        rc = runtime__batch_op(b, OP_PUT, STORE_TIMERS, key, 8 + ID_BYTES, wire, wl);
+        if (!rc)
+            atomic_fetch_add(&rt->timers_count, 1);
+    } else if (node) {
         size_t nl = strlen(node);
         memcpy(key, node, nl);
         key[nl] = 0;
         memcpy(key + nl + 1, env->id.b, ID_BYTES);
         rc = runtime__batch_op(b, OP_PUT, STORE_OUTBOX, key, nl + 1 + ID_BYTES, wire, wl);
-    } else if (env->not_before_ms > clock_now_ms()) {
-        runtime__timer_key(key, env->not_before_ms, &env->id);
-        rc = runtime__batch_op(b, OP_PUT, STORE_TIMERS, key, 8 + ID_BYTES, wire, wl);
-        if (!rc)
-            atomic_fetch_add(&rt->timers_count, 1);
     } else {
         size_t kl = runtime__mbox_key(key, env->to, &env->id);
         rc = runtime__batch_op(b, OP_PUT, STORE_MBOX, key, kl, wire, wl);
