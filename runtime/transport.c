@@ -270,38 +270,41 @@ static bool recv_one(transport_t *t, inbound_t *in, int flags)
         }
     }
     zmq_msg_close(&part);
+    if (in->env && nparts != 2) {
+        log_msg(LOG_ERROR, NULL, "transport: dropped message of %d frames", nparts + 1);
+        envelope_destroy(&in->env);
+    }
     if (in->env)
         in->id = in->env->id;
     return true;
 }
 
-/* Delivered fresh messages had their env handed over (NULL); decoded ones
- * keep a zero id only when they never decoded. */
-static bool fresh_ok(const inbound_t *in)
-{
-    static const fenta_id_t zero;
-    return id_cmp(&in->id, &zero) != 0;
-}
-
+/* Takes a burst of messages: the new ones are committed (mailbox, or timers
+ * when their not-before is still ahead) with their dedup records in one
+ * batch; then new ones are delivered and every stored or already-known id is
+ * acknowledged. A message that could not be stored is not acknowledged, so
+ * the sender sends it again. */
 static void receive_burst(runtime_t *rt, transport_t *t)
 {
     inbound_t *in = calloc(RECV_BURST, sizeof *in);
-    if (!in)
+    bool *stored = calloc(RECV_BURST, sizeof *stored);
+    if (!in || !stored) {
+        free(in);
+        free(stored);
         return;
+    }
     size_t n = 0;
     while (n < RECV_BURST && recv_one(t, &in[n], ZMQ_DONTWAIT))
         n++;
-    if (!n) {
-        free(in);
-        return;
-    }
     dedup_t d = {in, n};
-    store_read(rt->store, dedup_fn, &d);
-    batch_t *b = runtime__batch_new();
+    if (n)
+        store_read(rt->store, dedup_fn, &d);
+    batch_t *b = n ? runtime__batch_new() : NULL;
     int64_t now = clock_now_ms();
     uint8_t nowb[8];
     for (int i = 7, x = 0; i >= 0; i--, x++)
         nowb[i] = (uint8_t)((uint64_t)now >> (8 * x));
+    bool later_any = false;
     for (size_t i = 0; b && i < n; i++) {
         if (!in[i].env || in[i].dup)
             continue;
@@ -310,25 +313,36 @@ static void receive_burst(runtime_t *rt, transport_t *t)
         if (envelope_encode(in[i].env, &wire, &wl))
             continue;
         uint8_t key[ENVELOPE_ADDR_MAX + 1 + ID_BYTES];
-        size_t kl = runtime__mbox_key(key, in[i].env->to, &in[i].id);
-        runtime__batch_op(b, OP_PUT, STORE_MBOX, key, kl, wire, wl);
-        runtime__batch_op(b, OP_PUT, STORE_DEDUP, in[i].id.b, ID_BYTES, nowb, sizeof nowb);
+        bool later = in[i].env->not_before_ms > now;
+        size_t kl = ID_BYTES + 8;
+        if (later)
+            runtime__timer_key(key, in[i].env->not_before_ms, &in[i].id);
+        else
+            kl = runtime__mbox_key(key, in[i].env->to, &in[i].id);
+        stored[i] =
+            runtime__batch_op(b, OP_PUT, later ? STORE_TIMERS : STORE_MBOX, key, kl, wire, wl) ==
+                0 &&
+            runtime__batch_op(b, OP_PUT, STORE_DEDUP, in[i].id.b, ID_BYTES, nowb, sizeof nowb) == 0;
+        if (stored[i] && later) {
+            envelope_destroy(&in[i].env); /* the timer thread delivers it when due */
+            later_any = true;
+        }
         free(wire);
     }
     if (b && b->nops)
         runtime__commit_wait(rt, runtime__commit_submit(rt, b));
     else
         runtime__batch_free(b);
-    /* Committed: deliver, then acknowledge (one frame of ids per message
-     * keeps the sender's bookkeeping trivial). */
+    if (later_any)
+        runtime__timers_poke(rt);
     for (size_t i = 0; i < n; i++) {
-        if (in[i].env && !in[i].dup) {
+        if (stored[i] && in[i].env) {
             runtime__deliver(rt, in[i].env);
             in[i].env = NULL;
         }
-        /* Every id is acknowledged, duplicates included: the sender's copy
-         * must go. An undecodable message has no id; it is dropped (logged). */
-        if (in[i].env || in[i].dup || fresh_ok(&in[i])) {
+        /* Duplicates are acknowledged too: the sender's copy must go. An
+         * undecodable message has no id and is dropped (logged). */
+        if (stored[i] || in[i].dup) {
             zmq_msg_send(&in[i].ident, t->router, ZMQ_SNDMORE | ZMQ_DONTWAIT);
             zmq_send(t->router, "A", 1, ZMQ_SNDMORE | ZMQ_DONTWAIT);
             zmq_send(t->router, in[i].id.b, ID_BYTES, ZMQ_DONTWAIT);
@@ -336,7 +350,51 @@ static void receive_burst(runtime_t *rt, transport_t *t)
         envelope_destroy(&in[i].env);
         zmq_msg_close(&in[i].ident);
     }
+    free(stored);
     free(in);
+}
+
+/* Dedup records older than the retention are dropped, a slice at a time.
+ * A sender that resends a message older than that (its peer was away for
+ * longer) could have it taken twice: the retention must exceed any outage. */
+#define DEDUP_RETENTION_MS (7LL * 24 * 3600 * 1000)
+#define DEDUP_PRUNE_SLICE 10000
+
+typedef struct {
+    int64_t cutoff;
+    batch_t *b;
+    size_t n;
+} prune_t;
+
+static int prune_cb(const void *k, size_t kl, const void *v, size_t vl, void *arg)
+{
+    (void)v, (void)vl;
+    prune_t *p = arg;
+    if (kl != ID_BYTES || id_time_ms((const fenta_id_t *)k) >= p->cutoff ||
+        p->n >= DEDUP_PRUNE_SLICE)
+        return 1; /* ids sort by time: everything after is newer */
+    if (runtime__batch_op(p->b, OP_DEL, STORE_DEDUP, k, kl, NULL, 0))
+        return 1;
+    p->n++;
+    return 0;
+}
+
+static int prune_fn(store_txn_t *txn, void *arg)
+{
+    int rc = store_scan(txn, STORE_DEDUP, NULL, 0, NULL, 0, prune_cb, arg);
+    return rc > 0 ? 0 : rc;
+}
+
+static void prune_dedup(runtime_t *rt)
+{
+    prune_t p = {.cutoff = clock_now_ms() - DEDUP_RETENTION_MS, .b = runtime__batch_new()};
+    if (!p.b)
+        return;
+    store_read(rt->store, prune_fn, &p);
+    if (p.n)
+        runtime__commit_submit(rt, p.b);
+    else
+        runtime__batch_free(p.b);
 }
 
 /* ---- the thread ------------------------------------------------------------ */
@@ -387,7 +445,7 @@ static void *transport_main(void *arg)
     items[1] = (zmq_pollitem_t){.socket = t->router, .events = t->router ? ZMQ_POLLIN : 0};
     for (size_t i = 0; i < t->npeers; i++)
         items[2 + i] = (zmq_pollitem_t){.socket = t->peers[i].sock, .events = ZMQ_POLLIN};
-    int64_t last_scan = 0;
+    int64_t last_scan = 0, last_prune = 0;
     send_pending(rt, t); /* whatever the last run left unacknowledged */
     while (!atomic_load(&t->stop)) {
         int n = zmq_poll(items, (int)np, 100);
@@ -407,6 +465,10 @@ static void *transport_main(void *arg)
         if (t->npeers && (scan || now - last_scan >= RESEND_MS / 4)) {
             send_pending(rt, t);
             last_scan = now;
+        }
+        if (t->router && now - last_prune >= 60000) {
+            prune_dedup(rt);
+            last_prune = now;
         }
     }
     free(items);
