@@ -29,6 +29,7 @@
 #define RESEND_MS 1000
 #define SEND_PER_ROUND 2000
 #define RECV_BURST 1024
+#define TRANSPORT_MAX_FRAME (16LL << 20) /* largest envelope taken from the wire */
 
 typedef struct {
     fenta_id_t id; /* outbox entry */
@@ -499,6 +500,10 @@ int runtime__transport_start(runtime_t *rt)
         if (!t->router)
             goto fail;
         zmq_setsockopt(t->router, ZMQ_LINGER, &zero, sizeof zero);
+        /* A peer announcing a huge frame is disconnected before libzmq
+         * allocates it: the wire is not trusted. */
+        int64_t maxmsg = TRANSPORT_MAX_FRAME;
+        zmq_setsockopt(t->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
         if (zmq_bind(t->router, rt->listen) != 0) {
             log_msg(LOG_ERROR, NULL, "transport: cannot listen on %s: %s", rt->listen,
                     zmq_strerror(zmq_errno()));

@@ -115,8 +115,8 @@ static int count_mbox(store_txn_t *txn, void *arg)
 Test(store, full_map_grows)
 {
     char *dir = fx_tmpdir("store");
-    store_t *s = store_open(dir, &(store_opts_t){.initial_map_bytes = 256 << 10, .no_sync = 1},
-                            NULL);
+    store_t *s =
+        store_open(dir, &(store_opts_t){.initial_map_bytes = 256 << 10, .no_sync = 1}, NULL);
     cr_assert_not_null(s);
     for (int b = 0; b < 8; b++) {
         int base = b * 256;
