@@ -16,19 +16,91 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Spent batches are kept (with their arrays) for reuse: a handled message
+ * would otherwise cost four allocations and as many reallocs just for its
+ * effect set. Process-wide, bounded, and only for batches of ordinary size. */
+#define BATCH_POOL_MAX 4096
+#define BATCH_KEEP_BYTES (64u << 10)
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static batch_t *pool;    /* linked through next */
+static size_t pool_size; /* batches in pool */
+
+static void batch_release(batch_t *b)
+{
+    free(b->ops);
+    free(b->buf);
+    free(b->actors);
+    free(b);
+}
+
+static bool keepable(const batch_t *b)
+{
+    return b->cap <= BATCH_KEEP_BYTES && b->capops <= 1024 && b->capactors <= 64;
+}
+
 batch_t *runtime__batch_new(void)
 {
-    return calloc(1, sizeof(batch_t));
+    pthread_mutex_lock(&pool_lock);
+    batch_t *b = pool;
+    if (b) {
+        pool = b->next;
+        pool_size--;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    if (!b)
+        return calloc(1, sizeof(batch_t));
+    b->next = NULL;
+    return b;
+}
+
+/* Returns a chain of batches (linked through next) to the pool or frees them. */
+static void batch_free_chain(batch_t *chain)
+{
+    batch_t *keep = NULL, *keep_tail = NULL;
+    size_t nkeep = 0;
+    while (chain) {
+        batch_t *next = chain->next;
+        if (keepable(chain)) {
+            uint8_t *buf = chain->buf;
+            op_t *ops = chain->ops;
+            actor_t **actors = chain->actors;
+            size_t cap = chain->cap, capops = chain->capops, capactors = chain->capactors;
+            *chain = (batch_t){.buf = buf, .ops = ops, .actors = actors, .cap = cap,
+                               .capops = capops, .capactors = capactors};
+            chain->next = keep;
+            keep = chain;
+            if (!keep_tail)
+                keep_tail = chain;
+            nkeep++;
+        } else {
+            batch_release(chain);
+        }
+        chain = next;
+    }
+    if (!keep)
+        return;
+    pthread_mutex_lock(&pool_lock);
+    if (pool_size + nkeep <= BATCH_POOL_MAX) {
+        keep_tail->next = pool;
+        pool = keep;
+        pool_size += nkeep;
+        keep = NULL;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    while (keep) {
+        batch_t *next = keep->next;
+        batch_release(keep);
+        keep = next;
+    }
 }
 
 void runtime__batch_free(batch_t *b)
 {
     if (!b)
         return;
-    free(b->ops);
-    free(b->buf);
-    free(b->actors);
-    free(b);
+    b->next = NULL;
+    batch_free_chain(b);
 }
 
 static int grow_to(void **p, size_t *cap, size_t need, size_t elem)
@@ -199,13 +271,10 @@ void *runtime__committer_main(void *arg)
             outbox |= b->outbox;
         }
         pthread_mutex_unlock(&rt->lock);
-        while (chain) {
-            batch_t *next = chain->next;
-            if (chain->after)
-                chain->after(rt, chain, chain->after_arg);
-            runtime__batch_free(chain);
-            chain = next;
-        }
+        for (batch_t *b = chain; b; b = b->next)
+            if (b->after)
+                b->after(rt, b, b->after_arg);
+        batch_free_chain(chain);
         if (timers)
             runtime__timers_poke(rt);
         if (outbox)
