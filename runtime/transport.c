@@ -218,6 +218,9 @@ typedef struct {
     envelope_t *env; /* decoded, NULL if not */
     fenta_id_t id;   /* to acknowledge */
     bool dup;        /* seen before */
+    uint8_t *raw;    /* a well-framed body that did not decode (owned) */
+    size_t raw_len;  /* bytes in raw */
+    char why[160];   /* why it did not decode */
 } inbound_t;
 
 typedef struct {
@@ -265,15 +268,24 @@ static bool recv_one(transport_t *t, inbound_t *in, int flags)
         else if (nparts == 2 && ok) {
             const char *reason = NULL;
             if (envelope_decode(zmq_msg_data(&part), zmq_msg_size(&part), &in->env, &reason)) {
-                log_msg(LOG_ERROR, NULL, "transport: dropped undecodable message: %s", reason);
+                /* Kept for the dead-letter queue, with the reason. */
                 in->env = NULL;
+                in->raw_len = zmq_msg_size(&part);
+                in->raw = malloc(in->raw_len ? in->raw_len : 1);
+                if (in->raw)
+                    memcpy(in->raw, zmq_msg_data(&part), in->raw_len);
+                snprintf(in->why, sizeof in->why, "undecodable message from another node: %s",
+                         reason);
             }
         }
     }
     zmq_msg_close(&part);
-    if (in->env && nparts != 2) {
+    if (nparts != 2 || !ok) {
+        /* Not our framing at all: nothing to keep, nothing to acknowledge. */
         log_msg(LOG_ERROR, NULL, "transport: dropped message of %d frames", nparts + 1);
         envelope_destroy(&in->env);
+        free(in->raw);
+        in->raw = NULL;
     }
     if (in->env)
         in->id = in->env->id;
@@ -307,6 +319,15 @@ static void receive_burst(runtime_t *rt, transport_t *t)
         nowb[i] = (uint8_t)((uint64_t)now >> (8 * x));
     bool later_any = false;
     for (size_t i = 0; b && i < n; i++) {
+        if (in[i].raw) {
+            /* No id to acknowledge or deduplicate by: dead-letter it once. */
+            fenta_id_t id;
+            id_new(&id);
+            log_msg(LOG_ERROR, NULL, "transport: %s", in[i].why);
+            runtime__dlq_add(b, NULL, in[i].raw, in[i].raw_len, &id, in[i].why);
+            atomic_fetch_add(&rt->dead, 1);
+            continue;
+        }
         if (!in[i].env || in[i].dup)
             continue;
         uint8_t *wire;
@@ -349,6 +370,7 @@ static void receive_burst(runtime_t *rt, transport_t *t)
             zmq_send(t->router, in[i].id.b, ID_BYTES, ZMQ_DONTWAIT);
         }
         envelope_destroy(&in[i].env);
+        free(in[i].raw);
         zmq_msg_close(&in[i].ident);
     }
     free(stored);
