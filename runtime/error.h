@@ -19,7 +19,12 @@
     X(FENTA_ETRANSPORT, -9, "transport failure")                                                   \
     X(FENTA_ETIMEOUT, -10, "timed out")                                                            \
     X(FENTA_EIO, -11, "i/o error")                                                                 \
-    X(FENTA_ETOOBIG, -12, "too large")
+    X(FENTA_ETOOBIG, -12, "too large")                                                             \
+    X(FENTA_EUNAVAILABLE, -13, "service unavailable")                                              \
+    X(FENTA_EDENIED, -14, "permission denied")                                                     \
+    X(FENTA_EAUTH, -15, "authentication failed")                                                   \
+    X(FENTA_ECONFLICT, -16, "conflict")                                                            \
+    X(FENTA_ELIMIT, -17, "rate limited")
 
 enum fenta_error {
 #define FENTA_ERR_ENUM(name, code, text) name = code,
