@@ -14,6 +14,7 @@ static const struct {
      "run a supervised actor pipeline with a failing child and show retries, "
      "dead letters and replay",
      cmd_demo},
+    {"openapi", "print the OpenAPI document (or --check a file against it)", cmd_openapi},
     {"version", "print the version", cmd_version},
 };
 
