@@ -66,8 +66,12 @@ static void batch_free_chain(batch_t *chain)
             op_t *ops = chain->ops;
             actor_t **actors = chain->actors;
             size_t cap = chain->cap, capops = chain->capops, capactors = chain->capactors;
-            *chain = (batch_t){.buf = buf, .ops = ops, .actors = actors, .cap = cap,
-                               .capops = capops, .capactors = capactors};
+            *chain = (batch_t){.buf = buf,
+                               .ops = ops,
+                               .actors = actors,
+                               .cap = cap,
+                               .capops = capops,
+                               .capactors = capactors};
             chain->next = keep;
             keep = chain;
             if (!keep_tail)

@@ -266,18 +266,8 @@ static int apply_set(runtime_t *rt, collect_t *c, bool replay, size_t *count)
         size_t wl;
         if ((rc = envelope_encode(env, &wire, &wl)))
             break;
-        const char *node = runtime__route_of(rt, env->to, NULL);
-        uint8_t key[ENVELOPE_ADDR_MAX + 1 + ID_BYTES];
-        if (node) {
-            size_t nl = strlen(node);
-            memcpy(key, node, nl);
-            key[nl] = 0;
-            memcpy(key + nl + 1, env->id.b, ID_BYTES);
-            rc = runtime__batch_op(b, OP_PUT, STORE_OUTBOX, key, nl + 1 + ID_BYTES, wire, wl);
-        } else {
-            size_t kl = runtime__mbox_key(key, env->to, &env->id);
-            rc = runtime__batch_op(b, OP_PUT, STORE_MBOX, key, kl, wire, wl);
-        }
+        bool local;
+        rc = runtime__batch_due(rt, b, env, wire, wl, &local);
         free(wire);
     }
     if (!rc) {

@@ -761,8 +761,7 @@ static int batch_message(runtime_t *rt, batch_t *b, const envelope_t *env, bool 
     int rc = envelope_encode(env, &wire, &wl);
     if (rc)
         return rc;
-    const char *node = runtime__route_of(rt, env->to, NULL);
-    uint8_t key[ENVELOPE_ADDR_MAX + 1 + ID_BYTES];
+    uint8_t key[8 + ID_BYTES];
     *local = false;
     /* Delayed messages wait in this node's timers whatever their
      * destination; the timer thread routes them (mailbox or outbox) when due. */
@@ -771,19 +770,28 @@ static int batch_message(runtime_t *rt, batch_t *b, const envelope_t *env, bool 
         rc = runtime__batch_op(b, OP_PUT, STORE_TIMERS, key, 8 + ID_BYTES, wire, wl);
         if (!rc)
             atomic_fetch_add(&rt->timers_count, 1);
-    } else if (node) {
+    } else {
+        rc = runtime__batch_due(rt, b, env, wire, wl, local);
+    }
+    free(wire);
+    return rc;
+}
+
+int runtime__batch_due(runtime_t *rt, batch_t *b, const envelope_t *env, const void *wire,
+                       size_t wl, bool *local)
+{
+    uint8_t key[ENVELOPE_ADDR_MAX + 1 + ID_BYTES];
+    const char *node = runtime__route_of(rt, env->to, NULL);
+    *local = node == NULL;
+    if (node) {
         size_t nl = strlen(node);
         memcpy(key, node, nl);
         key[nl] = 0;
         memcpy(key + nl + 1, env->id.b, ID_BYTES);
-        rc = runtime__batch_op(b, OP_PUT, STORE_OUTBOX, key, nl + 1 + ID_BYTES, wire, wl);
-    } else {
-        size_t kl = runtime__mbox_key(key, env->to, &env->id);
-        rc = runtime__batch_op(b, OP_PUT, STORE_MBOX, key, kl, wire, wl);
-        *local = true;
+        return runtime__batch_op(b, OP_PUT, STORE_OUTBOX, key, nl + 1 + ID_BYTES, wire, wl);
     }
-    free(wire);
-    return rc;
+    size_t kl = runtime__mbox_key(key, env->to, &env->id);
+    return runtime__batch_op(b, OP_PUT, STORE_MBOX, key, kl, wire, wl);
 }
 
 static int ctx_send(actor_ctx_t *ctx, const char *to, const char *type, const void *body,

@@ -73,6 +73,12 @@ size_t runtime__mbox_key(uint8_t *buf, const char *to, const fenta_id_t *id);
 void runtime__timer_key(uint8_t buf[8 + ID_BYTES], int64_t due_ms, const fenta_id_t *id);
 int64_t runtime__timer_key_due(const void *key);
 
+/* Adds the put of an encoded envelope that is due now: to the outbox when
+ * its kind lives on another node, else to its mailbox (*local = true; the
+ * caller then delivers it in memory after submitting the batch). */
+int runtime__batch_due(runtime_t *rt, batch_t *b, const envelope_t *env, const void *wire,
+                       size_t wl, bool *local);
+
 /* ---- dead letters (dlq.c) -------------------------------------------------- */
 
 /* Adds to b the op that stores a dead letter for env (or for raw bytes that

@@ -96,21 +96,12 @@ static void fire(runtime_t *rt, due_t *d)
             continue;
         }
         /* Routed kinds go to the outbox; the rest to their mailbox. */
-        const char *node = runtime__route_of(rt, env->to, NULL);
-        uint8_t key[ENVELOPE_ADDR_MAX + 1 + ID_BYTES];
-        if (node) {
-            size_t nl = strlen(node);
-            memcpy(key, node, nl);
-            key[nl] = 0;
-            memcpy(key + nl + 1, env->id.b, ID_BYTES);
-            runtime__batch_op(b, OP_PUT, STORE_OUTBOX, key, nl + 1 + ID_BYTES, d->vals[i],
-                              d->vlens[i]);
-            envelope_destroy(&env);
-        } else {
-            size_t kl = runtime__mbox_key(key, env->to, &env->id);
-            runtime__batch_op(b, OP_PUT, STORE_MBOX, key, kl, d->vals[i], d->vlens[i]);
+        bool local;
+        runtime__batch_due(rt, b, env, d->vals[i], d->vlens[i], &local);
+        if (local)
             envs[i] = env;
-        }
+        else
+            envelope_destroy(&env);
     }
     runtime__commit_wait(rt, runtime__commit_submit(rt, b));
     atomic_fetch_sub(&rt->timers_count, d->n <= atomic_load(&rt->timers_count)

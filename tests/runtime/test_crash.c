@@ -38,13 +38,7 @@ typedef struct {
 
 static int counter_msg(actor_ctx_t *ctx, const envelope_t *m)
 {
-    size_t len;
-    const void *s = actor_state(ctx, &len);
-    uint64_t n = 0;
-    if (len == sizeof n)
-        memcpy(&n, s, sizeof n);
-    n++;
-    int rc = actor_set_state(ctx, &n, sizeof n);
+    int rc = fx_count(ctx);
     hop_t h;
     if (m->body_len != sizeof h)
         return actor_fail(ctx, "bad hop body");

@@ -31,13 +31,7 @@ static int h_msg(actor_ctx_t *ctx, const envelope_t *m)
         return actor_fail(ctx, "boom %s attempt %u", m->type, m->attempt);
     atomic_store(&seen_attempt, (int)m->attempt);
     atomic_store(&seen_history, (int)m->history_len);
-    size_t len;
-    const void *s = actor_state(ctx, &len);
-    uint64_t n = 0;
-    if (len == sizeof n)
-        memcpy(&n, s, sizeof n);
-    n++;
-    return actor_set_state(ctx, &n, sizeof n);
+    return fx_count(ctx);
 }
 
 /* Three deliveries with short backoff ceilings (20 ms, then 40 ms). */

@@ -22,13 +22,7 @@ static int slow_msg(actor_ctx_t *ctx, const envelope_t *m)
     if (ready_fd >= 0 && write(ready_fd, "x", 1) != 1)
         return actor_fail(ctx, "pipe");
     usleep(300000);
-    size_t len;
-    const void *s = actor_state(ctx, &len);
-    uint64_t n = 0;
-    if (len == sizeof n)
-        memcpy(&n, s, sizeof n);
-    n++;
-    return actor_set_state(ctx, &n, sizeof n);
+    return fx_count(ctx);
 }
 
 static const behaviour_t slow = {.kind = "slow", .on_message = slow_msg};

@@ -64,3 +64,14 @@ uint64_t fx_counter(runtime_t *rt, const char *addr)
     free(s);
     return n;
 }
+
+int fx_count(actor_ctx_t *ctx)
+{
+    size_t len;
+    const void *s = actor_state(ctx, &len);
+    uint64_t n = 0;
+    if (len == sizeof n)
+        memcpy(&n, s, sizeof n);
+    n++;
+    return actor_set_state(ctx, &n, sizeof n);
+}

@@ -15,6 +15,9 @@ void fx_rmdir(char *dir);
 runtime_t *fx_runtime(const char *dir, bool no_sync);
 /* Polls cond(arg) every ms until it is true or timeout_ms passes. */
 bool fx_wait(bool (*cond)(void *arg), void *arg, int timeout_ms);
+/* Inside a handler: adds one to the actor's 8-byte counter state (the
+ * state fx_counter reads); returns actor_set_state's result. */
+int fx_count(actor_ctx_t *ctx);
 /* The 8-byte counter state of addr (0 when absent or empty). */
 uint64_t fx_counter(runtime_t *rt, const char *addr);
 
