@@ -7,6 +7,8 @@
 int cmd_demo(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_openapi(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
 
 /* The schemas directory: FENTA_SCHEMAS_DIR or the source tree's schemas/. */
 const char *cli_schemas_dir(void);

@@ -1,0 +1,354 @@
+/* serve.c - `fenta serve` and `fenta migrate`: configuration, the embedded
+ * PostgreSQL default, migrations, the actor runtime and the HTTP API, and an
+ * orderly stop on SIGTERM/SIGINT. */
+#include "cli/commands.h"
+#include "http/app.h"
+#include "http/server.h"
+#include "runtime/error.h"
+#include "runtime/log.h"
+#include "runtime/runtime.h"
+#include "runtime/signals.h"
+#include "storage/embedded.h"
+#include "storage/migrate.h"
+#include "storage/pg.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The options, as data: name, environment variable, config-file key, help. */
+typedef struct {
+    const char *listen;     /* host:port */
+    const char *data_dir;   /* everything on disk */
+    const char *database;   /* DATABASE_URL, NULL = embedded */
+    const char *jwt_secret; /* NULL = generated and kept in the data directory */
+    const char *tls_cert, *tls_key;
+    int loops, workers;   /* threads */
+    json_t *limits;       /* rate limits (borrowed from the config document) */
+    int insecure_cookies; /* plain-HTTP development */
+    int pw_cheap;         /* tests: cheap argon2 parameters */
+} serve_opts_t;
+
+static const struct {
+    const char *flag, *env, *key, *help;
+} options[] = {
+    {"--listen", "FENTA_LISTEN", "listen", "address to listen on (default 127.0.0.1:8080)"},
+    {"--data-dir", "FENTA_DATA_DIR", "data_dir",
+     "data directory: embedded database, mailboxes, secrets (default ./data)"},
+    {"--database-url", "DATABASE_URL", "database_url",
+     "PostgreSQL connection string; unset: a private cluster in the data directory"},
+    {"--jwt-secret", "JWT_SECRET", "jwt_secret",
+     "token signing secret (>= 32 bytes); unset: generated once, kept in DATA_DIR/jwt_secret"},
+    {"--tls-cert", "FENTA_TLS_CERT", "tls_cert", "PEM certificate chain: enables TLS with ALPN h2"},
+    {"--tls-key", "FENTA_TLS_KEY", "tls_key", "PEM private key for --tls-cert"},
+    {"--loops", "FENTA_LOOPS", "loops", "event-loop threads (default: cores)"},
+    {"--workers", "FENTA_WORKERS", "workers", "handler threads (default 8)"},
+};
+
+static void serve_usage(void)
+{
+    printf("usage: fenta serve [--config FILE] [options]\n\n"
+           "Runs the API. Each option can also come from the environment or from the JSON\n"
+           "config file (FENTA_CONFIG or --config); flags win over the environment, which\n"
+           "wins over the file.\n\n");
+    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
+        printf("  %-16s %-16s %s\n", options[i].flag, options[i].env, options[i].help);
+    printf("\nThe config file may also hold \"rate_limits\" ({\"ip\":{\"rate\":R,\"burst\":B},"
+           " \"user\":{...},\n\"routes\":{\"POST /v1/auth/login\":{...}}}) and "
+           "\"insecure_cookies\": true (plain-HTTP\ndevelopment only). SIGTERM or Ctrl-C stops "
+           "it in order: in-flight requests finish.\n");
+}
+
+/* flag > environment > config file. */
+static const char *pick(int argc, char **argv, size_t i, const json_t *cfg)
+{
+    for (int a = 1; a + 1 < argc; a++)
+        if (strcmp(argv[a], options[i].flag) == 0)
+            return argv[a + 1];
+    const char *e = getenv(options[i].env);
+    if (e && *e)
+        return e;
+    const json_t *v = json_object_get(cfg, options[i].key);
+    if (json_is_integer(v)) {
+        static char buf[8][32];
+        snprintf(buf[i % 8], sizeof buf[0], "%lld", (long long)json_integer_value(v));
+        return buf[i % 8];
+    }
+    return json_string_value(v);
+}
+
+static int read_secret(const char *dir, char *out, size_t cap)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/jwt_secret", dir);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        size_t n = fread(out, 1, cap - 1, f);
+        fclose(f);
+        out[n] = 0;
+        out[strcspn(out, "\r\n")] = 0;
+        return strlen(out) >= 32 ? 0 : FENTA_EINVAL;
+    }
+    unsigned char raw[32];
+    if (RAND_bytes(raw, sizeof raw) != 1)
+        return FENTA_EIO;
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(out + 2 * i, 3, "%02x", raw[i]);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0 || write(fd, out, strlen(out)) != (ssize_t)strlen(out) || fsync(fd) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return FENTA_EIO;
+    }
+    close(fd);
+    log_msg(LOG_INFO, NULL, "generated a JWT secret in %s", path);
+    return 0;
+}
+
+typedef struct {
+    embedded_pg_t *embedded;
+    pg_pool_t *pool;
+} db_t;
+
+static int open_db(const char *data_dir, const char *url, int size, db_t *db)
+{
+    int err = 0;
+    const char *conninfo = url;
+    if (!url) {
+        db->embedded = embedded_pg_start(data_dir, &err);
+        if (!db->embedded) {
+            fprintf(stderr,
+                    "fenta: cannot start the embedded PostgreSQL in %s: %s (see %s/pg.log)\n",
+                    data_dir, fenta_strerror(err), data_dir);
+            return err;
+        }
+        conninfo = embedded_pg_conninfo(db->embedded);
+    }
+    db->pool = pg_pool_new(conninfo, size, &err);
+    if (!db->pool) {
+        fprintf(stderr, "fenta: bad database connection string: %s\n", fenta_strerror(err));
+        return err;
+    }
+    int applied = 0;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/sql", cli_schemas_dir());
+    /* The database may still be starting (an external one): retry a while. */
+    for (int attempt = 0;; attempt++) {
+        err = migrate_apply(db->pool, dir, &applied);
+        if (err != FENTA_EUNAVAILABLE || attempt >= 30)
+            break;
+        sleep(1);
+    }
+    if (err) {
+        fprintf(stderr, "fenta: migrations in %s failed: %s\n", dir, fenta_strerror(err));
+        return err;
+    }
+    if (applied)
+        log_msg(LOG_INFO, NULL, "applied %d migrations", applied);
+    return 0;
+}
+
+static void close_db(db_t *db)
+{
+    pg_pool_destroy(&db->pool);
+    embedded_pg_stop(&db->embedded);
+}
+
+static int mkdir_p(const char *dir)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s", dir);
+    for (char *s = p + 1; *s; s++)
+        if (*s == '/') {
+            *s = 0;
+            if (mkdir(p, 0755) != 0 && errno != EEXIST)
+                return -1;
+            *s = '/';
+        }
+    return mkdir(p, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static json_t *load_config(int argc, char **argv)
+{
+    const char *path = getenv("FENTA_CONFIG");
+    for (int a = 1; a + 1 < argc; a++)
+        if (strcmp(argv[a], "--config") == 0)
+            path = argv[a + 1];
+    if (!path)
+        return json_object();
+    json_error_t e;
+    json_t *cfg = json_load_file(path, JSON_REJECT_DUPLICATES, &e);
+    if (!cfg || !json_is_object(cfg)) {
+        fprintf(stderr, "fenta: %s:%d: %s\n", path, e.line, cfg ? "not an object" : e.text);
+        json_decref(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+int cmd_migrate(int argc, char **argv)
+{
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("usage: fenta migrate [--config FILE] [--data-dir DIR] [--database-url URL]\n\n"
+               "Applies the SQL migrations of schemas/sql that the database lacks, each in\n"
+               "its own transaction, and exits (fenta serve does the same at start-up).\n");
+        return 0;
+    }
+    json_t *cfg = load_config(argc, argv);
+    if (!cfg)
+        return 2;
+    const char *dir = pick(argc, argv, 1, cfg);
+    dir = dir ? dir : "data";
+    if (mkdir_p(dir) != 0) {
+        fprintf(stderr, "fenta: cannot create %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    db_t db = {0};
+    int rc = open_db(dir, pick(argc, argv, 2, cfg), 2, &db);
+    close_db(&db);
+    json_decref(cfg);
+    if (!rc)
+        printf("migrations up to date\n");
+    return rc ? 1 : 0;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        serve_usage();
+        return 0;
+    }
+    /* Before any thread exists: only signals_wait_term takes these. */
+    signals_block_term();
+    json_t *cfg = load_config(argc, argv);
+    if (!cfg)
+        return 2;
+    serve_opts_t o = {0};
+    o.listen = pick(argc, argv, 0, cfg);
+    o.data_dir = pick(argc, argv, 1, cfg);
+    o.database = pick(argc, argv, 2, cfg);
+    o.jwt_secret = pick(argc, argv, 3, cfg);
+    o.tls_cert = pick(argc, argv, 4, cfg);
+    o.tls_key = pick(argc, argv, 5, cfg);
+    o.loops = pick(argc, argv, 6, cfg) ? atoi(pick(argc, argv, 6, cfg)) : 0;
+    o.workers = pick(argc, argv, 7, cfg) ? atoi(pick(argc, argv, 7, cfg)) : 8;
+    o.limits = json_object_get(cfg, "rate_limits");
+    o.insecure_cookies = json_is_true(json_object_get(cfg, "insecure_cookies"));
+    o.pw_cheap = json_is_true(json_object_get(cfg, "cheap_passwords_for_tests"));
+    if (!o.data_dir)
+        o.data_dir = "data";
+    if (o.workers < 1 || o.workers > 1024 || o.loops < 0 || o.loops > 256) {
+        fprintf(stderr, "fenta: --workers must be 1..1024 and --loops 0..256\n");
+        return 2;
+    }
+    if (mkdir_p(o.data_dir) != 0) {
+        fprintf(stderr, "fenta: cannot create the data directory %s: %s\n", o.data_dir,
+                strerror(errno));
+        return 1;
+    }
+    char secret[256];
+    if (o.jwt_secret) {
+        if (strlen(o.jwt_secret) < 32) {
+            fprintf(stderr, "fenta: JWT_SECRET must be at least 32 bytes\n");
+            return 2;
+        }
+        snprintf(secret, sizeof secret, "%s", o.jwt_secret);
+    } else if (read_secret(o.data_dir, secret, sizeof secret) != 0) {
+        fprintf(stderr, "fenta: cannot read or create %s/jwt_secret\n", o.data_dir);
+        return 1;
+    }
+
+    int rc = 1;
+    db_t db = {0};
+    runtime_t *rt = NULL;
+    app_t *app = NULL;
+    http_server_t *srv = NULL;
+    if (open_db(o.data_dir, o.database, o.workers + 2, &db) != 0)
+        goto out;
+
+    char mbox[4096];
+    snprintf(mbox, sizeof mbox, "%s/mailboxes", o.data_dir);
+    int err = 0;
+    rt = runtime_new(&(runtime_opts_t){.data_dir = mbox}, &err);
+    if (!rt || runtime_start(rt) != 0) {
+        fprintf(stderr, "fenta: cannot start the actor runtime in %s: %s\n", mbox,
+                fenta_strerror(err));
+        goto out;
+    }
+
+    json_t *api = cli_load_json("api.json"), *models = cli_load_json("models.json");
+    if (!api || !models) {
+        json_decref(api);
+        json_decref(models);
+        goto out;
+    }
+    password_params_t pw;
+    password_params_default(&pw);
+    if (o.pw_cheap) {
+        pw.t_cost = 1;
+        pw.m_cost_kib = 64;
+    }
+    char errbuf[512] = "";
+    app = app_new(&(app_config_t){.pool = db.pool,
+                                  .secret = (const unsigned char *)secret,
+                                  .secret_len = strlen(secret),
+                                  .api = api,
+                                  .models = models,
+                                  .limits = o.limits,
+                                  .pw = &pw,
+                                  .insecure_cookies = o.insecure_cookies},
+                  errbuf, sizeof errbuf);
+    json_decref(api);
+    json_decref(models);
+    if (!app) {
+        fprintf(stderr, "fenta: %s\n", errbuf);
+        goto out;
+    }
+    char openapi[4096];
+    snprintf(openapi, sizeof openapi, "%s/openapi.json", cli_schemas_dir());
+    http_config_t hc = {.listen = o.listen ? o.listen : "127.0.0.1:8080",
+                        .loops = o.loops,
+                        .workers = o.workers,
+                        .tls_cert = o.tls_cert,
+                        .tls_key = o.tls_key,
+                        .openapi = openapi};
+    app_bind(app, &hc);
+    srv = http_server_new(&hc, &err);
+    if (!srv) {
+        fprintf(stderr, "fenta: cannot listen on %s: %s\n", hc.listen, fenta_strerror(err));
+        goto out;
+    }
+    if ((err = app_install(app, srv)) != 0 || (err = http_server_start(srv)) != 0) {
+        fprintf(stderr, "fenta: cannot start the HTTP server: %s\n", fenta_strerror(err));
+        goto out;
+    }
+    char port[16], url[300];
+    snprintf(port, sizeof port, "%u", http_server_port(srv));
+    snprintf(url, sizeof url, "%s://%.*s:%s", o.tls_cert ? "https" : "http",
+             (int)(strrchr(hc.listen, ':') ? strrchr(hc.listen, ':') - hc.listen : 9), hc.listen,
+             port);
+    log_kv(LOG_INFO, NULL, "ready",
+           (const char *const[]){"url", url, "port", port, "data_dir", o.data_dir, "database",
+                                 db.embedded ? "embedded" : "external", NULL});
+    int sig = signals_wait_term();
+    log_msg(LOG_INFO, NULL, "signal %d: stopping", sig);
+    rc = 0;
+out:
+    http_server_destroy(&srv); /* stops: in-flight requests finish first */
+    app_destroy(&app);
+    if (rt) {
+        runtime_stop(rt, 10000);
+        runtime_destroy(&rt);
+    }
+    close_db(&db);
+    json_decref(cfg);
+    if (!rc)
+        log_msg(LOG_INFO, NULL, "stopped");
+    return rc;
+}

@@ -1,0 +1,39 @@
+/* app.h - the Fenta API application: the routes of schemas/api.json bound to
+ * their handlers, with authentication (JWT, personal access tokens, cookies
+ * with CSRF), one permission table for every role and token scope, request
+ * validation against schemas/models.json, rate limits and idempotency keys,
+ * all run in the server's `before` hook on worker threads. */
+#ifndef FENTA_APP_H
+#define FENTA_APP_H
+#include "http/password.h"
+#include "http/server.h"
+#include "storage/pg.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct app app_t;
+
+typedef struct {
+    pg_pool_t *pool;             /* the database (borrowed) */
+    const unsigned char *secret; /* JWT and cursor key material (copied), >= 32 bytes */
+    size_t secret_len;           /* bytes in secret */
+    const char *issuer;          /* JWT iss; NULL = "fenta" */
+    const char *audience;        /* JWT aud; NULL = "fenta-api" */
+    const json_t *api;           /* schemas/api.json (borrowed during app_new) */
+    const json_t *models;        /* schemas/models.json (borrowed during app_new) */
+    const json_t *limits;        /* rate limits (ratelimit.h format); NULL = defaults */
+    const password_params_t *pw; /* argon2id cost; NULL = OWASP defaults */
+    bool insecure_cookies;       /* omit Secure on cookies (plain-HTTP development only) */
+} app_config_t;
+
+/* Compiles the route table, schemas and limits. NULL with a message. */
+app_t *app_new(const app_config_t *cfg, char *errbuf, size_t errlen);
+void app_destroy(app_t **app_p);
+/* Fills an http_config_t's app, before and ready members. */
+void app_bind(app_t *app, http_config_t *cfg);
+/* Adds the API's routes and the built-in endpoints to the server. */
+int app_install(app_t *app, http_server_t *server);
+
+#endif

@@ -1,0 +1,133 @@
+/* app_internal.h - what the API application's files share (app__ prefix):
+ * the compiled route table, the caller of a request, and the helpers every
+ * handler uses to reach the database and to answer. Only http/app*.c and
+ * http/h_*.c include it. */
+#ifndef FENTA_APP_INTERNAL_H
+#define FENTA_APP_INTERNAL_H
+#include "http/app.h"
+#include "http/cursor.h"
+#include "http/jsonschema.h"
+#include "http/jwt.h"
+#include "http/ratelimit.h"
+#include "http/request.h"
+#include "storage/pg.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#define UUID_LEN 36
+#define ID_FIELD 65 /* an id from a token: up to JWTS_ID_MAX characters */
+
+/* Roles and scopes as bits; their names live in schemas/api.json. */
+enum { ROLE_OWNER = 1, ROLE_ADMIN = 2, ROLE_EDITOR = 4, ROLE_VIEWER = 8 };
+enum { SCOPE_READ = 1, SCOPE_WRITE = 2, SCOPE_ADMIN = 4, SCOPE_ALL = 7 };
+
+typedef struct {
+    char name[48];  /* "members.invite" */
+    unsigned roles; /* ROLE_* allowed in the route's organisation (0: no organisation) */
+    unsigned scope; /* the SCOPE_* a personal access token needs */
+} perm_t;
+
+typedef struct {
+    char key[160];         /* "POST /v1/orgs/{id}/members": limits and logs */
+    char method[8];        /* "POST" */
+    char path[150];        /* "/v1/orgs/{id}/members" */
+    char operation[48];    /* handler name from api.json */
+    bool auth;             /* a caller is required */
+    int perm;              /* index in app->perms, -1 for public routes */
+    char org_param[32];    /* the path parameter naming the organisation, "" if none */
+    jsonschema_t *request; /* body schema, NULL when the route takes no body */
+    int status;            /* the success status */
+    bool idempotent;       /* honours Idempotency-Key */
+} route_info_t;
+
+struct app {
+    pg_pool_t *pool;                            /* the database (borrowed) */
+    jwts_t *jwt;                                /* access tokens and CSRF tokens */
+    ratelimit_t *rl;                            /* buckets */
+    ratelimit_config_t *limits;                 /* limits */
+    unsigned char cursor_key[CURSOR_KEY_BYTES]; /* signs pagination cursors */
+    password_params_t pw;                       /* argon2id cost */
+    bool insecure_cookies;                      /* no Secure attribute */
+    perm_t *perms;                              /* the permission table */
+    size_t nperms;
+    route_info_t *routes;  /* one per route of api.json */
+    http_route_t *hroutes; /* the same, as the server's table */
+    size_t nroutes;
+};
+
+/* The caller of a request (http_data), filled by the before hook. */
+typedef struct {
+    char user_id[ID_FIELD];    /* "" for public routes */
+    char session_id[ID_FIELD]; /* the session (JWT sid), "" for a PAT */
+    char pat_id[UUID_LEN + 1]; /* the PAT, "" for a session */
+    char token_org[ID_FIELD];  /* the PAT's organisation, or the JWT's org claim */
+    unsigned scopes;           /* SCOPE_* granted (all for sessions) */
+    const char *via;           /* "jwt", "pat", "cookie" */
+    char org_id[UUID_LEN + 1]; /* the route's organisation, once authorised */
+    unsigned role;             /* the caller's ROLE_* there */
+    bool idem;                 /* an idempotency record is held for this request */
+    char idem_key[256];        /* its key */
+    char idem_user[ID_FIELD];  /* its owner (the nil uuid for public routes) */
+} caller_t;
+
+/* Timestamps leave PostgreSQL as RFC 3339 UTC with microseconds. */
+#define APP_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+app_t *app__of(const http_req_t *req);
+caller_t *app__caller(http_req_t *req);
+const route_info_t *app__route(const http_req_t *req);
+
+/* A database connection for this request, or NULL after answering 503. */
+pg_conn_t *app__db(http_req_t *req);
+void app__db_done(http_req_t *req, pg_conn_t **conn);
+/* pg_exec without the row count: 0 or a negative error code. */
+int app__exec(pg_conn_t *conn, const char *sql, int nparams, const char *const *params);
+/* Answers for a failed database call: 503 (down), 409 (conflict), 500. */
+void app__db_error(http_req_t *req, int rc, pg_conn_t *conn);
+
+/* Answers (and records the answer under the request's idempotency key). */
+void app__reply(http_req_t *req, int status, json_t *body);
+void app__error(http_req_t *req, int status, const char *code, const char *message,
+                json_t *details);
+void app__no_content(http_req_t *req);
+
+/* Pagination: ?limit and ?cursor. 0 and *after (NULL for the first page, else
+ * the caller's [created_at, id] array); or the request was answered 400. */
+int app__page(http_req_t *req, int *limit, json_t **after);
+/* The next_cursor value for a page that ended at (created_at, id). */
+json_t *app__next_cursor(http_req_t *req, const char *created_at, const char *id);
+
+/* Role names <-> bits. */
+unsigned app__role_bit(const char *name);
+const char *app__role_name(unsigned bit);
+bool app__is_uuid(const char *s);
+
+/* Sessions (h_auth.c): a new session for user_id with its first refresh
+ * token, answered as the session document with cookies. */
+void app__issue_session(http_req_t *req, pg_conn_t *c, const char *user_id, const char *org_id,
+                        int status);
+
+/* Handlers (h_auth.c, h_tokens.c, h_orgs.c). */
+void h_auth_register(http_req_t *req);
+void h_auth_login(http_req_t *req);
+void h_auth_refresh(http_req_t *req);
+void h_auth_logout(http_req_t *req);
+void h_me_get(http_req_t *req);
+void h_tokens_create(http_req_t *req);
+void h_tokens_list(http_req_t *req);
+void h_tokens_delete(http_req_t *req);
+void h_orgs_create(http_req_t *req);
+void h_orgs_list(http_req_t *req);
+void h_orgs_get(http_req_t *req);
+void h_members_list(http_req_t *req);
+void h_members_invite(http_req_t *req);
+void h_members_update(http_req_t *req);
+void h_members_remove(http_req_t *req);
+void h_invitations_accept(http_req_t *req);
+
+/* Rows as API objects. */
+json_t *app__user_json(const pg_result_t *r, int row);
+json_t *app__org_json(const pg_result_t *r, int row);
+
+#endif
