@@ -1,0 +1,1651 @@
+/* jsonschema.c - compiles a JSON Schema (Fenta's subset) into a tree of
+ * nodes once, then validates jansson values against it, collecting every
+ * problem with its JSONPath.
+ *
+ * Compilation does all the checking of the schema itself (keyword allow-list,
+ * value shapes, regex compilation, $ref resolution and $ref cycles), so the
+ * validator never meets a malformed schema and never fails except on memory. */
+#include "http/jsonschema.h"
+#include "runtime/error.h"
+#include <math.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Deeper instances than this are refused rather than risk the stack; jansson's
+ * own parser stops at 2048, so only hand-built values can get here. */
+#define MAX_DEPTH 2048
+/* Schemas are written by us, but a runaway nesting still gets a message. */
+#define MAX_SCHEMA_DEPTH 256
+
+/* ---- a growable byte buffer (paths, canonical forms, messages) ---------- */
+
+typedef struct {
+    char *p;    /* bytes, always NUL-terminated when cap > 0 */
+    size_t len; /* bytes used, excluding the NUL */
+    size_t cap; /* bytes allocated */
+    bool oom;   /* an append failed; the content is then incomplete */
+} sbuf_t;
+
+static void sb_putn(sbuf_t *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (b->len + n + 1 > cap)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void sb_puts(sbuf_t *b, const char *s)
+{
+    sb_putn(b, s, strlen(s));
+}
+
+static void sb_putc(sbuf_t *b, char c)
+{
+    sb_putn(b, &c, 1);
+}
+
+static void sb_printf(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf_t *b, const char *fmt, ...)
+{
+    char tmp[128];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof tmp) {
+        sb_putn(b, tmp, (size_t)n);
+        return;
+    }
+    char *big = malloc((size_t)n + 1);
+    if (!big) {
+        b->oom = true;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    sb_putn(b, big, (size_t)n);
+    free(big);
+}
+
+/* Drops everything after len (used to pop a path segment). */
+static void sb_truncate(sbuf_t *b, size_t len)
+{
+    if (b->p && len <= b->len) {
+        b->len = len;
+        b->p[len] = '\0';
+    }
+}
+
+static const char *sb_str(const sbuf_t *b)
+{
+    return b->p ? b->p : "";
+}
+
+/* ---- UTF-8 -------------------------------------------------------------- */
+
+/* Code points in s[0..n), or -1 if s is not valid UTF-8 (overlong forms,
+ * surrogates and values past U+10FFFF are invalid, as in RFC 3629). */
+static long long utf8_count(const unsigned char *s, size_t n)
+{
+    long long count = 0;
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t need;
+        uint32_t cp;
+        if (c < 0x80) {
+            i++;
+            count++;
+            continue;
+        } else if (c >= 0xC2 && c <= 0xDF) {
+            need = 1;
+            cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            need = 2;
+            cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            need = 3;
+            cp = c & 0x07;
+        } else {
+            return -1;
+        }
+        if (n - i - 1 < need)
+            return -1;
+        for (size_t k = 1; k <= need; k++) {
+            unsigned cc = s[i + k];
+            if ((cc & 0xC0) != 0x80)
+                return -1;
+            cp = (cp << 6) | (cc & 0x3F);
+        }
+        if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return -1;
+        i += need + 1;
+        count++;
+    }
+    return count;
+}
+
+/* ---- canonical form: one notion of equality for enum, const, uniqueItems --
+ *
+ * Two values are equal exactly when their canonical forms are byte-equal:
+ * object members sorted by key, strings length-prefixed (so the encoding is
+ * injective even with embedded quotes or NULs), and numbers by value (a real
+ * with no fraction that fits int64 is written as that integer, so 1 == 1.0
+ * and -0.0 == 0 as JSON Schema requires). Sorting these strings also makes
+ * uniqueItems O(n log n) instead of comparing every pair. */
+
+typedef struct {
+    const char *key; /* borrowed from the object */
+    size_t len;      /* key length in bytes (keys may hold NULs) */
+    json_t *value;   /* borrowed */
+} member_t;
+
+static int cmp_members(const void *a, const void *b)
+{
+    const member_t *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->key, y->key, n);
+    if (c)
+        return c;
+    return (x->len > y->len) - (x->len < y->len);
+}
+
+static bool real_as_int(double d, long long *out)
+{
+    /* [-2^63, 2^63) is exactly the range a double converts to int64 without UB. */
+    if (!isfinite(d) || d != floor(d) || d < -9223372036854775808.0 || d >= 9223372036854775808.0)
+        return false;
+    *out = (long long)d;
+    return true;
+}
+
+/* 0, or -1 when the value nests deeper than MAX_DEPTH (b->oom on memory). */
+static int canon(sbuf_t *b, const json_t *v, int depth)
+{
+    if (depth > MAX_DEPTH)
+        return -1;
+    long long ll;
+    switch (json_typeof(v)) {
+    case JSON_NULL:
+        sb_putc(b, 'N');
+        return 0;
+    case JSON_TRUE:
+        sb_putc(b, 'T');
+        return 0;
+    case JSON_FALSE:
+        sb_putc(b, 'F');
+        return 0;
+    case JSON_INTEGER:
+        sb_printf(b, "i%lld", (long long)json_integer_value(v));
+        return 0;
+    case JSON_REAL:
+        if (real_as_int(json_real_value(v), &ll))
+            sb_printf(b, "i%lld", ll);
+        else
+            sb_printf(b, "r%.17g", json_real_value(v));
+        return 0;
+    case JSON_STRING:
+        sb_printf(b, "s%zu:", json_string_length(v));
+        sb_putn(b, json_string_value(v), json_string_length(v));
+        return 0;
+    case JSON_ARRAY: {
+        sb_printf(b, "a%zu[", json_array_size(v));
+        for (size_t i = 0; i < json_array_size(v); i++)
+            if (canon(b, json_array_get(v, i), depth + 1) < 0)
+                return -1;
+        sb_putc(b, ']');
+        return 0;
+    }
+    case JSON_OBJECT: {
+        size_t n = json_object_size(v);
+        member_t *m = n ? malloc(n * sizeof *m) : NULL;
+        if (n && !m) {
+            b->oom = true;
+            return 0;
+        }
+        size_t k = 0;
+        for (void *it = json_object_iter((json_t *)v); it && k < n;
+             it = json_object_iter_next((json_t *)v, it), k++) {
+            m[k].key = json_object_iter_key(it);
+            m[k].len = json_object_iter_key_len(it);
+            m[k].value = json_object_iter_value(it);
+        }
+        qsort(m, k, sizeof *m, cmp_members);
+        sb_printf(b, "o%zu{", k);
+        int rc = 0;
+        for (size_t i = 0; i < k && rc == 0; i++) {
+            sb_printf(b, "s%zu:", m[i].len);
+            sb_putn(b, m[i].key, m[i].len);
+            rc = canon(b, m[i].value, depth + 1);
+        }
+        sb_putc(b, '}');
+        free(m);
+        return rc;
+    }
+    }
+    return 0;
+}
+
+/* ---- the compiled tree ---------------------------------------------------- */
+
+enum {
+    T_NULL = 1 << 0,
+    T_BOOLEAN = 1 << 1,
+    T_OBJECT = 1 << 2,
+    T_ARRAY = 1 << 3,
+    T_NUMBER = 1 << 4,
+    T_STRING = 1 << 5,
+    T_INTEGER = 1 << 6,
+};
+
+static const struct {
+    const char *name;    /* as written in "type" */
+    const char *article; /* for messages: "must be an integer" */
+    unsigned bit;
+} TYPES[] = {
+    /* in the order messages list them: "must be a string or null" */
+    {"string", "a string", T_STRING},
+    {"number", "a number", T_NUMBER},
+    {"integer", "an integer", T_INTEGER},
+    {"boolean", "a boolean", T_BOOLEAN},
+    {"object", "an object", T_OBJECT},
+    {"array", "an array", T_ARRAY},
+    {"null", "null", T_NULL},
+};
+#define NTYPES (sizeof TYPES / sizeof TYPES[0])
+
+enum format { FMT_NONE, FMT_UUID, FMT_EMAIL, FMT_URI, FMT_DATE_TIME };
+
+static const struct {
+    const char *name;    /* as written in "format" */
+    const char *message; /* the problem's text */
+} FORMATS[] = {
+    [FMT_NONE] = {NULL, NULL},
+    [FMT_UUID] = {"uuid", "must be a UUID"},
+    [FMT_EMAIL] = {"email", "must be an email address"},
+    [FMT_URI] = {"uri", "must be an absolute URI"},
+    [FMT_DATE_TIME] = {"date-time", "must be an RFC 3339 date-time"},
+};
+#define NFORMATS (sizeof FORMATS / sizeof FORMATS[0])
+
+enum addl { ADDL_ANY, ADDL_NONE, ADDL_SCHEMA };
+
+typedef struct node node_t;
+
+typedef struct {
+    char *canon; /* canonical form (see canon()) */
+    size_t len;  /* its length */
+} literal_t;
+
+struct node {
+    int always;          /* boolean schema: 1 true, -1 false, 0 keyword schema */
+    unsigned types;      /* T_* mask; 0 means any type */
+    json_t *prop_index;  /* property name -> JSON integer index into props */
+    node_t **props;      /* the property schemas, in schema order */
+    size_t nprops;       /* entries in props */
+    json_t *required;    /* array of member names (strings), or NULL */
+    enum addl addl;      /* what members outside properties get */
+    node_t *addl_schema; /* the schema for them when addl == ADDL_SCHEMA */
+    literal_t *enums;    /* enum values */
+    size_t nenums;       /* entries in enums (0: no enum keyword) */
+    char *enum_text;     /* the enum values as JSON, for messages */
+    literal_t *konst;    /* const value, or NULL */
+    char *const_text;    /* the const value as JSON, for messages */
+    json_t *minimum;     /* inclusive lower bound, or NULL */
+    json_t *maximum;     /* inclusive upper bound, or NULL */
+    json_t *xminimum;    /* exclusive lower bound, or NULL */
+    json_t *xmaximum;    /* exclusive upper bound, or NULL */
+    int xmin_bool;       /* draft-04 exclusiveMinimum: -1 unset, 0 false, 1 true */
+    int xmax_bool;       /* draft-04 exclusiveMaximum: -1 unset, 0 false, 1 true */
+    long long min_len;   /* minLength in code points, -1 unset */
+    long long max_len;   /* maxLength in code points, -1 unset */
+    bool has_pattern;    /* re is compiled */
+    regex_t re;          /* pattern, POSIX ERE, REG_NOSUB */
+    char *pattern;       /* pattern source, for messages */
+    enum format format;  /* format keyword */
+    node_t *items;       /* schema for every item, or NULL */
+    long long min_items; /* -1 unset */
+    long long max_items; /* -1 unset */
+    bool unique;         /* uniqueItems: true */
+    char *ref;           /* $ref as written, or NULL */
+    char *ref_at;        /* JSON Pointer of this node, for $ref errors */
+    node_t *ref_target;  /* resolved $ref */
+};
+
+typedef struct {
+    int kind;     /* 0 "$defs", 1 "definitions" */
+    char *name;   /* the definition's name (unescaped) */
+    node_t *node; /* its compiled schema */
+} def_t;
+
+struct jsonschema {
+    node_t *root;    /* the schema */
+    node_t **nodes;  /* every node, for freeing */
+    size_t nnodes;   /* entries in nodes */
+    size_t capnodes; /* slots in nodes */
+    def_t *defs;     /* root-level $defs and definitions */
+    size_t ndefs;    /* entries in defs */
+};
+
+static void literal_free(literal_t *l)
+{
+    free(l->canon);
+}
+
+static void node_free(node_t *n)
+{
+    json_decref(n->prop_index);
+    free(n->props);
+    json_decref(n->required);
+    for (size_t i = 0; i < n->nenums; i++)
+        literal_free(&n->enums[i]);
+    free(n->enums);
+    free(n->enum_text);
+    free(n->const_text);
+    if (n->konst) {
+        literal_free(n->konst);
+        free(n->konst);
+    }
+    json_decref(n->minimum);
+    json_decref(n->maximum);
+    json_decref(n->xminimum);
+    json_decref(n->xmaximum);
+    if (n->has_pattern)
+        regfree(&n->re);
+    free(n->pattern);
+    free(n->ref);
+    free(n->ref_at);
+    free(n);
+}
+
+void jsonschema_free(jsonschema_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    jsonschema_t *s = *self_p;
+    for (size_t i = 0; i < s->nnodes; i++)
+        node_free(s->nodes[i]);
+    free(s->nodes);
+    for (size_t i = 0; i < s->ndefs; i++)
+        free(s->defs[i].name);
+    free(s->defs);
+    free(s);
+    *self_p = NULL;
+}
+
+/* ---- compilation ---------------------------------------------------------- */
+
+typedef struct {
+    jsonschema_t *s; /* being built */
+    char *err;       /* caller's error buffer, may be NULL */
+    size_t errlen;   /* its size */
+    sbuf_t at;       /* JSON Pointer of the schema being compiled */
+    int depth;       /* schema nesting */
+} cc_t;
+
+static int fail(cc_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(cc_t *c, const char *fmt, ...)
+{
+    if (c->err && c->errlen) {
+        int n = snprintf(c->err, c->errlen, "#%s: ", sb_str(&c->at));
+        if (n >= 0 && (size_t)n < c->errlen) {
+            va_list ap;
+            va_start(ap, fmt);
+            vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+            va_end(ap);
+        }
+    }
+    return -1;
+}
+
+static int fail_oom(cc_t *c)
+{
+    return fail(c, "out of memory");
+}
+
+/* Appends "/" and key escaped as a JSON Pointer token (~ -> ~0, / -> ~1). */
+static void at_push(sbuf_t *b, const char *key)
+{
+    sb_putc(b, '/');
+    for (const char *p = key; *p; p++) {
+        if (*p == '~')
+            sb_puts(b, "~0");
+        else if (*p == '/')
+            sb_puts(b, "~1");
+        else
+            sb_putc(b, *p);
+    }
+}
+
+static node_t *new_node(cc_t *c)
+{
+    jsonschema_t *s = c->s;
+    if (s->nnodes == s->capnodes) {
+        size_t cap = s->capnodes ? s->capnodes * 2 : 16;
+        node_t **nodes = realloc(s->nodes, cap * sizeof *nodes);
+        if (!nodes)
+            return NULL;
+        s->nodes = nodes;
+        s->capnodes = cap;
+    }
+    node_t *n = calloc(1, sizeof *n);
+    if (!n)
+        return NULL;
+    n->min_len = n->max_len = n->min_items = n->max_items = -1;
+    n->xmin_bool = n->xmax_bool = -1;
+    s->nodes[s->nnodes++] = n;
+    return n;
+}
+
+static node_t *compile_node(cc_t *c, const json_t *schema);
+
+/* Compiles the sub-schema under keyword (and optional name), keeping the
+ * pointer right for messages. */
+static node_t *compile_sub(cc_t *c, const json_t *schema, const char *name)
+{
+    size_t mark = c->at.len;
+    if (name)
+        at_push(&c->at, name);
+    node_t *n = compile_node(c, schema);
+    sb_truncate(&c->at, mark);
+    return n;
+}
+
+static bool is_count(const json_t *v, long long *out)
+{
+    long long ll;
+    if (json_is_integer(v))
+        ll = json_integer_value(v);
+    else if (!json_is_real(v) || !real_as_int(json_real_value(v), &ll))
+        return false;
+    if (ll < 0)
+        return false;
+    *out = ll;
+    return true;
+}
+
+static int kw_ignore(cc_t *c, node_t *n, const json_t *v)
+{
+    return 0;
+}
+
+static int kw_type(cc_t *c, node_t *n, const json_t *v)
+{
+    size_t count = json_is_array(v) ? json_array_size(v) : 1;
+    if (!json_is_string(v) && !(json_is_array(v) && count > 0))
+        return fail(c, "must be a type name or a non-empty array of them");
+    for (size_t i = 0; i < count; i++) {
+        const json_t *t = json_is_array(v) ? json_array_get(v, i) : v;
+        const char *name = json_string_value(t);
+        unsigned bit = 0;
+        for (size_t k = 0; name && k < NTYPES; k++)
+            if (strcmp(name, TYPES[k].name) == 0)
+                bit = TYPES[k].bit;
+        if (!bit)
+            return fail(c, "unknown type %s%s%s", name ? "\"" : "", name ? name : "(not a string)",
+                        name ? "\"" : "");
+        if (n->types & bit)
+            return fail(c, "type \"%s\" is listed twice", name);
+        n->types |= bit;
+    }
+    return 0;
+}
+
+static int kw_properties(cc_t *c, node_t *n, const json_t *v)
+{
+    if (!json_is_object(v))
+        return fail(c, "must be an object of schemas");
+    size_t count = json_object_size(v);
+    n->prop_index = json_object();
+    n->props = count ? calloc(count, sizeof *n->props) : NULL;
+    if (!n->prop_index || (count && !n->props))
+        return fail_oom(c);
+    for (void *it = json_object_iter((json_t *)v); it;
+         it = json_object_iter_next((json_t *)v, it)) {
+        const char *key = json_object_iter_key(it);
+        size_t keylen = json_object_iter_key_len(it);
+        node_t *p = compile_sub(c, json_object_iter_value(it), key);
+        if (!p)
+            return -1;
+        if (json_object_setn_new(n->prop_index, key, keylen, json_integer((json_int_t)n->nprops)))
+            return fail_oom(c);
+        n->props[n->nprops++] = p;
+    }
+    return 0;
+}
+
+static int kw_required(cc_t *c, node_t *n, const json_t *v)
+{
+    if (!json_is_array(v))
+        return fail(c, "must be an array of member names");
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        const json_t *name = json_array_get(v, i);
+        if (!json_is_string(name))
+            return fail(c, "item %zu is not a string", i);
+        for (size_t k = 0; k < i; k++)
+            if (json_equal(json_array_get(v, k), (json_t *)name))
+                return fail(c, "\"%s\" is listed twice", json_string_value(name));
+    }
+    n->required = json_deep_copy(v);
+    return n->required ? 0 : fail_oom(c);
+}
+
+static int kw_additional(cc_t *c, node_t *n, const json_t *v)
+{
+    if (json_is_false(v)) {
+        n->addl = ADDL_NONE;
+        return 0;
+    }
+    if (json_is_true(v)) {
+        n->addl = ADDL_ANY;
+        return 0;
+    }
+    n->addl_schema = compile_sub(c, v, NULL);
+    if (!n->addl_schema)
+        return -1;
+    n->addl = ADDL_SCHEMA;
+    return 0;
+}
+
+/* Fills l (zeroed by the caller, freed by literal_free even half-filled). */
+static int literal_init(cc_t *c, literal_t *l, const json_t *v)
+{
+    sbuf_t b = {0};
+    if (canon(&b, v, 0) < 0) {
+        free(b.p);
+        return fail(c, "value nests too deeply");
+    }
+    if (b.oom) {
+        free(b.p);
+        return fail_oom(c);
+    }
+    l->canon = b.p;
+    l->len = b.len;
+    return 0;
+}
+
+/* The values of array (or the one value) as compact JSON joined by ", ",
+ * cut short with "..." past 200 bytes. Made at compile time: dumping
+ * containers from many validating threads at once is not jansson's promise. */
+static char *literals_text(const json_t *v, bool array)
+{
+    char out[208];
+    size_t len = 0, count = array ? json_array_size(v) : 1;
+    out[0] = '\0';
+    for (size_t i = 0; i < count && len < 200; i++) {
+        char *s = json_dumps(array ? json_array_get(v, i) : v, JSON_ENCODE_ANY | JSON_COMPACT);
+        if (!s)
+            return NULL;
+        int w = snprintf(out + len, 201 - len, "%s%s", i ? ", " : "", s);
+        free(s);
+        if (w < 0)
+            return NULL;
+        len += (size_t)w;
+    }
+    if (len >= 200) {
+        /* do not leave half a UTF-8 character before the ellipsis */
+        size_t cut = 200;
+        while (cut > 0 && ((unsigned char)out[cut] & 0xC0) == 0x80)
+            cut--;
+        memcpy(out + cut, "...", 4);
+    }
+    return strdup(out);
+}
+
+static int kw_enum(cc_t *c, node_t *n, const json_t *v)
+{
+    if (!json_is_array(v) || json_array_size(v) == 0)
+        return fail(c, "must be a non-empty array");
+    n->enums = calloc(json_array_size(v), sizeof *n->enums);
+    if (!n->enums)
+        return fail_oom(c);
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        n->nenums++; /* counted first so a half-filled entry is still freed */
+        if (literal_init(c, &n->enums[i], json_array_get(v, i)) < 0)
+            return -1;
+    }
+    n->enum_text = literals_text(v, true);
+    return n->enum_text ? 0 : fail_oom(c);
+}
+
+static int kw_const(cc_t *c, node_t *n, const json_t *v)
+{
+    n->konst = calloc(1, sizeof *n->konst);
+    if (!n->konst)
+        return fail_oom(c);
+    if (literal_init(c, n->konst, v) < 0)
+        return -1;
+    n->const_text = literals_text(v, false);
+    return n->const_text ? 0 : fail_oom(c);
+}
+
+static int bound(cc_t *c, json_t **slot, const json_t *v)
+{
+    if (!json_is_number(v))
+        return fail(c, "must be a number");
+    *slot = json_deep_copy(v);
+    return *slot ? 0 : fail_oom(c);
+}
+
+static int kw_minimum(cc_t *c, node_t *n, const json_t *v)
+{
+    return bound(c, &n->minimum, v);
+}
+
+static int kw_maximum(cc_t *c, node_t *n, const json_t *v)
+{
+    return bound(c, &n->maximum, v);
+}
+
+static int kw_xminimum(cc_t *c, node_t *n, const json_t *v)
+{
+    /* draft-04 / OpenAPI 3.0 spell it as a flag on minimum */
+    if (json_is_boolean(v)) {
+        n->xmin_bool = json_is_true(v);
+        return 0;
+    }
+    return bound(c, &n->xminimum, v);
+}
+
+static int kw_xmaximum(cc_t *c, node_t *n, const json_t *v)
+{
+    if (json_is_boolean(v)) {
+        n->xmax_bool = json_is_true(v);
+        return 0;
+    }
+    return bound(c, &n->xmaximum, v);
+}
+
+static int count_kw(cc_t *c, long long *slot, const json_t *v)
+{
+    if (!is_count(v, slot))
+        return fail(c, "must be a non-negative integer");
+    return 0;
+}
+
+static int kw_min_length(cc_t *c, node_t *n, const json_t *v)
+{
+    return count_kw(c, &n->min_len, v);
+}
+
+static int kw_max_length(cc_t *c, node_t *n, const json_t *v)
+{
+    return count_kw(c, &n->max_len, v);
+}
+
+static int kw_min_items(cc_t *c, node_t *n, const json_t *v)
+{
+    return count_kw(c, &n->min_items, v);
+}
+
+static int kw_max_items(cc_t *c, node_t *n, const json_t *v)
+{
+    return count_kw(c, &n->max_items, v);
+}
+
+static int kw_pattern(cc_t *c, node_t *n, const json_t *v)
+{
+    if (!json_is_string(v))
+        return fail(c, "must be a string");
+    const char *src = json_string_value(v);
+    if (strlen(src) != json_string_length(v))
+        return fail(c, "must not contain NUL");
+    int rc = regcomp(&n->re, src, REG_EXTENDED | REG_NOSUB);
+    if (rc != 0) {
+        char why[128];
+        regerror(rc, &n->re, why, sizeof why);
+        return fail(c, "invalid POSIX extended regular expression \"%s\": %s", src, why);
+    }
+    n->has_pattern = true;
+    n->pattern = strdup(src);
+    return n->pattern ? 0 : fail_oom(c);
+}
+
+static int kw_items(cc_t *c, node_t *n, const json_t *v)
+{
+    if (json_is_array(v))
+        return fail(c, "must be one schema (the tuple form is not supported)");
+    n->items = compile_sub(c, v, NULL);
+    return n->items ? 0 : -1;
+}
+
+static int kw_unique(cc_t *c, node_t *n, const json_t *v)
+{
+    if (!json_is_boolean(v))
+        return fail(c, "must be a boolean");
+    n->unique = json_is_true(v);
+    return 0;
+}
+
+static int kw_format(cc_t *c, node_t *n, const json_t *v)
+{
+    const char *name = json_string_value(v);
+    if (!name)
+        return fail(c, "must be a string");
+    for (size_t i = 1; i < NFORMATS; i++) {
+        if (strcmp(name, FORMATS[i].name) == 0) {
+            n->format = (enum format)i;
+            return 0;
+        }
+    }
+    return fail(c, "unsupported format \"%s\" (supported: uuid, email, uri, date-time)", name);
+}
+
+static int kw_ref(cc_t *c, node_t *n, const json_t *v)
+{
+    if (!json_is_string(v))
+        return fail(c, "must be a string");
+    n->ref = strdup(json_string_value(v));
+    n->ref_at = strdup(sb_str(&c->at));
+    return n->ref && n->ref_at ? 0 : fail_oom(c);
+}
+
+static int defs(cc_t *c, int kind, const json_t *v)
+{
+    if (c->depth != 1)
+        return fail(c, "is supported at the root of the schema only");
+    if (!json_is_object(v))
+        return fail(c, "must be an object of schemas");
+    jsonschema_t *s = c->s;
+    size_t more = json_object_size(v);
+    def_t *d = realloc(s->defs, (s->ndefs + more + 1) * sizeof *d);
+    if (!d)
+        return fail_oom(c);
+    s->defs = d;
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)v, key, value)
+    {
+        node_t *dn = compile_sub(c, value, key);
+        if (!dn)
+            return -1;
+        char *name = strdup(key);
+        if (!name)
+            return fail_oom(c);
+        s->defs[s->ndefs++] = (def_t){.kind = kind, .name = name, .node = dn};
+    }
+    return 0;
+}
+
+static int kw_defs(cc_t *c, node_t *n, const json_t *v)
+{
+    return defs(c, 0, v);
+}
+
+static int kw_definitions(cc_t *c, node_t *n, const json_t *v)
+{
+    return defs(c, 1, v);
+}
+
+static int kw_nullable(cc_t *c, node_t *n, const json_t *v)
+{
+    return fail(c, "unsupported keyword \"nullable\": write \"type\": [\"<type>\", \"null\"]");
+}
+
+/* The subset, as data: a keyword not in this table is refused. */
+static const struct {
+    const char *name;
+    int (*compile)(cc_t *c, node_t *n, const json_t *v);
+} KEYWORDS[] = {
+    {"type", kw_type},
+    {"properties", kw_properties},
+    {"required", kw_required},
+    {"additionalProperties", kw_additional},
+    {"enum", kw_enum},
+    {"const", kw_const},
+    {"minimum", kw_minimum},
+    {"maximum", kw_maximum},
+    {"exclusiveMinimum", kw_xminimum},
+    {"exclusiveMaximum", kw_xmaximum},
+    {"minLength", kw_min_length},
+    {"maxLength", kw_max_length},
+    {"pattern", kw_pattern},
+    {"items", kw_items},
+    {"minItems", kw_min_items},
+    {"maxItems", kw_max_items},
+    {"uniqueItems", kw_unique},
+    {"format", kw_format},
+    {"$ref", kw_ref},
+    {"$defs", kw_defs},
+    {"definitions", kw_definitions},
+    {"nullable", kw_nullable},
+    {"title", kw_ignore},
+    {"description", kw_ignore},
+    {"default", kw_ignore},
+    {"examples", kw_ignore},
+    {"$schema", kw_ignore},
+    {"$id", kw_ignore},
+    {"$comment", kw_ignore},
+    {"readOnly", kw_ignore},
+    {"writeOnly", kw_ignore},
+    {"deprecated", kw_ignore},
+};
+#define NKEYWORDS (sizeof KEYWORDS / sizeof KEYWORDS[0])
+
+static node_t *compile_node(cc_t *c, const json_t *schema)
+{
+    node_t *n = new_node(c);
+    if (!n) {
+        fail_oom(c);
+        return NULL;
+    }
+    if (json_is_boolean(schema)) {
+        n->always = json_is_true(schema) ? 1 : -1;
+        return n;
+    }
+    if (!json_is_object(schema)) {
+        fail(c, "a schema must be an object or a boolean");
+        return NULL;
+    }
+    if (c->depth >= MAX_SCHEMA_DEPTH) {
+        fail(c, "schema nests deeper than %d", MAX_SCHEMA_DEPTH);
+        return NULL;
+    }
+    c->depth++;
+    int rc = 0;
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)schema, key, value)
+    {
+        size_t k = 0;
+        while (k < NKEYWORDS && strcmp(KEYWORDS[k].name, key) != 0)
+            k++;
+        if (k == NKEYWORDS) {
+            rc = fail(c, "unsupported keyword \"%s\"", key);
+            break;
+        }
+        size_t mark = c->at.len;
+        at_push(&c->at, key);
+        rc = KEYWORDS[k].compile(c, n, value);
+        if (rc == 0)
+            sb_truncate(&c->at, mark);
+        if (rc < 0)
+            break;
+    }
+    c->depth--;
+    if (rc < 0)
+        return NULL;
+    /* The draft-04 flag form turns minimum/maximum exclusive. */
+    if (n->xmin_bool == 1) {
+        if (!n->minimum) {
+            fail(c, "exclusiveMinimum: true needs minimum");
+            return NULL;
+        }
+        n->xminimum = n->minimum;
+        n->minimum = NULL;
+    }
+    if (n->xmax_bool == 1) {
+        if (!n->maximum) {
+            fail(c, "exclusiveMaximum: true needs maximum");
+            return NULL;
+        }
+        n->xmaximum = n->maximum;
+        n->maximum = NULL;
+    }
+    return n;
+}
+
+/* Resolves "#", "#/$defs/<name>" and "#/definitions/<name>" (JSON Pointer
+ * escapes ~0 and ~1 in name). */
+static node_t *resolve(cc_t *c, const char *ref)
+{
+    jsonschema_t *s = c->s;
+    if (strcmp(ref, "#") == 0)
+        return s->root;
+    int kind;
+    const char *rest;
+    if (strncmp(ref, "#/$defs/", 8) == 0) {
+        kind = 0;
+        rest = ref + 8;
+    } else if (strncmp(ref, "#/definitions/", 14) == 0) {
+        kind = 1;
+        rest = ref + 14;
+    } else {
+        fail(c,
+             "$ref \"%s\" is not supported: only \"#\", \"#/$defs/<name>\" and "
+             "\"#/definitions/<name>\"",
+             ref);
+        return NULL;
+    }
+    char *name = malloc(strlen(rest) + 1);
+    if (!name) {
+        fail_oom(c);
+        return NULL;
+    }
+    size_t k = 0;
+    for (const char *p = rest; *p; p++) {
+        if (*p == '/' || (*p == '~' && p[1] != '0' && p[1] != '1')) {
+            free(name);
+            fail(c, "$ref \"%s\" is not supported: only \"#/$defs/<name>\" (one level)", ref);
+            return NULL;
+        }
+        if (*p == '~') {
+            name[k++] = p[1] == '0' ? '~' : '/';
+            p++;
+        } else {
+            name[k++] = *p;
+        }
+    }
+    name[k] = '\0';
+    node_t *found = NULL;
+    for (size_t i = 0; i < s->ndefs && !found; i++)
+        if (s->defs[i].kind == kind && strcmp(s->defs[i].name, name) == 0)
+            found = s->defs[i].node;
+    free(name);
+    if (!found)
+        fail(c, "$ref \"%s\" does not resolve", ref);
+    return found;
+}
+
+static int link_refs(cc_t *c)
+{
+    jsonschema_t *s = c->s;
+    for (size_t i = 0; i < s->nnodes; i++) {
+        node_t *n = s->nodes[i];
+        if (!n->ref)
+            continue;
+        sb_truncate(&c->at, 0);
+        sb_puts(&c->at, n->ref_at);
+        n->ref_target = resolve(c, n->ref);
+        if (!n->ref_target)
+            return -1;
+    }
+    /* A chain of $refs that comes back to itself without descending into the
+     * instance would recurse forever at validation: refuse it now. Each node
+     * has at most one $ref, so a walk longer than the node count is a cycle. */
+    for (size_t i = 0; i < s->nnodes; i++) {
+        node_t *n = s->nodes[i];
+        size_t steps = 0;
+        for (node_t *p = n->ref_target; p; p = p->ref_target) {
+            if (p == n || ++steps > s->nnodes) {
+                sb_truncate(&c->at, 0);
+                sb_puts(&c->at, n->ref_at);
+                return fail(c, "$ref \"%s\" is part of a cycle that never descends", n->ref);
+            }
+        }
+    }
+    return 0;
+}
+
+jsonschema_t *jsonschema_compile(const json_t *schema, char *errbuf, size_t errlen)
+{
+    if (errbuf && errlen)
+        errbuf[0] = '\0';
+    cc_t c = {.err = errbuf, .errlen = errlen};
+    c.s = calloc(1, sizeof *c.s);
+    if (!c.s) {
+        fail_oom(&c);
+        return NULL;
+    }
+    if (!schema) {
+        fail(&c, "no schema");
+        jsonschema_free(&c.s);
+        return NULL;
+    }
+    /* defs() compiles root-level definitions while the root node is being
+     * built; refs are linked once everything exists, so order does not matter. */
+    c.s->root = compile_node(&c, schema);
+    if (!c.s->root || link_refs(&c) < 0 || c.at.oom) {
+        if (c.at.oom)
+            fail_oom(&c);
+        free(c.at.p);
+        jsonschema_free(&c.s);
+        return NULL;
+    }
+    free(c.at.p);
+    return c.s;
+}
+
+jsonschema_t *jsonschema_load_file(const char *path, char *errbuf, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!doc) {
+        if (errbuf && errlen)
+            snprintf(errbuf, errlen, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+        return NULL;
+    }
+    char inner[512] = "";
+    jsonschema_t *s = jsonschema_compile(doc, inner, sizeof inner);
+    json_decref(doc);
+    if (!s && errbuf && errlen)
+        snprintf(errbuf, errlen, "%s: %s", path, inner);
+    return s;
+}
+
+/* ---- formats -------------------------------------------------------------- */
+
+static bool is_digit(char ch)
+{
+    return ch >= '0' && ch <= '9';
+}
+
+static bool is_alpha(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+}
+
+static bool is_hex(char ch)
+{
+    return is_digit(ch) || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+}
+
+/* 8-4-4-4-12 hex digits; RFC 9562 makes input case-insensitive. */
+static bool fmt_uuid(const char *s, size_t n)
+{
+    if (n != 36)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-')
+                return false;
+        } else if (!is_hex(s[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* WHATWG's "valid e-mail address" (what browsers accept), tightened where it
+ * lets through addresses no mail server takes: no leading, trailing or
+ * doubled dots in the local part, at most 64 + 1 + 253 characters, a dotted
+ * domain and a top-level label that is not all digits. ASCII only. */
+static bool fmt_email(const char *s, size_t n)
+{
+    static const char atext[] = "!#$%&'*+/=?^_`{|}~-";
+    const char *at = memchr(s, '@', n);
+    if (!at || n > 254)
+        return false;
+    size_t local = (size_t)(at - s), dom = n - local - 1;
+    if (local == 0 || local > 64 || dom == 0 || dom > 253)
+        return false;
+    for (size_t i = 0; i < local; i++) {
+        char ch = s[i];
+        if (ch == '.') {
+            if (i == 0 || i == local - 1 || s[i - 1] == '.')
+                return false;
+        } else if (!is_alpha(ch) && !is_digit(ch) && !(ch && strchr(atext, ch))) {
+            return false;
+        }
+    }
+    const char *d = at + 1;
+    size_t labels = 0, start = 0;
+    bool all_digits = true;
+    for (size_t i = 0; i <= dom; i++) {
+        if (i == dom || d[i] == '.') {
+            size_t len = i - start;
+            if (len == 0 || len > 63 || d[start] == '-' || d[i - 1] == '-')
+                return false;
+            labels++;
+            if (i == dom && all_digits)
+                return false;
+            start = i + 1;
+            all_digits = true;
+            continue;
+        }
+        if (!is_alpha(d[i]) && !is_digit(d[i]) && d[i] != '-')
+            return false;
+        if (!is_digit(d[i]))
+            all_digits = false;
+    }
+    return labels >= 2;
+}
+
+/* An absolute URI (RFC 3986 section 4.3 plus a fragment): a scheme, ":", and
+ * then only URI characters, "%" always followed by two hex digits, at most
+ * one "#", and "[" "]" only inside the authority (IPv6 literals). */
+static bool fmt_uri(const char *s, size_t n)
+{
+    if (n == 0 || !is_alpha(s[0]))
+        return false;
+    size_t i = 1;
+    while (i < n && (is_alpha(s[i]) || is_digit(s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.'))
+        i++;
+    if (i >= n || s[i] != ':' || i + 1 == n)
+        return false;
+    i++;
+    size_t auth_end = i;
+    if (n - i >= 2 && s[i] == '/' && s[i + 1] == '/') {
+        auth_end = i + 2;
+        while (auth_end < n && s[auth_end] != '/' && s[auth_end] != '?' && s[auth_end] != '#')
+            auth_end++;
+    }
+    static const char allowed[] = "-._~!$&'()*+,;=:@/?";
+    bool fragment = false;
+    for (; i < n; i++) {
+        char ch = s[i];
+        if (is_alpha(ch) || is_digit(ch) || (ch && strchr(allowed, ch)))
+            continue;
+        if (ch == '%') {
+            if (i + 2 >= n || !is_hex(s[i + 1]) || !is_hex(s[i + 2]))
+                return false;
+            i += 2;
+            continue;
+        }
+        if (ch == '#' && !fragment) {
+            fragment = true;
+            continue;
+        }
+        if ((ch == '[' || ch == ']') && i < auth_end)
+            continue;
+        return false;
+    }
+    return true;
+}
+
+static bool digits(const char *s, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!is_digit(s[i]))
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* RFC 3339 section 5.6 date-time, ranges included: month 1-12, the day
+ * within its month (leap years by the Gregorian rule), hour 0-23, minute
+ * 0-59, second 0-59 or 60 when the instant is 23:59:60 in UTC (section 5.7:
+ * a leap second is always inserted at the end of a UTC day), offsets up to
+ * 23:59. "T" and "Z" may be lower case (section 5.6, NOTE). */
+static bool fmt_date_time(const char *s, size_t n)
+{
+    int y, mo, d, h, mi, sec;
+    if (n < 20 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) || s[7] != '-' ||
+        !digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't') || !digits(s + 11, 2, &h) ||
+        s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' || !digits(s + 17, 2, &sec))
+        return false;
+    size_t i = 19;
+    if (s[i] == '.') {
+        size_t start = ++i;
+        while (i < n && is_digit(s[i]))
+            i++;
+        if (i == start)
+            return false;
+    }
+    int off = 0; /* minutes east of UTC */
+    if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
+        i++;
+    } else if (i < n && (s[i] == '+' || s[i] == '-')) {
+        int oh, om;
+        if (n - i < 6 || !digits(s + i + 1, 2, &oh) || s[i + 3] != ':' ||
+            !digits(s + i + 4, 2, &om) || oh > 23 || om > 59)
+            return false;
+        off = (s[i] == '-' ? -1 : 1) * (oh * 60 + om);
+        i += 6;
+    } else {
+        return false;
+    }
+    if (i != n)
+        return false;
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (mo < 1 || mo > 12 || d < 1)
+        return false;
+    if (d > mdays[mo - 1] + (mo == 2 && leap ? 1 : 0))
+        return false;
+    if (h > 23 || mi > 59 || sec > 60)
+        return false;
+    if (sec == 60) {
+        int utc = ((h * 60 + mi - off) % 1440 + 1440) % 1440;
+        if (utc != 23 * 60 + 59)
+            return false;
+    }
+    return true;
+}
+
+static bool format_ok(enum format f, const char *s, size_t n)
+{
+    switch (f) {
+    case FMT_UUID:
+        return fmt_uuid(s, n);
+    case FMT_EMAIL:
+        return fmt_email(s, n);
+    case FMT_URI:
+        return fmt_uri(s, n);
+    case FMT_DATE_TIME:
+        return fmt_date_time(s, n);
+    case FMT_NONE:
+        break;
+    }
+    return true;
+}
+
+/* ---- validation ----------------------------------------------------------- */
+
+typedef struct {
+    json_t *problems; /* collected problems; NULL: stop at the first */
+    sbuf_t path;      /* JSONPath of the value being validated */
+    bool failed;      /* at least one problem */
+    bool oom;         /* memory ran out; the result is FENTA_ENOMEM */
+} vc_t;
+
+static bool done(const vc_t *v)
+{
+    return v->oom || (v->failed && !v->problems);
+}
+
+static void problem(vc_t *v, const char *keyword, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void problem(vc_t *v, const char *keyword, const char *fmt, ...)
+{
+    v->failed = true;
+    if (!v->problems)
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    /* Truncation may have cut a multi-byte character; jansson wants UTF-8. */
+    for (size_t len = strlen(msg); len && utf8_count((unsigned char *)msg, len) < 0;)
+        msg[--len] = '\0';
+    json_t *p = json_pack("{s:s, s:s, s:s}", "path", v->path.oom ? "$" : sb_str(&v->path),
+                          "keyword", keyword, "message", msg);
+    if (!p || json_array_append_new(v->problems, p) < 0)
+        v->oom = true;
+}
+
+static bool plain_name(const char *k, size_t n)
+{
+    if (n == 0 || !(is_alpha(k[0]) || k[0] == '_'))
+        return false;
+    for (size_t i = 1; i < n; i++)
+        if (!is_alpha(k[i]) && !is_digit(k[i]) && k[i] != '_')
+            return false;
+    return true;
+}
+
+/* ".name" or "['any \'name\'']" (JSONPath normalized-path escaping). */
+static void path_member(sbuf_t *b, const char *k, size_t n)
+{
+    if (plain_name(k, n)) {
+        sb_putc(b, '.');
+        sb_putn(b, k, n);
+        return;
+    }
+    sb_puts(b, "['");
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)k[i];
+        if (ch == '\'' || ch == '\\') {
+            sb_putc(b, '\\');
+            sb_putc(b, (char)ch);
+        } else if (ch < 0x20) {
+            sb_printf(b, "\\u%04x", ch);
+        } else {
+            sb_putc(b, (char)ch);
+        }
+    }
+    sb_puts(b, "']");
+}
+
+static bool types_match(unsigned types, const json_t *inst)
+{
+    long long ll;
+    switch (json_typeof(inst)) {
+    case JSON_NULL:
+        return types & T_NULL;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return types & T_BOOLEAN;
+    case JSON_OBJECT:
+        return types & T_OBJECT;
+    case JSON_ARRAY:
+        return types & T_ARRAY;
+    case JSON_STRING:
+        return types & T_STRING;
+    case JSON_INTEGER:
+        return types & (T_NUMBER | T_INTEGER);
+    case JSON_REAL:
+        return (types & T_NUMBER) ||
+               ((types & T_INTEGER) && real_as_int(json_real_value(inst), &ll));
+    }
+    return false;
+}
+
+static void type_problem(vc_t *v, unsigned types)
+{
+    char msg[160] = "must be ";
+    size_t len = strlen(msg);
+    bool first = true;
+    for (size_t k = 0; k < NTYPES; k++) {
+        if (!(types & TYPES[k].bit))
+            continue;
+        /* "number" already covers "integer" in the sentence */
+        if (TYPES[k].bit == T_INTEGER && (types & T_NUMBER))
+            continue;
+        len += (size_t)snprintf(msg + len, sizeof msg - len, "%s%s", first ? "" : " or ",
+                                TYPES[k].article);
+        first = false;
+    }
+    problem(v, "type", "%s", msg);
+}
+
+/* Exact comparison of a JSON number with a bound: <0, 0, >0. Integers are
+ * compared as integers and an integer against a real without rounding the
+ * integer through a double (which would make 2^53+1 equal 2^53). */
+static int cmp_int_real(long long i, double d)
+{
+    if (d >= 9223372036854775808.0)
+        return -1;
+    if (d < -9223372036854775808.0)
+        return 1;
+    long long t = (long long)d; /* toward zero, in range */
+    if (i != t)
+        return i < t ? -1 : 1;
+    double frac = d - (double)t;
+    return frac > 0 ? -1 : frac < 0 ? 1 : 0;
+}
+
+static int num_cmp(const json_t *a, const json_t *b)
+{
+    if (json_is_integer(a) && json_is_integer(b)) {
+        json_int_t x = json_integer_value(a), y = json_integer_value(b);
+        return (x > y) - (x < y);
+    }
+    if (json_is_integer(a))
+        return cmp_int_real(json_integer_value(a), json_real_value(b));
+    if (json_is_integer(b))
+        return -cmp_int_real(json_integer_value(b), json_real_value(a));
+    double x = json_real_value(a), y = json_real_value(b);
+    return (x > y) - (x < y);
+}
+
+/* The bound as written, for messages ("must be >= 0.5"); a scalar, so
+ * dumping it reads nothing shared but the value. */
+static void bound_text(const json_t *b, char *out, size_t n)
+{
+    char *s = json_dumps(b, JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+    snprintf(out, n, "%s", s ? s : "?");
+    free(s);
+}
+
+static void check_number(vc_t *v, const node_t *n, const json_t *inst)
+{
+    char t[64];
+    if (n->minimum && num_cmp(inst, n->minimum) < 0) {
+        bound_text(n->minimum, t, sizeof t);
+        problem(v, "minimum", "must be >= %s", t);
+    }
+    if (n->xminimum && num_cmp(inst, n->xminimum) <= 0) {
+        bound_text(n->xminimum, t, sizeof t);
+        problem(v, "exclusiveMinimum", "must be > %s", t);
+    }
+    if (n->maximum && num_cmp(inst, n->maximum) > 0) {
+        bound_text(n->maximum, t, sizeof t);
+        problem(v, "maximum", "must be <= %s", t);
+    }
+    if (n->xmaximum && num_cmp(inst, n->xmaximum) >= 0) {
+        bound_text(n->xmaximum, t, sizeof t);
+        problem(v, "exclusiveMaximum", "must be < %s", t);
+    }
+}
+
+static bool constrains_strings(const node_t *n)
+{
+    return (n->types & T_STRING) || n->min_len >= 0 || n->max_len >= 0 || n->has_pattern ||
+           n->format != FMT_NONE;
+}
+
+/* Returns false when the string is not UTF-8 (reported, nothing else checked). */
+static bool check_string(vc_t *v, const node_t *n, const json_t *inst)
+{
+    const char *s = json_string_value(inst);
+    size_t len = json_string_length(inst);
+    long long cps = utf8_count((const unsigned char *)s, len);
+    if (cps < 0) {
+        if (constrains_strings(n)) {
+            problem(v, "type", "must be a valid UTF-8 string");
+            return false;
+        }
+        return true;
+    }
+    if (n->min_len >= 0 && cps < n->min_len)
+        problem(v, "minLength", "must be at least %lld character%s long", n->min_len,
+                n->min_len == 1 ? "" : "s");
+    if (n->max_len >= 0 && cps > n->max_len)
+        problem(v, "maxLength", "must be at most %lld character%s long", n->max_len,
+                n->max_len == 1 ? "" : "s");
+    if (n->has_pattern) {
+        /* REG_STARTEND: the whole string, even past an embedded NUL. */
+        regmatch_t m = {.rm_so = 0, .rm_eo = (regoff_t)len};
+        if (regexec(&n->re, s, 1, &m, REG_STARTEND) != 0)
+            problem(v, "pattern", "must match the pattern %s", n->pattern);
+    }
+    if (n->format != FMT_NONE && !format_ok(n->format, s, len))
+        problem(v, "format", "%s", FORMATS[n->format].message);
+    return true;
+}
+
+static void check_literals(vc_t *v, const node_t *n, const json_t *inst)
+{
+    sbuf_t b = {0};
+    if (canon(&b, inst, 0) < 0) {
+        free(b.p);
+        problem(v, n->konst ? "const" : "enum", "nests too deeply to compare");
+        return;
+    }
+    if (b.oom) {
+        free(b.p);
+        v->oom = true;
+        return;
+    }
+    const char *c = sb_str(&b);
+    if (n->konst && !(n->konst->len == b.len && memcmp(n->konst->canon, c, b.len) == 0))
+        problem(v, "const", "must be equal to %s", n->const_text);
+    if (n->nenums) {
+        bool found = false;
+        for (size_t i = 0; i < n->nenums && !found; i++)
+            found = n->enums[i].len == b.len && memcmp(n->enums[i].canon, c, b.len) == 0;
+        if (!found)
+            problem(v, "enum", "must be one of: %s", n->enum_text);
+    }
+    free(b.p);
+}
+
+typedef struct {
+    char *canon;  /* canonical form of one item */
+    size_t len;   /* its length */
+    size_t index; /* the item's index */
+} keyed_t;
+
+static int cmp_keyed(const void *a, const void *b)
+{
+    const keyed_t *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->canon, y->canon, n);
+    if (c)
+        return c;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+static void check_unique(vc_t *v, const json_t *inst)
+{
+    size_t n = json_array_size(inst);
+    if (n < 2)
+        return;
+    keyed_t *k = calloc(n, sizeof *k);
+    if (!k) {
+        v->oom = true;
+        return;
+    }
+    bool too_deep = false;
+    for (size_t i = 0; i < n && !v->oom; i++) {
+        sbuf_t b = {0};
+        if (canon(&b, json_array_get(inst, i), 0) < 0)
+            too_deep = true;
+        if (b.oom)
+            v->oom = true;
+        k[i] = (keyed_t){.canon = b.p, .len = b.len, .index = i};
+    }
+    if (!v->oom && too_deep) {
+        problem(v, "uniqueItems", "items nest too deeply to compare");
+    } else if (!v->oom) {
+        qsort(k, n, sizeof *k, cmp_keyed);
+        /* Report the duplicate that occurs first in the array: equal items sit
+         * together sorted by index, so each run's second entry is a candidate. */
+        size_t first = SIZE_MAX, dup = SIZE_MAX;
+        for (size_t i = 1; i < n; i++) {
+            if (k[i].len == k[i - 1].len && memcmp(k[i].canon, k[i - 1].canon, k[i].len) == 0 &&
+                (i < 2 || k[i - 1].len != k[i - 2].len ||
+                 memcmp(k[i - 1].canon, k[i - 2].canon, k[i].len) != 0) &&
+                k[i].index < dup) {
+                first = k[i - 1].index;
+                dup = k[i].index;
+            }
+        }
+        if (dup != SIZE_MAX)
+            problem(v, "uniqueItems", "must not contain duplicates (items %zu and %zu are equal)",
+                    first, dup);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(k[i].canon);
+    free(k);
+}
+
+static void validate(vc_t *v, const node_t *n, const json_t *inst, int depth);
+
+static void check_object(vc_t *v, const node_t *n, const json_t *inst, int depth)
+{
+    size_t mark = v->path.len;
+    for (size_t i = 0; n->required && i < json_array_size(n->required) && !done(v); i++) {
+        const json_t *name = json_array_get(n->required, i);
+        const char *k = json_string_value(name);
+        size_t klen = json_string_length(name);
+        if (json_object_getn(inst, k, klen))
+            continue;
+        path_member(&v->path, k, klen);
+        problem(v, "required", "is required");
+        sb_truncate(&v->path, mark);
+    }
+    if (!n->prop_index && n->addl == ADDL_ANY)
+        return;
+    for (void *it = json_object_iter((json_t *)inst); it && !done(v);
+         it = json_object_iter_next((json_t *)inst, it)) {
+        const char *k = json_object_iter_key(it);
+        size_t klen = json_object_iter_key_len(it);
+        const json_t *idx = n->prop_index ? json_object_getn(n->prop_index, k, klen) : NULL;
+        const node_t *sub = idx                      ? n->props[json_integer_value(idx)]
+                            : n->addl == ADDL_SCHEMA ? n->addl_schema
+                                                     : NULL;
+        if (!sub && n->addl != ADDL_NONE)
+            continue;
+        path_member(&v->path, k, klen);
+        if (sub)
+            validate(v, sub, json_object_iter_value(it), depth + 1);
+        else
+            problem(v, "additionalProperties", "is not allowed");
+        sb_truncate(&v->path, mark);
+    }
+}
+
+static void check_array(vc_t *v, const node_t *n, const json_t *inst, int depth)
+{
+    size_t count = json_array_size(inst);
+    if (n->min_items >= 0 && (long long)count < n->min_items)
+        problem(v, "minItems", "must have at least %lld item%s", n->min_items,
+                n->min_items == 1 ? "" : "s");
+    if (n->max_items >= 0 && (long long)count > n->max_items)
+        problem(v, "maxItems", "must have at most %lld item%s", n->max_items,
+                n->max_items == 1 ? "" : "s");
+    if (n->unique && !done(v))
+        check_unique(v, inst);
+    if (!n->items)
+        return;
+    size_t mark = v->path.len;
+    for (size_t i = 0; i < count && !done(v); i++) {
+        sb_printf(&v->path, "[%zu]", i);
+        validate(v, n->items, json_array_get(inst, i), depth + 1);
+        sb_truncate(&v->path, mark);
+    }
+}
+
+static void validate(vc_t *v, const node_t *n, const json_t *inst, int depth)
+{
+    if (done(v))
+        return;
+    if (n->always == 1)
+        return;
+    if (n->always == -1) {
+        problem(v, "false", "is not allowed");
+        return;
+    }
+    if (depth > MAX_DEPTH) {
+        problem(v, "type", "nests deeper than %d levels", MAX_DEPTH);
+        return;
+    }
+    /* A value of the wrong type gets one problem, not one per keyword that
+     * then also fails: "must be a string" says all there is to say. */
+    if (n->types && !types_match(n->types, inst)) {
+        type_problem(v, n->types);
+        return;
+    }
+    if (json_is_string(inst) && !check_string(v, n, inst))
+        return;
+    if (n->konst || n->nenums)
+        check_literals(v, n, inst);
+    if (json_is_number(inst))
+        check_number(v, n, inst);
+    if (json_is_object(inst))
+        check_object(v, n, inst, depth);
+    else if (json_is_array(inst))
+        check_array(v, n, inst, depth);
+    if (n->ref_target)
+        validate(v, n->ref_target, inst, depth + 1);
+}
+
+int jsonschema_validate(const jsonschema_t *schema, const json_t *instance, json_t **problems)
+{
+    if (problems)
+        *problems = NULL;
+    if (!schema || !instance)
+        return FENTA_EINVAL;
+    vc_t v = {0};
+    if (problems) {
+        v.problems = json_array();
+        if (!v.problems)
+            return FENTA_ENOMEM;
+    }
+    sb_putc(&v.path, '$');
+    validate(&v, schema->root, instance, 0);
+    if (v.path.oom)
+        v.oom = true;
+    free(v.path.p);
+    if (v.oom) {
+        json_decref(v.problems);
+        return FENTA_ENOMEM;
+    }
+    if (!v.failed) {
+        json_decref(v.problems);
+        return 0;
+    }
+    if (problems)
+        *problems = v.problems;
+    return FENTA_EINVAL;
+}
