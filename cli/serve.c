@@ -3,6 +3,7 @@
  * orderly stop on SIGTERM/SIGINT. */
 #include "cli/commands.h"
 #include "http/app.h"
+#include "http/request.h"
 #include "http/server.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
@@ -48,7 +49,7 @@ static const struct {
     {"--tls-cert", "FENTA_TLS_CERT", "tls_cert", "PEM certificate chain: enables TLS with ALPN h2"},
     {"--tls-key", "FENTA_TLS_KEY", "tls_key", "PEM private key for --tls-cert"},
     {"--loops", "FENTA_LOOPS", "loops", "event-loop threads (default: cores)"},
-    {"--workers", "FENTA_WORKERS", "workers", "handler threads (default 8)"},
+    {"--workers", "FENTA_WORKERS", "workers", "handler threads (default 16)"},
 };
 
 static void serve_usage(void)
@@ -63,6 +64,17 @@ static void serve_usage(void)
            " \"user\":{...},\n\"routes\":{\"POST /v1/auth/login\":{...}}}) and "
            "\"insecure_cookies\": true (plain-HTTP\ndevelopment only). SIGTERM or Ctrl-C stops "
            "it in order: in-flight requests finish.\n");
+}
+
+/* GET /bench/constant: a constant body of bench_constant_bytes bytes, no auth,
+ * no database, on the workers like every API route: the API benchmark's limit.
+ * Only routed when the config asks for it. */
+static char *bench_body;
+static size_t bench_len;
+
+static void bench_constant(http_req_t *req)
+{
+    http_respond_raw(req, 200, "application/json", bench_body, bench_len);
 }
 
 /* flag > environment > config file. */
@@ -213,6 +225,7 @@ int cmd_migrate(int argc, char **argv)
     int rc = open_db(dir, pick(argc, argv, 2, cfg), 2, &db);
     close_db(&db);
     json_decref(cfg);
+    free(bench_body);
     if (!rc)
         printf("migrations up to date\n");
     return rc ? 1 : 0;
@@ -237,7 +250,7 @@ int cmd_serve(int argc, char **argv)
     o.tls_cert = pick(argc, argv, 4, cfg);
     o.tls_key = pick(argc, argv, 5, cfg);
     o.loops = pick(argc, argv, 6, cfg) ? atoi(pick(argc, argv, 6, cfg)) : 0;
-    o.workers = pick(argc, argv, 7, cfg) ? atoi(pick(argc, argv, 7, cfg)) : 8;
+    o.workers = pick(argc, argv, 7, cfg) ? atoi(pick(argc, argv, 7, cfg)) : 16;
     o.limits = json_object_get(cfg, "rate_limits");
     o.insecure_cookies = json_is_true(json_object_get(cfg, "insecure_cookies"));
     o.pw_cheap = json_is_true(json_object_get(cfg, "cheap_passwords_for_tests"));
@@ -269,7 +282,9 @@ int cmd_serve(int argc, char **argv)
     runtime_t *rt = NULL;
     app_t *app = NULL;
     http_server_t *srv = NULL;
-    if (open_db(o.data_dir, o.database, o.workers + 2, &db) != 0)
+    /* A worker may hold the request's connection and take a second for a
+     * transaction: two per worker. */
+    if (open_db(o.data_dir, o.database, 2 * o.workers + 2, &db) != 0)
         goto out;
 
     char mbox[4096];
@@ -324,6 +339,19 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "fenta: cannot listen on %s: %s\n", hc.listen, fenta_strerror(err));
         goto out;
     }
+    json_int_t cb = json_integer_value(json_object_get(cfg, "bench_constant_bytes"));
+    if (cb > 2 && cb < (1 << 20) && (bench_body = malloc((size_t)cb))) {
+        bench_len = (size_t)cb;
+        memset(bench_body, ' ', bench_len);
+        bench_body[0] = '{';
+        bench_body[bench_len - 1] = '}';
+        http_route_t r = {.method = "GET",
+                          .pattern = "/bench/constant",
+                          .handler = bench_constant,
+                          .flags = HTTP_ROUTE_NO_HOOK,
+                          .name = "bench_constant"};
+        http_server_route(srv, &r, 1);
+    }
     if ((err = app_install(app, srv)) != 0 || (err = http_server_start(srv)) != 0) {
         fprintf(stderr, "fenta: cannot start the HTTP server: %s\n", fenta_strerror(err));
         goto out;
@@ -348,6 +376,7 @@ out:
     }
     close_db(&db);
     json_decref(cfg);
+    free(bench_body);
     if (!rc)
         log_msg(LOG_INFO, NULL, "stopped");
     return rc;

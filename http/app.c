@@ -123,6 +123,7 @@ static int perm_index(const app_t *app, const char *name)
 }
 
 static int before(http_req_t *req, const http_route_t *route);
+static void dispatch(http_req_t *req);
 
 app_t *app_new(const app_config_t *cfg, char *errbuf, size_t errlen)
 {
@@ -231,9 +232,10 @@ app_t *app_new(const app_config_t *cfg, char *errbuf, size_t errlen)
             goto fail;
         }
         /* Our own copies: api.json is only borrowed while app_new runs. */
+        ri->fn = fn;
         app->hroutes[i] = (http_route_t){.method = ri->method,
                                          .pattern = ri->path,
-                                         .handler = fn,
+                                         .handler = dispatch,
                                          .flags = reqm ? HTTP_ROUTE_JSON : 0,
                                          .name = ri->operation,
                                          .data = ri};
@@ -302,13 +304,35 @@ caller_t *app__caller(http_req_t *req)
 
 pg_conn_t *app__db(http_req_t *req)
 {
+    caller_t *cl = app__caller(req);
+    if (cl && cl->conn)
+        return cl->conn;
     int err = 0;
     pg_conn_t *c = pg_acquire(app__of(req)->pool, 3000, &err);
     if (!c) {
         http_add_header(req, "retry-after", "1");
         app__error(req, 503, "unavailable", "the database is unavailable; retry shortly", NULL);
+    } else if (cl) {
+        cl->conn = c;
     }
     return c;
+}
+
+/* Gives the request's connection back to the pool. */
+static void release_conn(http_req_t *req)
+{
+    caller_t *cl = http_data(req);
+    if (cl && cl->conn)
+        pg_release(app__of(req)->pool, &cl->conn);
+}
+
+/* Every API route runs through here: the operation, then the connection
+ * goes back to the pool on this worker (never on an event loop). */
+static void dispatch(http_req_t *req)
+{
+    const route_info_t *ri = app__route(req);
+    ri->fn(req);
+    release_conn(req);
 }
 
 int app__exec(pg_conn_t *conn, const char *sql, int nparams, const char *const *params)
@@ -319,7 +343,11 @@ int app__exec(pg_conn_t *conn, const char *sql, int nparams, const char *const *
 
 void app__db_done(http_req_t *req, pg_conn_t **conn)
 {
-    pg_release(app__of(req)->pool, conn);
+    caller_t *cl = http_data(req);
+    if (cl && cl->conn == *conn)
+        *conn = NULL; /* kept for the request; released by dispatch() */
+    else
+        pg_release(app__of(req)->pool, conn);
 }
 
 void app__db_error(http_req_t *req, int rc, pg_conn_t *conn)
@@ -428,10 +456,10 @@ static int idempotency_begin(http_req_t *req, caller_t *c, const route_info_t *r
 static void idempotency_end(http_req_t *req, caller_t *c, int status, const json_t *body)
 {
     c->idem = false;
+    pg_conn_t *conn = c->conn;
     int err = 0;
-    pg_conn_t *conn = pg_acquire(app__of(req)->pool, 3000, &err);
-    if (!conn)
-        return; /* the row stays "in progress"; see the note in idempotency_sweep */
+    if (!conn && !(conn = c->conn = pg_acquire(app__of(req)->pool, 3000, &err)))
+        return; /* the row stays "in progress": a retry with the key gets 409 */
     const route_info_t *ri = app__route(req);
     char st[8];
     snprintf(st, sizeof st, "%d", status);
@@ -446,7 +474,6 @@ static void idempotency_end(http_req_t *req, caller_t *c, int status, const json
                 "WHERE user_id = $1 AND route = $2 AND key = $3",
                 5, p);
     free(text);
-    pg_release(app__of(req)->pool, &conn);
 }
 
 void app__reply(http_req_t *req, int status, json_t *body)
@@ -750,7 +777,17 @@ static int validate(http_req_t *req, const route_info_t *ri)
     return 0;
 }
 
+static int checks(http_req_t *req, const http_route_t *route);
+
 static int before(http_req_t *req, const http_route_t *route)
+{
+    int rc = checks(req, route);
+    if (rc)
+        release_conn(req); /* answered: the handler will not run */
+    return rc;
+}
+
+static int checks(http_req_t *req, const http_route_t *route)
 {
     app_t *app = app__of(req);
     const route_info_t *ri = route->data;

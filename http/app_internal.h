@@ -39,6 +39,7 @@ typedef struct {
     jsonschema_t *request; /* body schema, NULL when the route takes no body */
     int status;            /* the success status */
     bool idempotent;       /* honours Idempotency-Key */
+    http_handler_fn fn;    /* the operation's handler */
 } route_info_t;
 
 struct app {
@@ -58,6 +59,7 @@ struct app {
 
 /* The caller of a request (http_data), filled by the before hook. */
 typedef struct {
+    pg_conn_t *conn;           /* the request's database connection, once taken */
     char user_id[ID_FIELD];    /* "" for public routes */
     char session_id[ID_FIELD]; /* the session (JWT sid), "" for a PAT */
     char pat_id[UUID_LEN + 1]; /* the PAT, "" for a session */
@@ -78,7 +80,10 @@ app_t *app__of(const http_req_t *req);
 caller_t *app__caller(http_req_t *req);
 const route_info_t *app__route(const http_req_t *req);
 
-/* A database connection for this request, or NULL after answering 503. */
+/* The request's database connection (taken on first use, kept for the rest of
+ * the request: the before hook and the handler share it), or NULL after
+ * answering 503. app__db_done only forgets the caller's pointer; the
+ * connection goes back to the pool when the request's handler returns. */
 pg_conn_t *app__db(http_req_t *req);
 void app__db_done(http_req_t *req, pg_conn_t **conn);
 /* pg_exec without the row count: 0 or a negative error code. */

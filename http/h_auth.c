@@ -344,24 +344,25 @@ void h_me_get(http_req_t *req)
         return;
     int err = 0;
     const char *p[] = {cl->user_id};
-    pg_result_t *u = pg_query(c, "SELECT " USER_COLS " FROM users WHERE id = $1", 1, p, &err);
-    pg_result_t *o = u ? pg_query(c,
-                                  "SELECT " ORG_COLS " FROM orgs o JOIN memberships m ON "
-                                  "m.org_id = o.id WHERE m.user_id = $1 ORDER BY o.created_at, "
-                                  "o.id",
-                                  1, p, &err)
-                       : NULL;
-    if (!u || !o || pg_nrows(u) != 1) {
+    /* One round trip: the user and their organisations with roles. */
+    pg_result_t *u = pg_query(c,
+                              "SELECT " USER_COLS
+                              ", (SELECT coalesce(json_agg(json_build_object('id', o.id, 'name', "
+                              "o.name, 'personal', o.personal, 'created_at', " APP_TS(
+                                  "o.created_at") ", 'role', "
+                                                  "m.role) ORDER BY o.created_at, o.id), '[]') "
+                                                  "FROM orgs o JOIN memberships m ON "
+                                                  "m.org_id = o.id WHERE m.user_id = u.id)::text "
+                                                  "AS orgs FROM users u WHERE u.id = $1",
+                              1, p, &err);
+    json_t *orgs = u && pg_nrows(u) == 1 ? json_loads(pg_getn(u, 0, "orgs"), 0, NULL) : NULL;
+    if (!orgs) {
         app__db_error(req, err ? err : FENTA_EIO, c);
     } else {
-        json_t *orgs = json_array();
-        for (int i = 0; i < pg_nrows(o); i++)
-            json_array_append_new(orgs, app__org_json(o, i));
         app__reply(req, 200,
                    json_pack("{s:o, s:o, s:s}", "user", app__user_json(u, 0), "orgs", orgs, "auth",
                              cl->via));
     }
     pg_result_free(&u);
-    pg_result_free(&o);
     app__db_done(req, &c);
 }

@@ -1,0 +1,58 @@
+/* api_fixture.h - integration tests against the real `fenta serve`: one
+ * server per test binary on its own data directory (embedded PostgreSQL),
+ * started by the Criterion runner before the tests and stopped after them,
+ * and a small libcurl client speaking HTTP/1.1 or HTTP/2 (prior knowledge). */
+#ifndef FENTA_TEST_API_FIXTURE_H
+#define FENTA_TEST_API_FIXTURE_H
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Declare the server in a test file with FX_API_SERVER(config_json): the JSON
+ * config (a string literal) it runs with; NULL for the default test config
+ * (plain-HTTP cookies, cheap password hashing, generous rate limits). */
+#define FX_API_SERVER(config)                                                                      \
+    ReportHook(PRE_ALL)(struct criterion_test_set * set)                                           \
+    {                                                                                              \
+        (void)set;                                                                                 \
+        fx_api_start(config);                                                                      \
+    }
+
+/* Starts the server (in the runner process) and arranges for the runner's
+ * exit to stop it and remove its data. */
+void fx_api_start(const char *config_json);
+/* "http://127.0.0.1:PORT" of this binary's server. */
+const char *fx_api_url(void);
+/* Its data directory (the JWT secret is in DIR/jwt_secret). */
+const char *fx_api_data_dir(void);
+
+typedef struct {
+    long status;  /* HTTP status, 0 when the request failed */
+    json_t *json; /* parsed body, NULL when not JSON */
+    char *body;   /* raw body (NUL-terminated) */
+    size_t body_len;
+    char *headers;     /* raw response headers, lower-cased names */
+    long http_version; /* 11 or 20 */
+} fx_resp_t;
+
+typedef struct {
+    const char *bearer;         /* Authorization: Bearer ... */
+    const char *const *headers; /* extra "name: value" lines, NULL-terminated */
+    bool http2;                 /* h2c with prior knowledge */
+    const char *content_type;   /* default application/json when there is a body */
+    size_t body_len;            /* when body is not a C string (0 = strlen) */
+} fx_opts_t;
+
+/* One request; the response is the caller's (fx_resp_free). body may be NULL. */
+fx_resp_t fx_req(const char *method, const char *path, const char *body, const fx_opts_t *o);
+void fx_resp_free(fx_resp_t *r);
+/* The value of a response header (case-insensitive), copied into buf; NULL if absent. */
+const char *fx_header(const fx_resp_t *r, const char *name, char *buf, size_t cap);
+/* Registers a fresh user; returns the session document (the caller's). */
+json_t *fx_register(const char *name);
+/* Shorthands into a session document. */
+const char *fx_token(const json_t *session);
+const char *fx_org(const json_t *session);
+const char *fx_user(const json_t *session);
+
+#endif
