@@ -74,6 +74,7 @@ void fx_api_start(const char *config_json)
         setenv("FENTA_DATA_DIR", data, 1);
         setenv("FENTA_LISTEN", "127.0.0.1:0", 1);
         setenv("FENTA_LOOPS", "2", 1);
+        setenv("FENTA_LOG_LEVEL", "info", 1); /* the ready line is at info */
         execl(FENTA_BINARY, "fenta", "serve", (char *)NULL);
         _exit(127);
     }
