@@ -1,0 +1,37 @@
+/* pg_fixture.h - a private PostgreSQL for tests, on the embedded cluster.
+ *
+ * One cluster per test binary run, shared by its tests: Criterion runs each
+ * test in a child of the runner process (several at once), so the first test
+ * to ask starts it under $TMPDIR/fenta-test-pg-<runner pid> (embedded_pg's
+ * lock makes concurrent first calls safe: one starts, the others reuse), and
+ * the runner stops it and removes the directory after the last test (a
+ * Criterion POST_ALL hook, backed by atexit). Clusters left by a runner that
+ * was killed are stopped and removed by the next run. Two binaries running at
+ * once have two clusters.
+ *
+ * Tests isolate their data with fx_pg_fresh_db. A test that stops the server
+ * must not do it to the shared one (tests running beside it would fail): it
+ * calls fx_pg_use_private_server() first and gets a cluster of its own,
+ * removed when its process exits.
+ *
+ * All of these run inside a test (they fail it with cr_assert on error). */
+#ifndef FENTA_TEST_PG_FIXTURE_H
+#define FENTA_TEST_PG_FIXTURE_H
+
+/* conninfo of database "fenta" on this process's cluster, starting the
+ * cluster if needed. Borrowed, valid for the process. */
+const char *fx_pg_conninfo(void);
+/* A new empty database with a unique name on that cluster; returns its
+ * conninfo, which the caller frees. */
+char *fx_pg_fresh_db(void);
+/* From now on this process uses a cluster of its own (call it before any
+ * other fx_pg_ function), so it may stop and start it. */
+void fx_pg_use_private_server(void);
+/* Stops (pg_ctl stop -m fast) / starts again this process's private cluster;
+ * conninfos stay valid. Fails the test without fx_pg_use_private_server. */
+void fx_pg_stop_server(void);
+void fx_pg_start_server(void);
+/* The data directory of this process's cluster (DATA_DIR of embedded.h). */
+const char *fx_pg_data_dir(void);
+
+#endif
