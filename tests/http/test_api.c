@@ -600,3 +600,46 @@ Test(api, builtins_and_openapi_are_served)
     cr_assert_str_eq(fx_header(&r, "x-request-id", id, sizeof id), "trace-me-123");
     fx_resp_free(&r);
 }
+
+/* Browser clients: HttpOnly cookies, and a CSRF token on state-changing requests. */
+Test(api, cookie_sessions_need_the_csrf_token_to_change_state)
+{
+    json_t *s = fx_register("nia");
+    const char *at = fx_token(s);
+    const char *csrf = json_string_value(json_object_get(s, "csrf_token"));
+    cr_assert_not_null(csrf);
+    char cookie[8192], hcsrf[256];
+    snprintf(cookie, sizeof cookie, "Cookie: fenta_access=%s", at);
+    /* Reading with the cookie alone works. */
+    fx_resp_t r =
+        fx_req("GET", "/v1/me", NULL, &(fx_opts_t){.headers = (const char *const[]){cookie, NULL}});
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(r.json, "auth")), "cookie");
+    fx_resp_free(&r);
+    /* Changing state without the CSRF header is refused, with it allowed. */
+    r = fx_req("POST", "/v1/orgs", "{\"name\":\"via cookie\"}",
+               &(fx_opts_t){.headers = (const char *const[]){cookie, NULL}});
+    EXPECT_ERROR(r, 403, "csrf");
+    fx_resp_free(&r);
+    snprintf(hcsrf, sizeof hcsrf, "X-CSRF-Token: %s", "forged-token-forged-token-forged-token-xx");
+    r = fx_req("POST", "/v1/orgs", "{\"name\":\"via cookie\"}",
+               &(fx_opts_t){.headers = (const char *const[]){cookie, hcsrf, NULL}});
+    EXPECT_ERROR(r, 403, "csrf");
+    fx_resp_free(&r);
+    snprintf(hcsrf, sizeof hcsrf, "X-CSRF-Token: %s", csrf);
+    r = fx_req("POST", "/v1/orgs", "{\"name\":\"via cookie\"}",
+               &(fx_opts_t){.headers = (const char *const[]){cookie, hcsrf, NULL}});
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    fx_resp_free(&r);
+    /* The login response set the cookies, HttpOnly and SameSite. */
+    const char *email = json_string_value(json_object_get(json_object_get(s, "user"), "email"));
+    char *login = str("{\"email\":\"%s\",\"password\":\"%s\"}", email, "correct horse battery");
+    r = fx_req("POST", "/v1/auth/login", login, NULL);
+    cr_assert_eq(r.status, 200);
+    cr_assert_not_null(strstr(r.headers, "fenta_access="));
+    cr_assert_not_null(strstr(r.headers, "HttpOnly"));
+    cr_assert_not_null(strstr(r.headers, "SameSite=Strict"));
+    fx_resp_free(&r);
+    free(login);
+    json_decref(s);
+}
