@@ -112,6 +112,7 @@ json_t *openapi_build(const json_t *api, const json_t *models, char *errbuf, siz
             snprintf(errbuf, errlen, "route %zu needs method, path, operation and auth", i);
             json_decref(doc);
             json_decref(tags);
+            json_decref(paths);
             return NULL;
         }
         json_t *item = json_object_get(paths, path);
@@ -160,6 +161,7 @@ json_t *openapi_build(const json_t *api, const json_t *models, char *errbuf, siz
                 json_decref(o);
                 json_decref(doc);
                 json_decref(tags);
+                json_decref(paths);
                 return NULL;
             }
             json_object_set_new(o, "requestBody",
