@@ -546,6 +546,47 @@ json_t *app__next_cursor(http_req_t *req, const char *created_at, const char *id
     return v;
 }
 
+/* Keyset pages over (created_at, id), ascending: rows inserted meanwhile
+ * land after the cursor, so no page repeats or skips a row. */
+void app__list_page(http_req_t *req, const char *sql, const char *const *params, int nparams,
+                    json_t *(*row_json)(const pg_result_t *, int), const char *idcol)
+{
+    int limit;
+    json_t *after;
+    if (app__page(req, &limit, &after))
+        return;
+    pg_conn_t *c = app__db(req);
+    if (!c) {
+        json_decref(after);
+        return;
+    }
+    char lim[16];
+    snprintf(lim, sizeof lim, "%d", limit + 1);
+    const char *p[8];
+    for (int i = 0; i < nparams; i++)
+        p[i] = params[i];
+    p[nparams] = lim;
+    p[nparams + 1] = after ? json_string_value(json_array_get(after, 0)) : NULL;
+    p[nparams + 2] = after ? json_string_value(json_array_get(after, 1)) : NULL;
+    int err = 0;
+    pg_result_t *r = pg_query(c, sql, nparams + 3, p, &err);
+    json_decref(after);
+    if (!r) {
+        app__db_error(req, err, c);
+    } else {
+        json_t *data = json_array();
+        int n = pg_nrows(r) < limit ? pg_nrows(r) : limit;
+        for (int i = 0; i < n; i++)
+            json_array_append_new(data, row_json(r, i));
+        json_t *next = pg_nrows(r) > limit ? app__next_cursor(req, pg_getn(r, n - 1, "raw_created"),
+                                                              pg_getn(r, n - 1, idcol))
+                                           : json_null();
+        app__reply(req, 200, json_pack("{s:o, s:o}", "data", data, "next_cursor", next));
+    }
+    pg_result_free(&r);
+    app__db_done(req, &c);
+}
+
 /* ---- rows ------------------------------------------------------------------------- */
 
 json_t *app__user_json(const pg_result_t *r, int row)

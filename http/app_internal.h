@@ -103,6 +103,13 @@ int app__page(http_req_t *req, int *limit, json_t **after);
 /* The next_cursor value for a page that ended at (created_at, id). */
 json_t *app__next_cursor(http_req_t *req, const char *created_at, const char *id);
 
+/* Answers one page of a list. sql takes the nparams params, then $n+1 the
+ * page size plus one, $n+2 and $n+3 the (created_at, id) after which the page
+ * starts (NULL for the first), and returns rows with a raw_created column and
+ * the id column idcol. Keyset pages over (created_at, id), ascending: rows
+ * inserted meanwhile land after the cursor, so no page repeats or skips one. */
+void app__list_page(http_req_t *req, const char *sql, const char *const *params, int nparams,
+                    json_t *(*row_json)(const pg_result_t *, int), const char *idcol);
 /* Role names <-> bits. */
 unsigned app__role_bit(const char *name);
 const char *app__role_name(unsigned bit);

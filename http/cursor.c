@@ -9,6 +9,7 @@
  * them would mean a changed cursor could still decode. Here every character
  * of a valid cursor matters. */
 #include "http/cursor.h"
+#include "http/token.h"
 #include "runtime/error.h"
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -23,8 +24,6 @@
 static const char DOMAIN[] = "fenta/cursor/v1";
 /* The raw bytes that fit in CURSOR_MAX_LEN base64url characters. */
 #define MAX_RAW (CURSOR_MAX_LEN / 4 * 3)
-
-static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 static bool tag(const uint8_t key[CURSOR_KEY_BYTES], const unsigned char *msg, size_t len,
                 unsigned char out[TAG_BYTES])
@@ -47,73 +46,22 @@ static bool tag(const uint8_t key[CURSOR_KEY_BYTES], const unsigned char *msg, s
     return ok;
 }
 
+/* Base64url is token.c's (strict: one accepted spelling per byte string). */
 static char *b64url_encode(const unsigned char *in, size_t n)
 {
-    char *out = malloc(n / 3 * 4 + 4 + 1);
-    if (!out)
-        return NULL;
-    size_t o = 0, i = 0;
-    for (; i + 3 <= n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        out[o++] = B64[v >> 18 & 63];
-        out[o++] = B64[v >> 12 & 63];
-        out[o++] = B64[v >> 6 & 63];
-        out[o++] = B64[v & 63];
+    size_t cap = TOKEN_B64URL_LEN(n) + 1;
+    char *out = malloc(cap);
+    if (out && token_b64url_encode(in, n, out, cap) < 0) {
+        free(out);
+        out = NULL;
     }
-    if (n - i == 1) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        out[o++] = B64[v >> 18 & 63];
-        out[o++] = B64[v >> 12 & 63];
-    } else if (n - i == 2) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-        out[o++] = B64[v >> 18 & 63];
-        out[o++] = B64[v >> 12 & 63];
-        out[o++] = B64[v >> 6 & 63];
-    }
-    out[o] = '\0';
     return out;
 }
 
-static int b64val(char c)
+static long b64url_decode(const char *s, size_t n, unsigned char *out, size_t cap)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-/* Strict base64url without padding into out (room for n / 4 * 3 + 2 bytes);
- * the decoded length, or -1 for a bad character, an impossible length or
- * non-zero unused bits in the last character. */
-static long b64url_decode(const char *s, size_t n, unsigned char *out)
-{
-    if (n % 4 == 1)
-        return -1;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64val(s[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    if (acc != 0) /* the leftover bits of the last character must be zero */
-        return -1;
-    return (long)o;
+    size_t len = 0;
+    return token_b64url_decode(s, n, out, cap, &len) == 0 ? (long)len : -1;
 }
 
 char *cursor_encode(const uint8_t key[CURSOR_KEY_BYTES], const json_t *position)
@@ -162,7 +110,7 @@ json_t *cursor_decode(const uint8_t key[CURSOR_KEY_BYTES], const char *cursor, i
     if (n == 0 || n > CURSOR_MAX_LEN)
         return decode_fail(err, FENTA_EINVAL);
     unsigned char raw[MAX_RAW + 2];
-    long raw_len = b64url_decode(cursor, n, raw);
+    long raw_len = b64url_decode(cursor, n, raw, sizeof raw);
     /* the smallest real cursor holds "{}" */
     if (raw_len < 1 + 2 + TAG_BYTES || raw[0] != VERSION)
         return decode_fail(err, FENTA_EINVAL);

@@ -50,60 +50,20 @@ void h_orgs_create(http_req_t *req)
     app__db_done(req, &c);
 }
 
-/* Keyset pages over (created_at, id), ascending: rows inserted meanwhile
- * land after the cursor, so no page repeats or skips a row. */
-static void list_page(http_req_t *req, const char *sql, const char *const *params, int nparams,
-                      json_t *(*row_json)(const pg_result_t *, int), const char *idcol)
-{
-    int limit;
-    json_t *after;
-    if (app__page(req, &limit, &after))
-        return;
-    pg_conn_t *c = app__db(req);
-    if (!c) {
-        json_decref(after);
-        return;
-    }
-    char lim[16];
-    snprintf(lim, sizeof lim, "%d", limit + 1);
-    const char *p[8];
-    for (int i = 0; i < nparams; i++)
-        p[i] = params[i];
-    p[nparams] = lim;
-    p[nparams + 1] = after ? json_string_value(json_array_get(after, 0)) : NULL;
-    p[nparams + 2] = after ? json_string_value(json_array_get(after, 1)) : NULL;
-    int err = 0;
-    pg_result_t *r = pg_query(c, sql, nparams + 3, p, &err);
-    json_decref(after);
-    if (!r) {
-        app__db_error(req, err, c);
-    } else {
-        json_t *data = json_array();
-        int n = pg_nrows(r) < limit ? pg_nrows(r) : limit;
-        for (int i = 0; i < n; i++)
-            json_array_append_new(data, row_json(r, i));
-        json_t *next = pg_nrows(r) > limit ? app__next_cursor(req, pg_getn(r, n - 1, "raw_created"),
-                                                              pg_getn(r, n - 1, idcol))
-                                           : json_null();
-        app__reply(req, 200, json_pack("{s:o, s:o}", "data", data, "next_cursor", next));
-    }
-    pg_result_free(&r);
-    app__db_done(req, &c);
-}
-
 void h_orgs_list(http_req_t *req)
 {
     caller_t *cl = app__caller(req);
     /* ?q= filters by name (case-insensitive substring); a PAT sees its org only. */
     const char *q = http_query(req, "q");
     const char *p[] = {cl->user_id, q && *q ? q : NULL, cl->pat_id[0] ? cl->token_org : NULL};
-    list_page(req,
-              "SELECT " ORG_COLS ", m.role, o.created_at AS raw_created FROM orgs o JOIN "
-              "memberships m ON m.org_id = o.id WHERE m.user_id = $1 AND ($2::text IS NULL OR "
-              "strpos(lower(o.name), lower($2)) > 0) AND ($3::uuid IS NULL OR o.id = $3::uuid) "
-              "AND ($5::timestamptz IS NULL OR (o.created_at, o.id) > ($5::timestamptz, "
-              "$6::uuid)) ORDER BY o.created_at, o.id LIMIT $4::int",
-              p, 3, app__org_json, "id");
+    app__list_page(
+        req,
+        "SELECT " ORG_COLS ", m.role, o.created_at AS raw_created FROM orgs o JOIN "
+        "memberships m ON m.org_id = o.id WHERE m.user_id = $1 AND ($2::text IS NULL OR "
+        "strpos(lower(o.name), lower($2)) > 0) AND ($3::uuid IS NULL OR o.id = $3::uuid) "
+        "AND ($5::timestamptz IS NULL OR (o.created_at, o.id) > ($5::timestamptz, "
+        "$6::uuid)) ORDER BY o.created_at, o.id LIMIT $4::int",
+        p, 3, app__org_json, "id");
 }
 
 void h_orgs_get(http_req_t *req)
@@ -138,12 +98,13 @@ void h_members_list(http_req_t *req)
         return;
     }
     const char *p[] = {cl->org_id, role && *role ? role : NULL};
-    list_page(req,
-              "SELECT " MEMBER_COLS " FROM memberships m JOIN users u ON u.id = m.user_id WHERE "
-              "m.org_id = $1 AND ($2::text IS NULL OR m.role = $2) AND ($4::timestamptz IS NULL "
-              "OR (m.created_at, u.id) > ($4::timestamptz, $5::uuid)) ORDER BY m.created_at, u.id "
-              "LIMIT $3::int",
-              p, 2, member_json, "user_id");
+    app__list_page(
+        req,
+        "SELECT " MEMBER_COLS " FROM memberships m JOIN users u ON u.id = m.user_id WHERE "
+        "m.org_id = $1 AND ($2::text IS NULL OR m.role = $2) AND ($4::timestamptz IS NULL "
+        "OR (m.created_at, u.id) > ($4::timestamptz, $5::uuid)) ORDER BY m.created_at, u.id "
+        "LIMIT $3::int",
+        p, 2, member_json, "user_id");
 }
 
 void h_members_invite(http_req_t *req)

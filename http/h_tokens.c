@@ -95,41 +95,12 @@ void h_tokens_create(http_req_t *req)
 void h_tokens_list(http_req_t *req)
 {
     caller_t *cl = app__caller(req);
-    int limit;
-    json_t *after;
-    if (app__page(req, &limit, &after))
-        return;
-    pg_conn_t *c = app__db(req);
-    if (!c) {
-        json_decref(after);
-        return;
-    }
-    char lim[16];
-    snprintf(lim, sizeof lim, "%d", limit + 1);
-    const char *p[] = {cl->user_id, lim, after ? json_string_value(json_array_get(after, 0)) : NULL,
-                       after ? json_string_value(json_array_get(after, 1)) : NULL};
-    int err = 0;
-    pg_result_t *r = pg_query(c,
-                              "SELECT " TOKEN_COLS " FROM personal_access_tokens WHERE user_id = "
-                              "$1 AND revoked_at IS NULL AND ($3::timestamptz IS NULL OR "
-                              "(created_at, id) > ($3::timestamptz, $4::uuid)) ORDER BY "
-                              "created_at, id LIMIT $2::int",
-                              4, p, &err);
-    json_decref(after);
-    if (!r) {
-        app__db_error(req, err, c);
-    } else {
-        json_t *data = json_array();
-        int n = pg_nrows(r) < limit ? pg_nrows(r) : limit;
-        for (int i = 0; i < n; i++)
-            json_array_append_new(data, token_json(r, i));
-        json_t *next = pg_nrows(r) > limit ? app__next_cursor(req, pg_getn(r, n - 1, "raw_created"),
-                                                              pg_getn(r, n - 1, "id"))
-                                           : json_null();
-        app__reply(req, 200, json_pack("{s:o, s:o}", "data", data, "next_cursor", next));
-    }
-    pg_result_free(&r);
-    app__db_done(req, &c);
+    const char *p[] = {cl->user_id};
+    app__list_page(req,
+                   "SELECT " TOKEN_COLS " FROM personal_access_tokens WHERE user_id = $1 AND "
+                   "revoked_at IS NULL AND ($3::timestamptz IS NULL OR (created_at, id) > "
+                   "($3::timestamptz, $4::uuid)) ORDER BY created_at, id LIMIT $2::int",
+                   p, 1, token_json, "id");
 }
 
 void h_tokens_delete(http_req_t *req)
