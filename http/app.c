@@ -508,9 +508,26 @@ void app__no_content(http_req_t *req)
 
 /* ---- pagination ------------------------------------------------------------------ */
 
+/* ?sort: "created_at" (oldest first, the default) or "-created_at". */
+static int page_sort(http_req_t *req, bool *desc)
+{
+    const char *sort = http_query(req, "sort");
+    *desc = sort && strcmp(sort, "-created_at") == 0;
+    if (sort && *sort && strcmp(sort, "created_at") != 0 && !*desc) {
+        app__error(req, 400, "invalid_sort", "sort must be created_at or -created_at",
+                   json_pack("[{s:s, s:s}]", "path", "$query.sort", "message",
+                             "must be created_at or -created_at"));
+        return FENTA_EINVAL;
+    }
+    return 0;
+}
+
 int app__page(http_req_t *req, int *limit, json_t **after)
 {
     *after = NULL;
+    bool desc;
+    if (page_sort(req, &desc))
+        return FENTA_EINVAL;
     if (cursor_limit(http_query(req, "limit"), 20, CURSOR_LIMIT_MAX, limit) != 0) {
         app__error(req, 400, "invalid_limit", "limit must be a whole number from 1 to 100",
                    json_pack("[{s:s, s:s}]", "path", "$query.limit", "message", "must be 1..100"));
@@ -522,12 +539,14 @@ int app__page(http_req_t *req, int *limit, json_t **after)
         json_t *pos = cursor_decode(app__of(req)->cursor_key, cur, &err);
         json_t *route = pos ? json_object_get(pos, "r") : NULL;
         json_t *last = pos ? json_object_get(pos, "a") : NULL;
+        /* A cursor belongs to one list, in one order. */
         if (!pos || !json_is_string(route) ||
             strcmp(json_string_value(route), app__route(req)->key) != 0 ||
-            json_array_size(last) != 2) {
+            json_is_true(json_object_get(pos, "d")) != desc || json_array_size(last) != 2) {
             json_decref(pos);
             app__error(req, 400, "invalid_cursor",
-                       "the cursor is not one this list gave out (or was altered)", NULL);
+                       "the cursor is not one this list gave out in this order (or was altered)",
+                       NULL);
             return FENTA_EINVAL;
         }
         *after = json_incref(last);
@@ -538,12 +557,49 @@ int app__page(http_req_t *req, int *limit, json_t **after)
 
 json_t *app__next_cursor(http_req_t *req, const char *created_at, const char *id)
 {
-    json_t *pos = json_pack("{s:s, s:[s,s]}", "r", app__route(req)->key, "a", created_at, id);
+    bool desc = false;
+    const char *sort = http_query(req, "sort");
+    desc = sort && strcmp(sort, "-created_at") == 0;
+    json_t *pos =
+        json_pack("{s:s, s:[s,s], s:b}", "r", app__route(req)->key, "a", created_at, id, "d", desc);
     char *c = pos ? cursor_encode(app__of(req)->cursor_key, pos) : NULL;
     json_decref(pos);
     json_t *v = c ? json_string(c) : json_null();
     free(c);
     return v;
+}
+
+/* Expands a list query template: {cmp} is the keyset comparison and {dir}
+ * the order for the chosen sort. The templates are our own constants. */
+static char *expand(const char *tmpl, bool desc)
+{
+    size_t cap = strlen(tmpl) + 64;
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (const char *p = tmpl; *p;) {
+        const char *rep = NULL;
+        size_t skip = 0;
+        if (strncmp(p, "{cmp}", 5) == 0)
+            rep = desc ? "<" : ">", skip = 5;
+        else if (strncmp(p, "{dir}", 5) == 0)
+            rep = desc ? "DESC" : "ASC", skip = 5;
+        if (rep) {
+            size_t rl = strlen(rep);
+            if (o + rl + 1 >= cap && !(out = realloc(out, cap *= 2)))
+                return NULL;
+            memcpy(out + o, rep, rl);
+            o += rl;
+            p += skip;
+        } else {
+            if (o + 2 >= cap && !(out = realloc(out, cap *= 2)))
+                return NULL;
+            out[o++] = *p++;
+        }
+    }
+    out[o] = 0;
+    return out;
 }
 
 /* Keyset pages over (created_at, id), ascending: rows inserted meanwhile
@@ -569,7 +625,10 @@ void app__list_page(http_req_t *req, const char *sql, const char *const *params,
     p[nparams + 1] = after ? json_string_value(json_array_get(after, 0)) : NULL;
     p[nparams + 2] = after ? json_string_value(json_array_get(after, 1)) : NULL;
     int err = 0;
-    pg_result_t *r = pg_query(c, sql, nparams + 3, p, &err);
+    const char *sort = http_query(req, "sort");
+    char *q = expand(sql, sort && strcmp(sort, "-created_at") == 0);
+    pg_result_t *r = q ? pg_query(c, q, nparams + 3, p, &err) : NULL;
+    free(q);
     json_decref(after);
     if (!r) {
         app__db_error(req, err, c);

@@ -103,11 +103,13 @@ int app__page(http_req_t *req, int *limit, json_t **after);
 /* The next_cursor value for a page that ended at (created_at, id). */
 json_t *app__next_cursor(http_req_t *req, const char *created_at, const char *id);
 
-/* Answers one page of a list. sql takes the nparams params, then $n+1 the
+/* Answers one page of a list, in the order ?sort asks (created_at or
+ * -created_at): sql writes {cmp} for the keyset comparison and {dir} for the
+ * order. It takes the nparams params, then $n+1 the
  * page size plus one, $n+2 and $n+3 the (created_at, id) after which the page
  * starts (NULL for the first), and returns rows with a raw_created column and
- * the id column idcol. Keyset pages over (created_at, id), ascending: rows
- * inserted meanwhile land after the cursor, so no page repeats or skips one. */
+ * the id column idcol. Keyset pages over (created_at, id): rows inserted
+ * meanwhile never shift a page, so no page repeats or skips a row. */
 void app__list_page(http_req_t *req, const char *sql, const char *const *params, int nparams,
                     json_t *(*row_json)(const pg_result_t *, int), const char *idcol);
 /* Role names <-> bits. */

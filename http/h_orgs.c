@@ -61,8 +61,8 @@ void h_orgs_list(http_req_t *req)
         "SELECT " ORG_COLS ", m.role, o.created_at AS raw_created FROM orgs o JOIN "
         "memberships m ON m.org_id = o.id WHERE m.user_id = $1 AND ($2::text IS NULL OR "
         "strpos(lower(o.name), lower($2)) > 0) AND ($3::uuid IS NULL OR o.id = $3::uuid) "
-        "AND ($5::timestamptz IS NULL OR (o.created_at, o.id) > ($5::timestamptz, "
-        "$6::uuid)) ORDER BY o.created_at, o.id LIMIT $4::int",
+        "AND ($5::timestamptz IS NULL OR (o.created_at, o.id) {cmp} ($5::timestamptz, "
+        "$6::uuid)) ORDER BY o.created_at {dir}, o.id {dir} LIMIT $4::int",
         p, 3, app__org_json, "id");
 }
 
@@ -102,7 +102,8 @@ void h_members_list(http_req_t *req)
         req,
         "SELECT " MEMBER_COLS " FROM memberships m JOIN users u ON u.id = m.user_id WHERE "
         "m.org_id = $1 AND ($2::text IS NULL OR m.role = $2) AND ($4::timestamptz IS NULL "
-        "OR (m.created_at, u.id) > ($4::timestamptz, $5::uuid)) ORDER BY m.created_at, u.id "
+        "OR (m.created_at, u.id) {cmp} ($4::timestamptz, $5::uuid)) ORDER BY m.created_at {dir}, "
+        "u.id {dir} "
         "LIMIT $3::int",
         p, 2, member_json, "user_id");
 }

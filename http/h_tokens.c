@@ -99,7 +99,7 @@ void h_tokens_list(http_req_t *req)
     app__list_page(req,
                    "SELECT " TOKEN_COLS " FROM personal_access_tokens WHERE user_id = $1 AND "
                    "revoked_at IS NULL AND ($3::timestamptz IS NULL OR (created_at, id) > "
-                   "($3::timestamptz, $4::uuid)) ORDER BY created_at, id LIMIT $2::int",
+                   "($3::timestamptz, $4::uuid)) ORDER BY created_at {dir}, id {dir} LIMIT $2::int",
                    p, 1, token_json, "id");
 }
 

@@ -140,6 +140,12 @@ json_t *openapi_build(const json_t *api, const json_t *models, char *errbuf, siz
                 params, json_pack("{s:s, s:s, s:s, s:{s:s, s:i, s:i}}", "name", "limit", "in",
                                   "query", "description", "Page size (1-100, default 20)", "schema",
                                   "type", "integer", "minimum", 1, "maximum", 100));
+            json_array_append_new(params, json_pack("{s:s, s:s, s:s, s:{s:s, s:[s,s]}}", "name",
+                                                    "sort", "in", "query", "description",
+                                                    "Order: created_at (oldest first, default) or "
+                                                    "-created_at",
+                                                    "schema", "type", "string", "enum",
+                                                    "created_at", "-created_at"));
             json_array_append_new(params, json_pack("{s:s, s:s, s:s, s:{s:s}}", "name", "cursor",
                                                     "in", "query", "description",
                                                     "Opaque cursor from next_cursor", "schema",

@@ -643,3 +643,45 @@ Test(api, cookie_sessions_need_the_csrf_token_to_change_state)
     free(login);
     json_decref(s);
 }
+
+Test(api, lists_sort_both_ways_and_cursors_keep_their_order)
+{
+    json_t *s = fx_register("ola");
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(call("POST", "/v1/orgs", "{\"name\":\"sorted\"}", fx_token(s)), 201);
+    fx_resp_t asc = fx_req("GET", "/v1/orgs?limit=3", NULL, &(fx_opts_t){.bearer = fx_token(s)});
+    fx_resp_t desc = fx_req("GET", "/v1/orgs?limit=3&sort=-created_at", NULL,
+                            &(fx_opts_t){.bearer = fx_token(s)});
+    cr_assert_eq(asc.status, 200);
+    cr_assert_eq(desc.status, 200, "%s", desc.body);
+    json_t *a = json_object_get(asc.json, "data"), *d = json_object_get(desc.json, "data");
+    const char *a0 = json_string_value(json_object_get(json_array_get(a, 0), "created_at"));
+    const char *a1 = json_string_value(json_object_get(json_array_get(a, 1), "created_at"));
+    const char *d0 = json_string_value(json_object_get(json_array_get(d, 0), "created_at"));
+    const char *d1 = json_string_value(json_object_get(json_array_get(d, 1), "created_at"));
+    cr_assert_lt(strcmp(a0, a1), 0, "oldest first");
+    cr_assert_gt(strcmp(d0, d1), 0, "newest first");
+    /* A cursor of the ascending list is refused by the descending one. */
+    char path[1200];
+    snprintf(path, sizeof path, "/v1/orgs?limit=3&sort=-created_at&cursor=%s",
+             json_string_value(json_object_get(asc.json, "next_cursor")));
+    fx_resp_t mix = fx_req("GET", path, NULL, &(fx_opts_t){.bearer = fx_token(s)});
+    EXPECT_ERROR(mix, 400, "invalid_cursor");
+    fx_resp_free(&mix);
+    /* The descending pages continue downwards. */
+    snprintf(path, sizeof path, "/v1/orgs?limit=3&sort=-created_at&cursor=%s",
+             json_string_value(json_object_get(desc.json, "next_cursor")));
+    fx_resp_t next = fx_req("GET", path, NULL, &(fx_opts_t){.bearer = fx_token(s)});
+    cr_assert_eq(next.status, 200, "%s", next.body);
+    const char *n0 = json_string_value(
+        json_object_get(json_array_get(json_object_get(next.json, "data"), 0), "created_at"));
+    const char *d2 = json_string_value(json_object_get(json_array_get(d, 2), "created_at"));
+    cr_assert_gt(strcmp(d2, n0), 0);
+    fx_resp_t bad = fx_req("GET", "/v1/orgs?sort=name", NULL, &(fx_opts_t){.bearer = fx_token(s)});
+    EXPECT_ERROR(bad, 400, "invalid_sort");
+    fx_resp_free(&bad);
+    fx_resp_free(&next);
+    fx_resp_free(&asc);
+    fx_resp_free(&desc);
+    json_decref(s);
+}
