@@ -1004,6 +1004,28 @@ static int loop_setup(http_server_t *s, loop_t *loop, size_t index)
 
 /* ---- configuration ------------------------------------------------------------------ */
 
+
+/* What http_server_new may have made, whether or not it finished: the
+ * router, TLS context, listening socket, copied strings and queue sync. */
+static void free_server(http_server_t *s)
+{
+    router_destroy(&s->router);
+    if (s->ssl)
+        SSL_CTX_free(s->ssl);
+    if (s->listen_fd >= 0)
+        close(s->listen_fd);
+    free(s->loops);
+    free(s->workers);
+    free(s->hist);
+    free(s->listen);
+    free(s->tls_cert);
+    free(s->tls_key);
+    free(s->openapi);
+    pthread_mutex_destroy(&s->qlock);
+    pthread_cond_destroy(&s->qcond);
+    free(s);
+}
+
 /* "host:port" or "[v6]:port" -> a listening, non-blocking socket. */
 static int open_listener(const char *spec, int *fd_out, uint16_t *port_out)
 {
@@ -1166,20 +1188,8 @@ http_server_t *http_server_new(const http_config_t *cfg, int *err)
         *err = 0;
     return s;
 fail:
-    if (s) {
-        router_destroy(&s->router);
-        if (s->ssl)
-            SSL_CTX_free(s->ssl);
-        if (s->listen_fd >= 0)
-            close(s->listen_fd);
-        free(s->listen);
-        free(s->tls_cert);
-        free(s->tls_key);
-        free(s->openapi);
-        pthread_mutex_destroy(&s->qlock);
-        pthread_cond_destroy(&s->qcond);
-        free(s);
-    }
+    if (s)
+        free_server(s);
     if (err)
         *err = rc;
     return NULL;
@@ -1330,20 +1340,6 @@ void http_server_destroy(http_server_t **s_p)
         for (size_t i = 0; i < s->nloops; i++)
             loop_teardown(&s->loops[i]);
     h2o_config_dispose(&s->globalconf);
-    router_destroy(&s->router);
-    if (s->ssl)
-        SSL_CTX_free(s->ssl);
-    if (s->listen_fd >= 0)
-        close(s->listen_fd);
-    free(s->loops);
-    free(s->workers);
-    free(s->hist);
-    free(s->listen);
-    free(s->tls_cert);
-    free(s->tls_key);
-    free(s->openapi);
-    pthread_mutex_destroy(&s->qlock);
-    pthread_cond_destroy(&s->qcond);
-    free(s);
+    free_server(s);
     *s_p = NULL;
 }
