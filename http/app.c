@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -406,10 +407,23 @@ static int idempotency_begin(http_req_t *req, caller_t *c, const route_info_t *r
         return 1;
     int err = 0;
     const char *p[] = {c->idem_user, ri->key, key, hash};
-    pg_result_t *res = pg_query(conn,
-                                "INSERT INTO idempotency_keys (user_id, route, key, request_hash) "
-                                "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1",
-                                4, p, &err);
+    /* Keys live 24 h; a request that never finished (its process died) holds
+     * its key for 5 minutes, then a retry takes it over. */
+    pg_result_t *res = pg_query(
+        conn,
+        "INSERT INTO idempotency_keys (user_id, route, key, request_hash) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (user_id, route, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, "
+        "status = 0, response = NULL, created_at = now() WHERE idempotency_keys.created_at < "
+        "now() - interval '24 hours' OR (idempotency_keys.status = 0 AND "
+        "idempotency_keys.created_at < now() - interval '5 minutes') RETURNING 1",
+        4, p, &err);
+    /* Now and then, clear a slice of expired keys. */
+    static _Atomic unsigned calls;
+    if (res && atomic_fetch_add(&calls, 1) % 1000 == 999)
+        pg_exec(conn,
+                "DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys "
+                "WHERE created_at < now() - interval '24 hours' LIMIT 1000)",
+                0, NULL);
     int done = 0;
     if (!res) {
         app__db_error(req, err, conn);
@@ -742,10 +756,16 @@ static int authenticate(http_req_t *req, caller_t *c)
             return 1;
         const char *p[] = {hash};
         pg_result_t *r =
+            /* last_used_at is kept to the minute: one write a minute per
+             * token, not one per request. */
             pg_query(conn,
-                     "UPDATE personal_access_tokens SET last_used_at = now() WHERE token_hash = $1 "
-                     "AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()) "
-                     "RETURNING id, user_id, org_id, array_to_string(scopes, ',') AS scopes",
+                     "WITH t AS (SELECT id, user_id, org_id, scopes, last_used_at FROM "
+                     "personal_access_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND "
+                     "(expires_at IS NULL OR expires_at > now())), u AS (UPDATE "
+                     "personal_access_tokens p SET last_used_at = now() FROM t WHERE p.id = t.id "
+                     "AND (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 "
+                     "minute')) SELECT id, user_id, org_id, array_to_string(scopes, ',') AS "
+                     "scopes FROM t",
                      1, p, &err);
         if (!r) {
             app__db_error(req, err, conn);
