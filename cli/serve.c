@@ -317,7 +317,9 @@ int cmd_serve(int argc, char **argv)
                                   .models = models,
                                   .limits = o.limits,
                                   .pw = &pw,
-                                  .insecure_cookies = o.insecure_cookies},
+                                  .insecure_cookies = o.insecure_cookies,
+                                  .listen_conninfo =
+                                      db.embedded ? embedded_pg_conninfo(db.embedded) : o.database},
                   errbuf, sizeof errbuf);
     json_decref(api);
     json_decref(models);

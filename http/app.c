@@ -126,6 +126,15 @@ static int perm_index(const app_t *app, const char *name)
 static int before(http_req_t *req, const http_route_t *route);
 static void dispatch(http_req_t *req);
 
+/* The listener's callback: a user changed (drop their entries), or
+ * notifications may have been missed (drop all; serve only while listening). */
+void app__on_identity(const char *payload, void *arg)
+{
+    app_t *app = arg;
+    authcache_forget(app->cache, payload);
+    authcache_set_enabled(app->cache, pg_listen_connected(app->listener));
+}
+
 app_t *app_new(const app_config_t *cfg, char *errbuf, size_t errlen)
 {
     app_t *app = calloc(1, sizeof *app);
@@ -171,6 +180,20 @@ app_t *app_new(const app_config_t *cfg, char *errbuf, size_t errlen)
     }
     if (load_perms(app, json_object_get(cfg->api, "permissions"), errbuf, errlen))
         goto fail;
+    if (!(app->cache = authcache_new())) {
+        snprintf(errbuf, errlen, "out of memory");
+        goto fail;
+    }
+    if (cfg->listen_conninfo) {
+        int lerr = 0;
+        app->listener =
+            pg_listen_start(cfg->listen_conninfo, "fenta_identity", app__on_identity, app, &lerr);
+        if (!app->listener) {
+            snprintf(errbuf, errlen, "cannot listen for identity changes: %s",
+                     fenta_strerror(lerr));
+            goto fail;
+        }
+    }
 
     const json_t *routes = json_object_get(cfg->api, "routes");
     const json_t *defs = json_object_get(cfg->models, "$defs");
@@ -257,6 +280,8 @@ void app_destroy(app_t **app_p)
     free(app->routes);
     free(app->hroutes);
     free(app->perms);
+    pg_listen_stop(&app->listener); /* before the cache it writes to */
+    authcache_destroy(&app->cache);
     ratelimit_destroy(&app->rl);
     ratelimit_config_destroy(&app->limits);
     jwts_destroy(&app->jwt);
@@ -801,7 +826,12 @@ static int authenticate(http_req_t *req, caller_t *c)
             return 1;
         }
     }
-    /* A revoked session (logout, refresh-token reuse) ends its access tokens at once. */
+    /* A revoked session (logout, refresh-token reuse) ends its access tokens at
+     * once: known-live sessions come from the cache, which every revocation
+     * clears (authcache.h); anything else is read from the database. */
+    if (authcache_session_live(app->cache, cl.sid, cl.sub))
+        goto live;
+    uint64_t seq = authcache_seq(app->cache);
     if (!(conn = app__db(req)))
         return 1;
     const char *p[] = {cl.sid, cl.sub};
@@ -821,6 +851,8 @@ static int authenticate(http_req_t *req, caller_t *c)
     app__db_done(req, &conn);
     if (n != 1)
         return unauthorized(req, "the session has ended");
+    authcache_session_put(app->cache, seq, cl.sid, cl.sub);
+live:
     snprintf(c->user_id, sizeof c->user_id, "%s", cl.sub);
     snprintf(c->session_id, sizeof c->session_id, "%s", cl.sid);
     snprintf(c->token_org, sizeof c->token_org, "%s", cl.org);

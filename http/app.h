@@ -26,6 +26,8 @@ typedef struct {
     const json_t *limits;        /* rate limits (ratelimit.h format); NULL = defaults */
     const password_params_t *pw; /* argon2id cost; NULL = OWASP defaults */
     bool insecure_cookies;       /* omit Secure on cookies (plain-HTTP development only) */
+    const char *listen_conninfo; /* LISTEN for identity changes there (the database); NULL =
+                                    no authentication cache */
 } app_config_t;
 
 /* Compiles the route table, schemas and limits. NULL with a message. */

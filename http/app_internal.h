@@ -5,6 +5,7 @@
 #ifndef FENTA_APP_INTERNAL_H
 #define FENTA_APP_INTERNAL_H
 #include "http/app.h"
+#include "http/authcache.h"
 #include "http/cursor.h"
 #include "http/jsonschema.h"
 #include "http/jwt.h"
@@ -52,8 +53,10 @@ struct app {
     bool insecure_cookies;                      /* no Secure attribute */
     perm_t *perms;                              /* the permission table */
     size_t nperms;
-    route_info_t *routes;  /* one per route of api.json */
-    http_route_t *hroutes; /* the same, as the server's table */
+    authcache_t *cache;      /* live sessions and identity documents */
+    pg_listener_t *listener; /* keeps the cache honest; NULL = cache off */
+    route_info_t *routes;    /* one per route of api.json */
+    http_route_t *hroutes;   /* the same, as the server's table */
     size_t nroutes;
 };
 
@@ -121,6 +124,9 @@ bool app__is_uuid(const char *s);
  * token, answered as the session document with cookies. */
 void app__issue_session(http_req_t *req, pg_conn_t *c, const char *user_id, const char *org_id,
                         int status);
+
+/* pg_listen callback for the identity channel (app.c). */
+void app__on_identity(const char *payload, void *arg);
 
 /* Handlers (h_auth.c, h_tokens.c, h_orgs.c). */
 void h_auth_register(http_req_t *req);

@@ -280,6 +280,7 @@ void h_auth_refresh(http_req_t *req)
         return;
     }
     if (rf.outcome == 2) {
+        authcache_forget(app__of(req)->cache, rf.user_id);
         log_kv(LOG_WARN, NULL, "refresh token reused; session revoked",
                (const char *const[]){"session_id", rf.sid, "user_id", rf.user_id, NULL});
         app__error(req, 401, "refresh_token_reused",
@@ -323,6 +324,7 @@ void h_auth_logout(http_req_t *req)
     if (rc) {
         app__db_error(req, rc, c);
     } else {
+        authcache_forget(app__of(req)->cache, cl->user_id); /* this node: at once */
         const char *secure = app__of(req)->insecure_cookies ? "" : "; Secure";
         char v[160];
         snprintf(v, sizeof v, "fenta_access=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict%s",
@@ -339,30 +341,39 @@ void h_auth_logout(http_req_t *req)
 void h_me_get(http_req_t *req)
 {
     caller_t *cl = app__caller(req);
-    pg_conn_t *c = app__db(req);
-    if (!c)
-        return;
-    int err = 0;
-    const char *p[] = {cl->user_id};
-    /* One round trip: the user and their organisations with roles. */
-    pg_result_t *u = pg_query(c,
-                              "SELECT " USER_COLS
-                              ", (SELECT coalesce(json_agg(json_build_object('id', o.id, 'name', "
-                              "o.name, 'personal', o.personal, 'created_at', " APP_TS(
-                                  "o.created_at") ", 'role', "
-                                                  "m.role) ORDER BY o.created_at, o.id), '[]') "
-                                                  "FROM orgs o JOIN memberships m ON "
-                                                  "m.org_id = o.id WHERE m.user_id = u.id)::text "
-                                                  "AS orgs FROM users u WHERE u.id = $1",
-                              1, p, &err);
-    json_t *orgs = u && pg_nrows(u) == 1 ? json_loads(pg_getn(u, 0, "orgs"), 0, NULL) : NULL;
-    if (!orgs) {
-        app__db_error(req, err ? err : FENTA_EIO, c);
-    } else {
-        app__reply(req, 200,
-                   json_pack("{s:o, s:o, s:s}", "user", app__user_json(u, 0), "orgs", orgs, "auth",
-                             cl->via));
+    app_t *app = app__of(req);
+    json_t *doc = authcache_identity_get(app->cache, cl->user_id);
+    if (!doc) {
+        uint64_t seq = authcache_seq(app->cache);
+        pg_conn_t *c = app__db(req);
+        if (!c)
+            return;
+        int err = 0;
+        const char *p[] = {cl->user_id};
+        /* One round trip: the user and their organisations with roles. */
+        pg_result_t *u = pg_query(
+            c,
+            "SELECT " USER_COLS ", (SELECT coalesce(json_agg(json_build_object('id', o.id, "
+            "'name', o.name, 'personal', o.personal, 'created_at', " APP_TS(
+                "o.created_at") ", 'role', m.role) ORDER BY o.created_at, o.id), '[]') FROM "
+                                "orgs o JOIN memberships m ON m.org_id = o.id WHERE m.user_id = "
+                                "u.id)::text AS orgs FROM users u WHERE u.id = $1",
+            1, p, &err);
+        json_t *orgs = u && pg_nrows(u) == 1 ? json_loads(pg_getn(u, 0, "orgs"), 0, NULL) : NULL;
+        if (orgs) {
+            doc = json_pack("{s:o, s:o}", "user", app__user_json(u, 0), "orgs", orgs);
+            authcache_identity_put(app->cache, seq, cl->user_id, doc);
+        } else {
+            app__db_error(req, err ? err : FENTA_EIO, c);
+        }
+        pg_result_free(&u);
+        app__db_done(req, &c);
+        if (!doc)
+            return;
     }
-    pg_result_free(&u);
-    app__db_done(req, &c);
+    /* The cached document is shared: answer with a copy plus how we were called. */
+    json_t *body = json_pack("{s:O, s:O, s:s}", "user", json_object_get(doc, "user"), "orgs",
+                             json_object_get(doc, "orgs"), "auth", cl->via);
+    json_decref(doc);
+    app__reply(req, 200, body);
 }

@@ -42,10 +42,12 @@ void h_orgs_create(http_req_t *req)
         "m AS (INSERT INTO memberships (org_id, user_id, role) SELECT id, $2, 'owner' FROM o) "
         "SELECT " ORG_COLS ", 'owner' AS role FROM o",
         2, p, &err);
-    if (!r)
+    if (!r) {
         app__db_error(req, err, c);
-    else
+    } else {
+        authcache_forget(app__of(req)->cache, cl->user_id);
         app__reply(req, 201, app__org_json(r, 0));
+    }
     pg_result_free(&r);
     app__db_done(req, &c);
 }
@@ -216,6 +218,7 @@ static void member_change(http_req_t *req, const char *role)
     }
     member_change_t m = {.org = cl->org_id, .user = user, .role = role, .actor_role = cl->role};
     int rc = pg_tx(app__of(req)->pool, member_change_tx, &m);
+    authcache_forget(app__of(req)->cache, user);
     if (rc) {
         app__db_error(req, rc, NULL);
         return;
@@ -291,6 +294,7 @@ void h_invitations_accept(http_req_t *req)
                    "another email)",
                    NULL);
     } else {
+        authcache_forget(app__of(req)->cache, cl->user_id);
         const char *pm[] = {pg_get(r, 0, 0), cl->user_id};
         pg_result_t *m = pg_query(c,
                                   "SELECT " MEMBER_COLS " FROM memberships m JOIN users u ON "

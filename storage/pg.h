@@ -133,4 +133,20 @@ int pg_tx(pg_pool_t *self, int (*fn)(pg_conn_t *conn, void *arg), void *arg);
  * (for /readyz); FENTA_EUNAVAILABLE or FENTA_ETIMEOUT otherwise. */
 int pg_ping(pg_pool_t *self);
 
+/* ---- notifications (pg_listen.c) ------------------------------------------- */
+
+typedef struct pg_listener pg_listener_t;
+
+/* Listens on channel with a connection of its own, on a thread of its own.
+ * cb(payload, arg) runs on that thread for each notification; cb(NULL, arg)
+ * whenever notifications may have been missed (on every (re)connection and
+ * when the connection is lost), so a subscriber that caches must then drop
+ * everything. Reconnects by itself. NULL with *err on a bad argument. */
+pg_listener_t *pg_listen_start(const char *conninfo, const char *channel,
+                               void (*cb)(const char *payload, void *arg), void *arg, int *err);
+/* True while listening (notifications are being delivered). */
+bool pg_listen_connected(const pg_listener_t *self);
+/* Stops the thread, closes the connection, frees; NULLs *self_p; accepts NULL. */
+void pg_listen_stop(pg_listener_t **self_p);
+
 #endif

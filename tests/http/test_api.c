@@ -746,3 +746,32 @@ Test(api, idempotency_keys_expire_and_abandoned_ones_are_taken_over)
     fx_resp_free(&d);
     json_decref(s);
 }
+
+/* Changes made elsewhere (another node, an operator's SQL) reach the
+ * authentication cache through PostgreSQL notifications. */
+Test(api, changes_made_elsewhere_end_cached_sessions_and_identities)
+{
+    json_t *s = fx_register("quin");
+    cr_assert_eq(me_status(fx_token(s)), 200);
+    cr_assert_eq(me_status(fx_token(s)), 200); /* now cached */
+    sql("UPDATE orgs SET name = 'renamed elsewhere' WHERE id = $1::uuid", fx_org(s));
+    bool renamed = false;
+    for (int i = 0; i < 100 && !renamed; i++) {
+        fx_resp_t r = fx_req("GET", "/v1/me", NULL, &(fx_opts_t){.bearer = fx_token(s)});
+        json_t *org = json_array_get(json_object_get(r.json, "orgs"), 0);
+        renamed = strcmp(json_string_value(json_object_get(org, "name")), "renamed elsewhere") == 0;
+        fx_resp_free(&r);
+        if (!renamed)
+            usleep(10000);
+    }
+    cr_assert(renamed, "the cached identity was dropped");
+    sql("UPDATE sessions SET revoked_at = now() WHERE user_id = $1::uuid", fx_user(s));
+    long st = 200;
+    for (int i = 0; i < 100 && st == 200; i++) {
+        st = me_status(fx_token(s));
+        if (st == 200)
+            usleep(10000);
+    }
+    cr_assert_eq(st, 401, "a session revoked elsewhere ends within a second");
+    json_decref(s);
+}
