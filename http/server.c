@@ -1004,7 +1004,6 @@ static int loop_setup(http_server_t *s, loop_t *loop, size_t index)
 
 /* ---- configuration ------------------------------------------------------------------ */
 
-
 /* What http_server_new may have made, whether or not it finished: the
  * router, TLS context, listening socket, copied strings and queue sync. */
 static void free_server(http_server_t *s)
