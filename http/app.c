@@ -2,6 +2,7 @@
  * `before` hook (rate limits, authentication, permission, validation,
  * idempotency) and the helpers handlers share. See app.h. */
 #include "http/app_internal.h"
+#include "http/jsonformat.h"
 #include "http/token.h"
 #include "runtime/clock.h"
 #include "runtime/error.h"
@@ -68,16 +69,7 @@ static unsigned scope_bit(const char *name)
 
 bool app__is_uuid(const char *s)
 {
-    if (!s || strlen(s) != UUID_LEN)
-        return false;
-    for (int i = 0; i < UUID_LEN; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        char c = s[i];
-        if (dash ? c != '-'
-                 : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
-            return false;
-    }
-    return true;
+    return s && jsonformat_uuid(s, strlen(s));
 }
 
 /* ---- building ------------------------------------------------------------- */
