@@ -721,7 +721,7 @@ static int unauthorized(http_req_t *req, const char *why)
     return 1;
 }
 
-static const char *cookie(http_req_t *req, const char *name, char *buf, size_t cap)
+const char *app__cookie(http_req_t *req, const char *name, char *buf, size_t cap)
 {
     const char *h = http_header(req, "cookie");
     size_t nl = strlen(name);
@@ -756,7 +756,7 @@ static int authenticate(http_req_t *req, caller_t *c)
         if (strncasecmp(authz, "Bearer ", 7) != 0)
             return unauthorized(req, "use 'Authorization: Bearer <token>'");
         tok = authz + 7;
-    } else if ((tok = cookie(req, "fenta_access", cookiebuf, sizeof cookiebuf))) {
+    } else if ((tok = app__cookie(req, "fenta_access", cookiebuf, sizeof cookiebuf))) {
         from_cookie = true;
     } else {
         return unauthorized(req, "authentication required");

@@ -115,6 +115,8 @@ json_t *app__next_cursor(http_req_t *req, const char *created_at, const char *id
  * meanwhile never shift a page, so no page repeats or skips a row. */
 void app__list_page(http_req_t *req, const char *sql, const char *const *params, int nparams,
                     json_t *(*row_json)(const pg_result_t *, int), const char *idcol);
+/* The value of cookie name (copied into buf), NULL when absent or longer than cap. */
+const char *app__cookie(http_req_t *req, const char *name, char *buf, size_t cap);
 /* Role names <-> bits. */
 unsigned app__role_bit(const char *name);
 const char *app__role_name(unsigned bit);

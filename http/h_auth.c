@@ -253,20 +253,8 @@ void h_auth_refresh(http_req_t *req)
     json_t *b = http_json_body(req, NULL);
     const char *tok = json_string_value(json_object_get(b, "refresh_token"));
     char cookiebuf[TOKEN_SECRET_MAX + 2];
-    if (!tok) {
-        /* Browser clients: the HttpOnly cookie. */
-        const char *h = http_header(req, "cookie");
-        const char *at = h ? strstr(h, "fenta_refresh=") : NULL;
-        if (at) {
-            at += strlen("fenta_refresh=");
-            size_t n = strcspn(at, "; ");
-            if (n < sizeof cookiebuf) {
-                memcpy(cookiebuf, at, n);
-                cookiebuf[n] = 0;
-                tok = cookiebuf;
-            }
-        }
-    }
+    if (!tok) /* browser clients: the HttpOnly cookie */
+        tok = app__cookie(req, "fenta_refresh", cookiebuf, sizeof cookiebuf);
     char hash[TOKEN_HASH_HEX_LEN + 1];
     if (!tok || token_classify(tok, strlen(tok)) != TOKEN_KIND_REFRESH ||
         token_hash(tok, strlen(tok), hash, sizeof hash) != 0) {

@@ -633,6 +633,14 @@ Test(api, cookie_sessions_need_the_csrf_token_to_change_state)
                &(fx_opts_t){.headers = (const char *const[]){cookie, hcsrf, NULL}});
     cr_assert_eq(r.status, 201, "%s", r.body);
     fx_resp_free(&r);
+    /* Refresh with the HttpOnly cookie (the exact name, not a look-alike). */
+    char rcookie[512];
+    snprintf(rcookie, sizeof rcookie, "Cookie: xfenta_refresh=junk; fenta_refresh=%s",
+             json_string_value(json_object_get(s, "refresh_token")));
+    r = fx_req("POST", "/v1/auth/refresh", "{}",
+               &(fx_opts_t){.headers = (const char *const[]){rcookie, NULL}});
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    fx_resp_free(&r);
     /* The login response set the cookies, HttpOnly and SameSite. */
     const char *email = json_string_value(json_object_get(json_object_get(s, "user"), "email"));
     char *login = str("{\"email\":\"%s\",\"password\":\"%s\"}", email, "correct horse battery");
