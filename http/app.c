@@ -2,7 +2,7 @@
  * `before` hook (rate limits, authentication, permission, validation,
  * idempotency) and the helpers handlers share. See app.h. */
 #include "http/app_internal.h"
-#include "http/jsonformat.h"
+#include "json/jsonformat.h"
 #include "http/token.h"
 #include "runtime/clock.h"
 #include "runtime/error.h"

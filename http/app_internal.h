@@ -7,7 +7,7 @@
 #include "http/app.h"
 #include "http/authcache.h"
 #include "http/cursor.h"
-#include "http/jsonschema.h"
+#include "json/jsonschema.h"
 #include "http/jwt.h"
 #include "http/ratelimit.h"
 #include "http/request.h"

@@ -1,6 +1,6 @@
 /* jsonformat.c - the string formats JSON Schema's "format" checks (and the
  * API reuses): uuid, email, uri, date-time. See jsonformat.h. */
-#include "http/jsonformat.h"
+#include "json/jsonformat.h"
 
 #include <stdbool.h>
 #include <stddef.h>

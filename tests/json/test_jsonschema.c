@@ -3,7 +3,7 @@
  * JSONPath in a stable order, $ref works (recursion included), formats hold at
  * their edges, lengths count code points, and schemas outside the subset are
  * refused at compile time with a message naming the place. */
-#include "http/jsonschema.h"
+#include "json/jsonschema.h"
 #include "runtime/error.h"
 #include <criterion/criterion.h>
 #include <pthread.h>

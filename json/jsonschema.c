@@ -5,8 +5,8 @@
  * Compilation does all the checking of the schema itself (keyword allow-list,
  * value shapes, regex compilation, $ref resolution and $ref cycles), so the
  * validator never meets a malformed schema and never fails except on memory. */
-#include "http/jsonschema.h"
-#include "http/jsonformat.h"
+#include "json/jsonschema.h"
+#include "json/jsonformat.h"
 #include "runtime/error.h"
 #include <math.h>
 #include <regex.h>
@@ -1036,7 +1036,7 @@ jsonschema_t *jsonschema_load_file(const char *path, char *errbuf, size_t errlen
     return s;
 }
 
-/* ---- formats (http/jsonformat.c) ---------------------------------------- */
+/* ---- formats (json/jsonformat.c) ---------------------------------------- */
 
 static bool format_ok(enum format f, const char *s, size_t n)
 {
