@@ -2,6 +2,7 @@
  * finds (or why it cannot) into a media_info_t or a Fenta error code with a
  * message that names the file. */
 #include "actors/media_probe.h"
+#include "actors/media_internal.h"
 #include "runtime/error.h"
 
 #include <libavcodec/avcodec.h>
@@ -16,15 +17,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-
-static pthread_once_t quiet_once = PTHREAD_ONCE_INIT;
-
-/* FFmpeg logs to stderr by default; its messages would interleave with our
- * structured log and say less than the error we return. */
-static void quiet_ffmpeg(void)
-{
-    av_log_set_level(AV_LOG_QUIET);
-}
 
 /* Writes "media file 'PATH': REASON" into errbuf and returns code. */
 static int fail(char *errbuf, size_t errlen, const char *path, int code, const char *fmt, ...)
@@ -219,7 +211,7 @@ int media_probe(const char *path, media_info_t *out, char *errbuf, size_t errlen
         memset(out, 0, sizeof *out);
     if (!path || !*path || !out)
         return fail(errbuf, errlen, path ? path : "(null)", FENTA_EINVAL, "no path given");
-    pthread_once(&quiet_once, quiet_ffmpeg);
+    media__log_init();
 
     /* Checked before FFmpeg sees the path: a FIFO or device would block it,
      * and "missing" and "empty" deserve their own words. */

@@ -24,7 +24,8 @@
     X(FENTA_EDENIED, -14, "permission denied")                                                     \
     X(FENTA_EAUTH, -15, "authentication failed")                                                   \
     X(FENTA_ECONFLICT, -16, "conflict")                                                            \
-    X(FENTA_ELIMIT, -17, "rate limited")
+    X(FENTA_ELIMIT, -17, "rate limited")                                                           \
+    X(FENTA_ECANCELLED, -18, "cancelled")
 
 enum fenta_error {
 #define FENTA_ERR_ENUM(name, code, text) name = code,

@@ -124,6 +124,12 @@ void runtime_stats(runtime_t *rt, runtime_stats_t *out);
 /* The node name. */
 const char *runtime_node(const runtime_t *rt);
 
+/* A pointer the embedding program hands its behaviours (settings, progress
+ * hooks shared by every actor of the node); set before runtime_start, read
+ * from handlers through runtime_user(actor_runtime(ctx)). Not persisted. */
+void runtime_set_user(runtime_t *rt, void *user);
+void *runtime_user(const runtime_t *rt);
+
 /* ---- inside a handler (ctx is valid only during the callback) ---------- */
 
 /* This actor's address. */

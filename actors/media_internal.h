@@ -1,0 +1,16 @@
+/* media_internal.h - what the media modules of actors/ (media_probe,
+ * render_graph) share: FFmpeg's log, kept off stderr. */
+#ifndef FENTA_MEDIA_INTERNAL_H
+#define FENTA_MEDIA_INTERNAL_H
+
+/* Routes FFmpeg's log away from stderr (its lines would interleave with our
+ * structured log and say less than the errors we return) into a per-thread
+ * buffer holding the last error line. Idempotent and thread-safe. */
+void media__log_init(void);
+
+/* The last error FFmpeg logged on this thread ("" if none), and a reset
+ * before an operation whose failure should quote it. */
+const char *media__last_error(void);
+void media__clear_error(void);
+
+#endif
