@@ -1126,16 +1126,6 @@ const char *runtime_node(const runtime_t *rt)
     return rt->node;
 }
 
-void runtime_set_user(runtime_t *rt, void *user)
-{
-    rt->user = user;
-}
-
-void *runtime_user(const runtime_t *rt)
-{
-    return rt->user;
-}
-
 typedef struct {
     int64_t horizon; /* a timer due before this counts as work */
     bool busy;       /* found one */

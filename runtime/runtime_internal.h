@@ -169,7 +169,6 @@ struct runtime {
     runtime_opts_t opts;            /* copy of the options (strings below are owned copies) */
     char *data_dir, *node, *listen; /* owned strings of opts */
     store_t *store;                 /* the node's LMDB environment */
-    void *user;                     /* the embedding program's context (runtime_set_user) */
 
     pthread_mutex_t lock;           /* actors, run queues, supervisors, idle list */
     actor_t **buckets;              /* address hash table */
