@@ -63,17 +63,6 @@ static void quiet_sphinx(void)
     err_set_logfp(NULL);
 }
 
-static int fail(char *errbuf, size_t errlen, int code, const char *fmt, ...)
-{
-    if (errbuf && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(errbuf, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 /* ---- the model ------------------------------------------------------------ */
 
 /* Checks that dir/name exists (as a directory when want_dir), so a missing
@@ -83,15 +72,15 @@ static int model_part(const char *dir, const char *name, bool want_dir, char *ou
 {
     int len = snprintf(out, cap, "%s/%s", dir, name);
     if (len < 0 || (size_t)len >= cap)
-        return fail(errbuf, errlen, FENTA_EUNAVAILABLE, "speech model '%s/%s': path too long", dir,
-                    name);
+        return fenta_fail(errbuf, errlen, FENTA_EUNAVAILABLE, "speech model '%s/%s': path too long",
+                          dir, name);
     struct stat sb;
     if (stat(out, &sb) != 0)
-        return fail(errbuf, errlen, FENTA_EUNAVAILABLE, "speech model '%s': %s", out,
-                    errno == ENOENT ? "missing" : "cannot be read");
+        return fenta_fail(errbuf, errlen, FENTA_EUNAVAILABLE, "speech model '%s': %s", out,
+                          errno == ENOENT ? "missing" : "cannot be read");
     if (want_dir ? !S_ISDIR(sb.st_mode) : !S_ISREG(sb.st_mode))
-        return fail(errbuf, errlen, FENTA_EUNAVAILABLE, "speech model '%s': not a %s", out,
-                    want_dir ? "directory" : "regular file");
+        return fenta_fail(errbuf, errlen, FENTA_EUNAVAILABLE, "speech model '%s': not a %s", out,
+                          want_dir ? "directory" : "regular file");
     return 0;
 }
 
@@ -102,7 +91,8 @@ static int load_model(const char *dir, char *errbuf, size_t errlen)
     if (model && strcmp(model_dir, dir) == 0)
         return 0;
     if (strlen(dir) >= sizeof model_dir)
-        return fail(errbuf, errlen, FENTA_EUNAVAILABLE, "speech model '%s': path too long", dir);
+        return fenta_fail(errbuf, errlen, FENTA_EUNAVAILABLE, "speech model '%s': path too long",
+                          dir);
     char hmm[1100], lm[1100], dict[1100];
     int rc = model_part(dir, "en-us", true, hmm, sizeof hmm, errbuf, errlen);
     if (rc == 0)
@@ -120,13 +110,14 @@ static int load_model(const char *dir, char *errbuf, size_t errlen)
     cmd_ln_t *config = cmd_ln_init(NULL, ps_args(), TRUE, "-hmm", hmm, "-lm", lm, "-dict", dict,
                                    "-remove_silence", "no", NULL);
     if (!config)
-        return fail(errbuf, errlen, FENTA_EUNAVAILABLE, "speech model '%s': cannot be configured",
-                    dir);
+        return fenta_fail(errbuf, errlen, FENTA_EUNAVAILABLE,
+                          "speech model '%s': cannot be configured", dir);
     model = ps_init(config);
     cmd_ln_free_r(config);
     if (!model)
-        return fail(errbuf, errlen, FENTA_EUNAVAILABLE,
-                    "speech model '%s': cannot be loaded (corrupt or incompatible files)", dir);
+        return fenta_fail(errbuf, errlen, FENTA_EUNAVAILABLE,
+                          "speech model '%s': cannot be loaded (corrupt or incompatible files)",
+                          dir);
     memcpy(model_dir, dir, strlen(dir) + 1);
     feat_t *feat = ps_get_feat(model);
     have_cmn_start = feat && feat->cmn_struct && feat_cepsize(feat) <= CMN_MAX;
@@ -454,7 +445,7 @@ int asr_transcribe(const char *path, asr_word_t **words, size_t *n, int64_t *aud
     if (audio_ms)
         *audio_ms = 0;
     if (!path || !*path || !words || !n || !audio_ms)
-        return fail(errbuf, errlen, FENTA_EINVAL, "asr: no path or no output given");
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL, "asr: no path or no output given");
     pthread_once(&quiet_once, quiet_sphinx);
 
     int16_t *pcm = NULL;
@@ -469,7 +460,7 @@ int asr_transcribe(const char *path, asr_word_t **words, size_t *n, int64_t *aud
     rc = find_utterances(pcm, ns, &utts, &nutt);
     if (rc != 0) {
         audio_pcm_free(&pcm);
-        return fail(errbuf, errlen, rc, "media file '%s': out of memory", path);
+        return fenta_fail(errbuf, errlen, rc, "media file '%s': out of memory", path);
     }
     words_t ws = {0};
     if (nutt > 0) { /* silence needs no model */
@@ -488,10 +479,11 @@ int asr_transcribe(const char *path, asr_word_t **words, size_t *n, int64_t *aud
                 size_t to = utts[i].to * FRAME_SAMPLES < ns ? utts[i].to * FRAME_SAMPLES : ns;
                 rc = decode_utt(pcm, from, to, frate, total_ms, &ws);
                 if (rc == FENTA_EIO)
-                    fail(errbuf, errlen, rc, "media file '%s': speech decoder failed at %.1f s",
-                         path, (double)from / AUDIO_PCM_RATE);
+                    fenta_fail(errbuf, errlen, rc,
+                               "media file '%s': speech decoder failed at %.1f s", path,
+                               (double)from / AUDIO_PCM_RATE);
                 else if (rc != 0)
-                    fail(errbuf, errlen, rc, "media file '%s': out of memory", path);
+                    fenta_fail(errbuf, errlen, rc, "media file '%s': out of memory", path);
             }
         }
         pthread_mutex_unlock(&model_lock);

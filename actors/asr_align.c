@@ -26,17 +26,6 @@
 #define PAUSE_COST 150        /* a sentence start the speaker did not pause before */
 #define PAUSE_MS 200          /* silence between heard words that counts as a pause */
 
-static int fail(char *errbuf, size_t errlen, int code, const char *fmt, ...)
-{
-    if (errbuf && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(errbuf, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 /* ---- normal forms and spoken numbers ----------------------------------------------- */
 
 enum { CH_WORD, CH_APOS, CH_PUNCT };
@@ -652,14 +641,15 @@ int asr_align(const char *const *script_words, size_t n, const asr_word_t *heard
     if (n == 0)
         return 0;
     if (!script_words || !start_ms || !end_ms || (nheard > 0 && !heard))
-        return fail(errbuf, errlen, FENTA_EINVAL, "asr_align: missing script, heard or output");
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                          "asr_align: missing script, heard or output");
     for (size_t i = 0; i < n; i++)
         if (!script_words[i])
-            return fail(errbuf, errlen, FENTA_EINVAL, "script word %zu: no text", i);
+            return fenta_fail(errbuf, errlen, FENTA_EINVAL, "script word %zu: no text", i);
     if (audio_ms < 0 || (uint64_t)audio_ms < n)
-        return fail(errbuf, errlen, FENTA_EINVAL,
-                    "%zu script words cannot fit in %lld ms of audio (1 ms each at least)", n,
-                    (long long)audio_ms);
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                          "%zu script words cannot fit in %lld ms of audio (1 ms each at least)", n,
+                          (long long)audio_ms);
 
     size_t m = nheard;
     align_t A = {.n = n, .m = m, .audio_ms = audio_ms, .st = start_ms, .en = end_ms};
@@ -695,7 +685,8 @@ int asr_align(const char *const *script_words, size_t n, const asr_word_t *heard
         trace(&A, &b);
         place(&A);
     } else {
-        fail(errbuf, errlen, rc, "asr_align: out of memory (%zu script words, %zu heard)", n, m);
+        fenta_fail(errbuf, errlen, rc, "asr_align: out of memory (%zu script words, %zu heard)", n,
+                   m);
     }
     free(b.lo);
     free(b.hi);

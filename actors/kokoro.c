@@ -89,20 +89,20 @@ static int server_parse(const char *url, long timeout_ms, server_t *sv, char *er
     char *scheme = NULL, *host = NULL;
     int rc = 0;
     if (!u)
-        return tts__fail(errbuf, errlen, FENTA_ENOMEM, "Kokoro: out of memory");
+        return fenta_fail(errbuf, errlen, FENTA_ENOMEM, "Kokoro: out of memory");
     if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-        rc = tts__fail(errbuf, errlen, FENTA_EINVAL,
-                       "Kokoro: kokoro_url '%s' is not an http:// or https:// URL", url);
+        rc = fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                        "Kokoro: kokoro_url '%s' is not an http:// or https:// URL", url);
         goto out;
     }
     sv->loopback = strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
                    strcmp(host, "[::1]") == 0;
     sv->base = strdup(url);
     if (!sv->base) {
-        rc = tts__fail(errbuf, errlen, FENTA_ENOMEM, "Kokoro: out of memory");
+        rc = fenta_fail(errbuf, errlen, FENTA_ENOMEM, "Kokoro: out of memory");
         goto out;
     }
     /* People paste the OpenAI-style base ("http://host:8880/v1"); both our
@@ -524,10 +524,10 @@ int kokoro_synth(const tts_config_t *cfg, const char *text, const char *wav_path
                  char *errbuf, size_t errlen)
 {
     if (!cfg || !cfg->kokoro_url || !*cfg->kokoro_url || !text || !wav_path || !out)
-        return tts__fail(errbuf, errlen, FENTA_EINVAL, "Kokoro: no URL, text or WAV path");
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL, "Kokoro: no URL, text or WAV path");
     pthread_once(&curl_once, curl_init);
     if (curl_init_rc != CURLE_OK)
-        return tts__fail(errbuf, errlen, FENTA_EUNAVAILABLE, "Kokoro: libcurl failed to start");
+        return fenta_fail(errbuf, errlen, FENTA_EUNAVAILABLE, "Kokoro: libcurl failed to start");
     server_t sv;
     int rc = server_parse(cfg->kokoro_url, cfg->timeout_ms, &sv, errbuf, errlen);
     if (rc != 0)

@@ -114,38 +114,28 @@ static double rnd01(uint32_t seed, int what, uint64_t index)
 
 /* ---- options and plan ---------------------------------------------------- */
 
-__attribute__((format(printf, 4, 5))) static int fail(char *errbuf, size_t errlen, int code,
-                                                      const char *fmt, ...)
-{
-    if (errbuf && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(errbuf, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 static int check_opts(const music_bed_opts_t *o, char *errbuf, size_t errlen)
 {
     if (!o)
-        return fail(errbuf, errlen, FENTA_EINVAL, "music bed: no options given");
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL, "music bed: no options given");
     /* Written so that NaN fails every test. */
     if (!(o->duration_s > 0 && o->duration_s <= MUSIC_BED_MAX_SECONDS))
-        return fail(errbuf, errlen, FENTA_EINVAL, "music bed: duration_s %g is not in (0, %g]",
-                    o->duration_s, MUSIC_BED_MAX_SECONDS);
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                          "music bed: duration_s %g is not in (0, %g]", o->duration_s,
+                          MUSIC_BED_MAX_SECONDS);
     if (o->sample_rate != 0 &&
         (o->sample_rate < MUSIC_BED_MIN_RATE || o->sample_rate > MUSIC_BED_MAX_RATE))
-        return fail(errbuf, errlen, FENTA_EINVAL, "music bed: sample_rate %d is not 0 or %d..%d",
-                    o->sample_rate, MUSIC_BED_MIN_RATE, MUSIC_BED_MAX_RATE);
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                          "music bed: sample_rate %d is not 0 or %d..%d", o->sample_rate,
+                          MUSIC_BED_MIN_RATE, MUSIC_BED_MAX_RATE);
     if (o->bpm != 0 && !(o->bpm >= MUSIC_BED_MIN_BPM && o->bpm <= MUSIC_BED_MAX_BPM))
-        return fail(errbuf, errlen, FENTA_EINVAL, "music bed: bpm %g is not 0 or %g..%g", o->bpm,
-                    MUSIC_BED_MIN_BPM, MUSIC_BED_MAX_BPM);
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL, "music bed: bpm %g is not 0 or %g..%g",
+                          o->bpm, MUSIC_BED_MIN_BPM, MUSIC_BED_MAX_BPM);
     int rate = o->sample_rate ? o->sample_rate : MUSIC_BED_DEFAULT_RATE;
     if (llround(o->duration_s * rate) < 1)
-        return fail(errbuf, errlen, FENTA_EINVAL,
-                    "music bed: duration_s %g is shorter than one sample at %d Hz", o->duration_s,
-                    rate);
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                          "music bed: duration_s %g is shorter than one sample at %d Hz",
+                          o->duration_s, rate);
     return 0;
 }
 
@@ -155,7 +145,7 @@ int music_bed_plan(const music_bed_opts_t *o, music_bed_plan_t *plan, char *errb
     if (rc != 0)
         return rc;
     if (!plan)
-        return fail(errbuf, errlen, FENTA_EINVAL, "music bed: no plan to fill");
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL, "music bed: no plan to fill");
     memset(plan, 0, sizeof *plan);
     plan->bpm = o->bpm != 0 ? o->bpm : 84 + (double)(rnd(o->seed, R_BPM, 0) % 27);
     plan->key = (int)(rnd(o->seed, R_KEY, 0) % 10);
@@ -576,12 +566,13 @@ static int write_file(bed_t *b, const char *path, unsigned char *out, int64_t bl
 {
     char why[128], *tmp = NULL;
     if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
-        return fail(errbuf, errlen, FENTA_ENOMEM, "music bed '%s': out of memory", path);
+        return fenta_fail(errbuf, errlen, FENTA_ENOMEM, "music bed '%s': out of memory", path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
         free(tmp);
-        return fail(errbuf, errlen, FENTA_EIO, "music bed '%s': cannot create a file beside it: %s",
-                    path, strerror_r(errno, why, sizeof why));
+        return fenta_fail(errbuf, errlen, FENTA_EIO,
+                          "music bed '%s': cannot create a file beside it: %s", path,
+                          strerror_r(errno, why, sizeof why));
     }
     (void)fchmod(fd, 0644); /* mkstemp makes 0600; the mix stage may run as another user */
     FILE *f = fdopen(fd, "wb");
@@ -597,10 +588,10 @@ static int write_file(bed_t *b, const char *path, unsigned char *out, int64_t bl
         unlink(tmp);
     free(tmp);
     if (rc == FENTA_ENOMEM)
-        return fail(errbuf, errlen, rc, "music bed '%s': out of memory", path);
+        return fenta_fail(errbuf, errlen, rc, "music bed '%s': out of memory", path);
     if (rc != 0)
-        return fail(errbuf, errlen, rc, "music bed '%s': cannot write it: %s", path,
-                    strerror_r(err, why, sizeof why));
+        return fenta_fail(errbuf, errlen, rc, "music bed '%s': cannot write it: %s", path,
+                          strerror_r(err, why, sizeof why));
     sync_dir(path);
     return 0;
 }
@@ -611,7 +602,7 @@ int music_bed_write(const music_bed_opts_t *o, const char *path, char *errbuf, s
     if (rc != 0)
         return rc;
     if (!path || !*path)
-        return fail(errbuf, errlen, FENTA_EINVAL, "music bed: no path given");
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL, "music bed: no path given");
     bed_t b = {.seed = o->seed, .rate = o->sample_rate ? o->sample_rate : MUSIC_BED_DEFAULT_RATE};
     music_bed_plan(o, &b.plan, NULL, 0);
     b.frames = llround(o->duration_s * b.rate);
@@ -635,7 +626,7 @@ int music_bed_write(const music_bed_opts_t *o, const char *path, char *errbuf, s
     b.kick = malloc((size_t)(b.kick_len + LANES) * sizeof *b.kick);
     unsigned char *out = malloc((size_t)block * 4);
     if (!b.l || !b.r || !b.kick || !out) {
-        rc = fail(errbuf, errlen, FENTA_ENOMEM, "music bed '%s': out of memory", path);
+        rc = fenta_fail(errbuf, errlen, FENTA_ENOMEM, "music bed '%s': out of memory", path);
     } else {
         make_kick(&b);
         rc = write_file(&b, path, out, block, errbuf, errlen);

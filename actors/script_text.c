@@ -797,30 +797,18 @@ static size_t count_words(const char *s)
     return words;
 }
 
-/* Writes the message into errbuf (when there is room) and returns code. */
-__attribute__((format(printf, 4, 5))) static int fail(char *errbuf, size_t errlen, int code,
-                                                      const char *fmt, ...)
-{
-    if (errbuf && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(errbuf, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 int script_text_normalise(const char *in, size_t len, script_text_t *out, char *errbuf,
                           size_t errlen)
 {
     memset(out, 0, sizeof *out);
     if (!in && len > 0)
-        return fail(errbuf, errlen, FENTA_EINVAL, "script is NULL");
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL, "script is NULL");
     for (size_t i = 0; i < len;) {
         uint32_t cp;
         size_t k = utf8_decode((const unsigned char *)in + i, len - i, &cp);
         if (!k)
-            return fail(errbuf, errlen, FENTA_EINVAL, "script is not valid UTF-8 at byte %zu", i);
+            return fenta_fail(errbuf, errlen, FENTA_EINVAL, "script is not valid UTF-8 at byte %zu",
+                              i);
         i += k;
     }
     norm_t n;
@@ -831,12 +819,12 @@ int script_text_normalise(const char *in, size_t len, script_text_t *out, char *
     if (n.sp.oom || n.cap.oom) {
         free(n.sp.p);
         free(n.cap.p);
-        return fail(errbuf, errlen, FENTA_ENOMEM, "out of memory");
+        return fenta_fail(errbuf, errlen, FENTA_ENOMEM, "out of memory");
     }
     if (!has_content(n.cap.p) || !has_content(n.sp.p)) {
         free(n.sp.p);
         free(n.cap.p);
-        return fail(errbuf, errlen, FENTA_EINVAL, "script is empty");
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL, "script is empty");
     }
     out->speech = n.sp.p;
     out->captions = n.cap.p;

@@ -28,17 +28,6 @@
  * pauses between words (used when spreading words without engine times). */
 #define MERGE_GAP_MS 80
 
-int tts__fail(char *errbuf, size_t errlen, int code, const char *fmt, ...)
-{
-    if (errbuf && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(errbuf, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 /* ---- UTF-8 and words ----------------------------------------------------- */
 
 /* Length of the valid UTF-8 sequence at s (1..4; avail bytes readable), or 0
@@ -454,17 +443,17 @@ int tts__wav_write(const char *path, const int16_t *pcm, size_t nsamples, int ra
 {
     uint64_t data = (uint64_t)nsamples * 2;
     if (data > UINT32_MAX - 36)
-        return tts__fail(errbuf, errlen, FENTA_ETOOBIG, "WAV '%s': %zu samples do not fit in a WAV",
-                         path, nsamples);
+        return fenta_fail(errbuf, errlen, FENTA_ETOOBIG,
+                          "WAV '%s': %zu samples do not fit in a WAV", path, nsamples);
     char *tmp = NULL;
     if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
-        return tts__fail(errbuf, errlen, FENTA_ENOMEM, "WAV '%s': out of memory", path);
+        return fenta_fail(errbuf, errlen, FENTA_ENOMEM, "WAV '%s': out of memory", path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
         int e = errno;
         free(tmp);
-        return tts__fail(errbuf, errlen, io_code(e), "WAV '%s': cannot create a file beside it: %s",
-                         path, strerror(e));
+        return fenta_fail(errbuf, errlen, io_code(e),
+                          "WAV '%s': cannot create a file beside it: %s", path, strerror(e));
     }
     (void)fchmod(fd, 0644); /* mkstemp makes 0600; the render stages may run as another user */
     unsigned char h[44];
@@ -491,8 +480,8 @@ int tts__wav_write(const char *path, const int16_t *pcm, size_t nsamples, int ra
     if (rc != 0) {
         unlink(tmp);
         free(tmp);
-        return tts__fail(errbuf, errlen, io_code(e), "WAV '%s': cannot write it: %s", path,
-                         strerror(e));
+        return fenta_fail(errbuf, errlen, io_code(e), "WAV '%s': cannot write it: %s", path,
+                          strerror(e));
     }
     free(tmp);
     sync_dir(path);
@@ -504,32 +493,32 @@ int tts__wav_write(const char *path, const int16_t *pcm, size_t nsamples, int ra
 static int check_text(const char *text, char *errbuf, size_t errlen)
 {
     if (!text || !*text)
-        return tts__fail(errbuf, errlen, FENTA_EINVAL, "tts: the text is empty");
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL, "tts: the text is empty");
     size_t len = strlen(text);
     if (len > TTS_MAX_TEXT_BYTES)
-        return tts__fail(errbuf, errlen, FENTA_ETOOBIG,
-                         "tts: the text is %zu bytes, more than the %d accepted", len,
-                         TTS_MAX_TEXT_BYTES);
+        return fenta_fail(errbuf, errlen, FENTA_ETOOBIG,
+                          "tts: the text is %zu bytes, more than the %d accepted", len,
+                          TTS_MAX_TEXT_BYTES);
     const unsigned char *s = (const unsigned char *)text;
     bool speakable = false;
     for (size_t i = 0; i < len;) {
         uint32_t c;
         size_t l = utf8_seq(s + i, len - i, &c);
         if (l == 0)
-            return tts__fail(errbuf, errlen, FENTA_EINVAL,
-                             "tts: the text is not valid UTF-8 (byte 0x%02X at offset %zu)", s[i],
-                             i);
+            return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                              "tts: the text is not valid UTF-8 (byte 0x%02X at offset %zu)", s[i],
+                              i);
         if ((c < 0x20 && !is_space_cp(c)) || c == 0x7F)
-            return tts__fail(errbuf, errlen, FENTA_EINVAL,
-                             "tts: the text has a control character (0x%02X) at offset %zu",
-                             (unsigned)c, i);
+            return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                              "tts: the text has a control character (0x%02X) at offset %zu",
+                              (unsigned)c, i);
         if (!is_space_cp(c) && (c >= 0x80 || (c < 0x80 && isalnum((int)c))))
             speakable = true;
         i += l;
     }
     if (!speakable)
-        return tts__fail(errbuf, errlen, FENTA_EINVAL,
-                         "tts: the text has no words to speak (only spaces or punctuation)");
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                          "tts: the text has no words to speak (only spaces or punctuation)");
     return 0;
 }
 
@@ -539,10 +528,10 @@ int tts_synth(const tts_config_t *cfg, const char *text, const char *wav_path, t
     if (errbuf && errlen > 0)
         errbuf[0] = '\0';
     if (!out)
-        return tts__fail(errbuf, errlen, FENTA_EINVAL, "tts: no result to fill");
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL, "tts: no result to fill");
     memset(out, 0, sizeof *out);
     if (!wav_path || !*wav_path)
-        return tts__fail(errbuf, errlen, FENTA_EINVAL, "tts: no WAV path");
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL, "tts: no WAV path");
     int rc = check_text(text, errbuf, errlen);
     if (rc != 0)
         return rc;
@@ -550,11 +539,11 @@ int tts_synth(const tts_config_t *cfg, const char *text, const char *wav_path, t
     if (c.speed == 0)
         c.speed = 1.0;
     if (!(c.speed >= TTS_SPEED_MIN && c.speed <= TTS_SPEED_MAX)) /* NaN fails too */
-        return tts__fail(errbuf, errlen, FENTA_EINVAL, "tts: speed %g is outside %g..%g", c.speed,
-                         TTS_SPEED_MIN, TTS_SPEED_MAX);
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL, "tts: speed %g is outside %g..%g", c.speed,
+                          TTS_SPEED_MIN, TTS_SPEED_MAX);
     if (c.timeout_ms < 0)
-        return tts__fail(errbuf, errlen, FENTA_EINVAL, "tts: timeout_ms %ld is negative",
-                         c.timeout_ms);
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL, "tts: timeout_ms %ld is negative",
+                          c.timeout_ms);
     if (c.timeout_ms == 0)
         c.timeout_ms = TTS_DEFAULT_TIMEOUT_MS;
     if (!c.kokoro_voice || !*c.kokoro_voice)

@@ -95,10 +95,6 @@ typedef struct tts__timing {
     int64_t end_ms;   /* when it stops, or -1 when the engine does not say */
 } tts__timing_t;
 
-/* Writes "PREFIX: message" style text into errbuf (if errlen > 0); returns code. */
-int tts__fail(char *errbuf, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
 /* The espeak-ng engine (tts_espeak.c). cfg is tts_synth's, defaults filled. */
 int tts__espeak_synth(const tts_config_t *cfg, const char *text, const char *wav_path,
                       tts_result_t *out, char *errbuf, size_t errlen);

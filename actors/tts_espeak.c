@@ -154,17 +154,18 @@ static int speak(const tts_config_t *cfg, const char *text, synth_t *s, char *er
     espeak_SetSynthCallback(on_audio);
     espeak_ERROR er = espeak_SetVoiceByName(cfg->espeak_voice);
     if (er != EE_OK) {
-        rc = tts__fail(errbuf, errlen, FENTA_EINVAL, "espeak-ng: no voice '%s'", cfg->espeak_voice);
+        rc =
+            fenta_fail(errbuf, errlen, FENTA_EINVAL, "espeak-ng: no voice '%s'", cfg->espeak_voice);
         goto out;
     }
     /* espeakRATE_NORMAL (175 words per minute) is speed 1.0. */
     espeak_SetParameter(espeakRATE, (int)lround(espeakRATE_NORMAL * cfg->speed), 0);
     er = espeak_Synth(text, strlen(text) + 1, 0, POS_CHARACTER, 0, espeakCHARS_UTF8, NULL, s);
     if (s->nomem)
-        rc = tts__fail(errbuf, errlen, FENTA_ENOMEM, "espeak-ng: out of memory");
+        rc = fenta_fail(errbuf, errlen, FENTA_ENOMEM, "espeak-ng: out of memory");
     else if (er != EE_OK)
-        rc =
-            tts__fail(errbuf, errlen, FENTA_EIO, "espeak-ng: synthesis failed (error %d)", (int)er);
+        rc = fenta_fail(errbuf, errlen, FENTA_EIO, "espeak-ng: synthesis failed (error %d)",
+                        (int)er);
 out:
     if (utf8_ctype)
         uselocale(prev);
@@ -177,23 +178,23 @@ int tts__espeak_synth(const tts_config_t *cfg, const char *text, const char *wav
 {
     pthread_once(&init_once, espeak_init);
     if (espeak_rate <= 0)
-        return tts__fail(errbuf, errlen, FENTA_EUNAVAILABLE,
-                         "espeak-ng: cannot initialise (is espeak-ng-data installed?)");
+        return fenta_fail(errbuf, errlen, FENTA_EUNAVAILABLE,
+                          "espeak-ng: cannot initialise (is espeak-ng-data installed?)");
     synth_t s = {.rate = espeak_rate, .text_len = strlen(text)};
     size_t *cp_off = code_point_offsets(text, s.text_len, &s.ncp);
     if (!cp_off)
-        return tts__fail(errbuf, errlen, FENTA_ENOMEM, "espeak-ng: out of memory");
+        return fenta_fail(errbuf, errlen, FENTA_ENOMEM, "espeak-ng: out of memory");
     s.cp_off = cp_off;
     int rc = speak(cfg, text, &s, errbuf, errlen);
     if (rc == 0 && s.n == 0)
-        rc = tts__fail(errbuf, errlen, FENTA_EIO, "espeak-ng: no audio for the text");
+        rc = fenta_fail(errbuf, errlen, FENTA_EIO, "espeak-ng: no audio for the text");
     if (rc == 0 && tts__marks_build(text, s.words, s.nwords, s.pcm, s.n, s.rate, out) != 0)
-        rc = tts__fail(errbuf, errlen, FENTA_ENOMEM, "espeak-ng: out of memory");
+        rc = fenta_fail(errbuf, errlen, FENTA_ENOMEM, "espeak-ng: out of memory");
     if (rc == 0 && out->nmarks == 0) { /* audio but no word events: still time the words */
         tts_result_free(out);
         out->estimated_timing = true;
         if (tts__marks_spread(text, s.pcm, s.n, s.rate, out) != 0)
-            rc = tts__fail(errbuf, errlen, FENTA_ENOMEM, "espeak-ng: out of memory");
+            rc = fenta_fail(errbuf, errlen, FENTA_ENOMEM, "espeak-ng: out of memory");
     }
     if (rc == 0)
         rc = tts__wav_write(wav_path, s.pcm, s.n, s.rate, errbuf, errlen);

@@ -1,5 +1,7 @@
 /* error.c - text for Fenta's error codes, generated from the table in error.h. */
 #include "runtime/error.h"
+#include <stdarg.h>
+#include <stdio.h>
 
 const char *fenta_strerror(int code)
 {
@@ -13,4 +15,15 @@ const char *fenta_strerror(int code)
 #undef FENTA_ERR_CASE
     }
     return "unknown error";
+}
+
+int fenta_fail(char *errbuf, size_t errlen, int code, const char *fmt, ...)
+{
+    if (errbuf && errlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(errbuf, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
 }

@@ -5,6 +5,7 @@
  * module that wraps that library; nothing above it sees them. */
 #ifndef FENTA_ERROR_H
 #define FENTA_ERROR_H
+#include <stddef.h>
 
 /* X-macro: the table is the one place a code, its name and its text live. */
 #define FENTA_ERRORS(X)                                                                            \
@@ -35,5 +36,11 @@ enum fenta_error {
 
 /* Text for a code; never NULL ("unknown error" for codes not in the table). */
 const char *fenta_strerror(int code);
+
+/* Writes printf(fmt, ...) into errbuf (when errbuf is not NULL and errlen >
+ * 0) and returns code, for `return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+ * "media[%zu]: ...", i);` in functions that report what went wrong. */
+int fenta_fail(char *errbuf, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -20,6 +20,7 @@
 #include "storage/embedded_internal.h"
 #include "runtime/clock.h"
 #include "runtime/error.h"
+#include "runtime/fsutil.h"
 #include "runtime/log.h"
 #include "storage/pg.h"
 
@@ -137,24 +138,6 @@ static char *quoted(const char *s)
     *o++ = '\'';
     *o = '\0';
     return out;
-}
-
-static int mkdir_p(const char *path, mode_t mode)
-{
-    char buf[PATH_MAX];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
-        return FENTA_EINVAL;
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return FENTA_EIO;
-        *p = '/';
-    }
-    if (mkdir(buf, mode) != 0 && errno != EEXIST)
-        return FENTA_EIO;
-    return 0;
 }
 
 static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
@@ -541,7 +524,7 @@ embedded_pg_t *embedded_pg_start_opts(const char *data_dir, const embedded_pg_op
         *err = FENTA_EINVAL;
         return NULL;
     }
-    if (mkdir_p(data_dir, 0700) != 0) {
+    if (fsutil_mkdirs(data_dir, 0700) != 0) {
         log_msg(LOG_ERROR, NULL, "embedded postgres: cannot create %s: %s", data_dir,
                 strerror(errno));
         *err = FENTA_EIO;
