@@ -4,6 +4,7 @@
 #include "actors/render_graph.h"
 #include "actors/media_internal.h"
 #include "runtime/error.h"
+#include "runtime/fsutil.h"
 
 #include <libavcodec/avcodec.h>
 #include <libavfilter/avfilter.h>
@@ -283,18 +284,8 @@ static int commit_file(const char *tmp, const char *path, char *errbuf, size_t e
         return fail(errbuf, errlen, FENTA_EIO, "cannot sync '%s': %s", tmp, strerror(e));
     }
     close(fd);
-    if (rename(tmp, path) != 0)
+    if (rename(tmp, path) != 0 || fsutil_sync_dir_of(path) != 0)
         return fail(errbuf, errlen, FENTA_EIO, "cannot rename '%s': %s", tmp, strerror(errno));
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash) {
-        *slash = '\0';
-        if ((fd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY)) >= 0) {
-            fsync(fd);
-            close(fd);
-        }
-    }
     return 0;
 }
 
@@ -307,6 +298,135 @@ static int encode(enc_t *e, AVCodecContext *c, AVStream *st, AVFrame *f)
     return write_packets(e, c, st);
 }
 
+/* The graph runs on its own thread and hands frames to the encoding thread
+ * through this bounded queue: filtering (decoding, scaling, captions) then
+ * overlaps with x264's own work instead of alternating with it, which is
+ * what a single-threaded loop (and the ffmpeg 5.1 command line) does. */
+#define QUEUE_CAP 8
+
+typedef struct queue {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    AVFrame *frames[QUEUE_CAP];
+    bool video[QUEUE_CAP];
+    size_t head, len;
+    bool eof;      /* the graph thread is done (ok or failed) */
+    bool stop;     /* the encoder gave up: the graph thread must stop */
+    int rc;        /* the graph thread's result */
+    char err[512]; /* and its message */
+    graph_t *g;
+    const volatile int *cancel;
+} queue_t;
+
+/* Pulls frames from the sink that is behind, so neither encoder's queue
+ * (nor the muxer's interleaving buffer) grows with the video's length. */
+static void *graph_thread(void *arg)
+{
+    queue_t *q = arg;
+    media__clear_error();
+    AVRational vtb = av_buffersink_get_time_base(q->g->vsink);
+    AVRational atb = av_buffersink_get_time_base(q->g->asink);
+    bool vdone = false, adone = false;
+    int64_t vnext = 0, anext = 0;
+    int rc = 0;
+    char err[512] = "";
+    while (!(vdone && adone)) {
+        if (q->cancel && *q->cancel) {
+            rc = fail(err, sizeof err, FENTA_ECANCELLED, "render cancelled");
+            break;
+        }
+        bool video = !vdone && (adone || vnext <= anext);
+        AVFrame *f = av_frame_alloc();
+        if (!f) {
+            rc = fail(err, sizeof err, FENTA_ENOMEM, "out of memory");
+            break;
+        }
+        int ret = av_buffersink_get_frame(video ? q->g->vsink : q->g->asink, f);
+        if (ret == AVERROR_EOF) {
+            av_frame_free(&f);
+            *(video ? &vdone : &adone) = true;
+            continue;
+        }
+        if (ret < 0) {
+            av_frame_free(&f);
+            rc = fail(err, sizeof err, av_to_fenta(ret), "the render graph failed at %.2f s",
+                      (double)(video ? vnext : anext) / 1e6);
+            break;
+        }
+        if (video)
+            vnext = av_rescale_q(f->pts, vtb, AV_TIME_BASE_Q);
+        else
+            anext = av_rescale_q(f->pts, atb, AV_TIME_BASE_Q);
+        pthread_mutex_lock(&q->lock);
+        while (q->len == QUEUE_CAP && !q->stop)
+            pthread_cond_wait(&q->cond, &q->lock);
+        bool stop = q->stop;
+        if (!stop) {
+            size_t slot = (q->head + q->len) % QUEUE_CAP;
+            q->frames[slot] = f;
+            q->video[slot] = video;
+            q->len++;
+            pthread_cond_broadcast(&q->cond);
+        }
+        pthread_mutex_unlock(&q->lock);
+        if (stop) {
+            av_frame_free(&f);
+            break;
+        }
+    }
+    pthread_mutex_lock(&q->lock);
+    q->eof = true;
+    q->rc = rc;
+    memcpy(q->err, err, sizeof err);
+    pthread_cond_broadcast(&q->cond);
+    pthread_mutex_unlock(&q->lock);
+    return NULL;
+}
+
+/* Encodes what the graph thread queues until it is done. */
+static int encode_queue(queue_t *q, enc_t *e, const render_encode_opts_t *o,
+                        render_encode_stats_t *local, char *errbuf, size_t errlen)
+{
+    AVRational vtb = av_buffersink_get_time_base(q->g->vsink);
+    AVRational atb = av_buffersink_get_time_base(q->g->asink);
+    int64_t step = o->fps > 1 ? o->fps / 2 : 1;
+    for (;;) {
+        pthread_mutex_lock(&q->lock);
+        while (q->len == 0 && !q->eof)
+            pthread_cond_wait(&q->cond, &q->lock);
+        if (q->len == 0) {
+            int rc = q->rc;
+            if (rc && errbuf && errlen)
+                snprintf(errbuf, errlen, "%s", q->err);
+            pthread_mutex_unlock(&q->lock);
+            return rc;
+        }
+        AVFrame *f = q->frames[q->head];
+        bool video = q->video[q->head];
+        q->head = (q->head + 1) % QUEUE_CAP;
+        q->len--;
+        pthread_cond_broadcast(&q->cond);
+        pthread_mutex_unlock(&q->lock);
+        int ret;
+        if (video) {
+            f->pts = av_rescale_q(f->pts, vtb, e->venc->time_base);
+            f->pict_type = AV_PICTURE_TYPE_NONE;
+            ret = encode(e, e->venc, e->vst, f);
+            local->frames++;
+            if (o->progress && local->frames % step == 0)
+                o->progress(o->arg, local->frames, o->total_frames);
+        } else {
+            f->pts = av_rescale_q(f->pts, atb, e->aenc->time_base);
+            local->audio_samples += f->nb_samples;
+            ret = encode(e, e->aenc, e->ast, f);
+        }
+        av_frame_free(&f);
+        if (ret < 0)
+            return fail(errbuf, errlen, av_to_fenta(ret), "encoding failed at frame %" PRId64,
+                        local->frames);
+    }
+}
+
 int render_graph_encode(const char *desc, const char *out_path, const render_encode_opts_t *o,
                         render_encode_stats_t *st, char *errbuf, size_t errlen)
 {
@@ -317,59 +437,36 @@ int render_graph_encode(const char *desc, const char *out_path, const render_enc
         return fail(errbuf, errlen, FENTA_EINVAL, "output path too long");
     graph_t g = {0};
     enc_t e = {0};
-    AVFrame *frame = av_frame_alloc();
-    int rc = frame ? graph_open(&g, desc, true, false, errbuf, errlen)
-                   : fail(errbuf, errlen, FENTA_ENOMEM, "out of memory");
+    int rc = graph_open(&g, desc, true, false, errbuf, errlen);
     if (rc == 0)
         rc = open_encoders(&e, tmp, o, g.asink, errbuf, errlen);
-    AVRational vtb = rc == 0 ? av_buffersink_get_time_base(g.vsink) : (AVRational){1, 1};
-    AVRational atb = rc == 0 ? av_buffersink_get_time_base(g.asink) : (AVRational){1, 1};
-    bool vdone = false, adone = false;
-    int64_t vnext = 0, anext = 0; /* microseconds of the last frame taken from each sink */
-    int64_t step = o->fps > 1 ? o->fps / 2 : 1;
-    while (rc == 0 && !(vdone && adone)) {
-        if (o->cancel && *o->cancel) {
-            rc = fail(errbuf, errlen, FENTA_ECANCELLED, "render cancelled");
-            break;
-        }
-        /* Drain whichever stream is behind, so neither encoder's queue (nor
-         * the muxer's interleaving buffer) grows with the length of the video. */
-        bool video = !vdone && (adone || vnext <= anext);
-        AVFilterContext *sink = video ? g.vsink : g.asink;
-        int ret = av_buffersink_get_frame(sink, frame);
-        if (ret == AVERROR_EOF) {
-            ret = encode(&e, video ? e.venc : e.aenc, video ? e.vst : e.ast, NULL);
-            if (ret < 0) {
-                rc = fail(errbuf, errlen, av_to_fenta(ret), "encoder flush failed");
-                break;
-            }
-            *(video ? &vdone : &adone) = true;
-            continue;
-        }
-        if (ret < 0) {
-            rc = fail(errbuf, errlen, av_to_fenta(ret), "the render graph failed at %.2f s",
-                      (double)(video ? vnext : anext) / 1e6);
-            break;
-        }
-        if (video) {
-            vnext = av_rescale_q(frame->pts, vtb, AV_TIME_BASE_Q);
-            frame->pts = av_rescale_q(frame->pts, vtb, e.venc->time_base);
-            frame->pict_type = AV_PICTURE_TYPE_NONE;
-            ret = encode(&e, e.venc, e.vst, frame);
-            local.frames++;
-            if (o->progress && local.frames % step == 0)
-                o->progress(o->arg, local.frames, o->total_frames);
+    if (rc == 0) {
+        queue_t q = {.g = &g, .cancel = o->cancel};
+        pthread_mutex_init(&q.lock, NULL);
+        pthread_cond_init(&q.cond, NULL);
+        pthread_t th;
+        if (pthread_create(&th, NULL, graph_thread, &q) != 0) {
+            rc = fail(errbuf, errlen, FENTA_ENOMEM, "cannot start the graph thread");
         } else {
-            anext = av_rescale_q(frame->pts, atb, AV_TIME_BASE_Q);
-            frame->pts = av_rescale_q(frame->pts, atb, e.aenc->time_base);
-            local.audio_samples += frame->nb_samples;
-            ret = encode(&e, e.aenc, e.ast, frame);
+            rc = encode_queue(&q, &e, o, &local, errbuf, errlen);
+            pthread_mutex_lock(&q.lock);
+            q.stop = true;
+            pthread_cond_broadcast(&q.cond);
+            pthread_mutex_unlock(&q.lock);
+            pthread_join(th, NULL);
+            while (q.len > 0) {
+                av_frame_free(&q.frames[q.head]);
+                q.head = (q.head + 1) % QUEUE_CAP;
+                q.len--;
+            }
         }
-        av_frame_unref(frame);
-        if (ret < 0)
-            rc = fail(errbuf, errlen, av_to_fenta(ret), "encoding failed at frame %" PRId64,
-                      local.frames);
+        pthread_cond_destroy(&q.cond);
+        pthread_mutex_destroy(&q.lock);
     }
+    int ret;
+    if (rc == 0 && ((ret = encode(&e, e.venc, e.vst, NULL)) < 0 ||
+                    (ret = encode(&e, e.aenc, e.ast, NULL)) < 0))
+        rc = fail(errbuf, errlen, av_to_fenta(ret), "encoder flush failed");
     if (rc == 0 && av_write_trailer(e.oc) < 0)
         rc = fail(errbuf, errlen, FENTA_EIO, "cannot finish '%s'", tmp);
     close_encoders(&e);
@@ -377,7 +474,6 @@ int render_graph_encode(const char *desc, const char *out_path, const render_enc
         rc = commit_file(tmp, out_path, errbuf, errlen);
     else
         unlink(tmp);
-    av_frame_free(&frame);
     graph_close(&g);
     local.seconds = now_s() - t0;
     if (st)
@@ -424,8 +520,9 @@ static int meter_frame(void *arg, const AVFrame *f)
     const AVDictionaryEntry *e = av_dict_get(f->metadata, "lavfi.r128.I", NULL, 0);
     if (e)
         m->lufs = strtod(e->value, NULL);
-    /* The per-channel true peaks of the frame, in dBFS; the maximum over the
-     * whole graph is the true peak. */
+    /* The per-channel true peaks of the frame, as linear amplitudes (the
+     * meter prints dB only in its log); the maximum over the whole graph is
+     * the true peak. */
     const AVDictionaryEntry *p = NULL;
     while ((p = av_dict_get(f->metadata, "lavfi.r128.true_peaks_ch", p, AV_DICT_IGNORE_SUFFIX))) {
         double v = strtod(p->value, NULL);
@@ -438,11 +535,11 @@ static int meter_frame(void *arg, const AVFrame *f)
 int render_graph_loudness(const char *desc, double *lufs, double *true_peak_db, char *errbuf,
                           size_t errlen)
 {
-    meter_t m = {.lufs = -70, .peak = -INFINITY};
+    meter_t m = {.lufs = -70, .peak = 0};
     int rc = drain_audio(desc, true, meter_frame, &m, errbuf, errlen);
     if (rc == 0) {
         *lufs = m.lufs < -70 || isnan(m.lufs) ? -70 : m.lufs;
-        *true_peak_db = isfinite(m.peak) ? m.peak : -INFINITY;
+        *true_peak_db = m.peak > 0 ? 20 * log10(m.peak) : -INFINITY;
     }
     return rc;
 }
@@ -481,6 +578,8 @@ static int pcm_frame(void *arg, const AVFrame *f)
 int render_graph_samples(const char *desc, float **samples, size_t *n, char *errbuf, size_t errlen)
 {
     pcm_t p = {0};
+    if (errbuf && errlen)
+        errbuf[0] = '\0';
     int rc = drain_audio(desc, false, pcm_frame, &p, errbuf, errlen);
     if (rc == FENTA_EINVAL && errbuf && errlen && !errbuf[0])
         snprintf(errbuf, errlen, "the audio graph must end in 48 kHz float planar audio");

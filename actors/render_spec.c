@@ -15,19 +15,6 @@
 #define FENTA_SOURCE_SCHEMAS "schemas"
 #endif
 
-static int fail(char *errbuf, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *errbuf, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (errbuf && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(errbuf, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 static const char *schemas_dir(const render_spec_opts_t *o)
 {
     if (o && o->schemas_dir)
@@ -45,14 +32,14 @@ static int validate(const char *dir, const char *name, const json_t *instance, c
     snprintf(path, sizeof path, "%s/render/%s.json", dir, name);
     jsonschema_t *schema = jsonschema_load_file(path, err, sizeof err);
     if (!schema)
-        return fail(errbuf, errlen, FENTA_EIO, "schema %s: %s", path, err);
+        return fenta_fail(errbuf, errlen, FENTA_EIO, "schema %s: %s", path, err);
     json_t *problems = NULL;
     int rc = jsonschema_validate(schema, instance, &problems);
     jsonschema_free(&schema);
     if (rc == 0)
         return 0;
     if (rc == FENTA_ENOMEM || !problems)
-        return fail(errbuf, errlen, FENTA_ENOMEM, "out of memory validating the %s", what);
+        return fenta_fail(errbuf, errlen, FENTA_ENOMEM, "out of memory validating the %s", what);
     size_t len = 0;
     if (errbuf && errlen > 0) {
         len = (size_t)snprintf(errbuf, errlen, "invalid %s: ", what);
@@ -79,10 +66,10 @@ static json_t *load_template_file(const char *dir, const char *name, char *errbu
     json_t *t = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
     if (!t) {
         if (strstr(je.text, "unable to open"))
-            fail(errbuf, errlen, FENTA_EINVAL, "template '%s' does not exist", name);
+            fenta_fail(errbuf, errlen, FENTA_EINVAL, "template '%s' does not exist", name);
         else
-            fail(errbuf, errlen, FENTA_EINVAL, "template '%s': %s (line %d)", name, je.text,
-                 je.line);
+            fenta_fail(errbuf, errlen, FENTA_EINVAL, "template '%s': %s (line %d)", name, je.text,
+                       je.line);
     }
     return t;
 }
@@ -95,7 +82,7 @@ static json_t *merged_template(const char *dir, const json_t *overlay, char *err
         return NULL;
     if (overlay && json_object_update_recursive(base, (json_t *)overlay) != 0) {
         json_decref(base);
-        fail(errbuf, errlen, FENTA_ENOMEM, "out of memory merging the template");
+        fenta_fail(errbuf, errlen, FENTA_ENOMEM, "out of memory merging the template");
         return NULL;
     }
     return base;
@@ -107,7 +94,7 @@ json_t *render_template_builtin(const char *name, const char *dir, char *errbuf,
     dir = schemas_dir(&o);
     for (const char *c = name; *c; c++)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_' || *c == '-')) {
-            fail(errbuf, errlen, FENTA_EINVAL, "template '%s' does not exist", name);
+            fenta_fail(errbuf, errlen, FENTA_EINVAL, "template '%s' does not exist", name);
             return NULL;
         }
     json_t *own = load_template_file(dir, name, errbuf, errlen);
@@ -157,29 +144,29 @@ static int resolve_source(json_t *src, const char *where, const render_spec_opts
     const char *path = json_string_value(json_object_get(src, "path"));
     const char *key = json_string_value(json_object_get(src, "key"));
     if ((path != NULL) == (key != NULL))
-        return fail(errbuf, errlen, FENTA_EINVAL, "%s: give either \"path\" or \"key\", %s", where,
-                    path ? "not both" : "one of them");
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL, "%s: give either \"path\" or \"key\", %s",
+                          where, path ? "not both" : "one of them");
     char buf[PATH_MAX];
     if (key) {
         if (!o || !o->objects_dir)
-            return fail(errbuf, errlen, FENTA_EINVAL,
-                        "%s: object-store keys need an object store (key '%s')", where, key);
+            return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                              "%s: object-store keys need an object store (key '%s')", where, key);
         if (strstr(key, "..") || strstr(key, "//"))
-            return fail(errbuf, errlen, FENTA_EINVAL, "%s: key '%s' must not contain '..' or '//'",
-                        where, key);
+            return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                              "%s: key '%s' must not contain '..' or '//'", where, key);
         if ((size_t)snprintf(buf, sizeof buf, "%s/%s", o->objects_dir, key) >= sizeof buf)
-            return fail(errbuf, errlen, FENTA_EINVAL, "%s: key too long", where);
+            return fenta_fail(errbuf, errlen, FENTA_EINVAL, "%s: key too long", where);
     } else if (path[0] == '/') {
         snprintf(buf, sizeof buf, "%s", path);
     } else {
         char cwd[PATH_MAX];
         const char *base = o && o->base_dir ? o->base_dir : getcwd(cwd, sizeof cwd);
         if (!base || (size_t)snprintf(buf, sizeof buf, "%s/%s", base, path) >= sizeof buf)
-            return fail(errbuf, errlen, FENTA_EINVAL, "%s: path too long", where);
+            return fenta_fail(errbuf, errlen, FENTA_EINVAL, "%s: path too long", where);
     }
     *out = strdup(buf);
     if (!*out || json_object_set_new(src, "resolved", json_string(buf)) != 0)
-        return fail(errbuf, errlen, FENTA_ENOMEM, "out of memory");
+        return fenta_fail(errbuf, errlen, FENTA_ENOMEM, "out of memory");
     return 0;
 }
 
@@ -199,9 +186,9 @@ static int read_template(json_t *t, render_spec_t *s, const render_spec_opts_t *
     p->canvas_h = integer(canvas, "height");
     p->fps = integer(canvas, "fps");
     if ((p->canvas_w == 1080) != (p->canvas_h == 1920))
-        return fail(errbuf, errlen, FENTA_EINVAL,
-                    "template canvas must be 1080x1920 or 720x1280, not %dx%d", p->canvas_w,
-                    p->canvas_h);
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                          "template canvas must be 1080x1920 or 720x1280, not %dx%d", p->canvas_w,
+                          p->canvas_h);
     double k = (double)s->height / p->canvas_h;
     json_t *safe = json_object_get(t, "safe_zone");
     p->safe_top = px(num(safe, "top"), k);
@@ -230,17 +217,17 @@ static int read_template(json_t *t, render_spec_t *s, const render_spec_opts_t *
     p->clips.min_s = num(cl, "min_s");
     p->clips.max_s = num(cl, "max_s");
     if (p->clips.max_s < p->clips.min_s)
-        return fail(errbuf, errlen, FENTA_EINVAL,
-                    "template clips: max_s (%g) is shorter than min_s (%g)", p->clips.max_s,
-                    p->clips.min_s);
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                          "template clips: max_s (%g) is shorter than min_s (%g)", p->clips.max_s,
+                          p->clips.min_s);
     p->clips.ken_burns = json_is_true(json_object_get(cl, "ken_burns"));
     p->clips.ken_burns_zoom = num(cl, "ken_burns_zoom");
     str(p->clips.transition, sizeof p->clips.transition, cl, "transition");
     p->clips.transition_s = num(cl, "transition_s");
     if (p->clips.transition_s > p->clips.min_s / 2)
-        return fail(errbuf, errlen, FENTA_EINVAL,
-                    "template clips: transition_s (%g) must be at most half of min_s (%g)",
-                    p->clips.transition_s, p->clips.min_s);
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                          "template clips: transition_s (%g) must be at most half of min_s (%g)",
+                          p->clips.transition_s, p->clips.min_s);
 
     json_t *bg = json_object_get(t, "background");
     str(p->background.style, sizeof p->background.style, bg, "style");
@@ -309,14 +296,14 @@ int render_spec_parse(const json_t *spec, const render_spec_opts_t *o, render_sp
         return rc;
     json_t *r = json_deep_copy(spec);
     if (!r)
-        return fail(errbuf, errlen, FENTA_ENOMEM, "out of memory");
+        return fenta_fail(errbuf, errlen, FENTA_ENOMEM, "out of memory");
     out->resolved = r;
 
     json_t *voice = json_object_get(r, "voice");
     const char *script = json_string_value(json_object_get(r, "script"));
     if (!script && !voice) {
-        rc = fail(errbuf, errlen, FENTA_EINVAL,
-                  "$: give a \"script\", a \"voice\" recording, or both");
+        rc = fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                        "$: give a \"script\", a \"voice\" recording, or both");
         goto out;
     }
     if (script && !(out->script = strdup(script)))
@@ -395,7 +382,7 @@ int render_spec_parse(const json_t *spec, const render_spec_opts_t *o, render_sp
     json_object_set_new(r, "seed", json_integer(out->seed));
     return 0;
 oom:
-    rc = fail(errbuf, errlen, FENTA_ENOMEM, "out of memory");
+    rc = fenta_fail(errbuf, errlen, FENTA_ENOMEM, "out of memory");
 out:
     render_spec_free(out);
     return rc;
@@ -408,8 +395,8 @@ int render_spec_load(const char *path, const render_spec_opts_t *o, render_spec_
     json_error_t je;
     json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
     if (!j)
-        return fail(errbuf, errlen, FENTA_EINVAL, "render spec '%s': %s (line %d)", path, je.text,
-                    je.line);
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL, "render spec '%s': %s (line %d)", path,
+                          je.text, je.line);
     render_spec_opts_t local = o ? *o : (render_spec_opts_t){0};
     char base[PATH_MAX];
     if (!local.base_dir) {

@@ -21,19 +21,6 @@
 #define SIDECHAIN_LUFS -23.0
 #define DUCK_THRESHOLD_DB -43.0
 
-static int fail(char *errbuf, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *errbuf, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (errbuf && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(errbuf, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 /* ---- the plan -------------------------------------------------------------- */
 
 /* How many slots of length within [min, max] cover L seconds with n-1
@@ -53,12 +40,12 @@ static int plan(const timeline_in_t *in, timeline_t *out, char *errbuf, size_t e
     const render_spec_t *s = in->spec;
     const render_template_t *t = &s->tpl;
     if (!(in->voice_s * s->fps >= 1.0))
-        return fail(errbuf, errlen, FENTA_EINVAL, "the voice is shorter than one frame (%.3f s)",
-                    in->voice_s);
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                          "the voice is shorter than one frame (%.3f s)", in->voice_s);
     if (in->voice_s > MAX_VOICE_S)
-        return fail(errbuf, errlen, FENTA_EINVAL,
-                    "the voice lasts %.0f s; a short may last at most %.0f s", in->voice_s,
-                    MAX_VOICE_S);
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                          "the voice lasts %.0f s; a short may last at most %.0f s", in->voice_s,
+                          MAX_VOICE_S);
     out->frames = llround(in->voice_s * s->fps);
     out->audio_samples = out->frames * AUDIO_RATE / s->fps;
     double L = (double)out->frames / s->fps;
@@ -77,12 +64,12 @@ static int plan(const timeline_in_t *in, timeline_t *out, char *errbuf, size_t e
     out->transition_frames = tf;
     out->clips = calloc(n, sizeof *out->clips);
     if (!out->clips)
-        return fail(errbuf, errlen, FENTA_ENOMEM, "out of memory");
+        return fenta_fail(errbuf, errlen, FENTA_ENOMEM, "out of memory");
     out->nclips = n;
     int64_t total = out->frames + (int64_t)(n - 1) * tf;
     double *used = in->nsources ? calloc(in->nsources, sizeof *used) : NULL;
     if (in->nsources && !used)
-        return fail(errbuf, errlen, FENTA_ENOMEM, "out of memory");
+        return fenta_fail(errbuf, errlen, FENTA_ENOMEM, "out of memory");
     for (size_t k = 0; k < n; k++) {
         timeline_clip_t *c = &out->clips[k];
         c->frames = total / (int64_t)n + ((int64_t)k < total % (int64_t)n ? 1 : 0);
@@ -222,7 +209,10 @@ static void put_video(FILE *f, const timeline_in_t *in, const timeline_source_t 
         fprintf(f, ":sp=%.6f", c->start_s);
     if (c->loop)
         fputs(":loop=0", f);
-    fprintf(f, ",fps=%d", s->fps);
+    /* Two decoding threads: every clip's decoder stays open for the whole
+     * graph, and frame threading's per-thread frame buffers at 1080p would
+     * otherwise cost tens of MB per clip. */
+    fprintf(f, ":dec_threads=2,fps=%d", s->fps);
     put_rotation(f, src->rotation);
     put_cover(f, s->width, s->height);
 }
@@ -369,7 +359,7 @@ static void put_audio_chain(FILE *f, const timeline_in_t *in, const timeline_t *
             pow(10.0, DUCK_THRESHOLD_DB / 20.0), ratio, t->audio.duck_attack_ms,
             t->audio.duck_release_ms, level_sc);
     if (in->mode == TIMELINE_DUCKED_MUSIC) {
-        fputs("[aout];\n[voice]anullsink;\n", f);
+        fputs(",aformat=sample_fmts=fltp[aout];\n[voice]anullsink;\n", f);
         return;
     }
     fputs("[ducked];\n[voice][ducked]amix=inputs=2:duration=first:normalize=0", f);
@@ -407,14 +397,14 @@ int timeline_build(const timeline_in_t *in, timeline_t *out, char *errbuf, size_
     FILE *f = open_memstream(&out->graph, &len);
     if (!f) {
         timeline_free(out);
-        return fail(errbuf, errlen, FENTA_ENOMEM, "out of memory");
+        return fenta_fail(errbuf, errlen, FENTA_ENOMEM, "out of memory");
     }
     if (in->mode == TIMELINE_FULL)
         put_video_chain(f, in, out);
     put_audio_chain(f, in, out);
     if (fclose(f) != 0 || !out->graph) {
         timeline_free(out);
-        return fail(errbuf, errlen, FENTA_ENOMEM, "out of memory");
+        return fenta_fail(errbuf, errlen, FENTA_ENOMEM, "out of memory");
     }
     /* No trailing separator: the graph parser reads ";\n" at the end as an
      * empty filter chain. */

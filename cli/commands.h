@@ -5,6 +5,7 @@
 #define FENTA_VERSION "0.1.0"
 
 int cmd_demo(int argc, char **argv);
+int cmd_render(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_openapi(int argc, char **argv);
 int cmd_serve(int argc, char **argv);

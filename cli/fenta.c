@@ -14,6 +14,8 @@ static const struct {
      "run a supervised actor pipeline with a failing child and show retries, "
      "dead letters and replay",
      cmd_demo},
+    {"render", "render a short from a render spec into a folder (mp4, srt, thumbnail)",
+     cmd_render},
     {"serve", "run the API (and the actor runtime) until SIGTERM", cmd_serve},
     {"migrate", "apply the database migrations and exit", cmd_migrate},
     {"openapi", "print the OpenAPI document (or --check a file against it)", cmd_openapi},

@@ -710,6 +710,11 @@ runtime_t *actor_runtime(const actor_ctx_t *ctx)
     return ctx->rt;
 }
 
+void *actor_kind_user(const actor_ctx_t *ctx)
+{
+    return ctx->actor->kind ? ctx->actor->kind->beh->user : NULL;
+}
+
 const void *actor_state(const actor_ctx_t *ctx, size_t *len)
 {
     if (ctx->state_set) {

@@ -50,6 +50,7 @@ typedef struct {
     /* Optional. Release transient resources; the persistent state stays. */
     void (*on_stop)(actor_ctx_t *ctx);
     backoff_policy_t retry; /* zero = BACKOFF_DEFAULT */
+    void *user;             /* the kind's context (settings, hooks), for actor_kind_user */
 } behaviour_t;
 
 typedef struct {
@@ -124,12 +125,6 @@ void runtime_stats(runtime_t *rt, runtime_stats_t *out);
 /* The node name. */
 const char *runtime_node(const runtime_t *rt);
 
-/* A pointer the embedding program hands its behaviours (settings, progress
- * hooks shared by every actor of the node); set before runtime_start, read
- * from handlers through runtime_user(actor_runtime(ctx)). Not persisted. */
-void runtime_set_user(runtime_t *rt, void *user);
-void *runtime_user(const runtime_t *rt);
-
 /* ---- inside a handler (ctx is valid only during the callback) ---------- */
 
 /* This actor's address. */
@@ -151,6 +146,9 @@ int actor_spawn(actor_ctx_t *ctx, const char *addr, const char *sup, const void 
 /* Records why the handler failed (printf-style); returns FENTA_EHANDLER for `return
  * actor_fail(...)`. */
 int actor_fail(actor_ctx_t *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The user pointer of this actor's behaviour: what every actor of the kind
+ * shares (the module's settings and hooks), not persisted. */
+void *actor_kind_user(const actor_ctx_t *ctx);
 /* Transient per-actor pointer (not persisted); set it in on_start, free it in on_stop. */
 void *actor_user(const actor_ctx_t *ctx);
 void actor_set_user(actor_ctx_t *ctx, void *user);
