@@ -3,6 +3,7 @@
  * orderly stop on SIGTERM/SIGINT. */
 #include "cli/commands.h"
 #include "http/app.h"
+#include "http/objects_http.h"
 #include "http/request.h"
 #include "http/server.h"
 #include "runtime/error.h"
@@ -11,6 +12,7 @@
 #include "runtime/signals.h"
 #include "storage/embedded.h"
 #include "storage/migrate.h"
+#include "storage/objects.h"
 #include "storage/pg.h"
 
 #include <errno.h>
@@ -95,10 +97,11 @@ static const char *pick(int argc, char **argv, size_t i, const json_t *cfg)
     return json_string_value(v);
 }
 
-static int read_secret(const char *dir, char *out, size_t cap)
+/* Reads DIR/NAME, or generates 32 random bytes as hex into it once. */
+static int read_secret(const char *dir, const char *name, char *out, size_t cap)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s/jwt_secret", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "r");
     if (f) {
         size_t n = fread(out, 1, cap - 1, f);
@@ -119,7 +122,7 @@ static int read_secret(const char *dir, char *out, size_t cap)
         return FENTA_EIO;
     }
     close(fd);
-    log_msg(LOG_INFO, NULL, "generated a JWT secret in %s", path);
+    log_msg(LOG_INFO, NULL, "generated a secret in %s", path);
     return 0;
 }
 
@@ -272,7 +275,7 @@ int cmd_serve(int argc, char **argv)
             return 2;
         }
         snprintf(secret, sizeof secret, "%s", o.jwt_secret);
-    } else if (read_secret(o.data_dir, secret, sizeof secret) != 0) {
+    } else if (read_secret(o.data_dir, "jwt_secret", secret, sizeof secret) != 0) {
         fprintf(stderr, "fenta: cannot read or create %s/jwt_secret\n", o.data_dir);
         return 1;
     }
@@ -282,6 +285,7 @@ int cmd_serve(int argc, char **argv)
     runtime_t *rt = NULL;
     app_t *app = NULL;
     http_server_t *srv = NULL;
+    objects_t *objects = NULL;
     /* A worker may hold the request's connection and take a second for a
      * transaction: two per worker. */
     if (open_db(o.data_dir, o.database, 2 * o.workers + 2, &db) != 0)
@@ -354,6 +358,16 @@ int cmd_serve(int argc, char **argv)
                           .name = "bench_constant"};
         http_server_route(srv, &r, 1);
     }
+    /* Render outputs and uploads, downloaded through presigned URLs signed
+     * with a secret of their own (not the token secret). */
+    char objects_dir[4096], osecret[128];
+    snprintf(objects_dir, sizeof objects_dir, "%s/objects", o.data_dir);
+    if (read_secret(o.data_dir, "objects_secret", osecret, sizeof osecret) != 0 ||
+        !(objects = objects_open(objects_dir, (const uint8_t *)osecret, strlen(osecret), &err)) ||
+        (err = objects_http_mount(srv, objects)) != 0) {
+        fprintf(stderr, "fenta: cannot open the object store in %s\n", objects_dir);
+        goto out;
+    }
     if ((err = app_install(app, srv)) != 0 || (err = http_server_start(srv)) != 0) {
         fprintf(stderr, "fenta: cannot start the HTTP server: %s\n", fenta_strerror(err));
         goto out;
@@ -371,6 +385,7 @@ int cmd_serve(int argc, char **argv)
     rc = 0;
 out:
     http_server_destroy(&srv); /* stops: in-flight requests finish first */
+    objects_close(&objects);
     app_destroy(&app);
     if (rt) {
         runtime_stop(rt, 10000);

@@ -1203,6 +1203,11 @@ int http_server_route(http_server_t *s, const http_route_t *routes, size_t n)
     return router_add(s->router, routes, n);
 }
 
+struct st_h2o_hostconf_t *http__server_hostconf(http_server_t *s)
+{
+    return s->hostconf;
+}
+
 uint16_t http_server_port(const http_server_t *s)
 {
     return s ? s->port : 0;

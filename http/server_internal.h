@@ -101,4 +101,8 @@ const char *http__reason(int status);
 /* Sets a 500 when the handler left no response (logs loudly). */
 void http__ensure_response(http_req_t *req);
 
+/* The server's h2o host, for handlers that h2o must run itself (streaming
+ * object downloads, http/objects_http.c); register paths before start. */
+struct st_h2o_hostconf_t *http__server_hostconf(http_server_t *s);
+
 #endif
