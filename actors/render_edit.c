@@ -108,21 +108,19 @@ int render__edit(render_ctx_t *c, char *errbuf, size_t errlen)
                  ? gather(c, ingest, tts, &e, errbuf, errlen)
                  : fenta_fail(errbuf, errlen, FENTA_EIO, "an earlier stage's record is missing");
     const render_template_t *t = &c->spec.tpl;
-    double voice_lufs = 0, mix_lufs = 0, final_lufs = 0, peak = 0;
-    /* Loudness: the voice's level sets the ducking key, the mix's sets the
-     * gain, and one more pass through the limiter corrects what it took. */
+    double voice_lufs = 0, final_lufs = 0, peak = 0;
+    /* Loudness: the voice's level sets the ducking key and a first gain (the
+     * ducked music adds little to speech), the finished audio is metered
+     * through the limiter, and a correction or two converge (each pass
+     * decodes the whole audio, so stop within 0.3 LU). */
     if (rc == 0)
-        rc = meter(&e, TIMELINE_VOICE_LEVEL, &voice_lufs, &peak, errbuf, errlen);
+        rc = meter(&e, TIMELINE_VOICE_LEVEL, &voice_lufs, NULL, errbuf, errlen);
     if (rc == 0 && voice_lufs <= -69)
         rc = fenta_fail(errbuf, errlen, FENTA_EINVAL, "voice: '%s' is silent", e.voice);
     e.tl.voice_lufs = voice_lufs;
-    if (rc == 0)
-        rc = meter(&e, TIMELINE_MIX_LEVEL, &mix_lufs, &peak, errbuf, errlen);
-    e.tl.gain_db = t->audio.loudness_lufs - mix_lufs;
+    e.tl.gain_db = t->audio.loudness_lufs - (voice_lufs + t->audio.voice_db);
     if (rc == 0)
         rc = meter(&e, TIMELINE_AUDIO, &final_lufs, &peak, errbuf, errlen);
-    /* The limiter takes more as the gain grows: a correction or two converge
-     * (each pass decodes the whole audio, so stop at 0.3 LU). */
     for (int i = 0; i < 2 && rc == 0 && fabs(final_lufs - t->audio.loudness_lufs) > 0.3; i++) {
         e.tl.gain_db += t->audio.loudness_lufs - final_lufs;
         rc = meter(&e, TIMELINE_AUDIO, &final_lufs, &peak, errbuf, errlen);
@@ -167,9 +165,8 @@ int render__edit(render_ctx_t *c, char *errbuf, size_t errlen)
         json_object_set_new(c->result, "duration_s", json_real((double)tl.frames / c->spec.fps));
         json_object_set_new(c->result, "transition_frames", json_integer(tl.transition_frames));
         json_object_set_new(c->result, "loudness",
-                            json_pack("{sf sf sf sf sf}", "voice_lufs", voice_lufs, "mix_lufs",
-                                      mix_lufs, "gain_db", e.tl.gain_db, "lufs", final_lufs,
-                                      "true_peak_db", peak));
+                            json_pack("{sf sf sf sf}", "voice_lufs", voice_lufs, "gain_db",
+                                      e.tl.gain_db, "lufs", final_lufs, "true_peak_db", peak));
         json_object_set_new(
             c->result, "encode",
             json_pack("{sf sf si ss si}", "seconds", st.seconds, "realtime_factor",

@@ -119,9 +119,12 @@ static AVFilterInOut *sink_pad(const char *label, AVFilterContext *ctx, AVFilter
     return io;
 }
 
+typedef enum { METER_NONE, METER_LOUDNESS, METER_PEAK } meter_mode_t;
+
 /* Parses desc with its [vout] (when video) and [aout] connected to sinks;
- * meter puts an EBU R128 meter before the audio sink. */
-static int graph_open(graph_t *g, const char *desc, bool video, bool meter, char *errbuf,
+ * meter puts an EBU R128 meter before the audio sink (METER_PEAK also finds
+ * the true peak, which oversamples 4x and triples the meter's cost). */
+static int graph_open(graph_t *g, const char *desc, bool video, meter_mode_t meter, char *errbuf,
                       size_t errlen)
 {
     media__log_init();
@@ -140,8 +143,10 @@ static int graph_open(graph_t *g, const char *desc, bool video, bool meter, char
     AVFilterContext *atarget = g->asink;
     if (meter) {
         AVFilterContext *m = NULL;
-        if ((ret = avfilter_graph_create_filter(&m, avfilter_get_by_name("ebur128"), "meter",
-                                                "metadata=1:peak=true", NULL, g->graph)) < 0 ||
+        if ((ret = avfilter_graph_create_filter(
+                 &m, avfilter_get_by_name("ebur128"), "meter",
+                 meter == METER_PEAK ? "metadata=1:peak=true" : "metadata=1", NULL, g->graph)) <
+                0 ||
             (ret = avfilter_link(m, 0, g->asink, 0)) < 0)
             return fail(errbuf, errlen, av_to_fenta(ret), "cannot create the loudness meter");
         atarget = m;
@@ -437,7 +442,7 @@ int render_graph_encode(const char *desc, const char *out_path, const render_enc
         return fail(errbuf, errlen, FENTA_EINVAL, "output path too long");
     graph_t g = {0};
     enc_t e = {0};
-    int rc = graph_open(&g, desc, true, false, errbuf, errlen);
+    int rc = graph_open(&g, desc, true, METER_NONE, errbuf, errlen);
     if (rc == 0)
         rc = open_encoders(&e, tmp, o, g.asink, errbuf, errlen);
     if (rc == 0) {
@@ -487,7 +492,7 @@ int render_graph_encode(const char *desc, const char *out_path, const render_enc
 
 typedef int (*frame_fn)(void *arg, const AVFrame *f);
 
-static int drain_audio(const char *desc, bool meter, frame_fn fn, void *arg, char *errbuf,
+static int drain_audio(const char *desc, meter_mode_t meter, frame_fn fn, void *arg, char *errbuf,
                        size_t errlen)
 {
     graph_t g = {0};
@@ -536,10 +541,12 @@ int render_graph_loudness(const char *desc, double *lufs, double *true_peak_db, 
                           size_t errlen)
 {
     meter_t m = {.lufs = -70, .peak = 0};
-    int rc = drain_audio(desc, true, meter_frame, &m, errbuf, errlen);
+    int rc = drain_audio(desc, true_peak_db ? METER_PEAK : METER_LOUDNESS, meter_frame, &m, errbuf,
+                         errlen);
     if (rc == 0) {
         *lufs = m.lufs < -70 || isnan(m.lufs) ? -70 : m.lufs;
-        *true_peak_db = m.peak > 0 ? 20 * log10(m.peak) : -INFINITY;
+        if (true_peak_db)
+            *true_peak_db = m.peak > 0 ? 20 * log10(m.peak) : -INFINITY;
     }
     return rc;
 }
@@ -580,7 +587,7 @@ int render_graph_samples(const char *desc, float **samples, size_t *n, char *err
     pcm_t p = {0};
     if (errbuf && errlen)
         errbuf[0] = '\0';
-    int rc = drain_audio(desc, false, pcm_frame, &p, errbuf, errlen);
+    int rc = drain_audio(desc, METER_NONE, pcm_frame, &p, errbuf, errlen);
     if (rc == FENTA_EINVAL && errbuf && errlen && !errbuf[0])
         snprintf(errbuf, errlen, "the audio graph must end in 48 kHz float planar audio");
     if (rc) {

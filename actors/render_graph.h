@@ -44,7 +44,8 @@ int render_graph_encode(const char *graph, const char *out_path, const render_en
                         render_encode_stats_t *st, char *errbuf, size_t errlen);
 
 /* Runs an audio-only graph ([aout]) through an EBU R128 meter: integrated
- * loudness (LUFS; -70 for silence) and true peak (dBTP). */
+ * loudness (LUFS; -70 for silence) and, when true_peak_db is not NULL, the
+ * true peak (dBTP; finding it triples the meter's cost). */
 int render_graph_loudness(const char *graph, double *lufs, double *true_peak_db, char *errbuf,
                           size_t errlen);
 

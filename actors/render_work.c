@@ -94,7 +94,7 @@ static json_t *probe_json(const media_info_t *m)
 }
 
 /* Integrated loudness of a file's audio, by the same R128 meter as the mix. */
-static double file_loudness(const char *path, double *peak)
+static double file_loudness(const char *path)
 {
     char *graph = NULL;
     size_t len = 0;
@@ -112,7 +112,7 @@ static double file_loudness(const char *path, double *peak)
     fclose(f);
     double lufs = NAN;
     char err[256];
-    if (!graph || render_graph_loudness(graph, &lufs, peak, err, sizeof err) != 0)
+    if (!graph || render_graph_loudness(graph, &lufs, NULL, err, sizeof err) != 0)
         lufs = NAN;
     free(graph);
     return lufs;
@@ -140,12 +140,9 @@ static int probe_source(const char *path, const char *role, bool need_video, boo
         return fenta_fail(errbuf, errlen, FENTA_ENOMEM, "out of memory");
     json_object_set_new(*out, "path", json_string(path));
     if (m.has_audio) {
-        double peak = -INFINITY, lufs = file_loudness(path, &peak);
-        if (isfinite(lufs)) {
+        double lufs = file_loudness(path);
+        if (isfinite(lufs))
             json_object_set_new(*out, "loudness_lufs", json_real(lufs));
-            if (isfinite(peak))
-                json_object_set_new(*out, "true_peak_db", json_real(peak));
-        }
     }
     return 0;
 }

@@ -363,10 +363,6 @@ static void put_audio_chain(FILE *f, const timeline_in_t *in, const timeline_t *
         return;
     }
     fputs("[ducked];\n[voice][ducked]amix=inputs=2:duration=first:normalize=0", f);
-    if (in->mode == TIMELINE_MIX_LEVEL) {
-        fputs("[aout];\n", f);
-        return;
-    }
     fprintf(f, ",volume=%.3fdB", in->gain_db);
 limiter:
     if (in->mode != TIMELINE_FULL && in->mode != TIMELINE_AUDIO) {

@@ -30,10 +30,9 @@ typedef struct timeline_source {
 } timeline_source_t;
 
 typedef enum {
-    TIMELINE_FULL,        /* the short: [vout] and [aout] */
-    TIMELINE_AUDIO,       /* the short's finished audio alone as [aout] (loudness check) */
-    TIMELINE_VOICE_LEVEL, /* the voice alone as [aout], for measuring its loudness */
-    TIMELINE_MIX_LEVEL,   /* the voice and ducked music mixed, before gain and limiter, as [aout] */
+    TIMELINE_FULL,         /* the short: [vout] and [aout] */
+    TIMELINE_AUDIO,        /* the short's finished audio alone as [aout] (loudness check) */
+    TIMELINE_VOICE_LEVEL,  /* the voice alone as [aout], for measuring its loudness */
     TIMELINE_DUCKED_MUSIC, /* the ducked music alone as [aout] (tests: ducking depth) */
 } timeline_mode_t;
 
@@ -47,7 +46,7 @@ typedef struct timeline_in {
     const char *music_path; /* NULL = no music */
     bool music_loop;        /* a user's track, looped when shorter than the voice */
     const char *ass_path;   /* the captions; NULL = none */
-    double gain_db;         /* the loudness gain measured on TIMELINE_MIX_LEVEL */
+    double gain_db;         /* the loudness gain, found by metering TIMELINE_AUDIO */
     timeline_mode_t mode;
 } timeline_in_t;
 
