@@ -7,6 +7,7 @@
 #include "http/request.h"
 #include "http/server.h"
 #include "runtime/error.h"
+#include "runtime/fsutil.h"
 #include "runtime/log.h"
 #include "runtime/runtime.h"
 #include "runtime/signals.h"
@@ -175,20 +176,6 @@ static void close_db(db_t *db)
     embedded_pg_stop(&db->embedded);
 }
 
-static int mkdir_p(const char *dir)
-{
-    char p[4096];
-    snprintf(p, sizeof p, "%s", dir);
-    for (char *s = p + 1; *s; s++)
-        if (*s == '/') {
-            *s = 0;
-            if (mkdir(p, 0755) != 0 && errno != EEXIST)
-                return -1;
-            *s = '/';
-        }
-    return mkdir(p, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 static json_t *load_config(int argc, char **argv)
 {
     const char *path = getenv("FENTA_CONFIG");
@@ -220,7 +207,7 @@ int cmd_migrate(int argc, char **argv)
         return 2;
     const char *dir = pick(argc, argv, 1, cfg);
     dir = dir ? dir : "data";
-    if (mkdir_p(dir) != 0) {
+    if (fsutil_mkdirs(dir, 0755) != 0) {
         fprintf(stderr, "fenta: cannot create %s: %s\n", dir, strerror(errno));
         return 1;
     }
@@ -263,7 +250,7 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "fenta: --workers must be 1..1024 and --loops 0..256\n");
         return 2;
     }
-    if (mkdir_p(o.data_dir) != 0) {
+    if (fsutil_mkdirs(o.data_dir, 0755) != 0) {
         fprintf(stderr, "fenta: cannot create the data directory %s: %s\n", o.data_dir,
                 strerror(errno));
         return 1;
