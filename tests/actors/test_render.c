@@ -344,3 +344,46 @@ Test(render, a_render_killed_in_the_edit_resumes_there)
     cr_assert_str_eq(fc, "h264");
     free(fc);
 }
+
+Test(render, a_voice_recording_is_aligned_to_its_script_or_transcribed)
+{
+    sh("espeak-ng -v en-us -w rec.wav 'Rain carries minerals to the sea. The salt stays behind.'");
+    write_text("aligned.json", "{\"voice\": {\"source\": {\"path\": \"rec.wav\"}},"
+                               " \"script\": \"Rain carries minerals to the sea. The salt stays "
+                               "behind.\", \"profile\": \"720p\", \"music\": null}");
+    int st;
+    char *out = run(&st, "'%s' render aligned.json --out aout --progress json 2>&1", FENTA_BINARY);
+    cr_assert_eq(st, 0, "%s", out);
+    free(out);
+    json_t *r = load("aout/render.json");
+    json_t *speech = json_object_get(r, "speech");
+    cr_assert_str_eq(json_string_value(json_object_get(speech, "engine")), "pocketsphinx-align");
+    json_t *words = json_object_get(speech, "words");
+    cr_assert_eq(json_array_size(words), 10);
+    /* Every script word is placed, in order, and the words span the whole
+     * recording (its precision is test_asr's business). */
+    int64_t prev = 0, audio = json_integer_value(json_object_get(speech, "duration_ms"));
+    for (size_t i = 0; i < json_array_size(words); i++) {
+        json_t *w = json_array_get(words, i);
+        int64_t a = json_integer_value(json_object_get(w, "start_ms"));
+        int64_t b = json_integer_value(json_object_get(w, "end_ms"));
+        cr_assert(a >= prev && b >= a && b <= audio, "word %zu at %lld-%lld ms", i, (long long)a,
+                  (long long)b);
+        prev = b;
+    }
+    cr_assert_gt(prev, audio - 800, "the last word ends at %lld of %lld ms", (long long)prev,
+                 (long long)audio);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(words, 6), "text")), "The");
+    json_decref(r);
+
+    write_text("heard.json",
+               "{\"voice\": {\"source\": {\"path\": \"rec.wav\"}}, \"profile\": \"720p\"}");
+    out = run(&st, "'%s' render heard.json --out hout --progress json 2>&1", FENTA_BINARY);
+    cr_assert_eq(st, 0, "%s", out);
+    free(out);
+    r = load("hout/render.json");
+    speech = json_object_get(r, "speech");
+    cr_assert_str_eq(json_string_value(json_object_get(speech, "engine")), "pocketsphinx");
+    cr_assert_geq(json_array_size(json_object_get(speech, "words")), 5);
+    json_decref(r);
+}
