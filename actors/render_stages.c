@@ -184,9 +184,11 @@ static int on_message(actor_ctx_t *ctx, const envelope_t *msg)
     } else {
         emit(&c, RENDER_EV_SUCCEEDED, 1, 0, false, NULL);
         if (notify) {
-            char *s = json_dumps(json_pack("{ss ss}", "id", id, "out", out), JSON_COMPACT);
+            json_t *m = json_pack("{ss ss}", "id", id, "out", out);
+            char *s = m ? json_dumps(m, JSON_COMPACT) : NULL;
             rc = s ? actor_send(ctx, notify, "render.succeeded", s, strlen(s)) : FENTA_ENOMEM;
             free(s);
+            json_decref(m);
         }
     }
     json_decref(body);
