@@ -40,20 +40,9 @@ static int validate(const char *dir, const char *name, const json_t *instance, c
         return 0;
     if (rc == FENTA_ENOMEM || !problems)
         return fenta_fail(errbuf, errlen, FENTA_ENOMEM, "out of memory validating the %s", what);
-    size_t len = 0;
-    if (errbuf && errlen > 0) {
-        len = (size_t)snprintf(errbuf, errlen, "invalid %s: ", what);
-        size_t i;
-        json_t *p;
-        json_array_foreach(problems, i, p)
-        {
-            if (len >= errlen)
-                break;
-            len += (size_t)snprintf(errbuf + len, errlen - len, "%s%s: %s", i ? "; " : "",
-                                    json_string_value(json_object_get(p, "path")),
-                                    json_string_value(json_object_get(p, "message")));
-        }
-    }
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "invalid %s: ", what);
+    jsonschema_describe(problems, prefix, errbuf, errlen);
     json_decref(problems);
     return FENTA_EINVAL;
 }

@@ -47,26 +47,6 @@ static bool in_array(const json_t *arr, const char *s)
     return false;
 }
 
-/* Joins schema problems as "path: message; ..." after prefix. */
-static int fail_problems(char *errbuf, size_t errlen, const char *prefix, json_t *problems)
-{
-    size_t len = 0;
-    if (errbuf && errlen > 0) {
-        len = (size_t)snprintf(errbuf, errlen, "%s", prefix);
-        size_t i;
-        json_t *p;
-        json_array_foreach(problems, i, p)
-        {
-            if (len >= errlen)
-                break;
-            len += (size_t)snprintf(errbuf + len, errlen - len, "%s%s: %s", i ? "; " : "",
-                                    json_string_value(json_object_get(p, "path")),
-                                    json_string_value(json_object_get(p, "message")));
-        }
-    }
-    return FENTA_EINVAL;
-}
-
 /* The checks the node-type schema cannot express: the file's name, port
  * names, and that params named by type_from_param and per_unit exist. */
 static int check_def(const char *file, const json_t *def, const json_t *port_types, char *errbuf,
@@ -135,7 +115,7 @@ static int load_type(const char *dir, const char *file, const jsonschema_t *node
     if (rc) {
         char prefix[NAME_MAX + 32];
         snprintf(prefix, sizeof prefix, "nodes/%s: ", file);
-        fail_problems(errbuf, errlen, prefix, problems);
+        jsonschema_describe(problems, prefix, errbuf, errlen);
         json_decref(problems);
         json_decref(def);
         return FENTA_EINVAL;

@@ -1479,3 +1479,20 @@ int jsonschema_validate(const jsonschema_t *schema, const json_t *instance, json
         *problems = v.problems;
     return FENTA_EINVAL;
 }
+
+void jsonschema_describe(const json_t *problems, const char *prefix, char *errbuf, size_t errlen)
+{
+    if (!errbuf || errlen == 0)
+        return;
+    size_t len = (size_t)snprintf(errbuf, errlen, "%s", prefix ? prefix : "");
+    size_t i;
+    const json_t *p;
+    json_array_foreach(problems, i, p)
+    {
+        if (len >= errlen)
+            break;
+        len += (size_t)snprintf(errbuf + len, errlen - len, "%s%s: %s", i ? "; " : "",
+                                json_string_value(json_object_get(p, "path")),
+                                json_string_value(json_object_get(p, "message")));
+    }
+}

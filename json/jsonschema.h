@@ -56,4 +56,9 @@ void jsonschema_free(jsonschema_t **self_p);
  * first problem. FENTA_ENOMEM (and *problems NULL) if memory ran out. */
 int jsonschema_validate(const jsonschema_t *schema, const json_t *instance, json_t **problems);
 
+/* Writes prefix and then the problems from jsonschema_validate as one line,
+ * "path: message; path: message", into errbuf (cut at errlen), for callers
+ * that report a whole document's problems as a single error message. */
+void jsonschema_describe(const json_t *problems, const char *prefix, char *errbuf, size_t errlen);
+
 #endif
