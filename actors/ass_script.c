@@ -121,17 +121,6 @@ static void putf(buf_t *b, const char *fmt, ...)
 
 /* ---- validation ------------------------------------------------------------------ */
 
-static int fail(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-    if (errbuf != NULL && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(errbuf, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return FENTA_EINVAL;
-}
-
 /* Whether s is well-formed UTF-8 (no overlongs, surrogates or values past
  * U+10FFFF): libass would draw garbage or drop the rest of the line. */
 static bool utf8_valid(const char *s)
@@ -167,48 +156,57 @@ static bool utf8_valid(const char *s)
 static int check_opts(const ass_script_opts_t *o, char *errbuf, size_t errlen)
 {
     if (o == NULL)
-        return fail(errbuf, errlen, "options: none given");
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL, "options: none given");
     if (o->width < MIN_CANVAS || o->width > MAX_CANVAS || o->height < MIN_CANVAS ||
         o->height > MAX_CANVAS)
-        return fail(errbuf, errlen, "options: canvas %dx%d is outside %dx%d..%dx%d", o->width,
-                    o->height, MIN_CANVAS, MIN_CANVAS, MAX_CANVAS, MAX_CANVAS);
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                          "options: canvas %dx%d is outside %dx%d..%dx%d", o->width, o->height,
+                          MIN_CANVAS, MIN_CANVAS, MAX_CANVAS, MAX_CANVAS);
     if (o->font == NULL || o->font[0] == '\0')
-        return fail(errbuf, errlen, "options: font is required");
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL, "options: font is required");
     /* A comma would shift every later field of the Style line. */
     for (const char *p = o->font; *p != '\0'; p++)
         if (*p == ',' || (unsigned char)*p < 0x20 || *p == 0x7f)
-            return fail(errbuf, errlen, "options: font \"%s\" holds a comma or a control character",
-                        o->font);
+            return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                              "options: font \"%s\" holds a comma or a control character", o->font);
     if (!utf8_valid(o->font))
-        return fail(errbuf, errlen, "options: font is not valid UTF-8");
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL, "options: font is not valid UTF-8");
     if (o->font_size < 1 || o->font_size > o->height)
-        return fail(errbuf, errlen, "options: font_size %d is outside 1..%d (the height)",
-                    o->font_size, o->height);
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                          "options: font_size %d is outside 1..%d (the height)", o->font_size,
+                          o->height);
     if (o->outline_px < 0 || o->outline_px > o->font_size || o->shadow_px < 0 ||
         o->shadow_px > o->font_size)
-        return fail(errbuf, errlen, "options: outline_px and shadow_px must be 0..font_size (%d)",
-                    o->font_size);
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                          "options: outline_px and shadow_px must be 0..font_size (%d)",
+                          o->font_size);
     if ((int)o->position < ASS_SCRIPT_POS_BOTTOM || (int)o->position > ASS_SCRIPT_POS_TOP)
-        return fail(errbuf, errlen, "options: unknown position %d", (int)o->position);
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL, "options: unknown position %d",
+                          (int)o->position);
     if ((int)o->effect < ASS_SCRIPT_FX_NONE || (int)o->effect > ASS_SCRIPT_FX_POP)
-        return fail(errbuf, errlen, "options: unknown effect %d", (int)o->effect);
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL, "options: unknown effect %d",
+                          (int)o->effect);
     if (o->margin_l < 0 || o->margin_r < 0 || o->margin_v < 0)
-        return fail(errbuf, errlen, "options: margins must be >= 0");
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL, "options: margins must be >= 0");
     if ((long)o->margin_l + o->margin_r >= o->width)
-        return fail(errbuf, errlen, "options: margin_l + margin_r (%d) leave no room in width %d",
-                    o->margin_l + o->margin_r, o->width);
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                          "options: margin_l + margin_r (%d) leave no room in width %d",
+                          o->margin_l + o->margin_r, o->width);
     if (o->margin_v >= o->height)
-        return fail(errbuf, errlen, "options: margin_v %d leaves no room in height %d", o->margin_v,
-                    o->height);
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                          "options: margin_v %d leaves no room in height %d", o->margin_v,
+                          o->height);
     if (o->title != NULL && o->title[0] != '\0') {
         if (!utf8_valid(o->title))
-            return fail(errbuf, errlen, "options: title is not valid UTF-8");
+            return fenta_fail(errbuf, errlen, FENTA_EINVAL, "options: title is not valid UTF-8");
         if (o->title_ms <= 0 || o->title_ms > MAX_MS)
-            return fail(errbuf, errlen, "options: title_ms %" PRId64 " is outside 1..%" PRId64,
-                        o->title_ms, MAX_MS);
+            return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                              "options: title_ms %" PRId64 " is outside 1..%" PRId64, o->title_ms,
+                              MAX_MS);
         if (o->title_size < 1 || o->title_size > o->height)
-            return fail(errbuf, errlen, "options: title_size %d is outside 1..%d (the height)",
-                        o->title_size, o->height);
+            return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                              "options: title_size %d is outside 1..%d (the height)", o->title_size,
+                              o->height);
     }
     return 0;
 }
@@ -217,21 +215,24 @@ static int check_lines(const captions_line_t *l, size_t nl, const captions_word_
                        char *errbuf, size_t errlen)
 {
     if (nl > 0 && (l == NULL || w == NULL))
-        return fail(errbuf, errlen, "%zu lines but no %s", nl, l == NULL ? "lines" : "words");
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL, "%zu lines but no %s", nl,
+                          l == NULL ? "lines" : "words");
     for (size_t i = 0; i < nl; i++) {
         if (l[i].count == 0)
-            return fail(errbuf, errlen, "line %zu: no words", i);
+            return fenta_fail(errbuf, errlen, FENTA_EINVAL, "line %zu: no words", i);
         if (l[i].first >= nw || l[i].count > nw - l[i].first)
-            return fail(errbuf, errlen, "line %zu: words %zu..%zu are past the %zu words", i,
-                        l[i].first, l[i].first + l[i].count - 1, nw);
+            return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                              "line %zu: words %zu..%zu are past the %zu words", i, l[i].first,
+                              l[i].first + l[i].count - 1, nw);
         if (l[i].start_ms < 0 || l[i].end_ms < l[i].start_ms || l[i].end_ms > MAX_MS)
-            return fail(errbuf, errlen,
-                        "line %zu: times %" PRId64 "..%" PRId64 " ms are not within 0..%" PRId64
-                        " and in order",
-                        i, l[i].start_ms, l[i].end_ms, MAX_MS);
+            return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                              "line %zu: times %" PRId64 "..%" PRId64
+                              " ms are not within 0..%" PRId64 " and in order",
+                              i, l[i].start_ms, l[i].end_ms, MAX_MS);
         for (size_t j = l[i].first; j < l[i].first + l[i].count; j++)
             if (w[j].text == NULL || !utf8_valid(w[j].text))
-                return fail(errbuf, errlen, "word %zu: text is missing or not valid UTF-8", j);
+                return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                                  "word %zu: text is missing or not valid UTF-8", j);
     }
     return 0;
 }
@@ -394,7 +395,7 @@ int ass_script_build(const captions_line_t *lines, size_t nlines, const captions
                      size_t errlen)
 {
     if (out == NULL)
-        return fail(errbuf, errlen, "no output given");
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL, "no output given");
     *out = NULL;
     int rc = check_opts(o, errbuf, errlen);
     if (rc == 0)

@@ -5,6 +5,7 @@
  * media file" and "truncated" read the same here as everywhere else in the
  * media layer; this module adds only what is about audio. */
 #include "actors/audio_pcm.h"
+#include "actors/media_internal.h"
 #include "actors/media_probe.h"
 #include "runtime/error.h"
 
@@ -24,21 +25,6 @@
  * 30 minutes passes both checks. */
 #define SLACK_SECONDS 0.5
 #define MAX_SAMPLES ((size_t)((AUDIO_PCM_MAX_SECONDS + SLACK_SECONDS) * AUDIO_PCM_RATE))
-
-/* Writes "media file 'PATH': REASON" into errbuf and returns code. */
-static int fail(char *errbuf, size_t errlen, const char *path, int code, const char *fmt, ...)
-{
-    if (errbuf && errlen > 0) {
-        int n = snprintf(errbuf, errlen, "media file '%s': ", path);
-        if (n >= 0 && (size_t)n < errlen) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(errbuf + n, errlen - (size_t)n, fmt, ap);
-            va_end(ap);
-        }
-    }
-    return code;
-}
 
 /* One decode in progress: the demuxer, the decoder, the resampler and the
  * growing output. */
@@ -60,14 +46,14 @@ typedef struct decode {
 
 static int oom(decode_t *d)
 {
-    return fail(d->errbuf, d->errlen, d->path, FENTA_ENOMEM, "out of memory");
+    return media__fail(d->errbuf, d->errlen, d->path, FENTA_ENOMEM, "out of memory");
 }
 
 static int too_long(decode_t *d)
 {
-    return fail(d->errbuf, d->errlen, d->path, FENTA_ETOOBIG,
-                "audio longer than %d minutes; the limit is %d minutes", AUDIO_PCM_MAX_SECONDS / 60,
-                AUDIO_PCM_MAX_SECONDS / 60);
+    return media__fail(d->errbuf, d->errlen, d->path, FENTA_ETOOBIG,
+                       "audio longer than %d minutes; the limit is %d minutes",
+                       AUDIO_PCM_MAX_SECONDS / 60, AUDIO_PCM_MAX_SECONDS / 60);
 }
 
 /* Makes room for more samples after d->n; doubling keeps appends amortised. */
@@ -91,16 +77,18 @@ static int resample(decode_t *d, const uint8_t **in, int in_samples)
 {
     int out_max = swr_get_out_samples(d->swr, in_samples);
     if (out_max < 0)
-        return fail(d->errbuf, d->errlen, d->path, FENTA_EINVAL, "cannot resample the audio");
+        return media__fail(d->errbuf, d->errlen, d->path, FENTA_EINVAL,
+                           "cannot resample the audio");
     int rc = reserve(d, (size_t)out_max);
     if (rc != 0)
         return rc;
     uint8_t *out = (uint8_t *)(d->buf + d->n);
     int got = swr_convert(d->swr, &out, out_max, in, in_samples);
     if (got < 0)
-        return got == AVERROR(ENOMEM) ? oom(d)
-                                      : fail(d->errbuf, d->errlen, d->path, FENTA_EINVAL,
-                                             "cannot resample the audio (%s)", av_err2str(got));
+        return got == AVERROR(ENOMEM)
+                   ? oom(d)
+                   : media__fail(d->errbuf, d->errlen, d->path, FENTA_EINVAL,
+                                 "cannot resample the audio (%s)", av_err2str(got));
     d->n += (size_t)got;
     /* Checked as we go, so a header that lies about the length cannot make
      * us hold more than the limit. */
@@ -141,9 +129,9 @@ static int ensure_swr(decode_t *d, const AVFrame *f)
         if (rc == AVERROR(ENOMEM))
             return oom(d);
         const char *fmt = av_get_sample_fmt_name((enum AVSampleFormat)f->format);
-        return fail(d->errbuf, d->errlen, d->path, FENTA_EINVAL,
-                    "cannot convert its audio (%d Hz, %d channels, %s): %s", f->sample_rate,
-                    f->ch_layout.nb_channels, fmt ? fmt : "?", av_err2str(rc));
+        return media__fail(d->errbuf, d->errlen, d->path, FENTA_EINVAL,
+                           "cannot convert its audio (%d Hz, %d channels, %s): %s", f->sample_rate,
+                           f->ch_layout.nb_channels, fmt ? fmt : "?", av_err2str(rc));
     }
     d->swr_rate = f->sample_rate;
     d->swr_format = f->format;
@@ -182,23 +170,23 @@ static int open_audio(decode_t *d)
     int rc = avformat_open_input(&d->fc, d->path, NULL, NULL);
     if (rc < 0)
         return rc == AVERROR(ENOMEM) ? oom(d)
-                                     : fail(d->errbuf, d->errlen, d->path, FENTA_EINVAL,
-                                            "truncated or corrupt (%s)", av_err2str(rc));
+                                     : media__fail(d->errbuf, d->errlen, d->path, FENTA_EINVAL,
+                                                   "truncated or corrupt (%s)", av_err2str(rc));
     rc = avformat_find_stream_info(d->fc, NULL);
     if (rc < 0)
-        return fail(d->errbuf, d->errlen, d->path, FENTA_EINVAL, "truncated or corrupt (%s)",
-                    av_err2str(rc));
+        return media__fail(d->errbuf, d->errlen, d->path, FENTA_EINVAL, "truncated or corrupt (%s)",
+                           av_err2str(rc));
     const AVCodec *codec = NULL;
     int ai = av_find_best_stream(d->fc, AVMEDIA_TYPE_AUDIO, -1, -1, &codec, 0);
     if (ai == AVERROR_STREAM_NOT_FOUND)
-        return fail(d->errbuf, d->errlen, d->path, FENTA_EINVAL, "no audio stream (%s)",
-                    d->fc->nb_streams > 0 ? "video only" : "no streams");
+        return media__fail(d->errbuf, d->errlen, d->path, FENTA_EINVAL, "no audio stream (%s)",
+                           d->fc->nb_streams > 0 ? "video only" : "no streams");
     if (ai < 0 || !codec) {
         int best = av_find_best_stream(d->fc, AVMEDIA_TYPE_AUDIO, -1, -1, NULL, 0);
         const char *name =
             best >= 0 ? avcodec_get_name(d->fc->streams[best]->codecpar->codec_id) : "?";
-        return fail(d->errbuf, d->errlen, d->path, FENTA_EINVAL,
-                    "no decoder for its audio codec (%s)", name);
+        return media__fail(d->errbuf, d->errlen, d->path, FENTA_EINVAL,
+                           "no decoder for its audio codec (%s)", name);
     }
     const AVStream *st = d->fc->streams[ai];
     double seconds = 0.0;
@@ -218,10 +206,10 @@ static int open_audio(decode_t *d)
         rc = avcodec_open2(d->cc, codec, NULL);
     }
     if (rc < 0)
-        return rc == AVERROR(ENOMEM)
-                   ? oom(d)
-                   : fail(d->errbuf, d->errlen, d->path, FENTA_EINVAL,
-                          "cannot open the %s audio decoder (%s)", codec->name, av_err2str(rc));
+        return rc == AVERROR(ENOMEM) ? oom(d)
+                                     : media__fail(d->errbuf, d->errlen, d->path, FENTA_EINVAL,
+                                                   "cannot open the %s audio decoder (%s)",
+                                                   codec->name, av_err2str(rc));
     /* The demuxer still reads every packet, but need not parse the others. */
     for (unsigned i = 0; i < d->fc->nb_streams; i++)
         if ((int)i != ai)
@@ -244,7 +232,8 @@ static int decode_all(decode_t *d)
             break;
         }
         if (r == AVERROR(EIO)) {
-            rc = fail(d->errbuf, d->errlen, d->path, FENTA_EIO, "read error (%s)", av_err2str(r));
+            rc = media__fail(d->errbuf, d->errlen, d->path, FENTA_EIO, "read error (%s)",
+                             av_err2str(r));
             break;
         }
         /* End of file, or a damaged tail: keep what was decoded, as ffmpeg does. */
@@ -269,10 +258,10 @@ static int decode_all(decode_t *d)
     av_frame_free(&f);
     if (rc == 0 && d->n == 0) {
         if (d->bad_packets > 0)
-            rc = fail(d->errbuf, d->errlen, d->path, FENTA_EINVAL,
-                      "no audio could be decoded (%u corrupt packets)", d->bad_packets);
+            rc = media__fail(d->errbuf, d->errlen, d->path, FENTA_EINVAL,
+                             "no audio could be decoded (%u corrupt packets)", d->bad_packets);
         else
-            rc = fail(d->errbuf, d->errlen, d->path, FENTA_EINVAL, "zero-length audio");
+            rc = media__fail(d->errbuf, d->errlen, d->path, FENTA_EINVAL, "zero-length audio");
     }
     return rc;
 }
@@ -286,7 +275,7 @@ int audio_pcm_decode(const char *path, int16_t **samples, size_t *n, char *errbu
     if (n)
         *n = 0;
     if (!path || !*path || !samples || !n)
-        return fail(errbuf, errlen, path ? path : "(null)", FENTA_EINVAL, "no path given");
+        return media__fail(errbuf, errlen, path ? path : "(null)", FENTA_EINVAL, "no path given");
 
     /* Missing, unreadable, empty, not media, truncated: media_probe's words
      * (it also silences FFmpeg's log, once per process). */
@@ -295,8 +284,8 @@ int audio_pcm_decode(const char *path, int16_t **samples, size_t *n, char *errbu
     if (rc != 0)
         return rc;
     if (!info.has_audio)
-        return fail(errbuf, errlen, path, FENTA_EINVAL, "no audio stream (%s)",
-                    info.is_still_image ? "a still image" : "video only");
+        return media__fail(errbuf, errlen, path, FENTA_EINVAL, "no audio stream (%s)",
+                           info.is_still_image ? "a still image" : "video only");
 
     decode_t d = {.path = path, .errbuf = errbuf, .errlen = errlen};
     rc = decode_all(&d);

@@ -18,17 +18,6 @@ captions_opts_t captions_opts_default(void)
                              .uppercase = false};
 }
 
-static int fail(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-    if (errbuf != NULL && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(errbuf, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return FENTA_EINVAL;
-}
-
 /* Code points in s, or -1 if s is not valid UTF-8 or holds a control
  * character (a newline in a word would end the SRT cue early). */
 static long utf8_count(const char *s)
@@ -114,24 +103,24 @@ static bool ends_sentence(const char *s)
 static int check_words(const captions_word_t *w, size_t n, char *errbuf, size_t errlen)
 {
     if (w == NULL || n == 0)
-        return fail(errbuf, errlen, "no words");
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL, "no words");
     for (size_t i = 0; i < n; i++) {
         if (w[i].text == NULL || w[i].text[0] == '\0')
-            return fail(errbuf, errlen, "word %zu: empty text", i);
+            return fenta_fail(errbuf, errlen, FENTA_EINVAL, "word %zu: empty text", i);
         if (utf8_count(w[i].text) < 0)
-            return fail(errbuf, errlen,
-                        "word %zu: text is not valid UTF-8 or holds a control character", i);
+            return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                              "word %zu: text is not valid UTF-8 or holds a control character", i);
         if (w[i].start_ms < 0 || w[i].end_ms < 0)
-            return fail(errbuf, errlen, "word %zu: negative time", i);
+            return fenta_fail(errbuf, errlen, FENTA_EINVAL, "word %zu: negative time", i);
         if (w[i].end_ms < w[i].start_ms)
-            return fail(errbuf, errlen,
-                        "word %zu: ends (%" PRId64 " ms) before it starts (%" PRId64 " ms)", i,
-                        w[i].end_ms, w[i].start_ms);
+            return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                              "word %zu: ends (%" PRId64 " ms) before it starts (%" PRId64 " ms)",
+                              i, w[i].end_ms, w[i].start_ms);
         if (i > 0 && w[i].start_ms < w[i - 1].end_ms)
-            return fail(errbuf, errlen,
-                        "word %zu: starts (%" PRId64 " ms) before word %zu ends (%" PRId64
-                        " ms); words must be in time order",
-                        i, w[i].start_ms, i - 1, w[i - 1].end_ms);
+            return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                              "word %zu: starts (%" PRId64 " ms) before word %zu ends (%" PRId64
+                              " ms); words must be in time order",
+                              i, w[i].start_ms, i - 1, w[i - 1].end_ms);
     }
     return 0;
 }
@@ -140,14 +129,14 @@ int captions_lines(const captions_word_t *w, size_t n, const captions_opts_t *o,
                    captions_line_t **lines, size_t *nlines, char *errbuf, size_t errlen)
 {
     if (lines == NULL || nlines == NULL)
-        return fail(errbuf, errlen, "no output given");
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL, "no output given");
     *lines = NULL;
     *nlines = 0;
     captions_opts_t opts = o != NULL ? *o : captions_opts_default();
     if (opts.max_words < 1 || opts.max_chars < 1 || opts.min_display_ms < 0)
-        return fail(errbuf, errlen,
-                    "options: max_words and max_chars must be >= 1, "
-                    "min_display_ms >= 0");
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                          "options: max_words and max_chars must be >= 1, "
+                          "min_display_ms >= 0");
     int rc = check_words(w, n, errbuf, errlen);
     if (rc != 0)
         return rc;

@@ -18,8 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* Writes "media file 'PATH': REASON" into errbuf and returns code. */
-static int fail(char *errbuf, size_t errlen, const char *path, int code, const char *fmt, ...)
+int media__fail(char *errbuf, size_t errlen, const char *path, int code, const char *fmt, ...)
 {
     if (errbuf && errlen > 0) {
         int n = snprintf(errbuf, errlen, "media file '%s': ", path);
@@ -110,8 +109,8 @@ static int open_media(const char *path, AVFormatContext **fc_out, AVIOContext **
     AVIOContext *pb = NULL;
     int rc = avio_open2(&pb, path, AVIO_FLAG_READ, NULL, NULL);
     if (rc < 0)
-        return fail(errbuf, errlen, path, rc == AVERROR(ENOMEM) ? FENTA_ENOMEM : FENTA_EIO,
-                    "cannot be read (%s)", av_err2str(rc));
+        return media__fail(errbuf, errlen, path, rc == AVERROR(ENOMEM) ? FENTA_ENOMEM : FENTA_EIO,
+                           "cannot be read (%s)", av_err2str(rc));
     const AVInputFormat *ifmt = NULL;
     /* The score is how sure the demuxer is. At end of file FFmpeg accepts any
      * score above 0, and a name ending in .mp4 alone scores 1 for mov; below
@@ -119,28 +118,29 @@ static int open_media(const char *path, AVFormatContext **fc_out, AVIOContext **
     rc = av_probe_input_buffer2(pb, &ifmt, path, NULL, 0, 0);
     if (rc < AVPROBE_SCORE_RETRY || !ifmt) {
         avio_closep(&pb);
-        return fail(errbuf, errlen, path, FENTA_EINVAL, "not a media file or unsupported format");
+        return media__fail(errbuf, errlen, path, FENTA_EINVAL,
+                           "not a media file or unsupported format");
     }
     AVFormatContext *fc = avformat_alloc_context();
     if (!fc) {
         avio_closep(&pb);
-        return fail(errbuf, errlen, path, FENTA_ENOMEM, "out of memory");
+        return media__fail(errbuf, errlen, path, FENTA_ENOMEM, "out of memory");
     }
     fc->pb = pb; /* custom I/O: we close pb ourselves, on every path */
     rc = avformat_open_input(&fc, path, ifmt, NULL); /* frees fc on failure */
     if (rc < 0) {
         avio_closep(&pb);
         if (rc == AVERROR(ENOMEM))
-            return fail(errbuf, errlen, path, FENTA_ENOMEM, "out of memory");
-        return fail(errbuf, errlen, path, FENTA_EINVAL, "truncated or corrupt (%s: %s)", ifmt->name,
-                    av_err2str(rc));
+            return media__fail(errbuf, errlen, path, FENTA_ENOMEM, "out of memory");
+        return media__fail(errbuf, errlen, path, FENTA_EINVAL, "truncated or corrupt (%s: %s)",
+                           ifmt->name, av_err2str(rc));
     }
     rc = avformat_find_stream_info(fc, NULL);
     if (rc < 0) {
         avformat_close_input(&fc);
         avio_closep(&pb);
-        return fail(errbuf, errlen, path, FENTA_EINVAL, "truncated or corrupt (%s: %s)", ifmt->name,
-                    av_err2str(rc));
+        return media__fail(errbuf, errlen, path, FENTA_EINVAL, "truncated or corrupt (%s: %s)",
+                           ifmt->name, av_err2str(rc));
     }
     *fc_out = fc;
     *pb_out = pb;
@@ -157,8 +157,8 @@ static int fill_info(const char *path, AVFormatContext *fc, media_info_t *out, c
     if (vi >= 0 && (fc->streams[vi]->disposition & AV_DISPOSITION_ATTACHED_PIC))
         vi = -1;
     if (vi < 0 && ai < 0)
-        return fail(errbuf, errlen, path, FENTA_EINVAL, "no audio or video stream (%s)",
-                    out->format);
+        return media__fail(errbuf, errlen, path, FENTA_EINVAL, "no audio or video stream (%s)",
+                           out->format);
 
     if (vi >= 0) {
         const AVStream *vs = fc->streams[vi];
@@ -177,13 +177,13 @@ static int fill_info(const char *path, AVFormatContext *fc, media_info_t *out, c
                 out->video.fps = rational_or_zero(vs->r_frame_rate);
         }
         if (cp->width > MEDIA_PROBE_MAX_SIDE || cp->height > MEDIA_PROBE_MAX_SIDE)
-            return fail(errbuf, errlen, path, FENTA_ETOOBIG,
-                        "image too large (%dx%d); the limit is %d", cp->width, cp->height,
-                        MEDIA_PROBE_MAX_SIDE);
+            return media__fail(errbuf, errlen, path, FENTA_ETOOBIG,
+                               "image too large (%dx%d); the limit is %d", cp->width, cp->height,
+                               MEDIA_PROBE_MAX_SIDE);
         if (cp->width <= 0 || cp->height <= 0)
-            return fail(errbuf, errlen, path, FENTA_EINVAL,
-                        "video stream has no dimensions (%s); truncated or corrupt",
-                        out->video.codec);
+            return media__fail(errbuf, errlen, path, FENTA_EINVAL,
+                               "video stream has no dimensions (%s); truncated or corrupt",
+                               out->video.codec);
     }
     if (ai >= 0) {
         const AVCodecParameters *cp = fc->streams[ai]->codecpar;
@@ -198,7 +198,8 @@ static int fill_info(const char *path, AVFormatContext *fc, media_info_t *out, c
     } else {
         out->duration_s = duration_of(fc);
         if (!(out->duration_s > 0.0))
-            return fail(errbuf, errlen, path, FENTA_EINVAL, "zero duration (%s)", out->format);
+            return media__fail(errbuf, errlen, path, FENTA_EINVAL, "zero duration (%s)",
+                               out->format);
     }
     return 0;
 }
@@ -210,7 +211,7 @@ int media_probe(const char *path, media_info_t *out, char *errbuf, size_t errlen
     if (out)
         memset(out, 0, sizeof *out);
     if (!path || !*path || !out)
-        return fail(errbuf, errlen, path ? path : "(null)", FENTA_EINVAL, "no path given");
+        return media__fail(errbuf, errlen, path ? path : "(null)", FENTA_EINVAL, "no path given");
     media__log_init();
 
     /* Checked before FFmpeg sees the path: a FIFO or device would block it,
@@ -218,18 +219,18 @@ int media_probe(const char *path, media_info_t *out, char *errbuf, size_t errlen
     struct stat sb;
     if (stat(path, &sb) != 0) {
         if (errno == ENOENT || errno == ENOTDIR)
-            return fail(errbuf, errlen, path, FENTA_ENOTFOUND, "no such file");
+            return media__fail(errbuf, errlen, path, FENTA_ENOTFOUND, "no such file");
         int err = errno;
         char why[128];
         /* GNU strerror_r (we build with _GNU_SOURCE): thread-safe, may ignore why. */
         const char *text = strerror_r(err, why, sizeof why);
-        return fail(errbuf, errlen, path, err == EACCES ? FENTA_EDENIED : FENTA_EIO,
-                    "cannot be read (%s)", text);
+        return media__fail(errbuf, errlen, path, err == EACCES ? FENTA_EDENIED : FENTA_EIO,
+                           "cannot be read (%s)", text);
     }
     if (!S_ISREG(sb.st_mode))
-        return fail(errbuf, errlen, path, FENTA_EINVAL, "not a regular file");
+        return media__fail(errbuf, errlen, path, FENTA_EINVAL, "not a regular file");
     if (sb.st_size == 0)
-        return fail(errbuf, errlen, path, FENTA_EINVAL, "empty file");
+        return media__fail(errbuf, errlen, path, FENTA_EINVAL, "empty file");
     out->size_bytes = (int64_t)sb.st_size;
 
     AVFormatContext *fc = NULL;
