@@ -15,11 +15,12 @@
  * synthesised once per pitch and then only scaled and added. The pad cannot
  * be cached, as its phases follow absolute time (see render_pad). */
 #include "actors/music_bed.h"
+#include "actors/wav.h"
 #include "runtime/error.h"
+#include "runtime/fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -509,23 +510,13 @@ static void emit(const bed_t *b, int64_t n, int64_t fade_in, int64_t fade_out, u
     }
 }
 
-static void put_le(unsigned char *p, uint32_t v, int n)
-{
-    for (int i = 0; i < n; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
 /* Renders the bed block by block into f after its header. Returns 0,
  * FENTA_ENOMEM, or FENTA_EIO with errno set. */
 static int render_to(bed_t *b, FILE *f, unsigned char *out, int64_t block)
 {
-    unsigned char h[44];
+    unsigned char h[WAV_HEADER_BYTES];
     uint32_t data = (uint32_t)(b->frames * 4); /* < 2^32: 3600 s at 192 kHz is 2.8 GB */
-    memcpy(h, "RIFF", 4), put_le(h + 4, 36 + data, 4), memcpy(h + 8, "WAVEfmt ", 8);
-    put_le(h + 16, 16, 4), put_le(h + 20, 1, 2) /* PCM */, put_le(h + 22, 2, 2) /* stereo */;
-    put_le(h + 24, (uint32_t)b->rate, 4), put_le(h + 28, (uint32_t)b->rate * 4, 4);
-    put_le(h + 32, 4, 2) /* block align */, put_le(h + 34, 16, 2), memcpy(h + 36, "data", 4);
-    put_le(h + 40, data, 4);
+    wav_header(h, b->rate, 2, data);
     if (fwrite(h, sizeof h, 1, f) != 1)
         return FENTA_EIO;
     double bar_len = 4 * b->beat;
@@ -547,17 +538,6 @@ static int render_to(bed_t *b, FILE *f, unsigned char *out, int64_t block)
         memset(b->r + keep, 0, clear * sizeof *b->r);
     }
     return 0;
-}
-
-/* fsync of the directory makes the rename itself durable; best effort, since
- * some file systems refuse fsync on a directory and the data is already safe. */
-static void sync_dir(const char *path)
-{
-    char *copy = strdup(path);
-    int fd = copy ? open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-    if (fd >= 0)
-        (void)fsync(fd), close(fd);
-    free(copy);
 }
 
 /* Creates the temporary file, renders into it, syncs and renames it. */
@@ -592,7 +572,9 @@ static int write_file(bed_t *b, const char *path, unsigned char *out, int64_t bl
     if (rc != 0)
         return fenta_fail(errbuf, errlen, rc, "music bed '%s': cannot write it: %s", path,
                           strerror_r(err, why, sizeof why));
-    sync_dir(path);
+    /* Best effort: some file systems refuse fsync on a folder, and the data
+     * is already safe. */
+    (void)fsutil_sync_dir_of(path);
     return 0;
 }
 

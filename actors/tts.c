@@ -4,12 +4,13 @@
  * writing the WAV file durably. */
 #include "actors/tts.h"
 #include "actors/kokoro.h"
+#include "actors/wav.h"
 #include "runtime/error.h"
+#include "runtime/fsutil.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -396,12 +397,6 @@ int tts__marks_spread(const char *text, const int16_t *pcm, size_t nsamples, int
 
 /* ---- the WAV file -------------------------------------------------------- */
 
-static void put_le(unsigned char *p, uint32_t v, int bytes)
-{
-    for (int i = 0; i < bytes; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
 static int write_all(int fd, const void *buf, size_t len)
 {
     const char *p = buf;
@@ -423,21 +418,6 @@ static int io_code(int err)
                                                          : FENTA_EIO;
 }
 
-/* fsync of the directory makes the rename itself durable; best effort, since
- * some file systems refuse fsync on a directory and the data is already safe. */
-static void sync_dir(const char *path)
-{
-    char *copy = strdup(path);
-    if (!copy)
-        return;
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(copy);
-}
-
 int tts__wav_write(const char *path, const int16_t *pcm, size_t nsamples, int rate, char *errbuf,
                    size_t errlen)
 {
@@ -456,18 +436,14 @@ int tts__wav_write(const char *path, const int16_t *pcm, size_t nsamples, int ra
                           "WAV '%s': cannot create a file beside it: %s", path, strerror(e));
     }
     (void)fchmod(fd, 0644); /* mkstemp makes 0600; the render stages may run as another user */
-    unsigned char h[44];
-    memcpy(h, "RIFF", 4), put_le(h + 4, (uint32_t)(36 + data), 4), memcpy(h + 8, "WAVEfmt ", 8);
-    put_le(h + 16, 16, 4), put_le(h + 20, 1, 2) /* PCM */, put_le(h + 22, 1, 2) /* mono */;
-    put_le(h + 24, (uint32_t)rate, 4), put_le(h + 28, (uint32_t)rate * 2, 4);
-    put_le(h + 32, 2, 2) /* block align */, put_le(h + 34, 16, 2), memcpy(h + 36, "data", 4);
-    put_le(h + 40, (uint32_t)data, 4);
+    unsigned char h[WAV_HEADER_BYTES];
+    wav_header(h, rate, 1, (uint32_t)data);
     int rc = write_all(fd, h, sizeof h);
     unsigned char buf[8192]; /* samples as little-endian bytes, whatever the host */
     for (size_t i = 0; rc == 0 && i < nsamples;) {
         size_t k = 0;
         for (; k < sizeof buf / 2 && i < nsamples; k++, i++)
-            put_le(buf + 2 * k, (uint16_t)pcm[i], 2);
+            wav_put_le(buf + 2 * k, (uint16_t)pcm[i], 2);
         rc = write_all(fd, buf, 2 * k);
     }
     if (rc == 0)
@@ -484,7 +460,9 @@ int tts__wav_write(const char *path, const int16_t *pcm, size_t nsamples, int ra
                           strerror(e));
     }
     free(tmp);
-    sync_dir(path);
+    /* Best effort: some file systems refuse fsync on a folder, and the data
+     * is already safe. */
+    (void)fsutil_sync_dir_of(path);
     return 0;
 }
 
