@@ -14,7 +14,6 @@
 #include "runtime/runtime.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
@@ -116,12 +115,6 @@ static void on_event(void *arg, const render_event_t *ev)
     pthread_mutex_unlock(&w->lock);
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 /* Whether DIR/.fenta holds an unfinished render of this same spec. */
 static bool resumable(const char *state, const char *out, const json_t *spec, char *id, size_t cap)
 {
@@ -205,7 +198,7 @@ int cmd_render(int argc, char **argv)
     char id[64] = "";
     bool resume = resumable(state, abs_out, spec, id, sizeof id);
     if (!resume) {
-        nftw(state, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        fsutil_remove_tree(state);
         fenta_id_t fid;
         id_new(&fid);
         id_to_str(&fid, id);

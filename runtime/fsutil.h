@@ -1,7 +1,7 @@
 /* fsutil.h - the file-system steps durable code repeats: folders made with
  * their parents, and files replaced whole or not at all (temporary file,
  * fsync, rename, fsync of the folder), so a crash never leaves half a file
- * under the final name. */
+ * under the final name; and folders removed whole. */
 #ifndef FENTA_FSUTIL_H
 #define FENTA_FSUTIL_H
 #include <stddef.h>
@@ -10,6 +10,10 @@
 /* mkdir -p: creates path and its missing parents (parents 0755, path
  * mode). 0, or -1 with errno. */
 int fsutil_mkdirs(const char *path, mode_t mode);
+
+/* rm -rf: removes path and everything below it, not following links.
+ * Best effort: stops at the first entry it cannot remove. */
+void fsutil_remove_tree(const char *path);
 
 /* fsyncs the folder holding path, so a rename or a new name in it is
  * durable. 0, or -1 with errno. */

@@ -26,7 +26,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
@@ -140,17 +139,6 @@ static char *quoted(const char *s)
     return out;
 }
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
-
-static void rm_rf(const char *path)
-{
-    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* Logs why a tool failed, with the end of the log it wrote to. */
 static void log_tool_failure(const embedded_pg_t *e, const char *what)
 {
@@ -246,7 +234,7 @@ static int create_cluster(embedded_pg_t *e)
     char *sufile = init ? path_join(init, "fenta_superuser") : NULL;
     int rc = init && conf && sufile ? 0 : FENTA_ENOMEM;
     if (rc == 0) {
-        rm_rf(init); /* what a crashed earlier attempt left */
+        fsutil_remove_tree(init); /* what a crashed earlier attempt left */
         if (mkdir(init, 0700) != 0 ||
             (e->user.switch_user && chown(init, e->user.uid, e->user.gid) != 0)) {
             log_msg(LOG_ERROR, NULL, "embedded postgres: cannot create %s: %s", init,
