@@ -47,19 +47,17 @@ static const char *const SENTENCES[NSENT] = {
 static const int PAUSE_MS[NSENT] = {1000, 500, 1500, 400, 2000, 700, 1200, 600, 3000, 800};
 #define TAIL_MS 1000
 
-static char *fixture_dir;
-static pid_t fixture_owner;
+static const char *fixture_dir;
 
 /* Runs a shell command in the fixture dir; any failure stops the run. */
 static void sh(const char *fmt, ...)
 {
-    char cmd[4096], inner[3800];
+    char cmd[4096];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(inner, sizeof inner, fmt, ap);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "cd '%s' && %s", fixture_dir, inner);
-    if (system(cmd) != 0) {
+    if (fx_sh(fixture_dir, "%s", cmd) != 0) {
         fprintf(stderr, "fixture command failed: %s\n", cmd);
         exit(1);
     }
@@ -146,9 +144,7 @@ static void make_speech(void)
 ReportHook(PRE_ALL)(struct criterion_test_set *set)
 {
     (void)set;
-    fixture_dir = fx_tmpdir("asr");
-    fixture_owner = getpid();
-    setenv(ENV_DIR, fixture_dir, 1);
+    fixture_dir = fx_shared_dir_make(ENV_DIR, "asr");
     char cwd[1024];
     if (!getcwd(cwd, sizeof cwd) || chdir(fixture_dir) != 0)
         exit(1);
@@ -178,19 +174,12 @@ ReportHook(PRE_ALL)(struct criterion_test_set *set)
 ReportHook(POST_ALL)(struct criterion_global_stats *stats)
 {
     (void)stats;
-    if (fixture_dir && fixture_owner == getpid()) {
-        fx_rmdir(fixture_dir);
-        fixture_dir = NULL;
-    }
+    fx_shared_dir_remove();
 }
 
 static const char *fixture(const char *name)
 {
-    static char path[1024];
-    const char *dir = getenv(ENV_DIR);
-    cr_assert_not_null(dir, "fixtures were not made");
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return path;
+    return fx_shared_path(ENV_DIR, name);
 }
 
 /* ---- helpers ---------------------------------------------------------------------- */

@@ -18,8 +18,7 @@
 /* The fixtures are made once, in the runner, before any test process starts;
  * tests find the directory through the environment (inherited by them). */
 #define ENV_DIR "FENTA_TEST_PROBE_DIR"
-static char *fixture_dir;
-static pid_t fixture_owner;
+static const char *fixture_dir;
 
 #define VIDEO_IN "-f lavfi -i testsrc2=size=320x240:rate=25:duration=2"
 #define AUDIO_IN "-f lavfi -i sine=frequency=440:duration=2"
@@ -29,12 +28,9 @@ static pid_t fixture_owner;
  * output name is a plain file name we chose. */
 static void ffmpeg(const char *args)
 {
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "cd '%s' && ffmpeg -nostdin -y -loglevel error %s", fixture_dir,
-             args);
-    int rc = system(cmd);
+    int rc = fx_sh(fixture_dir, "ffmpeg -nostdin -y -loglevel error %s", args);
     if (rc != 0) {
-        fprintf(stderr, "fixture command failed (%d): %s\n", rc, cmd);
+        fprintf(stderr, "fixture command failed (%d): ffmpeg %s\n", rc, args);
         exit(1);
     }
 }
@@ -82,9 +78,7 @@ static void write_empty_wav(const char *name)
 ReportHook(PRE_ALL)(struct criterion_test_set *set)
 {
     (void)set;
-    fixture_dir = fx_tmpdir("probe");
-    fixture_owner = getpid();
-    setenv(ENV_DIR, fixture_dir, 1);
+    fixture_dir = fx_shared_dir_make(ENV_DIR, "probe");
     ffmpeg(VIDEO_IN " " AUDIO_IN " " X264 " -c:a aac -shortest av.mp4");
     ffmpeg(AUDIO_IN " -c:a aac audio.m4a");
     ffmpeg(AUDIO_IN " -c:a pcm_s16le audio.wav");
@@ -105,19 +99,12 @@ ReportHook(PRE_ALL)(struct criterion_test_set *set)
 ReportHook(POST_ALL)(struct criterion_global_stats *stats)
 {
     (void)stats;
-    if (fixture_dir && fixture_owner == getpid()) {
-        fx_rmdir(fixture_dir);
-        fixture_dir = NULL;
-    }
+    fx_shared_dir_remove();
 }
 
 static const char *fixture(const char *name)
 {
-    static char path[1024];
-    const char *dir = getenv(ENV_DIR);
-    cr_assert_not_null(dir, "fixtures were not made");
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return path;
+    return fx_shared_path(ENV_DIR, name);
 }
 
 static off_t file_size(const char *path)

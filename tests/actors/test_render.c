@@ -23,13 +23,12 @@ static char dir[512];
 static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void sh(const char *fmt, ...)
 {
-    char cmd[4096], full[4700];
+    char cmd[4096];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(cmd, sizeof cmd, fmt, ap);
     va_end(ap);
-    snprintf(full, sizeof full, "cd '%s' && %s", dir, cmd);
-    cr_assert_eq(system(full), 0, "command failed: %s", full);
+    cr_assert_eq(fx_sh(dir, "%s", cmd), 0, "command failed in %s: %s", dir, cmd);
 }
 
 /* Runs a command in dir and returns its stdout (malloc'd) and exit status. */

@@ -20,9 +20,7 @@ static void sh(const char *fmt, const char *arg)
 {
     char cmd[4096];
     snprintf(cmd, sizeof cmd, fmt, arg);
-    char full[4700];
-    snprintf(full, sizeof full, "cd '%s' && %s", dir, cmd);
-    cr_assert_eq(system(full), 0, "command failed: %s", full);
+    cr_assert_eq(fx_sh(dir, "%s", cmd), 0, "command failed in %s: %s", dir, cmd);
 }
 
 static void setup(void)

@@ -4,6 +4,7 @@
 
 #include <criterion/criterion.h>
 #include <ftw.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,4 +75,46 @@ int fx_count(actor_ctx_t *ctx)
         memcpy(&n, s, sizeof n);
     n++;
     return actor_set_state(ctx, &n, sizeof n);
+}
+
+static char *shared_dir;
+static pid_t shared_owner;
+
+const char *fx_shared_dir_make(const char *env, const char *tag)
+{
+    shared_dir = fx_tmpdir(tag);
+    shared_owner = getpid();
+    if (setenv(env, shared_dir, 1) != 0)
+        exit(1);
+    return shared_dir;
+}
+
+void fx_shared_dir_remove(void)
+{
+    if (shared_dir && shared_owner == getpid()) {
+        fx_rmdir(shared_dir);
+        shared_dir = NULL;
+    }
+}
+
+const char *fx_shared_path(const char *env, const char *name)
+{
+    static char path[8][1024];
+    static int k;
+    const char *dir = getenv(env);
+    cr_assert_not_null(dir, "fixtures were not made");
+    k = (k + 1) % 8;
+    snprintf(path[k], sizeof path[k], "%s/%s", dir, name);
+    return path[k];
+}
+
+int fx_sh(const char *dir, const char *fmt, ...)
+{
+    char inner[8192], cmd[9216];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(inner, sizeof inner, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s", dir, inner);
+    return system(cmd);
 }

@@ -10,6 +10,18 @@
 char *fx_tmpdir(const char *tag);
 /* rm -rf dir (only below the temp root), then free(dir). */
 void fx_rmdir(char *dir);
+/* Fixtures made once by the Criterion runner before any test process
+ * starts (in ReportHook(PRE_ALL)) and found by the tests through the
+ * environment variable env, which they inherit. make creates the directory
+ * (exits on failure), exports it and returns it; remove, called from
+ * ReportHook(POST_ALL), deletes it in the process that made it only; path
+ * gives NAME inside it (asserts it was made; a buffer reused every 8 calls). */
+const char *fx_shared_dir_make(const char *env, const char *tag);
+void fx_shared_dir_remove(void);
+const char *fx_shared_path(const char *env, const char *name);
+/* Runs `cd DIR && COMMAND` through the shell, COMMAND printf-style;
+ * returns system()'s status. */
+int fx_sh(const char *dir, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A runtime on dir with small dispatchers (default 2, io 2, render 1); fsync
  * stays on unless no_sync. Not started. Asserts success. */
 runtime_t *fx_runtime(const char *dir, bool no_sync);
