@@ -61,6 +61,10 @@ typedef struct render render_t;
 render_t *render_new(const render_config_t *cfg);
 void render_destroy(render_t **self_p);
 
+/* Sets the on_event hook's arg (when the hook's owner is made after the
+ * engine); before render_register. */
+void render_set_event_arg(render_t *r, void *arg);
+
 /* Registers the seven stage kinds with rt (before runtime_start); r must
  * outlive rt. */
 int render_register(render_t *r, runtime_t *rt);
@@ -79,6 +83,18 @@ typedef struct render_job {
  * render was submitted before (its stages carry on from where they are). */
 int render_submit(render_t *r, runtime_t *rt, const render_job_t *job, const json_t *spec,
                   const char *base_dir, char *errbuf, size_t errlen);
+
+/* Stops a render: the stage running now stops promptly (the encoder polls
+ * a flag between frames), later stages refuse to run (a "cancelled" marker
+ * in the work folder, so this holds across restarts), and the notify actor
+ * gets "render.failed" with code "cancelled". 0, FENTA_EINVAL, FENTA_EIO. */
+int render_cancel(render_t *r, const render_job_t *job);
+
+/* Runs a failed or cancelled render again from its first stage without a
+ * record (the one that failed): the stages before it are not run again.
+ * FENTA_ENOTFOUND when it was never submitted. */
+int render_retry(render_t *r, runtime_t *rt, const render_job_t *job, char *errbuf,
+                 size_t errlen);
 
 /* The stage names, in order. */
 const char *render_stage_name(int index);

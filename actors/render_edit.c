@@ -147,7 +147,8 @@ int render__edit(render_ctx_t *c, char *errbuf, size_t errlen)
                                   .audio_kbps = s->audio_kbps,
                                   .total_frames = tl.frames,
                                   .progress = encode_progress,
-                                  .arg = c};
+                                  .arg = c,
+                                  .cancel = c->cancel};
         rc = render_graph_encode(tl.graph, render__path(path, c->work, "video.mp4"), &o, &st,
                                  errbuf, errlen);
     }

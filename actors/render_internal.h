@@ -7,10 +7,20 @@
 #include "actors/render_spec.h"
 #include <jansson.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stddef.h>
 
+/* A stage running now, findable by render_cancel. */
+typedef struct render_run {
+    struct render_run *next;
+    char id[65];         /* the render id */
+    volatile int cancel; /* polled by the encoder */
+} render_run_t;
+
 struct render {
-    render_config_t cfg; /* strings below are owned copies */
+    render_config_t cfg;       /* strings below are owned copies */
+    pthread_mutex_t runs_lock; /* guards runs */
+    render_run_t *runs;        /* stages running now */
     char *kokoro_url, *kokoro_voice, *espeak_voice, *objects_dir, *schemas_dir;
     behaviour_t beh[RENDER_NSTAGES]; /* one kind per stage; user = &stage[i] */
     struct render_stage_user {
@@ -29,6 +39,7 @@ typedef struct render_ctx {
     /* Reports progress within the stage (0..1). */
     void (*progress)(struct render_ctx *c, double fraction);
     void *progress_arg;
+    const volatile int *cancel; /* set by render_cancel while the stage runs */
 } render_ctx_t;
 
 /* The stages' work, in order; each reads earlier stages' records, writes its

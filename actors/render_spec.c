@@ -77,6 +77,19 @@ static json_t *merged_template(const char *dir, const json_t *overlay, char *err
     return base;
 }
 
+json_t *render_template_merge(const json_t *overlay, const char *dir, char *errbuf,
+                              size_t errlen)
+{
+    render_spec_opts_t o = {.schemas_dir = dir};
+    dir = schemas_dir(&o);
+    json_t *t = merged_template(dir, overlay, errbuf, errlen);
+    if (t && validate(dir, "template", t, "template", errbuf, errlen) != 0) {
+        json_decref(t);
+        return NULL;
+    }
+    return t;
+}
+
 json_t *render_template_builtin(const char *name, const char *dir, char *errbuf, size_t errlen)
 {
     render_spec_opts_t o = {.schemas_dir = dir};

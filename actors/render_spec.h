@@ -117,6 +117,12 @@ int render_spec_load(const char *path, const render_spec_opts_t *o, render_spec_
 json_t *render_template_builtin(const char *name, const char *schemas_dir, char *errbuf,
                                 size_t errlen);
 
+/* A template object (borrowed) merged over "clean" and validated: the whole
+ * template (a new reference), or NULL with errbuf saying what is wrong
+ * ("invalid template: $.captions.size: ..."). For the API's template store. */
+json_t *render_template_merge(const json_t *overlay, const char *schemas_dir, char *errbuf,
+                              size_t errlen);
+
 /* Frees what *s owns and zeroes it; a zeroed struct is a no-op. */
 void render_spec_free(render_spec_t *s);
 

@@ -111,8 +111,8 @@ static void fail_render(render_ctx_t *c, actor_ctx_t *ctx, const char *notify, i
     const char *kv[] = {"render", c->id, "stage", STAGES[c->stage].name, "error", why, NULL};
     log_kv(LOG_WARN, NULL, "render failed", kv);
     if (notify) {
-        json_t *m =
-            json_pack("{ss ss ss}", "id", c->id, "stage", STAGES[c->stage].name, "error", why);
+        json_t *m = json_pack("{ss ss ss ss}", "id", c->id, "stage", STAGES[c->stage].name, "error",
+                              why, "code", fenta_strerror(rc));
         char *s = m ? json_dumps(m, JSON_COMPACT) : NULL;
         if (s)
             actor_send(ctx, notify, "render.failed", s, strlen(s));
@@ -120,6 +120,28 @@ static void fail_render(render_ctx_t *c, actor_ctx_t *ctx, const char *notify, i
         json_decref(m);
     }
     emit(c, RENDER_EV_FAILED, 0, 0, false, why);
+}
+
+/* The running stages' list, so render_cancel reaches the encoder at once. */
+static void run_add(const render_t *cr, render_run_t *run)
+{
+    render_t *r = (render_t *)cr;
+    pthread_mutex_lock(&r->runs_lock);
+    run->next = r->runs;
+    r->runs = run;
+    pthread_mutex_unlock(&r->runs_lock);
+}
+
+static void run_remove(const render_t *cr, render_run_t *run)
+{
+    render_t *r = (render_t *)cr;
+    pthread_mutex_lock(&r->runs_lock);
+    for (render_run_t **p = &r->runs; *p; p = &(*p)->next)
+        if (*p == run) {
+            *p = run->next;
+            break;
+        }
+    pthread_mutex_unlock(&r->runs_lock);
 }
 
 static int on_message(actor_ctx_t *ctx, const envelope_t *msg)
@@ -136,14 +158,27 @@ static int on_message(actor_ctx_t *ctx, const envelope_t *msg)
         /* Not ours to repair: dead-letter it for an operator to look at. */
         return actor_fail(ctx, "malformed render message (%s)", je.text);
     }
-    render_ctx_t c = {
-        .r = u->r, .id = id, .work = work, .out = out, .stage = u->index, .progress = on_progress};
+    render_run_t run = {0};
+    snprintf(run.id, sizeof run.id, "%s", id);
+    render_ctx_t c = {.r = u->r,
+                      .id = id,
+                      .work = work,
+                      .out = out,
+                      .stage = u->index,
+                      .progress = on_progress,
+                      .cancel = &run.cancel};
     char path[PATH_MAX], err[1024] = "";
     render__path(path, work, STAGES[u->index].name);
     strncat(path, ".json", sizeof path - strlen(path) - 1);
     struct stat sb;
     int rc = 0;
-    if (stat(path, &sb) == 0) {
+    char marker[PATH_MAX];
+    bool cancelled = stat(render__path(marker, work, "cancelled"), &sb) == 0;
+    if (!cancelled)
+        run_add(u->r, &run);
+    if (cancelled || run.cancel) {
+        rc = fenta_fail(err, sizeof err, FENTA_ECANCELLED, "render cancelled");
+    } else if (stat(path, &sb) == 0) {
         /* Done before a crash that came between the record and the ack. */
         emit(&c, RENDER_EV_STAGE_FINISHED, 1, 0, true, NULL);
     } else {
@@ -165,6 +200,8 @@ static int on_message(actor_ctx_t *ctx, const envelope_t *msg)
         if (rc == 0)
             emit(&c, RENDER_EV_STAGE_FINISHED, 1, secs, false, NULL);
     }
+    if (!cancelled)
+        run_remove(u->r, &run);
     if (rc != 0) {
         uint32_t max = u->r->beh[u->index].retry.max_attempts;
         if (passing(rc) && msg->attempt + 1 < max) {
@@ -208,6 +245,7 @@ render_t *render_new(const render_config_t *cfg)
     if (!r)
         return NULL;
     r->cfg = *cfg;
+    pthread_mutex_init(&r->runs_lock, NULL);
     r->kokoro_url = dup_or_null(cfg->tts.kokoro_url);
     r->kokoro_voice = dup_or_null(cfg->tts.kokoro_voice);
     r->espeak_voice = dup_or_null(cfg->tts.espeak_voice);
@@ -242,8 +280,14 @@ void render_destroy(render_t **self_p)
     free(r->espeak_voice);
     free(r->objects_dir);
     free(r->schemas_dir);
+    pthread_mutex_destroy(&r->runs_lock);
     free(r);
     *self_p = NULL;
+}
+
+void render_set_event_arg(render_t *r, void *arg)
+{
+    r->cfg.arg = arg;
 }
 
 int render_register(render_t *r, runtime_t *rt)
@@ -330,4 +374,64 @@ int render_submit(render_t *r, runtime_t *rt, const render_job_t *job, const jso
     if (rc)
         snprintf(errbuf, errlen, "cannot start render %s: %s", job->id, fenta_strerror(rc));
     return rc;
+}
+
+int render_cancel(render_t *r, const render_job_t *job)
+{
+    if (!job->id || !valid_id(job->id))
+        return FENTA_EINVAL;
+    /* The marker first: a stage that starts after this refuses to run, even
+     * after a restart; then the stage running now is told. */
+    char marker[PATH_MAX], err[256];
+    json_t *when = json_pack("{sI}", "at_ms", (json_int_t)time(NULL) * 1000);
+    int rc = when && fsutil_mkdirs(job->work_dir, 0755) == 0
+                 ? render__write_json(render__path(marker, job->work_dir, "cancelled"), when, err,
+                                      sizeof err)
+                 : FENTA_EIO;
+    json_decref(when);
+    pthread_mutex_lock(&r->runs_lock);
+    for (render_run_t *run = r->runs; run; run = run->next)
+        if (strcmp(run->id, job->id) == 0)
+            run->cancel = 1;
+    pthread_mutex_unlock(&r->runs_lock);
+    return rc;
+}
+
+int render_retry(render_t *r, runtime_t *rt, const render_job_t *job, char *errbuf, size_t errlen)
+{
+    (void)r;
+    if (!job->id || !valid_id(job->id))
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL, "render id must be 1-64 of [A-Za-z0-9_-]");
+    char path[PATH_MAX];
+    struct stat sb;
+    if (stat(render__path(path, job->work_dir, "submitted"), &sb) != 0)
+        return fenta_fail(errbuf, errlen, FENTA_ENOTFOUND, "render %s was never submitted",
+                          job->id);
+    unlink(render__path(path, job->work_dir, "cancelled"));
+    /* The first stage without its record is the one that failed (or never ran). */
+    int stage = 0;
+    for (; stage < RENDER_NSTAGES; stage++) {
+        render__path(path, job->work_dir, STAGES[stage].name);
+        strncat(path, ".json", sizeof path - strlen(path) - 1);
+        if (stat(path, &sb) != 0)
+            break;
+    }
+    if (stage == RENDER_NSTAGES)
+        stage = RENDER_NSTAGES - 1; /* all recorded: deliver again (it is idempotent) */
+    size_t len = 0;
+    char *body = job_body(job, &len);
+    if (!body)
+        return fenta_fail(errbuf, errlen, FENTA_ENOMEM, "out of memory");
+    char addr[ENVELOPE_ADDR_MAX + 1];
+    snprintf(addr, sizeof addr, "render.%s/%s", STAGES[stage].name, job->id);
+    int rc = runtime_spawn(rt, addr, NULL, NULL, 0);
+    if (rc == FENTA_EEXIST)
+        rc = 0;
+    if (rc == 0)
+        rc = runtime_send(rt, addr, "render.stage", job->id, body, len);
+    free(body);
+    if (rc)
+        return fenta_fail(errbuf, errlen, rc, "cannot resume render %s: %s", job->id,
+                          fenta_strerror(rc));
+    return 0;
 }

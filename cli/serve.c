@@ -2,6 +2,9 @@
  * PostgreSQL default, migrations, the actor runtime and the HTTP API, and an
  * orderly stop on SIGTERM/SIGINT. */
 #include "cli/commands.h"
+#include "actors/job.h"
+#include "actors/render.h"
+#include "actors/workflow.h"
 #include "http/app.h"
 #include "http/objects_http.h"
 #include "http/request.h"
@@ -273,20 +276,67 @@ int cmd_serve(int argc, char **argv)
     app_t *app = NULL;
     http_server_t *srv = NULL;
     objects_t *objects = NULL;
+    workflow_types_t *types = NULL;
+    render_t *render = NULL;
+    job_engine_t *jobs = NULL;
     /* A worker may hold the request's connection and take a second for a
      * transaction: two per worker. */
     if (open_db(o.data_dir, o.database, 2 * o.workers + 2, &db) != 0)
         goto out;
 
+    /* Render outputs and uploads live in the object store, downloaded
+     * through presigned URLs signed with a secret of their own (not the
+     * token secret). */
+    char objects_dir[4096], osecret[128], work_dir[4096];
+    snprintf(objects_dir, sizeof objects_dir, "%s/objects", o.data_dir);
+    snprintf(work_dir, sizeof work_dir, "%s/work", o.data_dir);
+    int err = 0;
+    if (read_secret(o.data_dir, "objects_secret", osecret, sizeof osecret) != 0 ||
+        !(objects = objects_open(objects_dir, (const uint8_t *)osecret, strlen(osecret), &err))) {
+        fprintf(stderr, "fenta: cannot open the object store in %s\n", objects_dir);
+        goto out;
+    }
+    char errbuf[512] = "";
+    if (!(types = workflow_types_load(cli_schemas_dir(), errbuf, sizeof errbuf))) {
+        fprintf(stderr, "fenta: node types: %s\n", errbuf);
+        goto out;
+    }
+    /* The job engine drives renders and hears their stage events. */
+    const char *kokoro = getenv("KOKORO_URL");
+    render = render_new(&(render_config_t){.tts = {.kokoro_url = kokoro && *kokoro ? kokoro : NULL,
+                                                   .kokoro_voice = getenv("KOKORO_VOICE")},
+                                           .objects_dir = objects_dir,
+                                           .schemas_dir = cli_schemas_dir(),
+                                           .on_event = job_engine_on_render_event});
+    json_int_t cap = json_integer_value(json_object_get(cfg, "max_running_jobs_per_org"));
+    jobs = render ? job_engine_new(&(job_config_t){.pool = db.pool,
+                                                   .render = render,
+                                                   .types = types,
+                                                   .objects_dir = objects_dir,
+                                                   .work_dir = work_dir,
+                                                   .schemas_dir = cli_schemas_dir(),
+                                                   .max_running_per_org = cap > 0 ? (int)cap : 4})
+                  : NULL;
+    if (!jobs) {
+        fprintf(stderr, "fenta: out of memory\n");
+        goto out;
+    }
+    render_set_event_arg(render, jobs);
+
     char mbox[4096];
     snprintf(mbox, sizeof mbox, "%s/mailboxes", o.data_dir);
-    int err = 0;
     rt = runtime_new(&(runtime_opts_t){.data_dir = mbox}, &err);
-    if (!rt || runtime_start(rt) != 0) {
+    if (!rt || (err = render_register(render, rt)) != 0 ||
+        (err = job_engine_register(jobs, rt)) != 0 || (err = runtime_start(rt)) != 0) {
         fprintf(stderr, "fenta: cannot start the actor runtime in %s: %s\n", mbox,
                 fenta_strerror(err));
         goto out;
     }
+    int recovered = 0;
+    if ((err = job_engine_recover(jobs, rt, &recovered)) != 0)
+        log_msg(LOG_WARN, NULL, "could not recover jobs: %s", fenta_strerror(err));
+    else if (recovered)
+        log_msg(LOG_INFO, NULL, "started %d jobs that had no actor", recovered);
 
     json_t *api = cli_load_json("api.json"), *models = cli_load_json("models.json");
     if (!api || !models) {
@@ -300,7 +350,6 @@ int cmd_serve(int argc, char **argv)
         pw.t_cost = 1;
         pw.m_cost_kib = 64;
     }
-    char errbuf[512] = "";
     app = app_new(&(app_config_t){.pool = db.pool,
                                   .secret = (const unsigned char *)secret,
                                   .secret_len = strlen(secret),
@@ -310,7 +359,11 @@ int cmd_serve(int argc, char **argv)
                                   .pw = &pw,
                                   .insecure_cookies = o.insecure_cookies,
                                   .listen_conninfo =
-                                      db.embedded ? embedded_pg_conninfo(db.embedded) : o.database},
+                                      db.embedded ? embedded_pg_conninfo(db.embedded) : o.database,
+                                  .rt = rt,
+                                  .types = types,
+                                  .objects = objects,
+                                  .schemas_dir = cli_schemas_dir()},
                   errbuf, sizeof errbuf);
     json_decref(api);
     json_decref(models);
@@ -345,14 +398,8 @@ int cmd_serve(int argc, char **argv)
                           .name = "bench_constant"};
         http_server_route(srv, &r, 1);
     }
-    /* Render outputs and uploads, downloaded through presigned URLs signed
-     * with a secret of their own (not the token secret). */
-    char objects_dir[4096], osecret[128];
-    snprintf(objects_dir, sizeof objects_dir, "%s/objects", o.data_dir);
-    if (read_secret(o.data_dir, "objects_secret", osecret, sizeof osecret) != 0 ||
-        !(objects = objects_open(objects_dir, (const uint8_t *)osecret, strlen(osecret), &err)) ||
-        (err = objects_http_mount(srv, objects)) != 0) {
-        fprintf(stderr, "fenta: cannot open the object store in %s\n", objects_dir);
+    if ((err = objects_http_mount(srv, objects)) != 0) {
+        fprintf(stderr, "fenta: cannot serve the object store: %s\n", fenta_strerror(err));
         goto out;
     }
     if ((err = app_install(app, srv)) != 0 || (err = http_server_start(srv)) != 0) {
@@ -372,12 +419,17 @@ int cmd_serve(int argc, char **argv)
     rc = 0;
 out:
     http_server_destroy(&srv); /* stops: in-flight requests finish first */
-    objects_close(&objects);
     app_destroy(&app);
     if (rt) {
+        /* Renders in progress stop at their stage's end or carry on after
+         * the next start (their stage is replayed). */
         runtime_stop(rt, 10000);
         runtime_destroy(&rt);
     }
+    job_engine_destroy(&jobs);
+    render_destroy(&render);
+    workflow_types_free(&types);
+    objects_close(&objects);
     close_db(&db);
     json_decref(cfg);
     free(bench_body);

@@ -38,6 +38,28 @@ static const struct {
     {"members_update", h_members_update},
     {"members_remove", h_members_remove},
     {"invitations_accept", h_invitations_accept},
+    {"node_types_list", h_node_types_list},
+    {"workflows_create", h_workflows_create},
+    {"workflows_list", h_workflows_list},
+    {"workflows_get", h_workflows_get},
+    {"workflows_update", h_workflows_update},
+    {"workflows_delete", h_workflows_delete},
+    {"workflow_versions_list", h_workflow_versions_list},
+    {"workflows_validate", h_workflows_validate},
+    {"workflows_estimate", h_workflows_estimate},
+    {"workflows_run", h_workflows_run},
+    {"templates_list", h_templates_list},
+    {"templates_create", h_templates_create},
+    {"templates_get", h_templates_get},
+    {"templates_update", h_templates_update},
+    {"templates_delete", h_templates_delete},
+    {"renders_create", h_renders_create},
+    {"jobs_list", h_jobs_list},
+    {"jobs_get", h_jobs_get},
+    {"jobs_cancel", h_jobs_cancel},
+    {"jobs_retry", h_jobs_retry},
+    {"jobs_events", h_jobs_events},
+    {"events_stream", h_events_stream},
 };
 
 static const char *const role_names[] = {"owner", "admin", "editor", "viewer"};
@@ -135,6 +157,19 @@ app_t *app_new(const app_config_t *cfg, char *errbuf, size_t errlen)
         return NULL;
     }
     app->pool = cfg->pool;
+    app->rt = cfg->rt;
+    app->objects = cfg->objects;
+    app->types = cfg->types;
+    if (cfg->schemas_dir && !(app->schemas_dir = strdup(cfg->schemas_dir))) {
+        snprintf(errbuf, errlen, "out of memory");
+        goto fail;
+    }
+    if (!app->types) {
+        app->owned_types = workflow_types_load(app->schemas_dir, errbuf, errlen);
+        if (!app->owned_types)
+            goto fail;
+        app->types = app->owned_types;
+    }
     app->insecure_cookies = cfg->insecure_cookies;
     if (cfg->pw)
         app->pw = *cfg->pw;
@@ -183,6 +218,10 @@ app_t *app_new(const app_config_t *cfg, char *errbuf, size_t errlen)
         if (!app->listener) {
             snprintf(errbuf, errlen, "cannot listen for identity changes: %s",
                      fenta_strerror(lerr));
+            goto fail;
+        }
+        if (!(app->hub = app__hub_new(app, cfg->listen_conninfo))) {
+            snprintf(errbuf, errlen, "cannot listen for job events");
             goto fail;
         }
     }
@@ -273,6 +312,9 @@ void app_destroy(app_t **app_p)
     free(app->hroutes);
     free(app->perms);
     pg_listen_stop(&app->listener); /* before the cache it writes to */
+    sse_hub_destroy(&app->hub);
+    workflow_types_free(&app->owned_types);
+    free(app->schemas_dir);
     authcache_destroy(&app->cache);
     ratelimit_destroy(&app->rl);
     ratelimit_config_destroy(&app->limits);
@@ -312,11 +354,18 @@ const route_info_t *app__route(const http_req_t *req)
     return r ? r->data : NULL;
 }
 
+static void caller_free(void *p)
+{
+    caller_t *c = p;
+    json_decref(c->list_prefix);
+    free(c);
+}
+
 caller_t *app__caller(http_req_t *req)
 {
     caller_t *c = http_data(req);
     if (!c && (c = calloc(1, sizeof *c)))
-        http_set_data(req, c, free);
+        http_set_data(req, c, caller_free);
     return c;
 }
 
@@ -664,7 +713,9 @@ void app__list_page(http_req_t *req, const char *sql, const char *const *params,
     if (!r) {
         app__db_error(req, err, c);
     } else {
-        json_t *data = json_array();
+        caller_t *cl = app__caller(req);
+        json_t *data =
+            cl && cl->list_prefix && !p[nparams + 1] ? json_incref(cl->list_prefix) : json_array();
         int n = pg_nrows(r) < limit ? pg_nrows(r) : limit;
         for (int i = 0; i < n; i++)
             json_array_append_new(data, row_json(r, i));
@@ -868,9 +919,15 @@ static int authorize(http_req_t *req, caller_t *c, const route_info_t *ri)
                                                                   : "admin"));
         return 1;
     }
-    if (!ri->org_param[0])
+    /* Organisation routes without the organisation in their path act in
+     * the one X-Org-Id names, else the token's own. */
+    const char *org = NULL;
+    if (ri->org_param[0])
+        org = http_param(req, ri->org_param);
+    else if (perm->roles == 0)
         return 0;
-    const char *org = http_param(req, ri->org_param);
+    else if (!(org = http_header(req, "x-org-id")) || !*org)
+        org = c->token_org;
     if (!app__is_uuid(org) || (c->pat_id[0] && strcasecmp(org, c->token_org) != 0)) {
         http_respond_error(req, 404, "not_found", "no such organisation", NULL);
         return 1;

@@ -7,6 +7,9 @@
 #define FENTA_APP_H
 #include "http/password.h"
 #include "http/server.h"
+#include "actors/workflow.h"
+#include "runtime/runtime.h"
+#include "storage/objects.h"
 #include "storage/pg.h"
 
 #include <jansson.h>
@@ -27,7 +30,12 @@ typedef struct {
     const password_params_t *pw; /* argon2id cost; NULL = OWASP defaults */
     bool insecure_cookies;       /* omit Secure on cookies (plain-HTTP development only) */
     const char *listen_conninfo; /* LISTEN for identity changes there (the database); NULL =
-                                    no authentication cache */
+                                    no authentication cache, no live job events */
+    runtime_t *rt;                 /* jobs are started and steered through it; NULL = the job
+                                      routes answer 503 */
+    const workflow_types_t *types; /* node types (borrowed); NULL = loaded from schemas_dir */
+    objects_t *objects;            /* presigns artifact URLs (borrowed); NULL = no URLs */
+    const char *schemas_dir;       /* templates and render schemas; NULL = the default */
 } app_config_t;
 
 /* Compiles the route table, schemas and limits. NULL with a message. */

@@ -11,6 +11,7 @@
 #include "http/jwt.h"
 #include "http/ratelimit.h"
 #include "http/request.h"
+#include "http/sse_hub.h"
 #include "storage/pg.h"
 
 #include <jansson.h>
@@ -55,6 +56,12 @@ struct app {
     size_t nperms;
     authcache_t *cache;      /* live sessions and identity documents */
     pg_listener_t *listener; /* keeps the cache honest; NULL = cache off */
+    runtime_t *rt;                  /* starts and steers job actors (borrowed) */
+    const workflow_types_t *types;  /* node types (borrowed or owned_types) */
+    workflow_types_t *owned_types;  /* loaded here when the config gave none */
+    objects_t *objects;             /* presigns artifact URLs (borrowed) */
+    char *schemas_dir;              /* NULL = default */
+    sse_hub_t *hub;                 /* live job events for SSE streams; NULL = none */
     route_info_t *routes;    /* one per route of api.json */
     http_route_t *hroutes;   /* the same, as the server's table */
     size_t nroutes;
@@ -74,6 +81,7 @@ typedef struct {
     bool idem;                 /* an idempotency record is held for this request */
     char idem_key[256];        /* its key */
     char idem_user[ID_FIELD];  /* its owner (the nil uuid for public routes) */
+    json_t *list_prefix;       /* rows app__list_page puts before the first page (owned) */
 } caller_t;
 
 /* Timestamps leave PostgreSQL as RFC 3339 UTC with microseconds. */
@@ -147,6 +155,36 @@ void h_members_invite(http_req_t *req);
 void h_members_update(http_req_t *req);
 void h_members_remove(http_req_t *req);
 void h_invitations_accept(http_req_t *req);
+void h_node_types_list(http_req_t *req);
+void h_workflows_create(http_req_t *req);
+void h_workflows_list(http_req_t *req);
+void h_workflows_get(http_req_t *req);
+void h_workflows_update(http_req_t *req);
+void h_workflows_delete(http_req_t *req);
+void h_workflow_versions_list(http_req_t *req);
+void h_workflows_validate(http_req_t *req);
+void h_workflows_estimate(http_req_t *req);
+void h_workflows_run(http_req_t *req);
+void h_templates_list(http_req_t *req);
+void h_templates_create(http_req_t *req);
+void h_templates_get(http_req_t *req);
+void h_templates_update(http_req_t *req);
+void h_templates_delete(http_req_t *req);
+void h_renders_create(http_req_t *req);
+void h_jobs_list(http_req_t *req);
+void h_jobs_get(http_req_t *req);
+void h_jobs_cancel(http_req_t *req);
+void h_jobs_retry(http_req_t *req);
+void h_jobs_events(http_req_t *req);
+void h_events_stream(http_req_t *req);
+
+/* Jobs (h_jobs.c): after a job's row is inserted, starts its actor and
+ * answers 202 with the job (or removes the row and answers 503). */
+void app__job_started(http_req_t *req, pg_conn_t *c, const char *job_id);
+/* Adds presigned "url" and "expires_at" to each artifact (in place). */
+json_t *app__artifact_urls(app_t *app, json_t *artifacts);
+/* The hub that feeds this application's SSE streams (h_events.c). */
+sse_hub_t *app__hub_new(app_t *app, const char *conninfo);
 
 /* Rows as API objects. */
 json_t *app__user_json(const pg_result_t *r, int row);

@@ -151,6 +151,17 @@ json_t *openapi_build(const json_t *api, const json_t *models, char *errbuf, siz
                                                     "Opaque cursor from next_cursor", "schema",
                                                     "type", "string"));
         }
+        size_t qi;
+        json_t *q;
+        json_array_foreach(json_object_get(r, "query"), qi, q) json_array_append_new(
+            params, json_pack("{s:O, s:s, s:O, s:O}", "name", json_object_get(q, "name"), "in",
+                              "query", "description", json_object_get(q, "description"), "schema",
+                              json_object_get(q, "schema")));
+        if (json_is_true(json_object_get(r, "stream")))
+            json_array_append_new(params, json_pack("{s:s, s:s, s:s, s:{s:s}}", "name",
+                                                    "Last-Event-ID", "in", "header", "description",
+                                                    "Resume after this event id", "schema", "type",
+                                                    "string"));
         if (json_is_true(json_object_get(r, "idempotent")))
             json_array_append_new(params, json_pack("{s:s, s:s, s:s, s:{s:s, s:i}}", "name",
                                                     "Idempotency-Key", "in", "header",
@@ -179,7 +190,16 @@ json_t *openapi_build(const json_t *api, const json_t *models, char *errbuf, siz
         char code[8];
         snprintf(code, sizeof code, "%d", status ? (int)status : 200);
         const char *resp = json_string_value(json_object_get(r, "response"));
-        if (resp)
+        if (json_is_true(json_object_get(r, "stream")))
+            json_object_set_new(
+                responses, code,
+                json_pack("{s:s, s:{s:{s:{s:s, s:s}}}}", "description",
+                          "text/event-stream: id, event (status, progress, node.started, "
+                          "node.finished, stage.started, stage.finished, render.started, "
+                          "completed) and data (JSON)",
+                          "content", "text/event-stream", "schema", "type", "string", "description",
+                          "Server-Sent Events"));
+        else if (resp)
             json_object_set_new(responses, code,
                                 json_pack("{s:s, s:{s:{s:o}}}", "description", "Success", "content",
                                           "application/json", "schema", schema_ref(resp)));

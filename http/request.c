@@ -75,6 +75,7 @@ void http__req_release(http_req_t *req)
     req->json = NULL;
     free(req->res_body);
     req->res_body = NULL;
+    http__stream_drop(&req->stream); /* still here: the loop never sent it */
     http__chunk_t *c = req->arena.head;
     while (c) {
         http__chunk_t *next = c->next;
@@ -477,7 +478,7 @@ int http_respond_json(http_req_t *req, int status, json_t *body)
         http_respond_error(req, 500, "internal", "internal error", NULL);
         return FENTA_EINVAL;
     }
-    char *text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
     json_decref(body);
     if (!text) {
         set_bare_500(req);
@@ -570,6 +571,33 @@ int http_respond_raw(http_req_t *req, int status, const char *content_type, cons
     return 0;
 }
 
+http_stream_t *http_respond_stream(http_req_t *req, int status, const char *content_type)
+{
+    if (!req)
+        return NULL;
+    if (req->status) {
+        already(req, status);
+        return NULL;
+    }
+    /* 204 and 304 have no body to stream; 1xx are the protocol's */
+    if (status < 200 || status > 599 || status == 204 || status == 304) {
+        log_msg(LOG_ERROR, NULL, "http: invalid stream status %d for %s %s", status, req->method,
+                req->route ? req->route->pattern : "");
+        http_respond_error(req, 500, "internal", "internal error", NULL);
+        return NULL;
+    }
+    const char *ct = content_type ? http__strndup(req, content_type, strlen(content_type)) : NULL;
+    http_stream_t *s = (ct || !content_type) ? http__stream_new() : NULL;
+    if (!s) {
+        set_bare_500(req);
+        return NULL;
+    }
+    req->status = status;
+    req->content_type = ct;
+    req->stream = s; /* the handle's reference, taken over by the loop */
+    return http__stream_ref(s);
+}
+
 static bool token_char(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -622,7 +650,7 @@ int http_status(const http_req_t *req)
 
 void http__ensure_response(http_req_t *req)
 {
-    if (req->status)
+    if (req->status || req->stream) /* a declared stream is a response */
         return;
     log_msg(LOG_ERROR, NULL, "http: handler for %s %s returned without responding (request %s)",
             req->method, req->route ? req->route->pattern : "?", req->request_id);

@@ -10,7 +10,13 @@
  *
  * A response is set once: status, body and headers are kept in the handle and
  * sent by the request's event loop after the handler returns. A second
- * http_respond_* is refused (FENTA_EEXIST) and logged. */
+ * http_respond_* is refused (FENTA_EEXIST) and logged.
+ *
+ * A streamed response (Server-Sent Events, long polls) is declared the same
+ * way, but its body is pushed afterwards by a producer that holds an
+ * http_stream_t, from any thread, long after the handler returned (the
+ * handler must not keep the worker: it hands the stream to whatever
+ * publishes the events and returns). */
 #ifndef FENTA_HTTP_REQUEST_H
 #define FENTA_HTTP_REQUEST_H
 #include "http/server.h"
@@ -79,5 +85,49 @@ int http_respond_raw(http_req_t *req, int status, const char *content_type, cons
 int http_add_header(http_req_t *req, const char *name, const char *value);
 bool http_responded(const http_req_t *req);
 int http_status(const http_req_t *req); /* the response status, 0 until responded */
+
+/* ---- streamed responses ------------------------------------------------------ */
+
+typedef struct http_stream http_stream_t; /* opaque, reference counted, thread-safe */
+
+/* Declares a streamed response: status (200..599 but 204 and 304) and
+ * Content-Type (copied; may be NULL), no Content-Length (HTTP/1.1 chunked,
+ * HTTP/2 DATA frames). Headers added with http_add_header before or after
+ * still go out (until the handler returns); `cache-control: no-cache` and
+ * `x-accel-buffering: no` are added unless the handler set them. The
+ * headers leave when the handler has returned, with whatever was written by
+ * then. Returns the producer's reference (release it with
+ * http_stream_release), or NULL: already responded (FENTA_EEXIST, logged),
+ * a bad status (a 500 is sent instead), out of memory (500). After the
+ * handler returns the producer must not touch req, only the stream. */
+http_stream_t *http_respond_stream(http_req_t *req, int status, const char *content_type);
+/* Queues a copy of data[0..len) and wakes the request's loop to send it;
+ * never blocks on the network (writes made while the loop is still sending
+ * are coalesced). 0; FENTA_ESTOPPED once the stream is closed (the client
+ * went away, it was ended, the server is stopping); FENTA_ETOOBIG when more
+ * than 1 MiB would be queued unsent: the client reads too slowly, and the
+ * stream is closed so memory stays bounded (what was queued still goes
+ * out); FENTA_ENOMEM (nothing queued, the stream stays open); FENTA_EINVAL.
+ * Over HTTP/1.1 a client that left is only noticed when a write reaches its
+ * socket: send heartbeats (an SSE comment line) to find out. */
+int http_stream_write(http_stream_t *s, const void *data, size_t len);
+/* True once the stream is closed (see http_stream_write); NULL counts as closed. */
+bool http_stream_closed(http_stream_t *s);
+/* Ends the response once what is queued has been sent; later writes fail.
+ * Idempotent; NULL-safe. */
+void http_stream_end(http_stream_t *s);
+/* Drops the producer's reference, ending the stream if it was not; NULL-safe,
+ * NULLs *s_p. The stream's memory goes with its last reference (the loop
+ * holds one while it sends), so this is safe at any time, also after the
+ * server was destroyed. */
+void http_stream_release(http_stream_t **s_p);
+/* cb(arg) is called once when the server is done with the stream for any
+ * reason (the final chunk went out, the client went away, the server
+ * stopped, the request never got its response), on the request's event-loop
+ * thread: keep it short, never block, never wait for the producer. It may
+ * call http_stream_* (release included). Set it right after
+ * http_respond_stream; if the stream is already done, cb runs at once on the
+ * calling thread. A second call replaces the first. */
+void http_stream_on_close(http_stream_t *s, void (*cb)(void *arg), void *arg);
 
 #endif

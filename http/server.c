@@ -15,7 +15,29 @@
  * If the client goes away first, h2o clears the request's pool, the guard's
  * dispose callback (on the loop thread) detaches the job, and the response is
  * dropped when it returns. The job is never freed by anyone but its loop, and
- * the worker never reads h2o memory, so there is nothing to race on. */
+ * the worker never reads h2o memory, so there is nothing to race on.
+ *
+ * Streamed responses (http_respond_stream) outlive their job: producers on
+ * any thread push bytes long after the handler returned, while h2o may free
+ * the request at any moment (client gone). So a stream has two halves:
+ *   http_stream_t (shared, malloc'd, refcounted, mutex): queued bytes, the
+ *         closed/done flags, on_close, and the loop to wake. References: the
+ *         producer's, the request handle's until the loop takes it over, the
+ *         loop side's, and one per wake message in flight.
+ *   port_t (loop side, on h2o's request pool): the h2o generator, the bytes
+ *         h2o is sending. Never seen by another thread; its pool dispose
+ *         detaches it from the stream (client gone or response finished).
+ * A write appends under the mutex and, when the stream is attached to a
+ * loop and no wake is pending, posts the stream's one wake message to that
+ * loop's stream_rx; the send happens under the mutex so it never targets a
+ * loop that detached (a loop detaches every stream before it exits). The
+ * loop takes everything queued in one h2o_send and sends again only from
+ * proceed (h2o allows one send in flight per request): what is written
+ * meanwhile is coalesced. Bytes queued unsent are bounded (STREAM_MAX_QUEUED);
+ * past it the stream is closed. On drain every loop closes its streams, so
+ * they end (final chunk / END_STREAM) and http_server_stop never waits for
+ * a producer. h2o writes the access-log line when it frees the request,
+ * which for a stream is when it ended. */
 #include "http/server.h"
 #include "http/request.h"
 #include "http/router.h"
@@ -55,10 +77,13 @@
 #define LINGER_MS 2000        /* lingering close: how long to drain a refused request's body */
 #define LINGER_MAX (4u << 20) /* ... and how much of it */
 #define METRIC_CACHE 1024     /* per-loop request-counter cache slots (power of two) */
+#define STREAM_MAX_QUEUED (1u << 20) /* bytes a stream may hold unsent before it is closed */
+#define STREAM_GRACE_MS 1000         /* how long a stop lets ended streams reach their clients */
 #define STATE_ENV "fenta.state"
 
 typedef struct loop loop_t;
 typedef struct job job_t;
+typedef struct port port_t;
 
 /* What h2o's side of a request remembers, on the request's pool (so it
  * lives exactly as long as the request): found again through req->env,
@@ -120,15 +145,20 @@ struct loop {
     size_t index;
     pthread_t thread;
     bool thread_started;
+    bool setup_done; /* loop_setup has run on the thread (under server->qlock) */
+    int setup_rc;    /* its result; the loop runs (and takes messages) only when 0 */
     h2o_evloop_t *evloop;
     h2o_context_t ctx;
     bool ctx_inited;
     h2o_accept_ctx_t accept_ctx;
     h2o_socket_t *listener;
-    h2o_multithread_receiver_t done_rx; /* jobs coming back from workers */
-    h2o_multithread_receiver_t ctrl_rx; /* drain / exit from http_server_stop */
+    h2o_multithread_receiver_t done_rx;   /* jobs coming back from workers */
+    h2o_multithread_receiver_t ctrl_rx;   /* drain / exit from http_server_stop */
+    h2o_multithread_receiver_t stream_rx; /* streams with bytes to send (their wake message) */
     ctrl_msg_t ctrl[2];
-    h2o_linklist_t conns; /* conn_t: every accepted socket, to close them at exit */
+    h2o_linklist_t streams; /* port_t: the streamed responses this loop is sending */
+    bool draining;          /* CTRL_DRAIN seen: streams that arrive now are closed at once */
+    h2o_linklist_t conns;   /* conn_t: every accepted socket, to close them at exit */
     size_t nconns;
     h2o_linklist_t lingers; /* linger_t */
     h2o_timeout_t linger_timeout;
@@ -183,12 +213,14 @@ struct http_server {
     /* the worker queue */
     pthread_mutex_t qlock;
     pthread_cond_t qcond;
+    pthread_cond_t setup_cond; /* a loop finished loop_setup (with qlock) */
     job_t *qhead, *qtail;
     size_t qlen;
     bool qstop;   /* workers exit when the queue is empty */
     bool qreject; /* queued jobs are answered 503 without running */
 
-    atomic_size_t in_flight; /* jobs handed to workers and not yet back on their loop */
+    atomic_size_t in_flight;    /* jobs handed to workers and not yet back on their loop */
+    atomic_size_t open_streams; /* streamed responses whose h2o request still lives */
     atomic_bool stopping;
 };
 
@@ -312,6 +344,341 @@ static void guard_dispose(void *p)
     }
 }
 
+/* ---- streamed responses ------------------------------------------------------------ */
+
+struct http_stream {
+    pthread_mutex_t lock;          /* guards every field below but msg's link */
+    int refs;                      /* see the top of the file */
+    char *buf;                     /* queued bytes the loop has not taken; malloc'd */
+    size_t len, cap;               /* of buf */
+    bool closed;                   /* writes refused: ended, overflowed, client gone, stopping */
+    bool done;                     /* the loop is through with it; on_close has run */
+    void (*on_close)(void *);      /* the producer's, may be NULL */
+    void *on_close_arg;            /* for on_close */
+    loop_t *loop;                  /* the loop to wake; NULL before attach and after detach */
+    port_t *port;                  /* the loop side, read and written on that loop only */
+    bool wake_pending;             /* msg is on its way to loop->stream_rx */
+    h2o_multithread_message_t msg; /* the one wake message; holds a reference in flight */
+};
+
+/* The loop side of a stream, on the h2o request's pool. */
+struct port {
+    h2o_generator_t super; /* first: h2o hands it back to proceed/stop */
+    h2o_req_t *req;        /* NULL once detached (h2o is freeing the request) */
+    loop_t *loop;
+    http_stream_t *s;    /* our reference, dropped when the pool is disposed */
+    h2o_linklist_t link; /* in loop->streams while attached */
+    char *inflight;      /* the bytes of the last h2o_send; h2o reads them until proceed */
+    bool sending;        /* an h2o_send is in flight: wait for proceed */
+    bool started;        /* the headers have gone out */
+    bool final_sent;     /* the last h2o_send was FINAL: touch nothing of h2o's any more */
+    bool head;           /* a HEAD request: headers only */
+};
+
+http_stream_t *http__stream_new(void)
+{
+    http_stream_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    pthread_mutex_init(&s->lock, NULL);
+    s->refs = 1;
+    return s;
+}
+
+http_stream_t *http__stream_ref(http_stream_t *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->refs++;
+    pthread_mutex_unlock(&s->lock);
+    return s;
+}
+
+static void stream_unref(http_stream_t *s)
+{
+    pthread_mutex_lock(&s->lock);
+    bool last = --s->refs == 0;
+    pthread_mutex_unlock(&s->lock);
+    if (!last)
+        return;
+    free(s->buf);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+/* Lock held. Posts the wake message unless one is in flight or the stream
+ * has no loop. Sending under the lock is what keeps the target alive: a
+ * loop clears s->loop under this lock before it exits. */
+static void stream_wake_locked(http_stream_t *s)
+{
+    if (!s->loop || s->wake_pending)
+        return;
+    s->wake_pending = true;
+    s->refs++; /* the message's */
+    h2o_multithread_send_message(&s->loop->stream_rx, &s->msg);
+}
+
+/* Lock held. Closes for good (the loop will not send any more): drops what
+ * is queued and returns the on_close to run, once, after unlocking. */
+static void (*stream_finish_locked(http_stream_t *s, void **arg))(void *)
+{
+    s->closed = true;
+    s->loop = NULL;
+    s->port = NULL;
+    free(s->buf);
+    s->buf = NULL;
+    s->len = s->cap = 0;
+    if (s->done)
+        return NULL;
+    s->done = true;
+    *arg = s->on_close_arg;
+    return s->on_close;
+}
+
+static void stream_finish(http_stream_t *s)
+{
+    void *arg = NULL;
+    pthread_mutex_lock(&s->lock);
+    void (*cb)(void *) = stream_finish_locked(s, &arg);
+    pthread_mutex_unlock(&s->lock);
+    if (cb)
+        cb(arg);
+}
+
+void http__stream_drop(http_stream_t **s_p)
+{
+    if (!s_p || !*s_p)
+        return;
+    stream_finish(*s_p);
+    stream_unref(*s_p);
+    *s_p = NULL;
+}
+
+int http_stream_write(http_stream_t *s, const void *data, size_t len)
+{
+    if (!s || (len && !data))
+        return FENTA_EINVAL;
+    pthread_mutex_lock(&s->lock);
+    if (s->closed) {
+        pthread_mutex_unlock(&s->lock);
+        return FENTA_ESTOPPED;
+    }
+    if (len > STREAM_MAX_QUEUED - s->len) {
+        /* the client does not keep up; closing lets the loop end the
+         * response after what is queued, instead of buffering without end */
+        s->closed = true;
+        stream_wake_locked(s);
+        pthread_mutex_unlock(&s->lock);
+        log_msg(LOG_WARN, NULL, "http: stream closed: over %u bytes queued for a slow client",
+                STREAM_MAX_QUEUED);
+        return FENTA_ETOOBIG;
+    }
+    if (s->len + len > s->cap) {
+        size_t cap = s->cap ? s->cap : 4096;
+        while (cap < s->len + len)
+            cap *= 2;
+        char *grown = realloc(s->buf, cap);
+        if (!grown) {
+            pthread_mutex_unlock(&s->lock);
+            return FENTA_ENOMEM;
+        }
+        s->buf = grown;
+        s->cap = cap;
+    }
+    if (len) {
+        memcpy(s->buf + s->len, data, len);
+        s->len += len;
+        stream_wake_locked(s);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+bool http_stream_closed(http_stream_t *s)
+{
+    if (!s)
+        return true;
+    pthread_mutex_lock(&s->lock);
+    bool closed = s->closed;
+    pthread_mutex_unlock(&s->lock);
+    return closed;
+}
+
+void http_stream_end(http_stream_t *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->lock);
+    if (!s->closed) {
+        s->closed = true;
+        stream_wake_locked(s);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+void http_stream_release(http_stream_t **s_p)
+{
+    if (!s_p || !*s_p)
+        return;
+    http_stream_end(*s_p);
+    stream_unref(*s_p);
+    *s_p = NULL;
+}
+
+void http_stream_on_close(http_stream_t *s, void (*cb)(void *arg), void *arg)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->lock);
+    bool done = s->done;
+    if (!done) {
+        s->on_close = cb;
+        s->on_close_arg = arg;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (done && cb)
+        cb(arg);
+}
+
+/* Loop thread. Hands h2o everything queued, unless a send is in flight.
+ * Never an empty IN_PROGRESS send once the headers are out: h2o 2.2's
+ * HTTP/1 takes a send with no bytes for the end of the response. After a
+ * FINAL send h2o may free the request (and p with its pool) before
+ * h2o_send returns, so nothing is touched after it. */
+static void port_flush(port_t *p)
+{
+    if (!p->req || p->sending || p->final_sent)
+        return;
+    http_stream_t *s = p->s;
+    pthread_mutex_lock(&s->lock);
+    char *buf = s->buf;
+    size_t len = s->len;
+    bool final = s->closed;
+    s->buf = NULL;
+    s->len = s->cap = 0;
+    pthread_mutex_unlock(&s->lock);
+    if (p->head) {
+        free(buf);
+        buf = NULL;
+        len = 0;
+    }
+    if (!len && !final && p->started) {
+        free(buf);
+        return;
+    }
+    p->started = true;
+    free(p->inflight); /* NULL here: proceed freed the last one */
+    p->inflight = buf;
+    h2o_iovec_t v = h2o_iovec_init(buf, len);
+    if (final) {
+        p->final_sent = true;
+        h2o_send(p->req, &v, len ? 1 : 0, H2O_SEND_STATE_FINAL);
+        return;
+    }
+    p->sending = true;
+    h2o_send(p->req, &v, len ? 1 : 0, H2O_SEND_STATE_IN_PROGRESS);
+}
+
+static void port_proceed(h2o_generator_t *gen, h2o_req_t *req)
+{
+    port_t *p = (port_t *)gen;
+    free(p->inflight);
+    p->inflight = NULL;
+    p->sending = false;
+    port_flush(p);
+}
+
+/* h2o is done with the request (the client left, or after the final send):
+ * producers see the stream closed from now on and the loop forgets it. */
+static void port_detach(port_t *p)
+{
+    if (!p->req)
+        return;
+    p->req = NULL;
+    h2o_linklist_unlink(&p->link);
+    atomic_fetch_sub(&p->loop->server->open_streams, 1);
+    stream_finish(p->s);
+}
+
+static void port_stop(h2o_generator_t *gen, h2o_req_t *req)
+{
+    port_detach((port_t *)gen);
+}
+
+static void port_dispose(void *mem)
+{
+    port_t *p = mem;
+    port_detach(p);
+    free(p->inflight);
+    p->inflight = NULL;
+    stream_unref(p->s);
+}
+
+/* Loop thread: streams that have something to send (or to end). */
+static void on_stream_wake(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
+{
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *msg =
+            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&msg->link);
+        http_stream_t *s = H2O_STRUCT_FROM_MEMBER(http_stream_t, msg, msg);
+        pthread_mutex_lock(&s->lock);
+        s->wake_pending = false; /* after the unlink: the message may be posted again */
+        port_t *p = s->port;
+        pthread_mutex_unlock(&s->lock);
+        if (p)
+            port_flush(p); /* may free p (final send), never s: the message's reference */
+        stream_unref(s);
+    }
+}
+
+/* Loop thread: the job's stream becomes this request's response body. The
+ * headers are already on req. */
+static void start_stream(h2o_req_t *req, http_req_t *r)
+{
+    loop_t *loop = H2O_STRUCT_FROM_MEMBER(loop_t, ctx, req->conn->ctx);
+    http_stream_t *s = r->stream;
+    r->stream = NULL; /* its reference is the port's now */
+    port_t *p = h2o_mem_alloc_shared(&req->pool, sizeof(*p), port_dispose);
+    memset(p, 0, sizeof(*p));
+    p->super.proceed = port_proceed;
+    p->super.stop = port_stop;
+    p->req = req;
+    p->loop = loop;
+    p->s = s;
+    p->head = h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("HEAD"));
+    h2o_linklist_insert(&loop->streams, &p->link);
+    atomic_fetch_add(&loop->server->open_streams, 1);
+    pthread_mutex_lock(&s->lock);
+    s->loop = loop;
+    s->port = p;
+    if (loop->draining || p->head)
+        s->closed = true;
+    pthread_mutex_unlock(&s->lock);
+    req->res.content_length = SIZE_MAX;
+    h2o_start_response(req, &p->super);
+    port_flush(p);
+}
+
+/* Loop thread, on CTRL_DRAIN (close = false: end after what is queued) and
+ * before the loop exits (close = true: forget streams whose connection
+ * outlived the grace period, so no producer wakes a dead loop). */
+static void loop_end_streams(loop_t *loop, bool forget)
+{
+    for (h2o_linklist_t *n = loop->streams.next; n != &loop->streams; n = n->next) {
+        port_t *p = H2O_STRUCT_FROM_MEMBER(port_t, link, n);
+        pthread_mutex_lock(&p->s->lock);
+        p->s->closed = true;
+        pthread_mutex_unlock(&p->s->lock);
+    }
+    while (forget && !h2o_linklist_is_empty(&loop->streams))
+        port_detach(H2O_STRUCT_FROM_MEMBER(port_t, link, loop->streams.next));
+    /* a flush may free its own port (never another one), so step first */
+    for (h2o_linklist_t *n = loop->streams.next, *next; n != &loop->streams; n = next) {
+        next = n->next;
+        port_flush(H2O_STRUCT_FROM_MEMBER(port_t, link, n));
+    }
+}
+
 static h2o_generator_t empty_generator = {NULL, NULL};
 
 /* Sends the job's response on its h2o request (loop thread). */
@@ -320,15 +687,25 @@ static void send_response(h2o_req_t *req, req_state_t *st, http_req_t *r)
     http__ensure_response(r);
     req->res.status = r->status;
     req->res.reason = http__reason(r->status);
-    bool has_ct = false;
+    bool has_ct = false, has_cc = false, has_xab = false;
     for (size_t i = 0; i < r->nres_headers; i++) {
         const http__kv_t *h = &r->res_headers[i];
         h2o_iovec_t n = h2o_strdup(&req->pool, h->name, SIZE_MAX);
         h2o_iovec_t v = h2o_strdup(&req->pool, h->value, SIZE_MAX);
         if (strcmp(h->name, "content-type") == 0)
             has_ct = true;
+        has_cc |= strcmp(h->name, "cache-control") == 0;
+        has_xab |= strcmp(h->name, "x-accel-buffering") == 0;
         h2o_add_header_by_str(&req->pool, &req->res.headers, n.base, n.len, 1, NULL, v.base, v.len);
     }
+    /* a stream must reach the client as it is written: no cache, and no
+     * buffering by a proxy in front (nginx honours x-accel-buffering) */
+    if (r->stream && !has_cc)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
+                       H2O_STRLIT("no-cache"));
+    if (r->stream && !has_xab)
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-accel-buffering"), 0,
+                              NULL, H2O_STRLIT("no"));
     if (r->content_type && !has_ct) {
         h2o_iovec_t ct = h2o_strdup(&req->pool, r->content_type, SIZE_MAX);
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ct.base,
@@ -341,6 +718,10 @@ static void send_response(h2o_req_t *req, req_state_t *st, http_req_t *r)
         st->log_fields[2 * i + 1] = h2o_strdup(&req->pool, r->log_fields[i].value, SIZE_MAX);
     }
     st->nlog_fields = r->nlog_fields;
+    if (r->stream) {
+        start_stream(req, r);
+        return;
+    }
     /* 204 and 304 carry no body and, per RFC 9110, no Content-Length */
     bool bodiless = r->status == 204 || r->status == 304;
     req->res.content_length = bodiless ? SIZE_MAX : r->res_body_len;
@@ -903,6 +1284,10 @@ static void on_ctrl(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
             /* HTTP/2 connections get GOAWAY, HTTP/1 ones close after their
              * current response */
             h2o_context_request_shutdown(&loop->ctx);
+            /* streams would hold their connections (and the stop) for as
+             * long as their producers like: end them now */
+            loop->draining = true;
+            loop_end_streams(loop, false);
         } else {
             loop->exiting = true;
             /* wake every connection: h2o sees EOF or an error and closes it
@@ -917,25 +1302,8 @@ static void on_ctrl(h2o_multithread_receiver_t *rx, h2o_linklist_t *messages)
     }
 }
 
-static void *loop_main(void *arg)
-{
-    loop_t *loop = arg;
-    pthread_setname_np(pthread_self(), "http-loop");
-    while (!loop->exiting)
-        h2o_evloop_run(loop->evloop, INT32_MAX);
-    int64_t deadline = mono_ms() + CLOSE_GRACE_MS;
-    while (loop->nconns && mono_ms() < deadline)
-        h2o_evloop_run(loop->evloop, 10);
-    h2o_evloop_run(loop->evloop, 0); /* whatever is still queued for the receivers */
-    /* h2o caches freed socket buffers per thread; hand them back before the
-     * thread (and its TLS) goes. Other such caches are private to h2o. */
-    h2o_mem_recycle_t *cache = &h2o_socket_buffer_prototype.allocator;
-    while (cache->cnt)
-        free(h2o_mem_alloc_recycle(cache, 1));
-    return NULL;
-}
-
-/* Frees what loop_setup made; the thread has been joined (or never ran). */
+/* Frees what loop_setup made, also after a partial setup; on the loop's
+ * own thread, as its last act (see loop_main). */
 static void loop_teardown(loop_t *loop)
 {
     if (loop->ctx_inited) {
@@ -960,8 +1328,17 @@ static void loop_teardown(loop_t *loop)
         if (h2o_timeout_is_linked(&loop->ctx.http2._graceful_shutdown_timeout))
             h2o_timeout_unlink(&loop->ctx.http2._graceful_shutdown_timeout);
         h2o_multithread_queue_t *queue = loop->ctx.queue;
+        /* wake messages posted just before their streams were detached
+         * still hold references; nobody can post any more */
+        if (!h2o_linklist_is_empty(&loop->stream_rx._messages)) {
+            h2o_linklist_t left;
+            h2o_linklist_init_anchor(&left);
+            h2o_linklist_insert_list(&left, &loop->stream_rx._messages);
+            on_stream_wake(&loop->stream_rx, &left);
+        }
         h2o_multithread_unregister_receiver(queue, &loop->done_rx);
         h2o_multithread_unregister_receiver(queue, &loop->ctrl_rx);
+        h2o_multithread_unregister_receiver(queue, &loop->stream_rx);
         h2o_context_dispose(&loop->ctx);
 #if H2O_LIBRARY_VERSION_MAJOR == 0 && H2O_LIBRARY_VERSION_MINOR <= 13
         /* libh2o 0.13 (h2o 2.2) closes the queue's pipe but never frees it */
@@ -975,12 +1352,12 @@ static void loop_teardown(loop_t *loop)
     }
 }
 
-static int loop_setup(http_server_t *s, loop_t *loop, size_t index)
+static int loop_setup(loop_t *loop)
 {
-    loop->server = s;
-    loop->index = index;
+    http_server_t *s = loop->server;
     h2o_linklist_init_anchor(&loop->conns);
     h2o_linklist_init_anchor(&loop->lingers);
+    h2o_linklist_init_anchor(&loop->streams);
     loop->evloop = h2o_evloop_create();
     if (!loop->evloop)
         return FENTA_ENOMEM;
@@ -990,6 +1367,7 @@ static int loop_setup(http_server_t *s, loop_t *loop, size_t index)
     loop->ctx_inited = true;
     h2o_multithread_register_receiver(loop->ctx.queue, &loop->done_rx, on_done);
     h2o_multithread_register_receiver(loop->ctx.queue, &loop->ctrl_rx, on_ctrl);
+    h2o_multithread_register_receiver(loop->ctx.queue, &loop->stream_rx, on_stream_wake);
     loop->accept_ctx.ctx = &loop->ctx;
     loop->accept_ctx.hosts = s->globalconf.hosts;
     loop->accept_ctx.ssl_ctx = s->ssl;
@@ -1000,6 +1378,44 @@ static int loop_setup(http_server_t *s, loop_t *loop, size_t index)
     loop->listener->data = loop;
     h2o_socket_read_start(loop->listener, on_accept);
     return 0;
+}
+
+/* One event loop's thread. Its h2o side is made and freed here, never on
+ * the controlling thread: h2o objects keep the per-thread caches of the
+ * thread that made them (a socket's input buffer recycles through the
+ * creator's TLS h2o_socket_buffer_prototype, without locks). With the
+ * contexts made by http_server_start, both loops recycled the buffers of
+ * their wake pipes through the controlling thread's cache at once, which
+ * corrupted the heap (glibc aborting in tcache_thread_shutdown as a loop
+ * thread exited); and a context freed after its thread ended would hand
+ * buffers back to that thread's dead TLS. */
+static void *loop_main(void *arg)
+{
+    loop_t *loop = arg;
+    http_server_t *s = loop->server;
+    pthread_setname_np(pthread_self(), "http-loop");
+    int rc = loop_setup(loop);
+    pthread_mutex_lock(&s->qlock);
+    loop->setup_rc = rc;
+    loop->setup_done = true;
+    pthread_cond_broadcast(&s->setup_cond);
+    pthread_mutex_unlock(&s->qlock);
+    if (rc == 0) {
+        while (!loop->exiting)
+            h2o_evloop_run(loop->evloop, INT32_MAX);
+        int64_t deadline = mono_ms() + CLOSE_GRACE_MS;
+        while (loop->nconns && mono_ms() < deadline)
+            h2o_evloop_run(loop->evloop, 10);
+        loop_end_streams(loop, true);    /* from here on no producer can wake this loop */
+        h2o_evloop_run(loop->evloop, 0); /* whatever is still queued for the receivers */
+    }
+    loop_teardown(loop);
+    /* h2o caches freed socket buffers per thread; hand them back before the
+     * thread (and its TLS) goes. Other such caches are private to h2o. */
+    h2o_mem_recycle_t *cache = &h2o_socket_buffer_prototype.allocator;
+    while (cache->cnt)
+        free(h2o_mem_alloc_recycle(cache, 1));
+    return NULL;
 }
 
 /* ---- configuration ------------------------------------------------------------------ */
@@ -1022,6 +1438,7 @@ static void free_server(http_server_t *s)
     free(s->openapi);
     pthread_mutex_destroy(&s->qlock);
     pthread_cond_destroy(&s->qcond);
+    pthread_cond_destroy(&s->setup_cond);
     free(s);
 }
 
@@ -1147,7 +1564,9 @@ http_server_t *http_server_new(const http_config_t *cfg, int *err)
         s->cfg.stop_timeout_ms = DEFAULT_STOP_TIMEOUT_MS;
     pthread_mutex_init(&s->qlock, NULL);
     pthread_cond_init(&s->qcond, NULL);
+    pthread_cond_init(&s->setup_cond, NULL);
     atomic_init(&s->in_flight, 0);
+    atomic_init(&s->open_streams, 0);
     atomic_init(&s->stopping, false);
 
     if (s->tls_cert) {
@@ -1250,30 +1669,41 @@ int http_server_start(http_server_t *s)
         s->hist[i] = metrics_histogram("fenta_http_request_seconds",
                                        "HTTP request latency by route", labels, NULL, 0);
     }
-    for (size_t i = 0; i < s->nloops; i++)
-        if (loop_setup(s, &s->loops[i], i) != 0)
-            goto fail;
     s->state = ST_STARTED;
+    int rc = 0;
     for (; s->workers_started < s->nworkers; s->workers_started++)
-        if (pthread_create(&s->workers[s->workers_started], NULL, worker_main, s) != 0)
-            goto fail_running;
-    for (size_t i = 0; i < s->nloops; i++) {
+        if (pthread_create(&s->workers[s->workers_started], NULL, worker_main, s) != 0) {
+            rc = FENTA_EIO;
+            break;
+        }
+    for (size_t i = 0; i < s->nloops && rc == 0; i++) {
+        s->loops[i].server = s;
+        s->loops[i].index = i;
         if (pthread_create(&s->loops[i].thread, NULL, loop_main, &s->loops[i]) != 0)
-            goto fail_running;
-        s->loops[i].thread_started = true;
+            rc = FENTA_EIO;
+        else
+            s->loops[i].thread_started = true;
+    }
+    /* every started loop must be set up (holding its dup of the listening
+     * socket, its receivers registered) before anyone may stop it */
+    pthread_mutex_lock(&s->qlock);
+    for (size_t i = 0; i < s->nloops; i++) {
+        while (s->loops[i].thread_started && !s->loops[i].setup_done)
+            pthread_cond_wait(&s->setup_cond, &s->qlock);
+        if (rc == 0 && s->loops[i].thread_started)
+            rc = s->loops[i].setup_rc;
+    }
+    pthread_mutex_unlock(&s->qlock);
+    if (rc != 0) {
+        http_server_stop(s);
+        return rc;
     }
     /* the loops hold dups; the original would keep the socket listening
      * (queueing connections nobody accepts) after they close theirs */
     close(s->listen_fd);
     s->listen_fd = -1;
     return 0;
-fail_running:
-    http_server_stop(s);
-    return FENTA_EIO;
 fail:
-    if (s->loops)
-        for (size_t i = 0; i < s->nloops; i++)
-            loop_teardown(&s->loops[i]);
     free(s->loops);
     free(s->workers);
     free(s->hist);
@@ -1288,7 +1718,7 @@ static void send_ctrl(http_server_t *s, int cmd)
 {
     for (size_t i = 0; i < s->nloops; i++) {
         loop_t *loop = &s->loops[i];
-        if (!loop->thread_started)
+        if (!loop->thread_started || loop->setup_rc != 0) /* no receivers to post to */
             continue;
         loop->ctrl[cmd].cmd = cmd;
         loop->ctrl[cmd].super.link = (h2o_linklist_t){NULL, NULL}; /* unlinked */
@@ -1322,16 +1752,23 @@ void http_server_stop(http_server_t *s)
         pthread_join(s->workers[i], NULL);
     s->workers_started = 0;
 
+    /* the drain ended every stream, but their last bytes (HTTP/2 frames
+     * above all) are written on a later loop turn: closing the sockets now
+     * would cut them off. A client that does not read is not waited for. */
+    deadline = mono_ms() + STREAM_GRACE_MS;
+    while (atomic_load(&s->open_streams) > 0 && mono_ms() < deadline) {
+        struct timespec ts = {0, 2 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+
     /* every job has been posted back: the loops answer or drop them, then
      * close their connections and return */
     send_ctrl(s, CTRL_EXIT);
     for (size_t i = 0; i < s->nloops; i++) {
-        if (s->loops[i].thread_started)
+        if (s->loops[i].thread_started) /* each tears its loop down before it returns */
             pthread_join(s->loops[i].thread, NULL);
         s->loops[i].thread_started = false;
     }
-    for (size_t i = 0; i < s->nloops; i++)
-        loop_teardown(&s->loops[i]);
 }
 
 void http_server_destroy(http_server_t **s_p)
@@ -1340,9 +1777,6 @@ void http_server_destroy(http_server_t **s_p)
         return;
     http_server_t *s = *s_p;
     http_server_stop(s);
-    if (s->loops)
-        for (size_t i = 0; i < s->nloops; i++)
-            loop_teardown(&s->loops[i]);
     h2o_config_dispose(&s->globalconf);
     free_server(s);
     *s_p = NULL;

@@ -63,6 +63,7 @@ struct http_req {
     size_t res_body_len;
     http__kv_t res_headers[HTTP_RES_HEADERS_MAX];
     size_t nres_headers;
+    http_stream_t *stream; /* a streamed response: the handle's reference until the loop takes it */
 
     /* set by the loop when the client went away; a worker that sees it
      * before starting skips the handler (nothing will read the answer) */
@@ -100,6 +101,16 @@ bool http__is_json_type(const char *v, size_t n);
 const char *http__reason(int status);
 /* Sets a 500 when the handler left no response (logs loudly). */
 void http__ensure_response(http_req_t *req);
+
+/* A new open stream with one reference (http_respond_stream gives it to the
+ * request handle and takes a second one for the producer), or NULL. */
+http_stream_t *http__stream_new(void);
+/* Another reference to s; returns s. */
+http_stream_t *http__stream_ref(http_stream_t *s);
+/* Drops the request handle's reference of a stream that never reached its
+ * loop (client gone before the handler returned, or out of memory): closes
+ * it, runs its on_close, unrefs. NULL-safe; NULLs *s_p. Loop thread. */
+void http__stream_drop(http_stream_t **s_p);
 
 /* The server's h2o host, for handlers that h2o must run itself (streaming
  * object downloads, http/objects_http.c); register paths before start. */

@@ -1,0 +1,505 @@
+/* h_workflows.c - workflows: node types, CRUD with a new version on every
+ * saved graph, validation (every problem at once), credit estimates, and
+ * runs (a job row, then its actor: actors/job.h). */
+#include "actors/job.h"
+#include "http/app_internal.h"
+#include "runtime/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WF_COLS                                                                                    \
+    "w.id, w.org_id, w.name, w.description, w.version, v.graph::text AS graph, " APP_TS(           \
+        "w.created_at") " AS created_at, " APP_TS("w.updated_at") " AS updated_at, w.created_at "  \
+                                                                  "AS raw_created"
+
+#define WF_FROM                                                                                    \
+    " FROM workflows w JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = "          \
+    "w.version "
+
+/* The problems of a graph ([] when valid), as the validator gives them;
+ * NULL when memory ran out. */
+static json_t *problems_of(app_t *app, const json_t *graph)
+{
+    json_t *problems = NULL;
+    int rc = workflow_validate(app->types, graph, &problems);
+    if (rc == 0)
+        return json_array();
+    return problems;
+}
+
+static json_t *wf_json(app_t *app, const pg_result_t *r, int row)
+{
+    json_t *graph = json_loads(pg_getn(r, row, "graph"), 0, NULL);
+    json_t *problems = graph ? problems_of(app, graph) : json_array();
+    json_t *o =
+        json_pack("{ss ss ss ss si so sb so ss ss}", "id", pg_getn(r, row, "id"), "org_id",
+                  pg_getn(r, row, "org_id"), "name", pg_getn(r, row, "name"), "description",
+                  pg_getn(r, row, "description"), "version", atoi(pg_getn(r, row, "version")),
+                  "graph", graph ? graph : json_object(), "valid", json_array_size(problems) == 0,
+                  "problems", problems ? problems : json_array(), "created_at",
+                  pg_getn(r, row, "created_at"), "updated_at", pg_getn(r, row, "updated_at"));
+    return o;
+}
+
+static json_t *wf_json_list(const pg_result_t *r, int row)
+{
+    /* Lists leave out the problems (GET one or validate for them). */
+    json_t *graph = json_loads(pg_getn(r, row, "graph"), 0, NULL);
+    return json_pack("{ss ss ss ss si so ss ss}", "id", pg_getn(r, row, "id"), "org_id",
+                     pg_getn(r, row, "org_id"), "name", pg_getn(r, row, "name"), "description",
+                     pg_getn(r, row, "description"), "version", atoi(pg_getn(r, row, "version")),
+                     "graph", graph ? graph : json_object(), "created_at",
+                     pg_getn(r, row, "created_at"), "updated_at", pg_getn(r, row, "updated_at"));
+}
+
+/* The shape of a graph must be a workflow document before it is stored;
+ * its wiring may still be wrong (a draft). 0, or 1 after answering 400. */
+static int check_shape(http_req_t *req, const json_t *graph)
+{
+    json_t *problems = NULL;
+    if (workflow_validate(app__of(req)->types, graph, &problems) == 0)
+        return 0;
+    json_t *shape = json_array();
+    size_t i;
+    json_t *p;
+    json_array_foreach(problems, i, p) if (strcmp(json_string_value(json_object_get(p, "code")),
+                                                  "invalid_document") == 0)
+        json_array_append(shape, p);
+    json_decref(problems);
+    if (json_array_size(shape) == 0) {
+        json_decref(shape);
+        return 0;
+    }
+    app__error(req, 400, "invalid_workflow", "the graph is not a workflow document", shape);
+    return 1;
+}
+
+void h_node_types_list(http_req_t *req)
+{
+    json_t *list = workflow_types_list(app__of(req)->types);
+    if (!list) {
+        app__error(req, 500, "internal", "out of memory", NULL);
+        return;
+    }
+    app__reply(req, 200, json_pack("{so}", "data", list));
+}
+
+void h_workflows_create(http_req_t *req)
+{
+    caller_t *cl = app__caller(req);
+    json_t *b = http_json_body(req, NULL);
+    json_t *graph = json_object_get(b, "graph");
+    if (check_shape(req, graph))
+        return;
+    pg_conn_t *c = app__db(req);
+    if (!c)
+        return;
+    char *g = json_dumps(graph, JSON_COMPACT);
+    const char *desc = json_string_value(json_object_get(b, "description"));
+    const char *p[] = {cl->org_id, json_string_value(json_object_get(b, "name")), desc ? desc : "",
+                       cl->user_id, g};
+    int err = 0;
+    pg_result_t *r = pg_query(c,
+                              "WITH w AS (INSERT INTO workflows (org_id, name, description, "
+                              "created_by) VALUES ($1, $2, $3, $4) RETURNING *), v AS (INSERT INTO "
+                              "workflow_versions (workflow_id, version, graph, created_by) SELECT "
+                              "id, 1, $5::jsonb, $4 FROM w RETURNING *) SELECT " WF_COLS
+                              " FROM w JOIN v ON v.workflow_id = w.id",
+                              5, p, &err);
+    free(g);
+    if (!r)
+        app__db_error(req, err, c);
+    else
+        app__reply(req, 201, wf_json(app__of(req), r, 0));
+    pg_result_free(&r);
+    app__db_done(req, &c);
+}
+
+void h_workflows_list(http_req_t *req)
+{
+    caller_t *cl = app__caller(req);
+    const char *p[] = {cl->org_id};
+    app__list_page(req,
+                   "SELECT " WF_COLS WF_FROM "WHERE w.org_id = $1 AND w.deleted_at IS NULL AND "
+                   "($3::timestamptz IS NULL OR (w.created_at, w.id) {cmp} ($3::timestamptz, "
+                   "$4::uuid)) ORDER BY w.created_at {dir}, w.id {dir} LIMIT $2::int",
+                   p, 1, wf_json_list, "id");
+}
+
+/* The workflow row (latest version) or NULL after answering. */
+static pg_result_t *load(http_req_t *req, pg_conn_t *c, const char *version)
+{
+    caller_t *cl = app__caller(req);
+    const char *id = http_param(req, "id");
+    if (!app__is_uuid(id)) {
+        app__error(req, 404, "not_found", "no such workflow", NULL);
+        return NULL;
+    }
+    const char *p[] = {id, cl->org_id, version};
+    int err = 0;
+    pg_result_t *r = pg_query(
+        c,
+        "SELECT w.id, w.org_id, w.name, w.description, v.version, "
+        "v.graph::text AS graph, " APP_TS("w.created_at") " AS created_at, " APP_TS(
+            "w.updated_at") " AS updated_at FROM workflows w JOIN "
+                            "workflow_versions v ON v.workflow_id = w.id AND v.version = "
+                            "COALESCE($3::int, w.version) WHERE w.id = $1 AND w.org_id = $2 AND "
+                            "w.deleted_at IS NULL",
+        3, p, &err);
+    if (!r) {
+        app__db_error(req, err, c);
+    } else if (pg_nrows(r) != 1) {
+        app__error(req, 404, "not_found", version ? "no such workflow version" : "no such workflow",
+                   NULL);
+        pg_result_free(&r);
+    }
+    return r;
+}
+
+void h_workflows_get(http_req_t *req)
+{
+    pg_conn_t *c = app__db(req);
+    if (!c)
+        return;
+    pg_result_t *r = load(req, c, NULL);
+    if (r)
+        app__reply(req, 200, wf_json(app__of(req), r, 0));
+    pg_result_free(&r);
+    app__db_done(req, &c);
+}
+
+void h_workflows_update(http_req_t *req)
+{
+    caller_t *cl = app__caller(req);
+    json_t *b = http_json_body(req, NULL);
+    json_t *graph = json_object_get(b, "graph");
+    if (graph && check_shape(req, graph))
+        return;
+    const char *id = http_param(req, "id");
+    if (!app__is_uuid(id)) {
+        app__error(req, 404, "not_found", "no such workflow", NULL);
+        return;
+    }
+    pg_conn_t *c = app__db(req);
+    if (!c)
+        return;
+    char *g = graph ? json_dumps(graph, JSON_COMPACT) : NULL;
+    const char *p[] = {id,
+                       cl->org_id,
+                       json_string_value(json_object_get(b, "name")),
+                       json_string_value(json_object_get(b, "description")),
+                       g,
+                       cl->user_id};
+    int err = 0;
+    /* One statement: the version number comes from the row it updates, so
+     * two saves at once get two versions, never the same one. */
+    pg_result_t *r = pg_query(
+        c,
+        "WITH w AS (UPDATE workflows SET name = COALESCE($3, name), description = "
+        "COALESCE($4, description), version = version + CASE WHEN $5::jsonb IS NULL THEN 0 ELSE "
+        "1 END, updated_at = now() WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL "
+        "RETURNING *), v AS (INSERT INTO workflow_versions (workflow_id, version, graph, "
+        "created_by) SELECT id, version, $5::jsonb, $6 FROM w WHERE $5::jsonb IS NOT NULL) "
+        "SELECT w.id FROM w",
+        6, p, &err);
+    free(g);
+    if (!r) {
+        app__db_error(req, err, c);
+    } else if (pg_nrows(r) != 1) {
+        app__error(req, 404, "not_found", "no such workflow", NULL);
+    } else {
+        pg_result_t *w = load(req, c, NULL);
+        if (w)
+            app__reply(req, 200, wf_json(app__of(req), w, 0));
+        pg_result_free(&w);
+    }
+    pg_result_free(&r);
+    app__db_done(req, &c);
+}
+
+void h_workflows_delete(http_req_t *req)
+{
+    caller_t *cl = app__caller(req);
+    const char *id = http_param(req, "id");
+    if (!app__is_uuid(id)) {
+        app__error(req, 404, "not_found", "no such workflow", NULL);
+        return;
+    }
+    pg_conn_t *c = app__db(req);
+    if (!c)
+        return;
+    const char *p[] = {id, cl->org_id};
+    int err = 0;
+    pg_result_t *r = pg_query(c,
+                              "UPDATE workflows SET deleted_at = now() WHERE id = $1 AND org_id = "
+                              "$2 AND deleted_at IS NULL RETURNING id",
+                              2, p, &err);
+    if (!r)
+        app__db_error(req, err, c);
+    else if (pg_nrows(r) != 1)
+        app__error(req, 404, "not_found", "no such workflow", NULL);
+    else
+        app__no_content(req);
+    pg_result_free(&r);
+    app__db_done(req, &c);
+}
+
+static json_t *version_json(const pg_result_t *r, int row)
+{
+    json_t *graph = json_loads(pg_getn(r, row, "graph"), 0, NULL);
+    const char *by = pg_getn(r, row, "created_by");
+    return json_pack("{si so so ss}", "version", atoi(pg_getn(r, row, "version")), "graph",
+                     graph ? graph : json_object(), "created_by",
+                     by ? json_string(by) : json_null(), "created_at",
+                     pg_getn(r, row, "created_at"));
+}
+
+void h_workflow_versions_list(http_req_t *req)
+{
+    caller_t *cl = app__caller(req);
+    const char *id = http_param(req, "id");
+    if (!app__is_uuid(id)) {
+        app__error(req, 404, "not_found", "no such workflow", NULL);
+        return;
+    }
+    const char *p[] = {id, cl->org_id};
+    /* Keyset on (created_at, version as text) would do, but versions are
+     * unique per workflow: the version number is the id column. */
+    app__list_page(
+        req,
+        "SELECT v.version, v.version::text AS vid, v.graph::text AS graph, v.created_by, " APP_TS(
+            "v.created_at") " AS created_at, v.created_at AS raw_created FROM "
+                            "workflow_versions v JOIN workflows w ON w.id = "
+                            "v.workflow_id WHERE v.workflow_id = $1 AND w.org_id = $2 "
+                            "AND w.deleted_at IS NULL AND ($4::timestamptz IS NULL OR "
+                            "(v.created_at, v.version) {cmp} ($4::timestamptz, "
+                            "$5::text::int)) ORDER BY v.created_at {dir}, v.version "
+                            "{dir} LIMIT $3::int",
+        p, 2, version_json, "vid");
+}
+
+/* The graph of the version asked for, with the run's input values merged
+ * over its nodes' params. A new reference, or NULL after answering. */
+static json_t *graph_for_run(http_req_t *req, const pg_result_t *w, const json_t *inputs)
+{
+    json_t *graph = json_loads(pg_getn(w, 0, "graph"), 0, NULL);
+    if (!graph) {
+        app__error(req, 500, "internal", "a stored workflow does not parse", NULL);
+        return NULL;
+    }
+    const char *nid;
+    json_t *vals;
+    json_t *unknown = json_array();
+    json_object_foreach((json_t *)inputs, nid, vals)
+    {
+        json_t *hit = NULL;
+        size_t i;
+        json_t *n;
+        json_array_foreach(json_object_get(graph, "nodes"), i,
+                           n) if (strcmp(json_string_value(json_object_get(n, "id")), nid) == 0)
+            hit = n;
+        if (!hit) {
+            json_array_append_new(unknown,
+                                  json_pack("{ss ss}", "path", "$.inputs", "message", nid));
+            continue;
+        }
+        json_t *params = json_object_get(hit, "params");
+        if (!params)
+            json_object_set_new(hit, "params", params = json_object());
+        json_object_update(params, vals);
+    }
+    if (json_array_size(unknown)) {
+        json_decref(graph);
+        app__error(req, 400, "invalid_inputs", "inputs name nodes the workflow does not have",
+                   unknown);
+        return NULL;
+    }
+    json_decref(unknown);
+    return graph;
+}
+
+static const char *version_param(const json_t *b, char *buf, size_t cap)
+{
+    json_t *v = json_object_get(b, "version");
+    if (!json_is_integer(v))
+        return NULL;
+    snprintf(buf, cap, "%lld", (long long)json_integer_value(v));
+    return buf;
+}
+
+void h_workflows_validate(http_req_t *req)
+{
+    json_t *b = http_json_body(req, NULL);
+    char vb[24];
+    pg_conn_t *c = app__db(req);
+    if (!c)
+        return;
+    pg_result_t *w = load(req, c, version_param(b, vb, sizeof vb));
+    json_t *graph = w ? graph_for_run(req, w, json_object_get(b, "inputs")) : NULL;
+    if (graph) {
+        json_t *problems = problems_of(app__of(req), graph);
+        app__reply(req, 200,
+                   json_pack("{sb si so}", "valid", json_array_size(problems) == 0, "version",
+                             atoi(pg_getn(w, 0, "version")), "problems",
+                             problems ? problems : json_array()));
+    }
+    json_decref(graph);
+    pg_result_free(&w);
+    app__db_done(req, &c);
+}
+
+void h_workflows_estimate(http_req_t *req)
+{
+    caller_t *cl = app__caller(req);
+    json_t *b = http_json_body(req, NULL);
+    char vb[24];
+    pg_conn_t *c = app__db(req);
+    if (!c)
+        return;
+    pg_result_t *w = load(req, c, version_param(b, vb, sizeof vb));
+    json_t *graph = w ? graph_for_run(req, w, json_object_get(b, "inputs")) : NULL;
+    json_t *est = NULL;
+    if (graph && workflow_estimate(app__of(req)->types, graph, &est) != 0) {
+        app__error(req, 422, "invalid_workflow", "the workflow is not valid; see details",
+                   problems_of(app__of(req), graph));
+    } else if (graph) {
+        char *detail = json_dumps(est, JSON_COMPACT);
+        char credits[32];
+        snprintf(credits, sizeof credits, "%.2f", json_number_value(json_object_get(est, "total")));
+        const char *p[] = {cl->org_id, pg_getn(w, 0, "id"), pg_getn(w, 0, "version"), credits,
+                           detail};
+        int err = 0;
+        pg_result_t *r = pg_query(c,
+                                  "INSERT INTO estimates (org_id, workflow_id, version, credits, "
+                                  "detail, expires_at) VALUES ($1, $2, $3::int, $4::numeric, "
+                                  "$5::jsonb, now() + interval '1 hour') RETURNING id, " APP_TS(
+                                      "expires_at") " AS expires_at",
+                                  5, p, &err);
+        free(detail);
+        if (!r) {
+            app__db_error(req, err, c);
+        } else {
+            json_object_set_new(est, "id", json_string(pg_get(r, 0, 0)));
+            json_object_set_new(est, "workflow_id", json_string(pg_getn(w, 0, "id")));
+            json_object_set_new(est, "version", json_integer(atoi(pg_getn(w, 0, "version"))));
+            json_object_set_new(est, "expires_at", json_string(pg_get(r, 0, 1)));
+            app__reply(req, 201, json_incref(est));
+        }
+        pg_result_free(&r);
+    }
+    json_decref(est);
+    json_decref(graph);
+    pg_result_free(&w);
+    app__db_done(req, &c);
+}
+
+void h_workflows_run(http_req_t *req)
+{
+    caller_t *cl = app__caller(req);
+    app_t *app = app__of(req);
+    json_t *b = http_json_body(req, NULL);
+    const char *estimate = json_string_value(json_object_get(b, "estimate_id"));
+    json_t *max = json_object_get(b, "max_credits");
+    if (!estimate && !max) {
+        app__error(req, 400, "estimate_required",
+                   "give estimate_id (from POST .../estimate) or max_credits",
+                   json_pack("[{ss ss}]", "path", "$.estimate_id", "message", "required"));
+        return;
+    }
+    if (!app->rt) {
+        app__error(req, 503, "unavailable", "this node runs no jobs", NULL);
+        return;
+    }
+    pg_conn_t *c = app__db(req);
+    if (!c)
+        return;
+    char vb[24];
+    const char *version = version_param(b, vb, sizeof vb);
+    int err = 0;
+    double limit = max ? json_number_value(max) : 0;
+    if (estimate) {
+        /* The estimate fixes the version and what the client agreed to pay. */
+        const char *pe[] = {estimate, http_param(req, "id"), cl->org_id};
+        pg_result_t *e =
+            app__is_uuid(estimate)
+                ? pg_query(c,
+                           "SELECT version, credits, expires_at < now() FROM estimates WHERE id = "
+                           "$1 AND workflow_id = $2 AND org_id = $3",
+                           3, pe, &err)
+                : NULL;
+        if (!e && err) {
+            app__db_error(req, err, c);
+            app__db_done(req, &c);
+            return;
+        }
+        if (!e || pg_nrows(e) != 1 || strcmp(pg_get(e, 0, 2), "t") == 0) {
+            bool expired = e && pg_nrows(e) == 1;
+            pg_result_free(&e);
+            app__error(req, 422, expired ? "estimate_expired" : "unknown_estimate",
+                       expired ? "the estimate has expired; ask for a new one"
+                               : "no such estimate for this workflow",
+                       NULL);
+            app__db_done(req, &c);
+            return;
+        }
+        snprintf(vb, sizeof vb, "%s", pg_get(e, 0, 0));
+        version = vb;
+        limit = atof(pg_get(e, 0, 1));
+        pg_result_free(&e);
+    }
+    pg_result_t *w = load(req, c, version);
+    json_t *graph = w ? graph_for_run(req, w, json_object_get(b, "inputs")) : NULL;
+    json_t *est = NULL;
+    if (graph && workflow_estimate(app->types, graph, &est) != 0) {
+        app__error(req, 422, "invalid_workflow", "the workflow is not valid; see details",
+                   problems_of(app, graph));
+    } else if (graph) {
+        double total = json_number_value(json_object_get(est, "total"));
+        if (total > limit + 0.005) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "this run costs %.2f credits, more than the %.2f allowed",
+                     total, limit);
+            app__error(req, 422, "over_budget", msg,
+                       json_pack("{sf sf}", "credits", total, "allowed", limit));
+        } else {
+            const char *prio = json_string_value(json_object_get(b, "priority"));
+            prio = prio ? prio : "normal";
+            char *g = json_dumps(graph, JSON_COMPACT);
+            char *in = json_dumps(json_object_get(b, "inputs") ? json_object_get(b, "inputs")
+                                                               : json_object(),
+                                  JSON_COMPACT);
+            char credits[32];
+            snprintf(credits, sizeof credits, "%.2f", total);
+            const char *p[] = {cl->org_id,
+                               pg_getn(w, 0, "id"),
+                               pg_getn(w, 0, "version"),
+                               prio,
+                               g,
+                               in,
+                               credits,
+                               app__is_uuid(estimate) ? estimate : NULL,
+                               cl->user_id};
+            pg_result_t *r = pg_query(
+                c,
+                "INSERT INTO jobs (org_id, kind, workflow_id, workflow_version, priority, "
+                "priority_rank, graph, inputs, credits, estimate_id, created_by) VALUES ($1, "
+                "'workflow', $2, $3::int, $4, CASE $4 WHEN 'high' THEN 0 WHEN 'low' THEN 2 ELSE 1 "
+                "END, $5::jsonb, $6::jsonb, $7::numeric, $8::uuid, $9) RETURNING id",
+                9, p, &err);
+            free(g);
+            free(in);
+            if (!r) {
+                app__db_error(req, err, c);
+            } else {
+                app__job_started(req, c, pg_get(r, 0, 0));
+            }
+            pg_result_free(&r);
+        }
+    }
+    json_decref(est);
+    json_decref(graph);
+    pg_result_free(&w);
+    app__db_done(req, &c);
+}

@@ -1,0 +1,46 @@
+/* sse_hub.h - fans job events out to Server-Sent Event streams.
+ *
+ * The hub listens on PostgreSQL channel fenta_job_events (payload
+ * "<event id> <org id> <job id>", sent by job_events' insert trigger), reads
+ * each new event once and writes it to every subscribed stream of that
+ * organisation (and job, for a job's stream). After a lost connection it
+ * catches every stream up from the table. It also writes a comment line to
+ * every stream every 15 s (FENTA_SSE_HEARTBEAT_MS overrides), which is how
+ * closed streams are found and dropped.
+ *
+ * Threads: subscribe and replay run on request workers; the hub's own
+ * listener and heartbeat threads do the rest. Streams are never blocked on:
+ * http_stream_write only queues. */
+#ifndef FENTA_SSE_HUB_H
+#define FENTA_SSE_HUB_H
+#include "http/request.h"
+#include "storage/pg.h"
+#include <stdbool.h>
+
+typedef struct sse_hub sse_hub_t;
+typedef struct sse_sub sse_sub_t;
+
+/* Makes the SSE frame of an event row (a malloc'd string the hub frees) and
+ * says whether it is the last of its job (the job's stream then ends). */
+typedef char *(*sse_frame_fn)(void *arg, const char *id, const char *type, const char *data,
+                              bool *final);
+
+/* Starts listening (conninfo: the database). NULL on failure. */
+sse_hub_t *sse_hub_new(pg_pool_t *pool, const char *conninfo, sse_frame_fn frame, void *arg);
+/* Ends every stream, stops the threads, frees; NULL-safe; NULLs *hub_p. */
+void sse_hub_destroy(sse_hub_t **hub_p);
+
+/* Takes the stream (*stream becomes NULL) and subscribes it to org's events
+ * (job_id NULL: all of them). Live events wait until sse_hub_replay. NULL
+ * when the hub is full (10000 streams): the stream is ended with a comment. */
+sse_sub_t *sse_hub_subscribe(sse_hub_t *hub, http_stream_t **stream, const char *org_id,
+                             const char *job_id);
+/* Writes the stored events of rows (columns id, type, data; may be NULL),
+ * then lets live events through (those the replay carried are not sent
+ * twice). Call once, right after sse_hub_subscribe. */
+void sse_hub_replay(sse_hub_t *hub, sse_sub_t *sub, const pg_result_t *rows);
+
+/* Streams open now. */
+size_t sse_hub_count(sse_hub_t *hub);
+
+#endif
