@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- growable string ---------------------------------------------------- */
 
@@ -191,8 +192,15 @@ static int topic_clean(const char *topic, buf_t *b, char *errbuf, size_t errlen)
     if (b->oom)
         return fenta_fail(errbuf, errlen, FENTA_ENOMEM, "out of memory");
     /* "Why do cats purr?" would end the hook sentence in the middle. */
-    while (b->len > 0 && (strchr(".!?;:,", b->p[b->len - 1]) || b->p[b->len - 1] == ' '))
-        b->p[--b->len] = '\0';
+    for (;;) {
+        if (b->len > 0 && (strchr(".!?;:, ", b->p[b->len - 1])))
+            b->len -= 1;
+        else if (b->len >= 3 && memcmp(b->p + b->len - 3, "\xE2\x80\xA6", 3) == 0)
+            b->len -= 3; /* an ellipsis */
+        else
+            break;
+        b->p[b->len] = '\0';
+    }
     if (b->len == 0)
         return fenta_fail(errbuf, errlen, FENTA_EINVAL, "topic is empty");
     /* "Why cats purr" or "The moon" typed as a title reads "about Why cats
@@ -594,7 +602,7 @@ typedef struct cand {
 
 #define PRIO_MAX 6
 #define MAX_CANDS 192
-#define MAX_FILLERS 256 /* far more than a gap of 15% of 450 words can need */
+#define MAX_FILLERS 256 /* bridges of two words or more: enough to fill even 180 s alone */
 
 typedef struct deck {
     pool_t pool;            /* the templates */
@@ -699,8 +707,8 @@ static int plan_add_slot(plan_t *p, deck_t *d, kind_t kind, int prio, int parent
 /* Numbered points (facts' claims, listicle items, hook's beats) with an
  * optional link before each point but the first and up to two asides after
  * it. The first asides go to all points before any point gets a second, so
- * the asides spread over the script. prio_of(k) is the k-th point's
- * priority. */
+ * the asides spread over the script. prio_of holds the priorities of points
+ * 1-2, 3-4, 5-6 and the rest. */
 static void add_points(plan_t *p, deck_t *points, deck_t *links, deck_t *asides, kind_t kind,
                        const int prio_of[4])
 {

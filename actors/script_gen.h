@@ -13,8 +13,9 @@
  *  - it is deterministic: the phrasing is drawn from a generator seeded with a
  *    hash of the cleaned topic and the genre (no rand(), no clock), so a
  *    re-run of the same workflow produces the same voice and captions and hits
- *    the same caches; the duration only decides how many sentences are kept,
- *    so a 30 s and a 60 s script on one topic open with the same hook;
+ *    the same caches; the duration mostly decides how many sentences are
+ *    kept, so a 30 s and a 60 s script on one topic open with the same hook
+ *    (a very short budget may need a shorter one);
  *  - it is plain prose: sentences with ending punctuation, and no markdown,
  *    emoji or digits of its own, so the TTS reads what the captions show;
  *  - it has a shape: a hook sentence first (always naming the topic), body
@@ -25,17 +26,22 @@
  *    turning point, resolution, lesson) and "listicle" ("Number one: ...",
  *    with the count announced when two or more items fit).
  * Sentences are picked by priority until the budget is met (the core of the
- * genre first, asides and transitions when there is room); the hook and the
- * call to action are chosen among the variants to land in range, and as a last
- * resort, two- or three-word bridges ("That matters.") close the gap, which
- * the +-15% window always leaves room for.
+ * genre first, asides and transitions when there is room; a one-sentence
+ * slot such as an intro takes a shorter phrasing when that is what fits);
+ * the hook and the call to action are shortened or swapped for other
+ * variants when that lands the count in range, and only as a last resort do
+ * two- or three-word bridges ("That matters.") close the gap, which the
+ * +-15% window always leaves room for.
  *
  * The topic is user input: control characters, bidi overrides and BOMs are
  * removed, whitespace runs become one space, trailing sentence punctuation
- * is dropped (it would end the sentence it is put in), and the rest (any
- * script, any UTF-8) is kept as typed. A topic too long for a short budget
- * (a 30-word topic in a 5 s video) is shortened to its first words, dropping
- * a dangling "of"/"the"/..., so the budget still holds.
+ * is dropped (it would end the sentence it is put in), a leading "The",
+ * "How", "Why"... is lower-cased to read mid-sentence, and the rest (any
+ * script, any UTF-8) is kept as typed. The hook says the whole topic; the
+ * body and the call to action say its first six words, so a topic written as
+ * a paragraph does not crowd the content out of every sentence. A topic too
+ * long even for the hook of a short video (a 30-word topic in 5 s) is cut to
+ * its first words too. A cut never ends on a dangling "of", "the", ...
  *
  * Pure logic, no I/O, no third-party headers, thread-safe. */
 #ifndef FENTA_SCRIPT_GEN_H
