@@ -35,9 +35,9 @@
  * proceed (h2o allows one send in flight per request): what is written
  * meanwhile is coalesced. Bytes queued unsent are bounded (STREAM_MAX_QUEUED);
  * past it the stream is closed. On drain every loop closes its streams, so
- * they end (final chunk / END_STREAM) and http_server_stop never waits for
- * a producer. h2o writes the access-log line when it frees the request,
- * which for a stream is when it ended. */
+ * they end (final chunk / END_STREAM): http_server_stop waits at most
+ * STREAM_GRACE_MS for those last bytes, never for a producer. h2o writes the access-log line when
+ * it frees the request, which for a stream is when it ended. */
 #include "http/server.h"
 #include "http/request.h"
 #include "http/router.h"
@@ -365,14 +365,14 @@ struct http_stream {
 struct port {
     h2o_generator_t super; /* first: h2o hands it back to proceed/stop */
     h2o_req_t *req;        /* NULL once detached (h2o is freeing the request) */
-    loop_t *loop;
-    http_stream_t *s;    /* our reference, dropped when the pool is disposed */
-    h2o_linklist_t link; /* in loop->streams while attached */
-    char *inflight;      /* the bytes of the last h2o_send; h2o reads them until proceed */
-    bool sending;        /* an h2o_send is in flight: wait for proceed */
-    bool started;        /* the headers have gone out */
-    bool final_sent;     /* the last h2o_send was FINAL: touch nothing of h2o's any more */
-    bool head;           /* a HEAD request: headers only */
+    loop_t *loop;          /* the request's loop */
+    http_stream_t *s;      /* our reference, dropped when the pool is disposed */
+    h2o_linklist_t link;   /* in loop->streams while attached */
+    char *inflight;        /* the bytes of the last h2o_send; h2o reads them until proceed */
+    bool sending;          /* an h2o_send is in flight: wait for proceed */
+    bool started;          /* the headers have gone out */
+    bool final_sent;       /* the last h2o_send was FINAL: touch nothing of h2o's any more */
+    bool head;             /* a HEAD request: headers only */
 };
 
 http_stream_t *http__stream_new(void)
@@ -417,28 +417,21 @@ static void stream_wake_locked(http_stream_t *s)
     h2o_multithread_send_message(&s->loop->stream_rx, &s->msg);
 }
 
-/* Lock held. Closes for good (the loop will not send any more): drops what
- * is queued and returns the on_close to run, once, after unlocking. */
-static void (*stream_finish_locked(http_stream_t *s, void **arg))(void *)
+/* Closes for good (the loop will not send any more): drops what is queued
+ * and runs on_close the first time, outside the lock (it may call us). */
+static void stream_finish(http_stream_t *s)
 {
+    pthread_mutex_lock(&s->lock);
     s->closed = true;
     s->loop = NULL;
     s->port = NULL;
     free(s->buf);
     s->buf = NULL;
     s->len = s->cap = 0;
-    if (s->done)
-        return NULL;
+    bool first = !s->done;
     s->done = true;
-    *arg = s->on_close_arg;
-    return s->on_close;
-}
-
-static void stream_finish(http_stream_t *s)
-{
-    void *arg = NULL;
-    pthread_mutex_lock(&s->lock);
-    void (*cb)(void *) = stream_finish_locked(s, &arg);
+    void (*cb)(void *) = first ? s->on_close : NULL;
+    void *arg = s->on_close_arg;
     pthread_mutex_unlock(&s->lock);
     if (cb)
         cb(arg);
@@ -659,9 +652,10 @@ static void start_stream(h2o_req_t *req, http_req_t *r)
     port_flush(p);
 }
 
-/* Loop thread, on CTRL_DRAIN (close = false: end after what is queued) and
- * before the loop exits (close = true: forget streams whose connection
- * outlived the grace period, so no producer wakes a dead loop). */
+/* Loop thread. On CTRL_DRAIN (forget = false): every stream ends after what
+ * is queued. Before the loop exits (forget = true): streams whose connection
+ * outlived the grace period are detached too, so no producer can wake a
+ * loop that is gone. */
 static void loop_end_streams(loop_t *loop, bool forget)
 {
     for (h2o_linklist_t *n = loop->streams.next; n != &loop->streams; n = n->next) {
@@ -1406,8 +1400,10 @@ static void *loop_main(void *arg)
         int64_t deadline = mono_ms() + CLOSE_GRACE_MS;
         while (loop->nconns && mono_ms() < deadline)
             h2o_evloop_run(loop->evloop, 10);
-        loop_end_streams(loop, true);    /* from here on no producer can wake this loop */
         h2o_evloop_run(loop->evloop, 0); /* whatever is still queued for the receivers */
+        /* from here on no producer can wake this loop; wakes already posted
+         * are dropped by loop_teardown */
+        loop_end_streams(loop, true);
     }
     loop_teardown(loop);
     /* h2o caches freed socket buffers per thread; hand them back before the
