@@ -3,6 +3,7 @@
  * the header. The tables are data: a genre is its pools of templates plus a
  * short function that lays them out in the genre's order with priorities. */
 #include "actors/script_gen.h"
+#include "actors/script_text.h"
 #include "runtime/error.h"
 
 #include <math.h>
@@ -60,38 +61,6 @@ static char *buf_take(buf_t *b)
 
 /* ---- UTF-8 and words ---------------------------------------------------- */
 
-/* Decodes one code point at s (n bytes left); returns its length, or 0 when
- * the bytes are not valid UTF-8 (overlong, surrogate, > U+10FFFF, cut). */
-static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
-{
-    if (s[0] < 0x80) {
-        *cp = s[0];
-        return 1;
-    }
-    size_t k;
-    uint32_t c, min;
-    if ((s[0] & 0xE0) == 0xC0) {
-        k = 2, c = s[0] & 0x1F, min = 0x80;
-    } else if ((s[0] & 0xF0) == 0xE0) {
-        k = 3, c = s[0] & 0x0F, min = 0x800;
-    } else if ((s[0] & 0xF8) == 0xF0) {
-        k = 4, c = s[0] & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n < k)
-        return 0;
-    for (size_t i = 1; i < k; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        c = (c << 6) | (s[i] & 0x3F);
-    }
-    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-        return 0;
-    *cp = c;
-    return k;
-}
-
 static void utf8_put(buf_t *b, uint32_t c)
 {
     char e[4];
@@ -115,7 +84,7 @@ static int utf8_check(const char *what, const char *s, size_t n, char *errbuf, s
 {
     for (size_t i = 0; i < n;) {
         uint32_t c;
-        size_t k = utf8_decode((const unsigned char *)s + i, n - i, &c);
+        size_t k = script_text_utf8_decode((const unsigned char *)s + i, n - i, &c);
         if (!k)
             return fenta_fail(errbuf, errlen, FENTA_EINVAL, "%s is not valid UTF-8 at byte %zu",
                               what, i);
@@ -173,7 +142,7 @@ static int topic_clean(const char *topic, buf_t *b, char *errbuf, size_t errlen)
     bool space = false;
     for (size_t i = 0; i < n;) {
         uint32_t c;
-        size_t k = utf8_decode((const unsigned char *)topic + i, n - i, &c);
+        size_t k = script_text_utf8_decode((const unsigned char *)topic + i, n - i, &c);
         chars++;
         if (c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' || c == ' ' ||
             is_unicode_space(c)) {
@@ -1332,7 +1301,7 @@ static void uppercase(buf_t *b, const char *s, size_t n)
 {
     for (size_t i = 0; i < n;) {
         uint32_t c, two;
-        size_t k = utf8_decode((const unsigned char *)s + i, n - i, &c);
+        size_t k = script_text_utf8_decode((const unsigned char *)s + i, n - i, &c);
         uint32_t u = upper_cp(c, &two);
         if (u == c)
             buf_add(b, s + i, k); /* untouched bytes stay exactly as they were */

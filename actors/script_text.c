@@ -16,9 +16,7 @@
 
 /* ---- UTF-8 -------------------------------------------------------------- */
 
-/* Decodes one code point at s (n bytes left); returns its length, or 0 when
- * the bytes are not valid UTF-8 (overlong, surrogate, > U+10FFFF, cut). */
-static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
+size_t script_text_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
 {
     if (s[0] < 0x80) {
         *cp = s[0];
@@ -407,7 +405,7 @@ static size_t number(norm_t *n, const char *s, size_t start, size_t i, size_t e,
 
     uint32_t next = 0;
     if (j < e)
-        utf8_decode((const unsigned char *)s + j, e - j, &next);
+        script_text_utf8_decode((const unsigned char *)s + j, e - j, &next);
     sbuf_put(&n->cap, s + start, j - start);
     if (is_non_latin_letter(next)) {
         /* 3D in English, but 第3章 is read by the voice of its own language. */
@@ -562,7 +560,8 @@ static void inline_run(norm_t *n, const char *s, size_t a, size_t e, bool raw)
     while (i < e) {
         unsigned char c = (unsigned char)s[i];
         uint32_t cp;
-        size_t k = utf8_decode((const unsigned char *)s + i, e - i, &cp); /* validated */
+        size_t k =
+            script_text_utf8_decode((const unsigned char *)s + i, e - i, &cp); /* validated */
         bool word_start = !is_wordish(prev);
 
         if (!raw) {
@@ -598,7 +597,7 @@ static void inline_run(norm_t *n, const char *s, size_t a, size_t e, bool raw)
                     j++;
                 uint32_t next = ' ';
                 if (j < e)
-                    utf8_decode((const unsigned char *)s + j, e - j, &next);
+                    script_text_utf8_decode((const unsigned char *)s + j, e - j, &next);
                 bool spaced = (prev == ' ' || is_space((int)prev)) && (j == e || is_space(next));
                 if (c == '*' && spaced && j - i == 1) {
                     sbuf_word(&n->sp, "times"); /* 6 * 7 */
@@ -639,7 +638,7 @@ static void inline_run(norm_t *n, const char *s, size_t a, size_t e, bool raw)
         }
         if (c == '#' && word_start && i + 1 < e) {
             uint32_t next;
-            utf8_decode((const unsigned char *)s + i + 1, e - i - 1, &next);
+            script_text_utf8_decode((const unsigned char *)s + i + 1, e - i - 1, &next);
             if (is_wordish(next)) {
                 sbuf_word(&n->sp, is_digit((int)next) ? "number" : "hashtag");
                 sbuf_put(&n->cap, "#", 1);
@@ -805,7 +804,7 @@ int script_text_normalise(const char *in, size_t len, script_text_t *out, char *
         return fenta_fail(errbuf, errlen, FENTA_EINVAL, "script is NULL");
     for (size_t i = 0; i < len;) {
         uint32_t cp;
-        size_t k = utf8_decode((const unsigned char *)in + i, len - i, &cp);
+        size_t k = script_text_utf8_decode((const unsigned char *)in + i, len - i, &cp);
         if (!k)
             return fenta_fail(errbuf, errlen, FENTA_EINVAL, "script is not valid UTF-8 at byte %zu",
                               i);

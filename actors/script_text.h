@@ -31,6 +31,7 @@
 #ifndef FENTA_SCRIPT_TEXT_H
 #define FENTA_SCRIPT_TEXT_H
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct script_text {
     char *speech;   /* what the voice reads; malloc'd, NUL-terminated, owned by the struct */
@@ -49,5 +50,10 @@ int script_text_normalise(const char *in, size_t len, script_text_t *out, char *
 
 /* Frees both strings and zeroes *t; NULL or a zeroed struct is a no-op. */
 void script_text_free(script_text_t *t);
+
+/* Decodes one code point at s (n >= 1 bytes left) into *cp; returns its
+ * length, or 0 when the bytes are not valid UTF-8 (overlong, surrogate,
+ * > U+10FFFF, cut short). */
+size_t script_text_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp);
 
 #endif
