@@ -685,7 +685,7 @@ static char *expand(const char *tmpl, bool desc)
 /* Keyset pages over (created_at, id), ascending: rows inserted meanwhile
  * land after the cursor, so no page repeats or skips a row. */
 void app__list_page(http_req_t *req, const char *sql, const char *const *params, int nparams,
-                    json_t *(*row_json)(const pg_result_t *, int), const char *idcol)
+                    app_row_fn row_json, const char *idcol)
 {
     int limit;
     json_t *after;
@@ -718,7 +718,7 @@ void app__list_page(http_req_t *req, const char *sql, const char *const *params,
             cl && cl->list_prefix && !p[nparams + 1] ? json_incref(cl->list_prefix) : json_array();
         int n = pg_nrows(r) < limit ? pg_nrows(r) : limit;
         for (int i = 0; i < n; i++)
-            json_array_append_new(data, row_json(r, i));
+            json_array_append_new(data, row_json(app__of(req), r, i));
         json_t *next = pg_nrows(r) > limit ? app__next_cursor(req, pg_getn(r, n - 1, "raw_created"),
                                                               pg_getn(r, n - 1, idcol))
                                            : json_null();
@@ -737,8 +737,23 @@ json_t *app__user_json(const pg_result_t *r, int row)
                      pg_getn(r, row, "created_at"));
 }
 
-json_t *app__org_json(const pg_result_t *r, int row)
+void app__reply_row(http_req_t *req, pg_conn_t *c, pg_result_t **r, int err, int status,
+                    app_row_fn row_json, const char *missing)
 {
+    if (!*r)
+        app__db_error(req, err, c);
+    else if (pg_nrows(*r) != 1)
+        app__error(req, 404, "not_found", missing, NULL);
+    else if (row_json)
+        app__reply(req, status, row_json(app__of(req), *r, 0));
+    else
+        app__no_content(req);
+    pg_result_free(r);
+}
+
+json_t *app__org_json(app_t *app, const pg_result_t *r, int row)
+{
+    (void)app;
     json_t *o = json_pack("{s:s, s:s, s:b, s:s}", "id", pg_getn(r, row, "id"), "name",
                           pg_getn(r, row, "name"), "personal",
                           strcmp(pg_getn(r, row, "personal"), "t") == 0, "created_at",

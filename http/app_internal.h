@@ -54,16 +54,16 @@ struct app {
     bool insecure_cookies;                      /* no Secure attribute */
     perm_t *perms;                              /* the permission table */
     size_t nperms;
-    authcache_t *cache;      /* live sessions and identity documents */
-    pg_listener_t *listener; /* keeps the cache honest; NULL = cache off */
-    runtime_t *rt;                  /* starts and steers job actors (borrowed) */
-    const workflow_types_t *types;  /* node types (borrowed or owned_types) */
-    workflow_types_t *owned_types;  /* loaded here when the config gave none */
-    objects_t *objects;             /* presigns artifact URLs (borrowed) */
-    char *schemas_dir;              /* NULL = default */
-    sse_hub_t *hub;                 /* live job events for SSE streams; NULL = none */
-    route_info_t *routes;    /* one per route of api.json */
-    http_route_t *hroutes;   /* the same, as the server's table */
+    authcache_t *cache;            /* live sessions and identity documents */
+    pg_listener_t *listener;       /* keeps the cache honest; NULL = cache off */
+    runtime_t *rt;                 /* starts and steers job actors (borrowed) */
+    const workflow_types_t *types; /* node types (borrowed or owned_types) */
+    workflow_types_t *owned_types; /* loaded here when the config gave none */
+    objects_t *objects;            /* presigns artifact URLs (borrowed) */
+    char *schemas_dir;             /* NULL = default */
+    sse_hub_t *hub;                /* live job events for SSE streams; NULL = none */
+    route_info_t *routes;          /* one per route of api.json */
+    http_route_t *hroutes;         /* the same, as the server's table */
     size_t nroutes;
 };
 
@@ -83,6 +83,10 @@ typedef struct {
     char idem_user[ID_FIELD];  /* its owner (the nil uuid for public routes) */
     json_t *list_prefix;       /* rows app__list_page puts before the first page (owned) */
 } caller_t;
+
+/* A row of a query as an API object (new reference); app for what the
+ * object needs beyond the row (presigned URLs, template files). */
+typedef json_t *(*app_row_fn)(app_t *app, const pg_result_t *r, int row);
 
 /* Timestamps leave PostgreSQL as RFC 3339 UTC with microseconds. */
 #define APP_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
@@ -122,7 +126,12 @@ json_t *app__next_cursor(http_req_t *req, const char *created_at, const char *id
  * the id column idcol. Keyset pages over (created_at, id): rows inserted
  * meanwhile never shift a page, so no page repeats or skips a row. */
 void app__list_page(http_req_t *req, const char *sql, const char *const *params, int nparams,
-                    json_t *(*row_json)(const pg_result_t *, int), const char *idcol);
+                    app_row_fn row_json, const char *idcol);
+/* Answers a query for one row (*r, freed here; err its error when NULL):
+ * the database error, 404 {"not_found", missing} when it has no row, else
+ * status with row_json(app, row 0), or 204 when row_json is NULL. */
+void app__reply_row(http_req_t *req, pg_conn_t *c, pg_result_t **r, int err, int status,
+                    app_row_fn row_json, const char *missing);
 /* The value of cookie name (copied into buf), NULL when absent or longer than cap. */
 const char *app__cookie(http_req_t *req, const char *name, char *buf, size_t cap);
 /* Role names <-> bits. */
@@ -188,6 +197,6 @@ sse_hub_t *app__hub_new(app_t *app, const char *conninfo);
 
 /* Rows as API objects. */
 json_t *app__user_json(const pg_result_t *r, int row);
-json_t *app__org_json(const pg_result_t *r, int row);
+json_t *app__org_json(app_t *app, const pg_result_t *r, int row);
 
 #endif

@@ -62,7 +62,7 @@ static void answer_session(http_req_t *req, pg_conn_t *c, const char *user_id, c
         long ttl = (long)(issued.exp - issued.iat);
         json_t *doc =
             json_pack("{s:o, s:o, s:s, s:s, s:s, s:I, s:s}", "user", app__user_json(u, 0), "org",
-                      app__org_json(o, 0), "access_token", access, "refresh_token", refresh,
+                      app__org_json(app, o, 0), "access_token", access, "refresh_token", refresh,
                       "token_type", "Bearer", "expires_in", (json_int_t)ttl, "csrf_token", csrf);
         set_cookies(req, access, ttl, refresh, csrf);
         http_add_header(req, "cache-control", "no-store");

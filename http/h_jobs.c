@@ -80,16 +80,7 @@ static json_t *job_row_json(app_t *app, const pg_result_t *r, int row)
     return o;
 }
 
-/* app__list_page's row callback has no app: the list's URLs are signed
- * through this per-thread pointer, set for the duration of one list. */
-static __thread app_t *list_app;
-
-static json_t *job_list_json(const pg_result_t *r, int row)
-{
-    return job_row_json(list_app, r, row);
-}
-
-/* The job's row as the API shows it, or NULL after answering 404. */
+/* Answers with the job's row as the API shows it (404 when not the caller's). */
 static void reply_job(http_req_t *req, pg_conn_t *c, const char *id, int status)
 {
     caller_t *cl = app__caller(req);
@@ -99,13 +90,11 @@ static void reply_job(http_req_t *req, pg_conn_t *c, const char *id, int status)
         app__is_uuid(id)
             ? pg_query(c, "SELECT " JOB_COLS " FROM jobs WHERE id = $1 AND org_id = $2", 2, p, &err)
             : NULL;
-    if (!r && err)
-        app__db_error(req, err, c);
-    else if (!r || pg_nrows(r) != 1)
+    if (!r && !err) {
         app__error(req, 404, "not_found", "no such job", NULL);
-    else
-        app__reply(req, status, job_row_json(app__of(req), r, 0));
-    pg_result_free(&r);
+        return;
+    }
+    app__reply_row(req, c, &r, err, status, job_row_json, "no such job");
 }
 
 void app__job_started(http_req_t *req, pg_conn_t *c, const char *job_id)
@@ -222,7 +211,6 @@ void h_jobs_list(http_req_t *req)
         return;
     }
     const char *p[] = {cl->org_id, status, wf, after, before};
-    list_app = app__of(req);
     app__list_page(req,
                    "SELECT " JOB_COLS " FROM jobs WHERE org_id = $1 AND ($2::text IS NULL OR "
                    "status = $2) AND ($3::uuid IS NULL OR workflow_id = $3::uuid) AND "
@@ -230,8 +218,7 @@ void h_jobs_list(http_req_t *req)
                    "IS NULL OR created_at < $5::timestamptz) AND ($7::timestamptz IS NULL OR "
                    "(created_at, id) {cmp} ($7::timestamptz, $8::uuid)) ORDER BY created_at {dir}, "
                    "id {dir} LIMIT $6::int",
-                   p, 5, job_list_json, "id");
-    list_app = NULL;
+                   p, 5, job_row_json, "id");
 }
 
 void h_jobs_get(http_req_t *req)

@@ -20,8 +20,9 @@
                         "m.created_at AS raw_created"
 #define INVITE_DAYS "7"
 
-static json_t *member_json(const pg_result_t *r, int row)
+static json_t *member_json(app_t *app, const pg_result_t *r, int row)
 {
+    (void)app;
     return json_pack("{s:s, s:s, s:s, s:s, s:s}", "user_id", pg_getn(r, row, "user_id"), "email",
                      pg_getn(r, row, "email"), "name", pg_getn(r, row, "name"), "role",
                      pg_getn(r, row, "role"), "created_at", pg_getn(r, row, "created_at"));
@@ -46,7 +47,7 @@ void h_orgs_create(http_req_t *req)
         app__db_error(req, err, c);
     } else {
         authcache_forget(app__of(req)->cache, cl->user_id);
-        app__reply(req, 201, app__org_json(r, 0));
+        app__reply(req, 201, app__org_json(app__of(req), r, 0));
     }
     pg_result_free(&r);
     app__db_done(req, &c);
@@ -85,7 +86,7 @@ void h_orgs_get(http_req_t *req)
     else if (pg_nrows(r) != 1)
         app__error(req, 404, "not_found", "no such organisation", NULL);
     else
-        app__reply(req, 200, app__org_json(r, 0));
+        app__reply(req, 200, app__org_json(app__of(req), r, 0));
     pg_result_free(&r);
     app__db_done(req, &c);
 }
@@ -242,7 +243,7 @@ static void member_change(http_req_t *req, const char *role)
                                   "u.id = m.user_id WHERE m.org_id = $1 AND m.user_id = $2",
                                   2, p, &err);
         if (r && pg_nrows(r) == 1)
-            app__reply(req, 200, member_json(r, 0));
+            app__reply(req, 200, member_json(app__of(req), r, 0));
         else
             app__db_error(req, err ? err : FENTA_ECONFLICT, c);
         pg_result_free(&r);
@@ -301,7 +302,7 @@ void h_invitations_accept(http_req_t *req)
                                   "u.id = m.user_id WHERE m.org_id = $1 AND m.user_id = $2",
                                   2, pm, &err);
         if (m && pg_nrows(m) == 1)
-            app__reply(req, 200, member_json(m, 0));
+            app__reply(req, 200, member_json(app__of(req), m, 0));
         else
             app__db_error(req, err ? err : FENTA_ECONFLICT, c);
         pg_result_free(&m);

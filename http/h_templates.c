@@ -21,13 +21,10 @@ static const char *schemas(app_t *app)
                : (getenv("FENTA_SCHEMAS_DIR") ? getenv("FENTA_SCHEMAS_DIR") : FENTA_SOURCE_SCHEMAS);
 }
 
-static __thread app_t *row_app;
-
-static json_t *tpl_json(const pg_result_t *r, int row)
+static json_t *tpl_json(app_t *app, const pg_result_t *r, int row)
 {
     json_t *doc = json_loads(pg_getn(r, row, "doc"), 0, NULL);
-    json_t *resolved =
-        doc ? render_template_merge(doc, row_app ? row_app->schemas_dir : NULL, NULL, 0) : NULL;
+    json_t *resolved = doc ? render_template_merge(doc, app->schemas_dir, NULL, 0) : NULL;
     return json_pack("{ss ss ss sb so so ss ss}", "id", pg_getn(r, row, "id"), "name",
                      pg_getn(r, row, "name"), "description", pg_getn(r, row, "description"),
                      "builtin", 0, "template", doc ? doc : json_object(), "resolved",
@@ -90,13 +87,11 @@ void h_templates_list(http_req_t *req)
         app__caller(req)->list_prefix = built;
     }
     const char *p[] = {cl->org_id};
-    row_app = app;
     app__list_page(req,
                    "SELECT " TPL_COLS " FROM templates WHERE org_id = $1 AND deleted_at IS NULL "
                    "AND ($3::timestamptz IS NULL OR (created_at, id) {cmp} ($3::timestamptz, "
                    "$4::uuid)) ORDER BY created_at {dir}, id {dir} LIMIT $2::int",
                    p, 1, tpl_json, "id");
-    row_app = NULL;
 }
 
 /* Checks a template document; the merged whole, or NULL after answering. */
@@ -135,13 +130,7 @@ void h_templates_create(http_req_t *req)
                               "VALUES ($1, $2, $3, $4::jsonb, $5) RETURNING " TPL_COLS,
                               5, p, &err);
     free(d);
-    row_app = app__of(req);
-    if (!r)
-        app__db_error(req, err, c);
-    else
-        app__reply(req, 201, tpl_json(r, 0));
-    row_app = NULL;
-    pg_result_free(&r);
+    app__reply_row(req, c, &r, err, 201, tpl_json, "no such template");
     app__db_done(req, &c);
 }
 
@@ -166,15 +155,7 @@ void h_templates_get(http_req_t *req)
                               "SELECT " TPL_COLS " FROM templates WHERE id = $1 AND org_id = $2 "
                               "AND deleted_at IS NULL",
                               2, p, &err);
-    row_app = app__of(req);
-    if (!r)
-        app__db_error(req, err, c);
-    else if (pg_nrows(r) != 1)
-        app__error(req, 404, "not_found", "no such template", NULL);
-    else
-        app__reply(req, 200, tpl_json(r, 0));
-    row_app = NULL;
-    pg_result_free(&r);
+    app__reply_row(req, c, &r, err, 200, tpl_json, "no such template");
     app__db_done(req, &c);
 }
 
@@ -183,11 +164,9 @@ void h_templates_update(http_req_t *req)
     caller_t *cl = app__caller(req);
     const char *id = http_param(req, "id");
     if (!app__is_uuid(id)) {
-        app__error(req, is_builtin(app__of(req), id) ? 403 : 404,
-                   is_builtin(app__of(req), id) ? "forbidden" : "not_found",
-                   is_builtin(app__of(req), id)
-                       ? "built-in templates cannot be changed; save a copy"
-                       : "no such template",
+        bool b = is_builtin(app__of(req), id);
+        app__error(req, b ? 403 : 404, b ? "forbidden" : "not_found",
+                   b ? "built-in templates cannot be changed; save a copy" : "no such template",
                    NULL);
         return;
     }
@@ -211,15 +190,7 @@ void h_templates_update(http_req_t *req)
                               "org_id = $2 AND deleted_at IS NULL RETURNING " TPL_COLS,
                               4, p, &err);
     free(d);
-    row_app = app__of(req);
-    if (!r)
-        app__db_error(req, err, c);
-    else if (pg_nrows(r) != 1)
-        app__error(req, 404, "not_found", "no such template", NULL);
-    else
-        app__reply(req, 200, tpl_json(r, 0));
-    row_app = NULL;
-    pg_result_free(&r);
+    app__reply_row(req, c, &r, err, 200, tpl_json, "no such template");
     app__db_done(req, &c);
 }
 
@@ -242,12 +213,6 @@ void h_templates_delete(http_req_t *req)
                               "UPDATE templates SET deleted_at = now() WHERE id = $1 AND org_id = "
                               "$2 AND deleted_at IS NULL RETURNING id",
                               2, p, &err);
-    if (!r)
-        app__db_error(req, err, c);
-    else if (pg_nrows(r) != 1)
-        app__error(req, 404, "not_found", "no such template", NULL);
-    else
-        app__no_content(req);
-    pg_result_free(&r);
+    app__reply_row(req, c, &r, err, 204, NULL, "no such template");
     app__db_done(req, &c);
 }

@@ -14,8 +14,9 @@
         "created_at") " AS created_at, " APP_TS("expires_at") " AS expires_at, " APP_TS("last_"    \
                                                                                         "used_at") " AS last_used_at, created_at AS raw_created"
 
-static json_t *token_json(const pg_result_t *r, int row)
+static json_t *token_json(app_t *app, const pg_result_t *r, int row)
 {
+    (void)app;
     json_t *o =
         json_pack("{s:s, s:s, s:o, s:s, s:s, s:s}", "id", pg_getn(r, row, "id"), "name",
                   pg_getn(r, row, "name"), "scopes", json_loads(pg_getn(r, row, "scopes"), 0, NULL),
@@ -86,7 +87,9 @@ void h_tokens_create(http_req_t *req)
         app__error(req, 404, "not_found", "no such organisation", NULL);
     } else {
         http_add_header(req, "cache-control", "no-store");
-        app__reply(req, 201, json_pack("{s:o, s:s}", "token", token_json(r, 0), "secret", secret));
+        app__reply(
+            req, 201,
+            json_pack("{s:o, s:s}", "token", token_json(app__of(req), r, 0), "secret", secret));
     }
     pg_result_free(&r);
     app__db_done(req, &c);
@@ -120,12 +123,6 @@ void h_tokens_delete(http_req_t *req)
                               "UPDATE personal_access_tokens SET revoked_at = now() WHERE id = $1 "
                               "AND user_id = $2 AND revoked_at IS NULL RETURNING id",
                               2, p, &err);
-    if (!r)
-        app__db_error(req, err, c);
-    else if (pg_nrows(r) != 1)
-        app__error(req, 404, "not_found", "no such token", NULL);
-    else
-        app__no_content(req);
-    pg_result_free(&r);
+    app__reply_row(req, c, &r, err, 204, NULL, "no such token");
     app__db_done(req, &c);
 }

@@ -43,8 +43,9 @@ static json_t *wf_json(app_t *app, const pg_result_t *r, int row)
     return o;
 }
 
-static json_t *wf_json_list(const pg_result_t *r, int row)
+static json_t *wf_json_list(app_t *app, const pg_result_t *r, int row)
 {
+    (void)app;
     /* Lists leave out the problems (GET one or validate for them). */
     json_t *graph = json_loads(pg_getn(r, row, "graph"), 0, NULL);
     return json_pack("{ss ss ss ss si so ss ss}", "id", pg_getn(r, row, "id"), "org_id",
@@ -236,18 +237,13 @@ void h_workflows_delete(http_req_t *req)
                               "UPDATE workflows SET deleted_at = now() WHERE id = $1 AND org_id = "
                               "$2 AND deleted_at IS NULL RETURNING id",
                               2, p, &err);
-    if (!r)
-        app__db_error(req, err, c);
-    else if (pg_nrows(r) != 1)
-        app__error(req, 404, "not_found", "no such workflow", NULL);
-    else
-        app__no_content(req);
-    pg_result_free(&r);
+    app__reply_row(req, c, &r, err, 204, NULL, "no such workflow");
     app__db_done(req, &c);
 }
 
-static json_t *version_json(const pg_result_t *r, int row)
+static json_t *version_json(app_t *app, const pg_result_t *r, int row)
 {
+    (void)app;
     json_t *graph = json_loads(pg_getn(r, row, "graph"), 0, NULL);
     const char *by = pg_getn(r, row, "created_by");
     return json_pack("{si so so ss}", "version", atoi(pg_getn(r, row, "version")), "graph",
