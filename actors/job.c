@@ -406,20 +406,30 @@ static void progress(jx_t *x)
         event(x, "progress", json_pack("{sf ss?}", "progress", p, "node", current));
 }
 
+/* Stops the job's renders that are queued or running (the plan is made). */
+static int cancel_renders(jx_t *x)
+{
+    int rc = 0;
+    for (size_t g = 0; g < x->ngroups; g++) {
+        const char *mid = x->plan.steps[x->groups[g].montage].id;
+        if (node_is(x, mid, "queued") || node_is(x, mid, "running")) {
+            char rid[80], work[4096], out[4096];
+            render_job_t rj;
+            render_job(x, &x->groups[g], &rj, rid, work, out, sizeof work);
+            int c = render_cancel(x->e->cfg.render, &rj);
+            rc = rc ? rc : c;
+        }
+    }
+    return rc;
+}
+
 static int fail_job(jx_t *x, json_t *error)
 {
-    /* Renders still running for this job are stopped; nodes already done
-     * keep their outputs, so a retry starts at the failed node. */
+    /* Renders still running for this job are stopped (at best: the job has
+     * failed either way); nodes already done keep their outputs, so a retry
+     * starts at the failed node. */
     if (x->planned)
-        for (size_t g = 0; g < x->ngroups; g++) {
-            const char *mid = x->plan.steps[x->groups[g].montage].id;
-            if (node_is(x, mid, "queued") || node_is(x, mid, "running")) {
-                char rid[80], work[4096], out[4096];
-                render_job_t rj;
-                render_job(x, &x->groups[g], &rj, rid, work, out, sizeof work);
-                render_cancel(x->e->cfg.render, &rj);
-            }
-        }
+        (void)cancel_renders(x);
     set_status(x, "failed", error);
     return 0;
 }
@@ -575,6 +585,26 @@ static const char *stage_node(jx_t *x, const job_group_t *g, const char *stage)
     return x->plan.steps[g->montage].id;
 }
 
+/* Of a node's render stages: how many finished, and their seconds. */
+static size_t stages_done(const json_t *stages)
+{
+    size_t fin = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)stages, k, v) fin += strcmp(sget(v, "status"), "succeeded") == 0;
+    return fin;
+}
+
+static double stages_seconds(const json_t *stages)
+{
+    double total = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)stages, k, v) total +=
+        json_number_value(json_object_get(v, "seconds"));
+    return total;
+}
+
 static const job_group_t *group_by_render(jx_t *x, const char *rid)
 {
     const char *us = rid ? strrchr(rid, '_') : NULL;
@@ -641,13 +671,10 @@ static int on_render(jx_t *x, const char *type, const json_t *b, char *errbuf, s
             json_object_set_new(stages, stage, json_pack("{ss}", "status", "running"));
             event(x, "stage.started", json_pack("{ss ss}", "node", nid, "stage", stage));
         } else if (strcmp(kind, "progress") == 0) {
-            size_t fin = 0;
-            const char *k;
-            json_t *v;
-            json_object_foreach(stages, k, v) fin += strcmp(sget(v, "status"), "succeeded") == 0;
-            json_object_set_new(
-                n, "fraction",
-                json_real((fin + json_number_value(json_object_get(b, "fraction"))) / (double)nst));
+            json_object_set_new(n, "fraction",
+                                json_real((stages_done(stages) +
+                                           json_number_value(json_object_get(b, "fraction"))) /
+                                          (double)nst));
         } else if (strcmp(kind, "finished") == 0) {
             if (node_is(x, nid, "queued"))
                 node_set(x, nid, "running");
@@ -657,15 +684,10 @@ static int on_render(jx_t *x, const char *type, const json_t *b, char *errbuf, s
                                           "skipped", json_is_true(json_object_get(b, "skipped"))));
             event(x, "stage.finished",
                   json_pack("{ss ss sf}", "node", nid, "stage", stage, "seconds", secs));
-            size_t fin = 0;
-            const char *k;
-            json_t *v;
-            json_object_foreach(stages, k, v) fin += strcmp(sget(v, "status"), "succeeded") == 0;
+            size_t fin = stages_done(stages);
             json_object_set_new(n, "fraction", json_real(fin / (double)nst));
             if (fin >= nst && strcmp(nid, x->plan.steps[g->montage].id) != 0) {
-                double total = 0;
-                json_object_foreach(stages, k, v) total +=
-                    json_number_value(json_object_get(v, "seconds"));
+                double total = stages_seconds(stages);
                 json_object_set_new(n, "seconds", json_real(total));
                 node_set(x, nid, "succeeded");
                 event(
@@ -685,11 +707,7 @@ static int on_render(jx_t *x, const char *type, const json_t *b, char *errbuf, s
             if (node_is(x, id, "succeeded"))
                 continue;
             json_t *n = node(x, id);
-            double total = 0;
-            const char *sk;
-            json_t *v;
-            json_object_foreach(json_object_get(n, "stages"), sk, v) total +=
-                json_number_value(json_object_get(v, "seconds"));
+            double total = stages_seconds(json_object_get(n, "stages"));
             json_object_set_new(n, "seconds", json_real(total));
             json_object_set_new(n, "outputs", json_pack("{ss}", "render", rid));
             node_set(x, id, "succeeded");
@@ -726,18 +744,11 @@ static int on_cancel(jx_t *x, char *errbuf, size_t errlen)
     const char *s = status(x);
     if (strcmp(s, "queued") != 0 && strcmp(s, "running") != 0)
         return 0;
-    if (plan(x, errbuf, errlen) == 0)
-        for (size_t g = 0; g < x->ngroups; g++) {
-            const char *mid = x->plan.steps[x->groups[g].montage].id;
-            if (node_is(x, mid, "queued") || node_is(x, mid, "running")) {
-                char rid[80], work[4096], out[4096];
-                render_job_t rj;
-                render_job(x, &x->groups[g], &rj, rid, work, out, sizeof work);
-                int rc = render_cancel(x->e->cfg.render, &rj);
-                if (rc)
-                    return rc;
-            }
-        }
+    if (plan(x, errbuf, errlen) == 0) {
+        int rc = cancel_renders(x);
+        if (rc)
+            return rc;
+    }
     const char *k;
     json_t *n;
     json_object_foreach(nodes(x), k, n) if (!node_is(x, k, "succeeded"))
@@ -759,8 +770,6 @@ static int on_retry(jx_t *x)
     json_object_del(x->st, "error");
     json_object_del(x->st, "finished_ms");
     set_status(x, "queued", NULL);
-    json_object_del(x->st, "finished_ms");
-    x->wake_queue = false;
     return admit(x);
 }
 

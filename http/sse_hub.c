@@ -45,17 +45,21 @@ struct sse_hub {
     pg_listener_t *listener;
 };
 
+static void sub_free(sse_sub_t *s)
+{
+    http_stream_release(&s->stream);
+    pthread_mutex_destroy(&s->lock);
+    free(s->replayed);
+    free(s);
+}
+
 static void unref(sse_hub_t *h, sse_sub_t *s)
 {
     pthread_mutex_lock(&h->lock);
     bool last = --s->refs == 0;
     pthread_mutex_unlock(&h->lock);
-    if (!last)
-        return;
-    http_stream_release(&s->stream);
-    pthread_mutex_destroy(&s->lock);
-    free(s->replayed);
-    free(s);
+    if (last)
+        sub_free(s);
 }
 
 static bool was_replayed(const sse_sub_t *s, long long id)
@@ -197,12 +201,8 @@ static void sweep(sse_hub_t *h, bool ping)
         if (http_stream_closed(s->stream)) {
             *pp = s->next;
             h->nsubs--;
-            if (--s->refs == 0) {
-                http_stream_release(&s->stream);
-                pthread_mutex_destroy(&s->lock);
-                free(s->replayed);
-                free(s);
-            }
+            if (--s->refs == 0)
+                sub_free(s);
             continue;
         }
         if (ping && pthread_mutex_trylock(&s->lock) == 0) {
@@ -277,10 +277,7 @@ void sse_hub_destroy(sse_hub_t **hub_p)
         sse_sub_t *s = h->subs;
         h->subs = s->next;
         http_stream_end(s->stream);
-        http_stream_release(&s->stream);
-        pthread_mutex_destroy(&s->lock);
-        free(s->replayed);
-        free(s);
+        sub_free(s);
     }
     pthread_cond_destroy(&h->cond);
     pthread_mutex_destroy(&h->lock);
