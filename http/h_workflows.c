@@ -361,7 +361,13 @@ void h_workflows_estimate(http_req_t *req)
         app__error(req, 422, "invalid_workflow", "the workflow is not valid; see details",
                    problems_of(app__of(req), graph));
     } else if (graph) {
-        char *detail = json_dumps(est, JSON_COMPACT);
+        /* The stored detail keeps the inputs, which a run by this estimate
+         * uses when it names none of its own. */
+        json_t *d = json_deep_copy(est);
+        json_object_set(d, "inputs",
+                        json_object_get(b, "inputs") ? json_object_get(b, "inputs") : json_object());
+        char *detail = json_dumps(d, JSON_COMPACT);
+        json_decref(d);
         char credits[32];
         snprintf(credits, sizeof credits, "%.2f", json_number_value(json_object_get(est, "total")));
         const char *p[] = {cl->org_id, pg_getn(w, 0, "id"), pg_getn(w, 0, "version"), credits,
@@ -421,8 +427,8 @@ void h_workflows_run(http_req_t *req)
         pg_result_t *e =
             app__is_uuid(estimate)
                 ? pg_query(c,
-                           "SELECT version, credits, expires_at < now() FROM estimates WHERE id = "
-                           "$1 AND workflow_id = $2 AND org_id = $3",
+                           "SELECT version, credits, expires_at < now(), detail->'inputs' FROM "
+                           "estimates WHERE id = $1 AND workflow_id = $2 AND org_id = $3",
                            3, pe, &err)
                 : NULL;
         if (!e && err) {
@@ -443,6 +449,8 @@ void h_workflows_run(http_req_t *req)
         snprintf(vb, sizeof vb, "%s", pg_get(e, 0, 0));
         version = vb;
         limit = atof(pg_get(e, 0, 1));
+        if (!json_object_get(b, "inputs") && pg_get(e, 0, 3))
+            json_object_set_new(b, "inputs", json_loads(pg_get(e, 0, 3), 0, NULL));
         pg_result_free(&e);
     }
     pg_result_t *w = load(req, c, version);

@@ -354,22 +354,59 @@ static void add_member(const json_t *owner, const json_t *who, const char *role)
     fx_resp_free(&r);
 }
 
+static const char TEXT_DOC[] =
+    "{\"name\":\"text\",\"graph\":{\"nodes\":[{\"id\":\"t\",\"type\":"
+    "\"input.text\",\"params\":{\"text\":\"Hello there.\"}},{\"id\":\"u\","
+    "\"type\":\"script.transform\",\"params\":{\"op\":\"uppercase\"}}],"
+    "\"edges\":[{\"from\":\"t.text\",\"to\":\"u.text\"}]}}";
+
+static const char *text_output(const json_t *job)
+{
+    return json_string_value(json_object_get(
+        json_object_get(json_object_get(json_object_get(job, "nodes"), "u"), "outputs"), "text"));
+}
+
+/* What a client is shown at estimate time is what runs: the inputs priced
+ * by an estimate are the run's when the run names none. */
+Test(jobs, a_run_by_estimate_uses_the_inputs_it_priced)
+{
+    json_t *s = fx_register("eve");
+    fx_resp_t r = call("POST", "/v1/workflows", TEXT_DOC, s);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    char path[160], body[160];
+    snprintf(path, sizeof path, "/v1/workflows/%s/estimate",
+             json_string_value(json_object_get(r.json, "id")));
+    fx_resp_free(&r);
+    r = call("POST", path, "{\"inputs\":{\"t\":{\"text\":\"Fixed input.\"}}}", s);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    snprintf(body, sizeof body, "{\"estimate_id\":\"%s\"}",
+             json_string_value(json_object_get(r.json, "id")));
+    fx_resp_free(&r);
+    strcpy(strstr(path, "/estimate"), "/run");
+    r = call("POST", path, body, s);
+    cr_assert_eq(r.status, 202, "%s", r.body);
+    json_t *job = wait_status(s, json_string_value(json_object_get(r.json, "id")), "succeeded", 30);
+    fx_resp_free(&r);
+    cr_assert_str_eq(text_output(job), "FIXED INPUT.");
+    json_decref(job);
+    /* Without an estimate, the saved parameters. */
+    r = call("POST", path, "{\"max_credits\": 5}", s);
+    cr_assert_eq(r.status, 202, "%s", r.body);
+    job = wait_status(s, json_string_value(json_object_get(r.json, "id")), "succeeded", 30);
+    fx_resp_free(&r);
+    cr_assert_str_eq(text_output(job), "HELLO THERE.");
+    json_decref(job);
+    json_decref(s);
+}
+
 Test(jobs, a_viewer_reads_but_cannot_run_and_others_see_nothing)
 {
     json_t *owner = fx_register("bea"), *viewer = fx_register("cal"), *other = fx_register("dee");
     add_member(owner, viewer, "viewer");
-    const char *doc = "{\"name\":\"text\",\"graph\":{\"nodes\":[{\"id\":\"t\",\"type\":"
-                      "\"input.text\",\"params\":{\"text\":\"Hello there.\"}},{\"id\":\"u\","
-                      "\"type\":\"script.transform\",\"params\":{\"op\":\"uppercase\"}}],"
-                      "\"edges\":[{\"from\":\"t.text\",\"to\":\"u.text\"}]}}";
     const char *wid = NULL;
-    char *id = run(owner, doc, &wid);
+    char *id = run(owner, TEXT_DOC, &wid);
     json_t *job = wait_status(owner, id, "succeeded", 30);
-    cr_assert_str_eq(
-        json_string_value(json_object_get(
-            json_object_get(json_object_get(json_object_get(job, "nodes"), "u"), "outputs"),
-            "text")),
-        "HELLO THERE.");
+    cr_assert_str_eq(text_output(job), "HELLO THERE.");
     json_decref(job);
     char org_hdr[80], path[128];
     snprintf(org_hdr, sizeof org_hdr, "X-Org-Id: %s", fx_org(owner));
