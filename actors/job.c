@@ -66,7 +66,7 @@ typedef struct {
     size_t ngroups;
     bool planned;
     pg_conn_t *conn; /* taken on first need */
-    bool wake_queue; /* a slot came free: admit the next queued jobs */
+    bool wake_queue; /* a slot is free: the next queued jobs should try now */
 } jx_t;
 
 static const char *sget(const json_t *o, const char *k)
@@ -489,7 +489,11 @@ static int load_row(jx_t *x, char *errbuf, size_t errlen)
 
 /* Takes a running slot: at most the cap of the organisation's jobs run, and
  * queued jobs go in order of priority, then age. One transaction under the
- * organisation's advisory lock, so two jobs never take the last slot. */
+ * organisation's advisory lock, so two jobs never take the last slot.
+ * FENTA_ELIMIT when the organisation is at its cap, FENTA_ECONFLICT when a
+ * slot is free but an earlier queued job comes first; x->wake_queue is set
+ * when the queue should be told to try now (a slot remains after ours, or
+ * the earlier job has to be nudged). */
 static int admit_tx(pg_conn_t *c, void *arg)
 {
     jx_t *x = arg;
@@ -506,18 +510,32 @@ static int admit_tx(pg_conn_t *c, void *arg)
         return FENTA_EUNAVAILABLE;
     pg_result_t *r = pg_query(
         c,
-        "UPDATE jobs j SET status = 'running', started_at = COALESCE(started_at, now()), "
-        "updated_at = now() WHERE j.id = $1 AND j.status = 'queued' AND "
-        "(SELECT count(*) FROM jobs WHERE org_id = $2 AND status = 'running') < "
-        "COALESCE((SELECT max_running_jobs FROM orgs WHERE id = $2), $3::int) AND NOT EXISTS "
+        "SELECT COALESCE((SELECT max_running_jobs FROM orgs WHERE id = $2), $3::int) - "
+        "(SELECT count(*) FROM jobs WHERE org_id = $2 AND status = 'running'), EXISTS "
         "(SELECT 1 FROM jobs q WHERE q.org_id = $2 AND q.status = 'queued' AND q.id <> $1 AND "
-        "(q.priority_rank, q.created_at) < ($4::int, to_timestamp($5::bigint / 1000.0))) "
-        "RETURNING 1",
+        "(q.priority_rank, q.created_at) < ($4::int, to_timestamp($5::bigint / 1000.0))), "
+        "$1::uuid",
         5, p, &err);
+    if (!r)
+        return err;
+    long long free_slots = atoll(pg_get(r, 0, 0));
+    bool behind = strcmp(pg_get(r, 0, 1), "t") == 0;
+    pg_result_free(&r);
+    if (free_slots <= 0)
+        return FENTA_ELIMIT;
+    if (behind) {
+        x->wake_queue = true;
+        return FENTA_ECONFLICT;
+    }
+    r = pg_query(c,
+                 "UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, now()), "
+                 "updated_at = now() WHERE id = $1 AND status = 'queued' RETURNING 1",
+                 1, p, &err);
     if (!r)
         return err;
     int n = pg_nrows(r);
     pg_result_free(&r);
+    x->wake_queue = n == 1 && free_slots > 1;
     return n == 1 ? 0 : FENTA_ELIMIT;
 }
 
@@ -526,11 +544,13 @@ static int admit(jx_t *x)
     if (strcmp(status(x), "queued") != 0)
         return 0;
     int rc = pg_tx(x->e->cfg.pool, admit_tx, x);
-    if (rc == FENTA_ELIMIT) {
-        /* Full: try again later (a finishing job also wakes us). */
+    if (rc == FENTA_ELIMIT || rc == FENTA_ECONFLICT) {
+        /* Not now: try again later. A finishing job, or an earlier one taking
+         * its slot while slots remain, wakes us sooner; the timer is the
+         * fallback (longer when an earlier job is being nudged). */
         json_int_t tries = json_integer_value(json_object_get(x->st, "admit_tries"));
         json_object_set_new(x->st, "admit_tries", json_integer(tries + 1));
-        int64_t delay = 250LL << (tries < 4 ? tries : 4);
+        int64_t delay = rc == FENTA_ECONFLICT ? 2000 : 250LL << (tries < 4 ? tries : 4);
         char to[ENVELOPE_ADDR_MAX + 1];
         snprintf(to, sizeof to, "job/%s", x->id);
         return actor_send_after(x->ctx, to, "job.admit", NULL, 0, delay);
@@ -840,19 +860,21 @@ static int write_tx(pg_conn_t *c, void *arg)
     return rc;
 }
 
-/* After a job settles: the next queued jobs of its organisation are told to
- * try for the slot now rather than at their next timer. */
+/* After a job settles, or takes a slot while others remain, or is refused
+ * for an earlier one: the next queued jobs of its organisation are told to
+ * try for a slot now rather than at their next timer. */
 static void wake_queued(jx_t *x)
 {
     int err = 0;
     pg_conn_t *c = db(x, &err);
     if (!c)
         return;
-    const char *p[] = {sget(x->st, "org")};
+    /* Never ourselves: a job refused for an earlier one would spin. */
+    const char *p[] = {sget(x->st, "org"), x->id};
     pg_result_t *r = pg_query(c,
                               "SELECT id FROM jobs WHERE org_id = $1 AND status = 'queued' "
-                              "ORDER BY priority_rank, created_at, id LIMIT 4",
-                              1, p, &err);
+                              "AND id <> $2 ORDER BY priority_rank, created_at, id LIMIT 4",
+                              2, p, &err);
     for (int i = 0; r && i < pg_nrows(r); i++) {
         char to[ENVELOPE_ADDR_MAX + 1];
         snprintf(to, sizeof to, "job/%s", pg_get(r, i, 0));

@@ -17,7 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static pid_t server_pid;
 static pid_t runner_pid; /* only the runner stops the server */
 static char data_root[512];
 
@@ -32,20 +31,151 @@ static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *
     return remove(p);
 }
 
+/* The server's pid lives in DATA_ROOT/server.pid, not only in a variable:
+ * a test worker that restarts the server (fx_api_kill_and_restart) must
+ * leave the runner able to stop the new one. */
+static pid_t read_server_pid(void)
+{
+    char p[600];
+    snprintf(p, sizeof p, "%s/server.pid", data_root);
+    FILE *f = fopen(p, "r");
+    int pid = 0;
+    if (f && fscanf(f, "%d", &pid) != 1)
+        pid = 0;
+    if (f)
+        fclose(f);
+    return (pid_t)pid;
+}
+
+static void write_server_pid(pid_t pid)
+{
+    char p[600];
+    snprintf(p, sizeof p, "%s/server.pid", data_root);
+    FILE *f = fopen(p, "w");
+    if (f) {
+        fprintf(f, "%d\n", (int)pid);
+        fclose(f);
+    }
+}
+
+/* Whether pid has exited and awaits its reaper (init, for the server). */
+static bool proc_is_zombie(pid_t pid)
+{
+    char p[64], state = 0;
+    snprintf(p, sizeof p, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(p, "r");
+    bool z = !f || fscanf(f, "%*d %*s %c", &state) != 1 || state == 'Z';
+    if (f)
+        fclose(f);
+    return z;
+}
+
+/* Waits up to tenths/10 s for pid (not our child) to be gone. */
+static void wait_gone(pid_t pid, int tenths)
+{
+    for (int i = 0; i < tenths && kill(pid, 0) == 0 && !proc_is_zombie(pid); i++)
+        usleep(100000);
+}
+
 static void fx_api_stop(void)
 {
     if (getpid() != runner_pid)
         return; /* a test worker forked from the runner */
-    if (server_pid > 0) {
-        kill(server_pid, SIGTERM);
-        int st = 0;
-        for (int i = 0; i < 300 && waitpid(server_pid, &st, WNOHANG) != server_pid; i++)
-            usleep(100000);
-        kill(server_pid, SIGKILL);
-        waitpid(server_pid, &st, 0);
+    pid_t pid = read_server_pid();
+    if (pid > 0) {
+        kill(pid, SIGTERM);
+        wait_gone(pid, 300);
+        kill(pid, SIGKILL);
+        wait_gone(pid, 50);
     }
     if (data_root[0] && !getenv("FENTA_TEST_KEEP"))
         nftw(data_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Starts `fenta serve` on DATA_ROOT/data with DATA_ROOT/config.json, its
+ * log (stderr) truncated into DATA_ROOT/server.log; returns its pid. The
+ * server is a grandchild, handed to init by an intermediate process that
+ * exits at once: Criterion's runner reaps (and waits on) every child of its
+ * own, and must not meet one it did not start (it spins on the zombie of a
+ * server killed with SIGKILL). */
+static pid_t spawn_server(void)
+{
+    char cfg[600], log[600], data[600];
+    snprintf(cfg, sizeof cfg, "%s/config.json", data_root);
+    snprintf(log, sizeof log, "%s/server.log", data_root);
+    snprintf(data, sizeof data, "%s/data", data_root);
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    pid_t mid = fork();
+    if (mid == 0) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            FILE *o = freopen(log, "w", stderr);
+            (void)o;
+            /* Nothing of the test runner's (its pipes to the workers) may stay
+             * open in the server, which outlives the process that started it. */
+            closefrom(3);
+            setenv("FENTA_CONFIG", cfg, 1);
+            setenv("FENTA_DATA_DIR", data, 1);
+            setenv("FENTA_LISTEN", "127.0.0.1:0", 1);
+            setenv("FENTA_LOOPS", "2", 1);
+            setenv("FENTA_LOG_LEVEL", "info", 1); /* the ready line is at info */
+            execl(FENTA_BINARY, "fenta", "serve", (char *)NULL);
+            _exit(127);
+        }
+        ssize_t w = write(fds[1], &pid, sizeof pid);
+        _exit(w == (ssize_t)sizeof pid ? 0 : 1);
+    }
+    close(fds[1]);
+    pid_t pid = -1;
+    if (mid < 0 || read(fds[0], &pid, sizeof pid) != (ssize_t)sizeof pid)
+        pid = -1;
+    close(fds[0]);
+    if (mid > 0)
+        waitpid(mid, NULL, 0);
+    if (pid > 0)
+        write_server_pid(pid);
+    return pid;
+}
+
+/* Waits for the ready line and publishes the URL from it; false (with the
+ * log's tail on stderr) when the server exits or never gets ready. */
+static bool wait_ready(pid_t pid)
+{
+    char log[600], data[600];
+    snprintf(log, sizeof log, "%s/server.log", data_root);
+    snprintf(data, sizeof data, "%s/data", data_root);
+    for (int i = 0; i < 600; i++) {
+        usleep(100000);
+        FILE *l = fopen(log, "r");
+        char line[2048];
+        while (l && fgets(line, sizeof line, l)) {
+            const char *at = strstr(line, "\"msg\":\"ready\"");
+            const char *url = at ? strstr(line, "\"url\":\"") : NULL;
+            if (url) {
+                char u[256];
+                snprintf(u, sizeof u, "%.*s", (int)strcspn(url + 7, "\""), url + 7);
+                setenv("FENTA_TEST_API_URL", u, 1);
+                setenv("FENTA_TEST_API_DATA", data, 1);
+                setenv("FENTA_TEST_API_ROOT", data_root, 1);
+                fclose(l);
+                return true;
+            }
+        }
+        if (l)
+            fclose(l);
+        if (kill(pid, 0) != 0 || proc_is_zombie(pid)) {
+            fprintf(stderr, "fenta serve exited; its log:\n");
+            char cmd[700];
+            snprintf(cmd, sizeof cmd, "tail -30 '%s' >&2", log);
+            (void)!system(cmd);
+            return false;
+        }
+    }
+    fprintf(stderr, "fenta serve did not become ready in 60 s\n");
+    kill(pid, SIGKILL);
+    return false;
 }
 
 void fx_api_start(const char *config_json)
@@ -59,58 +189,35 @@ void fx_api_start(const char *config_json)
     /* As root the embedded PostgreSQL runs as `postgres`, which must be able
      * to pass through this directory (not list it). */
     chmod(data_root, 0711);
-    char cfg[600], log[600], data[600];
+    char cfg[600];
     snprintf(cfg, sizeof cfg, "%s/config.json", data_root);
-    snprintf(log, sizeof log, "%s/server.log", data_root);
-    snprintf(data, sizeof data, "%s/data", data_root);
     FILE *f = fopen(cfg, "w");
     fputs(config_json ? config_json : DEFAULT_CONFIG, f);
     fclose(f);
-    server_pid = fork();
-    if (server_pid == 0) {
-        FILE *o = freopen(log, "w", stderr);
-        (void)o;
-        setenv("FENTA_CONFIG", cfg, 1);
-        setenv("FENTA_DATA_DIR", data, 1);
-        setenv("FENTA_LISTEN", "127.0.0.1:0", 1);
-        setenv("FENTA_LOOPS", "2", 1);
-        setenv("FENTA_LOG_LEVEL", "info", 1); /* the ready line is at info */
-        execl(FENTA_BINARY, "fenta", "serve", (char *)NULL);
-        _exit(127);
-    }
-    /* Wait for the ready line and read the port from it. */
-    for (int i = 0; i < 600; i++) {
-        usleep(100000);
-        FILE *l = fopen(log, "r");
-        char line[2048];
-        while (l && fgets(line, sizeof line, l)) {
-            const char *at = strstr(line, "\"msg\":\"ready\"");
-            const char *url = at ? strstr(line, "\"url\":\"") : NULL;
-            if (url) {
-                char u[256];
-                snprintf(u, sizeof u, "%.*s", (int)strcspn(url + 7, "\""), url + 7);
-                setenv("FENTA_TEST_API_URL", u, 1);
-                setenv("FENTA_TEST_API_DATA", data, 1);
-                fclose(l);
-                runner_pid = getpid();
-                atexit(fx_api_stop);
-                return;
-            }
-        }
-        if (l)
-            fclose(l);
-        int st;
-        if (waitpid(server_pid, &st, WNOHANG) == server_pid) {
-            fprintf(stderr, "fx_api_start: fenta serve exited; its log:\n");
-            char cmd[700];
-            snprintf(cmd, sizeof cmd, "tail -30 '%s' >&2", log);
-            (void)!system(cmd);
-            exit(1);
-        }
-    }
-    fprintf(stderr, "fx_api_start: fenta serve did not become ready in 60 s\n");
-    kill(server_pid, SIGKILL);
-    exit(1);
+    pid_t pid = spawn_server();
+    if (pid <= 0 || !wait_ready(pid))
+        exit(1);
+    runner_pid = getpid();
+    atexit(fx_api_stop);
+}
+
+bool fx_api_kill_and_restart(void)
+{
+    /* A test worker is a fork of the runner: data_root came with it, and
+     * the environment names the root too when it did not. */
+    if (!data_root[0] && getenv("FENTA_TEST_API_ROOT"))
+        snprintf(data_root, sizeof data_root, "%s", getenv("FENTA_TEST_API_ROOT"));
+    pid_t old = read_server_pid();
+    if (old <= 0 || kill(old, SIGKILL) != 0)
+        return false;
+    wait_gone(old, 100);
+    /* Keep the killed server's log for whoever debugs a failure. */
+    char log[600], prev[620];
+    snprintf(log, sizeof log, "%s/server.log", data_root);
+    snprintf(prev, sizeof prev, "%s/server.killed.log", data_root);
+    rename(log, prev);
+    pid_t pid = spawn_server();
+    return pid > 0 && wait_ready(pid);
 }
 
 const char *fx_api_url(void)

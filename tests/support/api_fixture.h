@@ -25,6 +25,12 @@ void fx_api_start(const char *config_json);
 const char *fx_api_url(void);
 /* Its data directory (the JWT secret is in DIR/jwt_secret). */
 const char *fx_api_data_dir(void);
+/* Kills the server with SIGKILL (no shutdown of any kind: its embedded
+ * PostgreSQL keeps running, as after a crash) and starts it again on the same
+ * data directory; fx_api_url() then names the new one (in the calling
+ * process). The runner still stops it at exit. False when it did not come
+ * back. */
+bool fx_api_kill_and_restart(void);
 
 typedef struct {
     long status;  /* HTTP status, 0 when the request failed */
