@@ -232,8 +232,13 @@ void h_jobs_get(http_req_t *req)
 
 /* cancel and retry: the job must be in a state that allows it (409
  * otherwise); the actor does the work, the answer shows the job as it is. */
+/* Checks the job may make the transition (409 if not), then tells its actor.
+ * With claim, the row takes that status at once, in the statement that
+ * checks (so of two concurrent requests one wins) and before the actor has
+ * read its message: a client polling after a 202 retry must not see the
+ * old "failed" and think the retry is already over. */
 static void steer(http_req_t *req, const char *const *allowed,
-                  int (*send)(runtime_t *, const char *), const char *what)
+                  int (*send)(runtime_t *, const char *), const char *what, const char *claim)
 {
     caller_t *cl = app__caller(req);
     app_t *app = app__of(req);
@@ -245,10 +250,16 @@ static void steer(http_req_t *req, const char *const *allowed,
     pg_conn_t *c = app__db(req);
     if (!c)
         return;
-    const char *p[] = {id, cl->org_id};
+    const char *p[] = {id, cl->org_id, claim ? claim : "", allowed[0], allowed[1]};
     int err = 0;
-    pg_result_t *r =
-        pg_query(c, "SELECT status FROM jobs WHERE id = $1 AND org_id = $2", 2, p, &err);
+    /* The old status is the row's as locked, whether or not it was claimed. */
+    pg_result_t *r = pg_query(
+        c,
+        "WITH old AS (SELECT status FROM jobs WHERE id = $1 AND org_id = $2 FOR UPDATE), "
+        "claimed AS (UPDATE jobs SET status = $3, updated_at = now() WHERE id = $1 AND $3 <> '' "
+        "AND status IN ($4, $5) RETURNING 1) SELECT old.status, (SELECT count(*) FROM claimed) "
+        "FROM old",
+        5, p, &err);
     if (!r) {
         app__db_error(req, err, c);
     } else if (pg_nrows(r) != 1) {
@@ -263,6 +274,10 @@ static void steer(http_req_t *req, const char *const *allowed,
             snprintf(msg, sizeof msg, "a %s job cannot be %s", st, what);
             app__error(req, 409, "invalid_state", msg, json_pack("{ss}", "status", st));
         } else if (!app->rt || send(app->rt, id) != 0) {
+            if (strcmp(pg_get(r, 0, 1), "1") == 0) {
+                const char *undo[] = {id, st};
+                pg_exec(c, "UPDATE jobs SET status = $2 WHERE id = $1", 2, undo);
+            }
             http_add_header(req, "retry-after", "1");
             app__error(req, 503, "unavailable", "the job runtime is not accepting work", NULL);
         } else {
@@ -276,11 +291,11 @@ static void steer(http_req_t *req, const char *const *allowed,
 void h_jobs_cancel(http_req_t *req)
 {
     static const char *const allowed[] = {"queued", "running", NULL};
-    steer(req, allowed, job_cancel, "cancelled");
+    steer(req, allowed, job_cancel, "cancelled", NULL);
 }
 
 void h_jobs_retry(http_req_t *req)
 {
     static const char *const allowed[] = {"failed", "cancelled", NULL};
-    steer(req, allowed, job_retry, "retried");
+    steer(req, allowed, job_retry, "retried", "queued");
 }

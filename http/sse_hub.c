@@ -108,7 +108,9 @@ static sse_sub_t **matching(sse_hub_t *h, const char *org, const char *job, size
 }
 
 /* Writes rows (id, type, data) to s, those after its last id only when
- * catch_up (after a lost listener connection). */
+ * catch_up (after a lost listener connection). The stream of a job ends
+ * at its final event only when that is the last row: a retried job has
+ * events after its first "failed". */
 static void write_rows(sse_hub_t *h, sse_sub_t *s, const pg_result_t *r, bool catch_up)
 {
     for (int i = 0; r && i < pg_nrows(r); i++) {
@@ -117,8 +119,9 @@ static void write_rows(sse_hub_t *h, sse_sub_t *s, const pg_result_t *r, bool ca
             continue;
         bool final = false;
         char *f = h->frame(h->arg, pg_get(r, i, 0), pg_get(r, i, 1), pg_get(r, i, 2), &final);
+        /* A final event followed by more (the job was retried) is not. */
         if (f)
-            deliver(h, s, id, f, final);
+            deliver(h, s, id, f, final && i == pg_nrows(r) - 1);
         free(f);
     }
 }

@@ -392,8 +392,12 @@ fake_kokoro_t *fake_kokoro_start(const fake_kokoro_opts_t *o)
     pthread_mutex_init(&fk->mu, NULL);
     fk->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     cr_assert_geq(fk->fd, 0, "socket: %s", strerror(errno));
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                            .sin_port = htons((uint16_t)fk->o.port)};
     socklen_t al = sizeof a;
+    int one = 1;
+    setsockopt(fk->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     cr_assert_eq(bind(fk->fd, (struct sockaddr *)&a, sizeof a), 0, "bind: %s", strerror(errno));
     cr_assert_eq(listen(fk->fd, 16), 0);
     cr_assert_eq(getsockname(fk->fd, (struct sockaddr *)&a, &al), 0);

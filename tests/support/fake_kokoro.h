@@ -35,6 +35,7 @@ typedef struct fake_kokoro_opts {
     bool float_audio;  /* 32-bit float stereo WAV (with a fact chunk) instead of 16-bit mono */
     bool spell_digits; /* a word of digits comes back spelt out ("3" -> "three"), as
                           Kokoro's normaliser does */
+    int port;          /* listen on this port; 0 = any free one */
 } fake_kokoro_opts_t;
 
 typedef struct fake_kokoro fake_kokoro_t;
