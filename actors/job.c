@@ -3,7 +3,7 @@
  * and the job's row and events in PostgreSQL. See job.h.
  *
  * The actor's state is a JSON document (the job's memory between messages):
- *   {"org", "kind", "status", "graph", "rank", "created", "seq", "attempts",
+ *   {"org", "kind", "status", "graph", "seq", "attempts",
  *    "nodes": {"<id>": {"status", "attempt", "started_ms", "finished_ms",
  *                       "outputs", "error", "stages": {...}}},
  *    "renders": {"<render id>": {"status", "submitted"}},
@@ -66,7 +66,7 @@ typedef struct {
     size_t ngroups;
     bool planned;
     pg_conn_t *conn; /* taken on first need */
-    bool wake_queue; /* a slot is free: the next queued jobs should try now */
+    bool wake_queue; /* a slot came free: the next queued jobs should try now */
 } jx_t;
 
 static const char *sget(const json_t *o, const char *k)
@@ -445,8 +445,7 @@ static int load_row(jx_t *x, char *errbuf, size_t errlen)
         return fenta_fail(errbuf, errlen, err, "database: %s", fenta_strerror(err));
     const char *p[] = {x->id};
     pg_result_t *r = pg_query(c,
-                              "SELECT org_id, kind, status, graph::text, priority_rank, "
-                              "(extract(epoch FROM created_at) * 1000)::bigint, attempts "
+                              "SELECT org_id, kind, status, graph::text, attempts "
                               "FROM jobs WHERE id = $1",
                               1, p, &err);
     if (!r)
@@ -460,9 +459,7 @@ static int load_row(jx_t *x, char *errbuf, size_t errlen)
     json_object_set_new(x->st, "kind", json_string(pg_get(r, 0, 1)));
     json_object_set_new(x->st, "status", json_string(pg_get(r, 0, 2)));
     json_object_set_new(x->st, "graph", graph ? graph : json_object());
-    json_object_set_new(x->st, "rank", json_integer(atoi(pg_get(r, 0, 4))));
-    json_object_set_new(x->st, "created_ms", json_integer(atoll(pg_get(r, 0, 5))));
-    json_object_set_new(x->st, "attempts", json_integer(atoi(pg_get(r, 0, 6))));
+    json_object_set_new(x->st, "attempts", json_integer(atoi(pg_get(r, 0, 4))));
     json_object_set_new(x->st, "seq", json_integer(0));
     json_object_set_new(x->st, "progress", json_real(0));
     json_object_set_new(x->st, "artifacts", json_array());
@@ -488,54 +485,37 @@ static int load_row(jx_t *x, char *errbuf, size_t errlen)
 }
 
 /* Takes a running slot: at most the cap of the organisation's jobs run, and
- * queued jobs go in order of priority, then age. One transaction under the
+ * while slots are scarce queued jobs go in order of priority, then age, then
+ * id (a strict order: two jobs created in the same instant must not each wait
+ * for the other). A job is admitted when the free slots outnumber the queued
+ * jobs ahead of it, so plenty of room admits at once, in any order, and a
+ * full organisation admits strictly in turn. One transaction under the
  * organisation's advisory lock, so two jobs never take the last slot.
- * FENTA_ELIMIT when the organisation is at its cap, FENTA_ECONFLICT when a
- * slot is free but an earlier queued job comes first; x->wake_queue is set
- * when the queue should be told to try now (a slot remains after ours, or
- * the earlier job has to be nudged). */
+ * FENTA_ELIMIT when there is no slot for it now. */
 static int admit_tx(pg_conn_t *c, void *arg)
 {
     jx_t *x = arg;
-    char cap[16], rank[16], created[32];
+    char cap[16];
     snprintf(cap, sizeof cap, "%d",
              x->e->cfg.max_running_per_org > 0 ? x->e->cfg.max_running_per_org : 4);
-    snprintf(rank, sizeof rank, "%lld",
-             (long long)json_integer_value(json_object_get(x->st, "rank")));
-    snprintf(created, sizeof created, "%lld",
-             (long long)json_integer_value(json_object_get(x->st, "created_ms")));
-    const char *p[] = {x->id, sget(x->st, "org"), cap, rank, created};
+    const char *p[] = {x->id, sget(x->st, "org"), cap};
     int err = 0;
     if (pg_exec(c, "SELECT pg_advisory_xact_lock(hashtext($1))", 1, (const char *[]){p[1]}) < 0)
         return FENTA_EUNAVAILABLE;
     pg_result_t *r = pg_query(
         c,
-        "SELECT COALESCE((SELECT max_running_jobs FROM orgs WHERE id = $2), $3::int) - "
-        "(SELECT count(*) FROM jobs WHERE org_id = $2 AND status = 'running'), EXISTS "
-        "(SELECT 1 FROM jobs q WHERE q.org_id = $2 AND q.status = 'queued' AND q.id <> $1 AND "
-        "(q.priority_rank, q.created_at) < ($4::int, to_timestamp($5::bigint / 1000.0))), "
-        "$1::uuid",
-        5, p, &err);
-    if (!r)
-        return err;
-    long long free_slots = atoll(pg_get(r, 0, 0));
-    bool behind = strcmp(pg_get(r, 0, 1), "t") == 0;
-    pg_result_free(&r);
-    if (free_slots <= 0)
-        return FENTA_ELIMIT;
-    if (behind) {
-        x->wake_queue = true;
-        return FENTA_ECONFLICT;
-    }
-    r = pg_query(c,
-                 "UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, now()), "
-                 "updated_at = now() WHERE id = $1 AND status = 'queued' RETURNING 1",
-                 1, p, &err);
+        "UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, now()), "
+        "updated_at = now() WHERE id = $1 AND status = 'queued' AND "
+        "COALESCE((SELECT max_running_jobs FROM orgs WHERE id = $2), $3::int) - "
+        "(SELECT count(*) FROM jobs WHERE org_id = $2 AND status = 'running') > "
+        "(SELECT count(*) FROM jobs q, jobs me WHERE me.id = $1 AND q.org_id = $2 AND "
+        "q.status = 'queued' AND (q.priority_rank, q.created_at, q.id) < (me.priority_rank, "
+        "me.created_at, me.id)) RETURNING 1",
+        3, p, &err);
     if (!r)
         return err;
     int n = pg_nrows(r);
     pg_result_free(&r);
-    x->wake_queue = n == 1 && free_slots > 1;
     return n == 1 ? 0 : FENTA_ELIMIT;
 }
 
@@ -544,13 +524,11 @@ static int admit(jx_t *x)
     if (strcmp(status(x), "queued") != 0)
         return 0;
     int rc = pg_tx(x->e->cfg.pool, admit_tx, x);
-    if (rc == FENTA_ELIMIT || rc == FENTA_ECONFLICT) {
-        /* Not now: try again later. A finishing job, or an earlier one taking
-         * its slot while slots remain, wakes us sooner; the timer is the
-         * fallback (longer when an earlier job is being nudged). */
+    if (rc == FENTA_ELIMIT) {
+        /* Full: try again later (a finishing job also wakes us). */
         json_int_t tries = json_integer_value(json_object_get(x->st, "admit_tries"));
         json_object_set_new(x->st, "admit_tries", json_integer(tries + 1));
-        int64_t delay = rc == FENTA_ECONFLICT ? 2000 : 250LL << (tries < 4 ? tries : 4);
+        int64_t delay = 250LL << (tries < 4 ? tries : 4);
         char to[ENVELOPE_ADDR_MAX + 1];
         snprintf(to, sizeof to, "job/%s", x->id);
         return actor_send_after(x->ctx, to, "job.admit", NULL, 0, delay);
@@ -816,9 +794,15 @@ static json_t *nodes_doc(jx_t *x)
     return out;
 }
 
-static int write_tx(pg_conn_t *c, void *arg)
+/* Writes the job's row and its new events in one statement (atomic on its
+ * own: one round trip where BEGIN, two statements and COMMIT took four).
+ * Events already there (a replayed message) are skipped by their seq. */
+static int write_row(jx_t *x)
 {
-    jx_t *x = arg;
+    int rc = 0;
+    pg_conn_t *c = db(x, &rc);
+    if (!c)
+        return rc;
     char prog[32], attempts[16];
     snprintf(prog, sizeof prog, "%.1f", json_number_value(json_object_get(x->st, "progress")));
     snprintf(attempts, sizeof attempts, "%lld",
@@ -831,26 +815,22 @@ static int write_tx(pg_conn_t *c, void *arg)
     json_t *err = json_object_get(x->st, "error");
     char *es = err ? json_dumps(err, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
     char *ev = json_dumps(x->events, JSON_COMPACT | JSON_REAL_PRECISION(15));
-    const char *p[] = {x->id, status(x), prog, sget(x->st, "current_node"), ns, arts, es, attempts};
-    int rc = ns && arts && ev ? 0 : FENTA_ENOMEM;
+    const char *p[] = {x->id, status(x), prog,     sget(x->st, "current_node"), ns,
+                       arts,  es,        attempts, sget(x->st, "org"),          ev};
+    rc = ns && arts && ev ? 0 : FENTA_ENOMEM;
     if (rc == 0) {
-        int n = pg_exec(c,
-                        "UPDATE jobs SET status = $2, progress = $3::real, current_node = $4, "
-                        "nodes = $5::jsonb, artifacts = $6::jsonb, error = $7::jsonb, attempts = "
-                        "$8::int, started_at = CASE WHEN $2 = 'running' THEN COALESCE(started_at, "
-                        "now()) ELSE started_at END, finished_at = CASE WHEN $2 IN ('succeeded', "
-                        "'failed', 'cancelled') THEN COALESCE(finished_at, now()) ELSE NULL END, "
-                        "updated_at = now() WHERE id = $1",
-                        8, p);
-        rc = n < 0 ? n : 0;
-    }
-    if (rc == 0 && json_array_size(x->events)) {
-        const char *pe[] = {x->id, sget(x->st, "org"), ev};
-        int n = pg_exec(c,
-                        "INSERT INTO job_events (job_id, org_id, seq, type, data) SELECT $1, $2, "
-                        "e.seq, e.type, e.data FROM jsonb_to_recordset($3::jsonb) AS e(seq int, "
-                        "type text, data jsonb) ON CONFLICT (job_id, seq) DO NOTHING",
-                        3, pe);
+        int n = pg_exec(
+            c,
+            "WITH u AS (UPDATE jobs SET status = $2, progress = $3::real, current_node = $4, "
+            "nodes = $5::jsonb, artifacts = $6::jsonb, error = $7::jsonb, attempts = $8::int, "
+            "started_at = CASE WHEN $2 = 'running' THEN COALESCE(started_at, now()) ELSE "
+            "started_at END, finished_at = CASE WHEN $2 IN ('succeeded', 'failed', 'cancelled') "
+            "THEN COALESCE(finished_at, now()) ELSE NULL END, updated_at = now() WHERE id = $1 "
+            "RETURNING 1), e AS (INSERT INTO job_events (job_id, org_id, seq, type, data) SELECT "
+            "$1, $9, v.seq, v.type, v.data FROM jsonb_to_recordset($10::jsonb) AS v(seq int, "
+            "type text, data jsonb) ON CONFLICT (job_id, seq) DO NOTHING RETURNING 1) SELECT "
+            "(SELECT count(*) FROM u), (SELECT count(*) FROM e)",
+            10, p);
         rc = n < 0 ? n : 0;
     }
     free(ns);
@@ -860,9 +840,8 @@ static int write_tx(pg_conn_t *c, void *arg)
     return rc;
 }
 
-/* After a job settles, or takes a slot while others remain, or is refused
- * for an earlier one: the next queued jobs of its organisation are told to
- * try for a slot now rather than at their next timer. */
+/* After a job settles: the next queued jobs of its organisation are told to
+ * try for the slot now rather than at their next timer. */
 static void wake_queued(jx_t *x)
 {
     int err = 0;
@@ -873,7 +852,7 @@ static void wake_queued(jx_t *x)
     const char *p[] = {sget(x->st, "org"), x->id};
     pg_result_t *r = pg_query(c,
                               "SELECT id FROM jobs WHERE org_id = $1 AND status = 'queued' "
-                              "AND id <> $2 ORDER BY priority_rank, created_at, id LIMIT 4",
+                              "AND id <> $2 ORDER BY priority_rank, created_at, id LIMIT 2",
                               2, p, &err);
     for (int i = 0; r && i < pg_nrows(r); i++) {
         char to[ENVELOPE_ADDR_MAX + 1];
@@ -924,19 +903,26 @@ static int job_message(actor_ctx_t *ctx, const envelope_t *msg)
     }
     if (rc == 0)
         rc = advance(&x, err, sizeof err);
+    char *s = NULL;
     if (rc == 0) {
         progress(&x);
-        rc = pg_tx(e->cfg.pool, write_tx, &x);
+        s = json_dumps(x.st, JSON_COMPACT);
+        rc = s ? 0 : FENTA_ENOMEM;
+    }
+    /* A message that changed nothing (a nudge to a job already admitted, a
+     * duplicate reply) writes nothing: no row, no state. */
+    bool same =
+        s && st && json_array_size(x.events) == 0 && strlen(s) == len && memcmp(s, st, len) == 0;
+    if (rc == 0 && !same) {
+        rc = write_row(&x);
         if (rc)
             snprintf(err, sizeof err, "cannot record the job: %s", fenta_strerror(rc));
     }
     if (rc == 0 && x.wake_queue)
         wake_queued(&x);
-    if (rc == 0) {
-        char *s = json_dumps(x.st, JSON_COMPACT);
-        rc = s ? actor_set_state(ctx, s, strlen(s)) : FENTA_ENOMEM;
-        free(s);
-    }
+    if (rc == 0 && !same)
+        rc = actor_set_state(ctx, s, strlen(s));
+    free(s);
     json_decref(b);
     json_decref(x.st);
     json_decref(x.events);

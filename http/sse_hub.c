@@ -162,27 +162,36 @@ static void on_notify(const char *payload, void *arg)
         catch_up(h);
         return;
     }
-    char id[24], org[40], job[40];
-    if (sscanf(payload, "%23s %39s %39s", id, org, job) != 3)
+    /* "id org job type data", or "id org job" for an event too large to
+     * carry (read from the table then). */
+    char id[24], org[40], job[40], type[64];
+    int used = 0;
+    if (sscanf(payload, "%23s %39s %39s%n", id, org, job, &used) != 3)
         return;
+    const char *rest = payload + used;
     size_t n = 0;
     sse_sub_t **subs = matching(h, org, job, &n);
     if (!n) {
         free(subs);
         return;
     }
-    int err = 0;
-    pg_conn_t *c = pg_acquire(h->pool, 5000, &err);
-    const char *p[] = {id};
-    pg_result_t *r =
-        c ? pg_query(c, "SELECT id, type, data::text FROM job_events WHERE id = $1", 1, p, &err)
-          : NULL;
-    if (c)
-        pg_release(h->pool, &c);
     char *f = NULL;
     bool final = false;
-    if (r && pg_nrows(r) == 1)
-        f = h->frame(h->arg, pg_get(r, 0, 0), pg_get(r, 0, 1), pg_get(r, 0, 2), &final);
+    pg_result_t *r = NULL;
+    int tl = 0;
+    if (sscanf(rest, " %63s %n", type, &tl) == 1 && tl > 0) {
+        f = h->frame(h->arg, id, type, rest + tl, &final);
+    } else {
+        int err = 0;
+        pg_conn_t *c = pg_acquire(h->pool, 5000, &err);
+        const char *p[] = {id};
+        r = c ? pg_query(c, "SELECT id, type, data::text FROM job_events WHERE id = $1", 1, p, &err)
+              : NULL;
+        if (c)
+            pg_release(h->pool, &c);
+        if (r && pg_nrows(r) == 1)
+            f = h->frame(h->arg, pg_get(r, 0, 0), pg_get(r, 0, 1), pg_get(r, 0, 2), &final);
+    }
     for (size_t i = 0; i < n; i++) {
         pthread_mutex_lock(&subs[i]->lock);
         if (f)

@@ -1,8 +1,10 @@
 /* sse_hub.h - fans job events out to Server-Sent Event streams.
  *
  * The hub listens on PostgreSQL channel fenta_job_events (payload
- * "<event id> <org id> <job id>", sent by job_events' insert trigger), reads
- * each new event once and writes it to every subscribed stream of that
+ * "<event id> <org id> <job id> <type> <data>", sent by job_events' insert
+ * trigger; without type and data for an event too large for a notification,
+ * which the hub then reads from the table) and writes each new event to
+ * every subscribed stream of that
  * organisation (and job, for a job's stream). After a lost connection it
  * catches every stream up from the table. It also writes a comment line to
  * every stream every 15 s (FENTA_SSE_HEARTBEAT_MS overrides), which is how
