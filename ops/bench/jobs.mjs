@@ -150,7 +150,7 @@ async function main() {
   t = performance.now();
   for (let i = 0; i < R; i++) await run(R + i);
   const serial = (performance.now() - t) / 1000;
-  console.log(`renders (${R} x 30 s ${profile}) all at once ${parallel.toFixed(1)} s, one after another ${serial.toFixed(1)} s (ratio ${(parallel / serial).toFixed(2)})`);
+  if (R) console.log(`renders (${R} x 30 s ${profile}) all at once ${parallel.toFixed(1)} s, one after another ${serial.toFixed(1)} s (ratio ${(parallel / serial).toFixed(2)})`);
 
   stream.close();
   session.close();
@@ -158,7 +158,7 @@ async function main() {
     jobs_per_s: r2(jobsPerS), p50_ms: r2(pct(lat, 0.5)), p99_ms: r2(pct(lat, 0.99)),
     small_jobs: N, small_failed: smallFailed,
     renders_8_parallel_s: r2(parallel), renders_8_serial_s: r2(serial),
-    parallel_to_serial: r2(parallel / serial),
+    parallel_to_serial: R ? r2(parallel / serial) : null,
   }));
 }
 

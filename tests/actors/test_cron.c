@@ -6,22 +6,12 @@
 #include "actors/cron.h"
 #include "actors/tz.h"
 #include "runtime/error.h"
+#include "tests/support/fixtures.h"
+
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-
-/* "2026-03-29T01:00:00Z" -> seconds, through glibc's timegm. */
-static int64_t at(const char *iso)
-{
-    struct tm tm = {0};
-    cr_assert_eq(sscanf(iso, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                        &tm.tm_min, &tm.tm_sec),
-                 6, "bad time %s", iso);
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    return (int64_t)timegm(&tm);
-}
 
 static const char *iso(int64_t t, char *buf, size_t len)
 {
@@ -267,16 +257,16 @@ static void check_runs(const run_t *runs, size_t n)
         char zerr[256] = "";
         tz_t *z = tz_load(runs[i].zone, zerr, sizeof zerr);
         cr_assert_not_null(z, "%s: %s", runs[i].zone, zerr);
-        int64_t t = at(runs[i].after);
+        int64_t t = fx_utc(runs[i].after);
         for (size_t k = 0; k < 8 && runs[i].next[k]; k++) {
             int64_t next = 0;
             char got[32];
             cr_assert_eq(cron_next(c, z, t, &next), 0, "'%s' %s after %s", runs[i].expr,
                          runs[i].zone, iso(t, got, sizeof got));
-            cr_expect_eq(next, at(runs[i].next[k]), "'%s' %s fire %zu: %s, expected %s",
+            cr_expect_eq(next, fx_utc(runs[i].next[k]), "'%s' %s fire %zu: %s, expected %s",
                          runs[i].expr, runs[i].zone, k, iso(next, got, sizeof got),
                          runs[i].next[k]);
-            t = at(runs[i].next[k]);
+            t = fx_utc(runs[i].next[k]);
         }
         tz_destroy(&z);
         cron_destroy(&c);
@@ -334,7 +324,7 @@ Test(cron, equivalent_spellings_fire_together)
     for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
         cron_t *a = cron_parse(same[i].a, NULL), *b = cron_parse(same[i].b, NULL);
         cr_assert(a && b, "'%s' / '%s'", same[i].a, same[i].b);
-        int64_t ta = at("2026-01-01T00:00:00Z"), tb = ta;
+        int64_t ta = fx_utc("2026-01-01T00:00:00Z"), tb = ta;
         for (int k = 0; k < 200; k++) {
             cr_assert_eq(cron_next(a, z, ta, &ta), 0);
             cr_assert_eq(cron_next(b, z, tb, &tb), 0);
@@ -354,9 +344,9 @@ Test(cron, quarter_hours_across_the_gap_skip_only_the_gap)
     cron_t *c = cron_parse("*/15 * * * *", NULL);
     tz_t *z = tz_load("Europe/Berlin", NULL, 0);
     cr_assert(c && z);
-    int64_t t = at("2026-03-28T23:00:00Z"), prev = t;
+    int64_t t = fx_utc("2026-03-28T23:00:00Z"), prev = t;
     int fires = 0;
-    while (cron_next(c, z, t, &t) == 0 && t < at("2026-03-29T22:00:00Z")) {
+    while (cron_next(c, z, t, &t) == 0 && t < fx_utc("2026-03-29T22:00:00Z")) {
         cr_assert_eq(t - prev, 900, "gap of %lld s before %lld", (long long)(t - prev),
                      (long long)t);
         prev = t;
@@ -377,7 +367,7 @@ Test(cron, never_matching_expressions_give_up_quickly)
         int64_t next = 42;
         struct timespec a, b;
         clock_gettime(CLOCK_MONOTONIC, &a);
-        cr_expect_eq(cron_next(c, z, at("2026-01-01T00:00:00Z"), &next), FENTA_ENOTFOUND, "%s",
+        cr_expect_eq(cron_next(c, z, fx_utc("2026-01-01T00:00:00Z"), &next), FENTA_ENOTFOUND, "%s",
                      never[i]);
         clock_gettime(CLOCK_MONOTONIC, &b);
         cr_expect_eq(next, 42, "next untouched");
@@ -394,8 +384,8 @@ Test(cron, bad_arguments)
     int64_t next;
     cr_expect_eq(cron_next(NULL, NULL, 0, &next), FENTA_EINVAL);
     cr_expect_eq(cron_next(c, NULL, 0, NULL), FENTA_EINVAL);
-    cr_expect_eq(cron_next(c, NULL, at("9999-12-31T23:59:59Z") + 1, &next), FENTA_EINVAL);
-    cr_expect_eq(cron_next(c, NULL, at("0001-01-01T00:00:00Z") - 1, &next), FENTA_EINVAL);
+    cr_expect_eq(cron_next(c, NULL, fx_utc("9999-12-31T23:59:59Z") + 1, &next), FENTA_EINVAL);
+    cr_expect_eq(cron_next(c, NULL, fx_utc("0001-01-01T00:00:00Z") - 1, &next), FENTA_EINVAL);
     cr_expect_eq(cron_next(c, NULL, -1, &next), 0, "before 1970 is fine");
     cr_expect_eq(next, 0);
     cron_destroy(&c);

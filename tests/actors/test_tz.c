@@ -3,24 +3,13 @@
  * tables were computed with it, not with this code), including times ruled
  * only by a file's POSIX TZ footer; bad names and bad files are refused. */
 #include "actors/tz.h"
+#include "tests/support/fixtures.h"
+
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-
-/* "2026-03-29T01:00:00Z" (or without the Z) -> seconds, through glibc's
- * timegm so the tests do not check the module with its own arithmetic. */
-static int64_t at(const char *iso)
-{
-    struct tm tm = {0};
-    cr_assert_eq(sscanf(iso, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                        &tm.tm_min, &tm.tm_sec),
-                 6, "bad time %s", iso);
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    return (int64_t)timegm(&tm);
-}
 
 static tz_t *load(const char *name)
 {
@@ -80,9 +69,9 @@ Test(tz, offset_at_known_instants)
 {
     for (size_t i = 0; i < sizeof offsets / sizeof offsets[0]; i++) {
         tz_t *z = load(offsets[i].zone);
-        cr_expect_eq(tz_offset_at(z, at(offsets[i].utc)), offsets[i].offset, "%s at %s: %lld",
+        cr_expect_eq(tz_offset_at(z, fx_utc(offsets[i].utc)), offsets[i].offset, "%s at %s: %lld",
                      offsets[i].zone, offsets[i].utc,
-                     (long long)tz_offset_at(z, at(offsets[i].utc)));
+                     (long long)tz_offset_at(z, fx_utc(offsets[i].utc)));
         tz_destroy(&z);
         cr_assert_null(z);
     }
@@ -131,12 +120,12 @@ Test(tz, local_to_utc_gaps_and_overlaps)
     for (size_t i = 0; i < sizeof locals / sizeof locals[0]; i++) {
         tz_t *z = load(locals[i].zone);
         int64_t out[2] = {0, 0};
-        int n = tz_local_to_utc(z, at(locals[i].local), out);
+        int n = tz_local_to_utc(z, fx_utc(locals[i].local), out);
         cr_expect_eq(n, locals[i].count, "%s %s: %d instants", locals[i].zone, locals[i].local, n);
-        cr_expect_eq(out[0], at(locals[i].utc[0]), "%s %s: first %lld", locals[i].zone,
+        cr_expect_eq(out[0], fx_utc(locals[i].utc[0]), "%s %s: first %lld", locals[i].zone,
                      locals[i].local, (long long)out[0]);
         if (locals[i].count == 2)
-            cr_expect_eq(out[1], at(locals[i].utc[1]), "%s %s: second %lld", locals[i].zone,
+            cr_expect_eq(out[1], fx_utc(locals[i].utc[1]), "%s %s: second %lld", locals[i].zone,
                          locals[i].local, (long long)out[1]);
         tz_destroy(&z);
     }
@@ -145,7 +134,7 @@ Test(tz, local_to_utc_gaps_and_overlaps)
 Test(tz, every_instant_round_trips_across_a_dst_year)
 {
     tz_t *z = load("America/New_York");
-    for (int64_t t = at("2026-01-01T00:00:00"); t < at("2027-01-01T00:00:00"); t += 599) {
+    for (int64_t t = fx_utc("2026-01-01T00:00:00"); t < fx_utc("2027-01-01T00:00:00"); t += 599) {
         int64_t out[2];
         int n = tz_local_to_utc(z, t + tz_offset_at(z, t), out);
         cr_assert(n >= 1 && (out[0] == t || (n == 2 && out[1] == t)), "t=%lld", (long long)t);
@@ -208,7 +197,8 @@ Test(tz, footer_rule_alone_matches_the_full_file)
         cr_assert_not_null(slim, "%s: %s", rules[i].footer, err);
         tz_t *full = load(rules[i].zone);
         /* every 13 hours 7 minutes from 2030 to 2060 */
-        for (int64_t t = at("2030-01-01T00:00:00"); t < at("2060-01-01T00:00:00"); t += 47220)
+        for (int64_t t = fx_utc("2030-01-01T00:00:00"); t < fx_utc("2060-01-01T00:00:00");
+             t += 47220)
             cr_assert_eq(tz_offset_at(slim, t), tz_offset_at(full, t), "%s at %lld: %lld vs %lld",
                          rules[i].zone, (long long)t, (long long)tz_offset_at(slim, t),
                          (long long)tz_offset_at(full, t));
@@ -225,11 +215,11 @@ Test(tz, footer_rule_gap_and_overlap_in_2040)
     cr_assert_not_null(z);
     cr_expect_str_eq(tz_name(z), "Europe/Berlin");
     int64_t out[2];
-    cr_expect_eq(tz_local_to_utc(z, at("2040-03-25T02:30:00"), out), 0);
-    cr_expect_eq(out[0], at("2040-03-25T01:00:00"));
-    cr_expect_eq(tz_local_to_utc(z, at("2040-10-28T02:30:00"), out), 2);
-    cr_expect_eq(out[0], at("2040-10-28T00:30:00"));
-    cr_expect_eq(out[1], at("2040-10-28T01:30:00"));
+    cr_expect_eq(tz_local_to_utc(z, fx_utc("2040-03-25T02:30:00"), out), 0);
+    cr_expect_eq(out[0], fx_utc("2040-03-25T01:00:00"));
+    cr_expect_eq(tz_local_to_utc(z, fx_utc("2040-10-28T02:30:00"), out), 2);
+    cr_expect_eq(out[0], fx_utc("2040-10-28T00:30:00"));
+    cr_expect_eq(out[1], fx_utc("2040-10-28T01:30:00"));
     tz_destroy(&z);
 }
 
@@ -317,7 +307,7 @@ Test(tz, malformed_images_are_refused)
     len = tzif(buf, -3600, "", 0);
     tz_t *z = tz_parse("t", buf, len, err, sizeof err);
     cr_assert_not_null(z, "%s", err);
-    cr_expect_eq(tz_offset_at(z, at("2050-06-01T00:00:00")), -3600);
+    cr_expect_eq(tz_offset_at(z, fx_utc("2050-06-01T00:00:00")), -3600);
     tz_destroy(&z);
 }
 
@@ -351,9 +341,9 @@ static const struct {
 Test(tz, civil_fields_and_seconds)
 {
     for (size_t i = 0; i < sizeof civils / sizeof civils[0]; i++) {
-        cr_expect_eq(tz_civil_to_seconds(&civils[i].c), at(civils[i].iso), "%s", civils[i].iso);
+        cr_expect_eq(tz_civil_to_seconds(&civils[i].c), fx_utc(civils[i].iso), "%s", civils[i].iso);
         tz_civil_t c;
-        tz_civil_from_seconds(at(civils[i].iso), &c);
+        tz_civil_from_seconds(fx_utc(civils[i].iso), &c);
         cr_expect(memcmp(&c, &civils[i].c, sizeof c) == 0,
                   "%s -> %04d-%02d-%02d %02d:%02d:%02d wd %d", civils[i].iso, c.year, c.month,
                   c.day, c.hour, c.minute, c.second, c.weekday);
@@ -371,7 +361,7 @@ Test(tz, civil_fields_and_seconds)
         cr_assert_eq(tz_days_from_civil(y, m, dd), d);
     }
     tz_civil_t carry = {2026, 13, 1, 0, 0, 0, 0}; /* month 13 is January next year */
-    cr_expect_eq(tz_civil_to_seconds(&carry), at("2027-01-01T00:00:00"));
+    cr_expect_eq(tz_civil_to_seconds(&carry), fx_utc("2027-01-01T00:00:00"));
 }
 
 /* ---- threads ------------------------------------------------------------------- */
@@ -397,8 +387,8 @@ static void *hammer(void *arg)
 Test(tz, one_zone_is_shared_by_threads)
 {
     shared_zone = load("Europe/Berlin");
-    hammer_from = at("2020-01-01T00:00:00");
-    hammer_to = at("2045-01-01T00:00:00");
+    hammer_from = fx_utc("2020-01-01T00:00:00");
+    hammer_to = fx_utc("2045-01-01T00:00:00");
     pthread_t th[4];
     for (int i = 0; i < 4; i++)
         cr_assert_eq(pthread_create(&th[i], NULL, hammer, NULL), 0);

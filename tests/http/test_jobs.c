@@ -78,27 +78,6 @@ static char *run(const json_t *who, const char *doc, const char **workflow_out)
     return id;
 }
 
-/* Polls the job until its status is one of want (space separated). */
-static json_t *wait_status(const json_t *who, const char *id, const char *want, int seconds)
-{
-    char path[128];
-    snprintf(path, sizeof path, "/v1/jobs/%s", id);
-    for (int i = 0; i < seconds * 10; i++) {
-        fx_resp_t r = call("GET", path, NULL, who);
-        cr_assert_eq(r.status, 200, "%s", r.body);
-        const char *st = json_string_value(json_object_get(r.json, "status"));
-        if (strstr(want, st)) {
-            json_t *j = json_incref(r.json);
-            fx_resp_free(&r);
-            return j;
-        }
-        fx_resp_free(&r);
-        usleep(100000);
-    }
-    cr_assert_fail("job %s never reached %s", id, want);
-    return NULL;
-}
-
 static const char *node_field(const json_t *job, const char *node, const char *field)
 {
     return json_string_value(
@@ -149,7 +128,7 @@ Test(jobs, design_estimate_run_watch_and_download, .timeout = 240)
     fx_resp_free(&ev2);
     fx_resp_free(&ev);
 
-    json_t *job = wait_status(s, id, "succeeded", 5);
+    json_t *job = fx_wait_job(s, id, "succeeded", 5);
     cr_assert_float_eq(json_number_value(json_object_get(job, "progress")), 100, 0.01);
     cr_assert_str_eq(node_field(job, "voice", "status"), "succeeded");
     cr_assert(json_is_object(json_object_get(
@@ -277,7 +256,7 @@ Test(jobs, cancel_stops_a_running_render_promptly, .timeout = 240)
     fx_resp_t c = call("POST", path, NULL, s);
     cr_assert_eq(c.status, 202, "%s", c.body);
     fx_resp_free(&c);
-    json_t *job = wait_status(s, id, "cancelled", 10);
+    json_t *job = fx_wait_job(s, id, "cancelled", 10);
     cr_assert_str_eq(node_field(job, "voice", "status"), "succeeded");
     cr_assert_str_neq(node_field(job, "edit", "status"), "succeeded");
     /* Nothing is left running: no video was delivered. */
@@ -302,7 +281,7 @@ Test(jobs, retry_resumes_at_the_failed_node, .timeout = 240)
      * for minutes on this machine: see the closing note of issue 5). */
     char *doc = workflow_doc("assets", NULL, nodes, NULL, 6);
     char *id = run(s, doc, NULL);
-    json_t *job = wait_status(s, id, "failed", 60);
+    json_t *job = fx_wait_job(s, id, "failed", 60);
     json_t *err = json_object_get(job, "error");
     cr_assert_str_eq(json_string_value(json_object_get(err, "node")), "clip", "%s",
                      json_dumps(err, 0));
@@ -322,8 +301,8 @@ Test(jobs, retry_resumes_at_the_failed_node, .timeout = 240)
     cr_assert_eq(r.status, 202, "%s", r.body);
     fx_resp_free(&r);
     /* The answer shows the job as it was; the actor takes it from there. */
-    json_decref(wait_status(s, id, "queued running succeeded", 30));
-    job = wait_status(s, id, "succeeded failed", 180);
+    json_decref(fx_wait_job(s, id, "queued running succeeded", 30));
+    job = fx_wait_job(s, id, "succeeded failed", 180);
     cr_assert_str_eq(json_string_value(json_object_get(job, "status")), "succeeded", "%s",
                      json_dumps(json_object_get(job, "error"), 0));
     json_t *ns = json_object_get(job, "nodes");
@@ -385,14 +364,14 @@ Test(jobs, a_run_by_estimate_uses_the_inputs_it_priced)
     strcpy(strstr(path, "/estimate"), "/run");
     r = call("POST", path, body, s);
     cr_assert_eq(r.status, 202, "%s", r.body);
-    json_t *job = wait_status(s, json_string_value(json_object_get(r.json, "id")), "succeeded", 30);
+    json_t *job = fx_wait_job(s, json_string_value(json_object_get(r.json, "id")), "succeeded", 30);
     fx_resp_free(&r);
     cr_assert_str_eq(text_output(job), "FIXED INPUT.");
     json_decref(job);
     /* Without an estimate, the saved parameters. */
     r = call("POST", path, "{\"max_credits\": 5}", s);
     cr_assert_eq(r.status, 202, "%s", r.body);
-    job = wait_status(s, json_string_value(json_object_get(r.json, "id")), "succeeded", 30);
+    job = fx_wait_job(s, json_string_value(json_object_get(r.json, "id")), "succeeded", 30);
     fx_resp_free(&r);
     cr_assert_str_eq(text_output(job), "HELLO THERE.");
     json_decref(job);
@@ -405,7 +384,7 @@ Test(jobs, a_viewer_reads_but_cannot_run_and_others_see_nothing)
     add_member(owner, viewer, "viewer");
     const char *wid = NULL;
     char *id = run(owner, TEXT_DOC, &wid);
-    json_t *job = wait_status(owner, id, "succeeded", 30);
+    json_t *job = fx_wait_job(owner, id, "succeeded", 30);
     cr_assert_str_eq(text_output(job), "HELLO THERE.");
     json_decref(job);
     char org_hdr[80], path[128];

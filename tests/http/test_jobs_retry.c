@@ -45,25 +45,6 @@ static fx_resp_t call(const char *method, const char *path, const char *body, co
     return fx_req(method, path, body, &(fx_opts_t){.bearer = fx_token(who), .http2 = true});
 }
 
-static json_t *wait_status(const json_t *who, const char *id, const char *want, int seconds)
-{
-    char path[128];
-    snprintf(path, sizeof path, "/v1/jobs/%s", id);
-    for (int i = 0; i < seconds * 10; i++) {
-        fx_resp_t r = call("GET", path, NULL, who);
-        cr_assert_eq(r.status, 200, "%s", r.body);
-        if (strstr(want, json_string_value(json_object_get(r.json, "status")))) {
-            json_t *j = json_incref(r.json);
-            fx_resp_free(&r);
-            return j;
-        }
-        fx_resp_free(&r);
-        usleep(100000);
-    }
-    cr_assert_fail("job %s never reached %s", id, want);
-    return NULL;
-}
-
 static const json_t *jnode(const json_t *job, const char *id)
 {
     return json_object_get(json_object_get(job, "nodes"), id);
@@ -105,7 +86,7 @@ Test(jobs_retry, a_stage_failing_on_an_outage_resumes_there_on_retry, .timeout =
 
     /* Kokoro is down: the speech stage is retried with backoff, then the job
      * fails, saying where and why, and keeps what it had done. */
-    json_t *job = wait_status(s, id, "failed succeeded", 120);
+    json_t *job = fx_wait_job(s, id, "failed succeeded", 120);
     cr_assert_str_eq(json_string_value(json_object_get(job, "status")), "failed");
     const json_t *err = json_object_get(job, "error");
     cr_assert_str_eq(json_string_value(json_object_get(err, "node")), "voice", "%s",
@@ -125,7 +106,7 @@ Test(jobs_retry, a_stage_failing_on_an_outage_resumes_there_on_retry, .timeout =
     r = call("POST", path, NULL, s);
     cr_assert_eq(r.status, 202, "%s", r.body);
     fx_resp_free(&r);
-    job = wait_status(s, id, "failed succeeded", 120);
+    job = fx_wait_job(s, id, "failed succeeded", 120);
     cr_assert_str_eq(json_string_value(json_object_get(job, "status")), "succeeded", "%s",
                      json_dumps(json_object_get(job, "error"), 0));
     cr_assert_gt(fake_kokoro_requests(fk), 0, "the speech came from Kokoro");

@@ -361,3 +361,24 @@ const char *fx_user(const json_t *s)
 {
     return json_string_value(json_object_get(json_object_get(s, "user"), "id"));
 }
+
+json_t *fx_wait_job(const json_t *who, const char *id, const char *want, int seconds)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/jobs/%s", id);
+    for (int i = 0; i < seconds * 10; i++) {
+        fx_resp_t r =
+            fx_req("GET", path, NULL, &(fx_opts_t){.bearer = fx_token(who), .http2 = true});
+        cr_assert_eq(r.status, 200, "%s", r.body);
+        const char *st = json_string_value(json_object_get(r.json, "status"));
+        if (st && strstr(want, st)) {
+            json_t *j = json_incref(r.json);
+            fx_resp_free(&r);
+            return j;
+        }
+        fx_resp_free(&r);
+        usleep(100000);
+    }
+    cr_assert_fail("job %s never reached %s", id, want);
+    return NULL;
+}

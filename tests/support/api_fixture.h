@@ -56,6 +56,10 @@ void fx_resp_free(fx_resp_t *r);
 const char *fx_header(const fx_resp_t *r, const char *name, char *buf, size_t cap);
 /* Registers a fresh user; returns the session document (the caller's). */
 json_t *fx_register(const char *name);
+/* Polls GET /v1/jobs/{id} as who (HTTP/2) until its status is one of want
+ * (space separated) and returns that document (the caller's); fails the
+ * test after seconds. */
+json_t *fx_wait_job(const json_t *who, const char *id, const char *want, int seconds);
 /* Shorthands into a session document. */
 const char *fx_token(const json_t *session);
 const char *fx_org(const json_t *session);

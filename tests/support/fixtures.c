@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 char *fx_tmpdir(const char *tag)
@@ -117,4 +118,15 @@ int fx_sh(const char *dir, const char *fmt, ...)
     va_end(ap);
     snprintf(cmd, sizeof cmd, "cd '%s' && %s", dir, inner);
     return system(cmd);
+}
+
+int64_t fx_utc(const char *iso)
+{
+    struct tm tm = {0};
+    cr_assert_eq(sscanf(iso, "%d-%d-%dT%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                        &tm.tm_min, &tm.tm_sec),
+                 6, "bad time %s", iso);
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (int64_t)timegm(&tm);
 }

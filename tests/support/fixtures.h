@@ -27,6 +27,10 @@ int fx_sh(const char *dir, const char *fmt, ...) __attribute__((format(printf, 2
 runtime_t *fx_runtime(const char *dir, bool no_sync);
 /* Polls cond(arg) every ms until it is true or timeout_ms passes. */
 bool fx_wait(bool (*cond)(void *arg), void *arg, int timeout_ms);
+/* "2026-03-29T01:00:00Z" (the Z optional) -> seconds since the epoch,
+ * through glibc's timegm, so time tests do not check a module with its own
+ * arithmetic; asserts the text is well formed. */
+int64_t fx_utc(const char *iso);
 /* Inside a handler: adds one to the actor's 8-byte counter state (the
  * state fx_counter reads); returns actor_set_state's result. */
 int fx_count(actor_ctx_t *ctx);
