@@ -751,6 +751,27 @@ void app__reply_row(http_req_t *req, pg_conn_t *c, pg_result_t **r, int err, int
     pg_result_free(r);
 }
 
+void app__soft_delete(http_req_t *req, const char *table, const char *id, const char *missing)
+{
+    if (!app__is_uuid(id)) {
+        app__error(req, 404, "not_found", missing, NULL);
+        return;
+    }
+    pg_conn_t *c = app__db(req);
+    if (!c)
+        return;
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "UPDATE %s SET deleted_at = now() WHERE id = $1 AND org_id = $2 AND deleted_at IS "
+             "NULL RETURNING id",
+             table);
+    const char *p[] = {id, app__caller(req)->org_id};
+    int err = 0;
+    pg_result_t *r = pg_query(c, sql, 2, p, &err);
+    app__reply_row(req, c, &r, err, 204, NULL, missing);
+    app__db_done(req, &c);
+}
+
 json_t *app__org_json(app_t *app, const pg_result_t *r, int row)
 {
     (void)app;

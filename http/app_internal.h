@@ -132,6 +132,11 @@ void app__list_page(http_req_t *req, const char *sql, const char *const *params,
  * status with row_json(app, row 0), or 204 when row_json is NULL. */
 void app__reply_row(http_req_t *req, pg_conn_t *c, pg_result_t **r, int err, int status,
                     app_row_fn row_json, const char *missing);
+/* Soft-deletes row id of the caller's organisation in table (a constant
+ * name with id, org_id and deleted_at columns) and answers 204, or 404
+ * {"not_found", missing} when there is no such live row (a non-uuid id
+ * included). */
+void app__soft_delete(http_req_t *req, const char *table, const char *id, const char *missing);
 /* The value of cookie name (copied into buf), NULL when absent or longer than cap. */
 const char *app__cookie(http_req_t *req, const char *name, char *buf, size_t cap);
 /* Role names <-> bits. */

@@ -196,7 +196,6 @@ void h_templates_update(http_req_t *req)
 
 void h_templates_delete(http_req_t *req)
 {
-    caller_t *cl = app__caller(req);
     const char *id = http_param(req, "id");
     if (!app__is_uuid(id)) {
         bool b = is_builtin(app__of(req), id);
@@ -204,15 +203,5 @@ void h_templates_delete(http_req_t *req)
                    b ? "built-in templates cannot be deleted" : "no such template", NULL);
         return;
     }
-    pg_conn_t *c = app__db(req);
-    if (!c)
-        return;
-    const char *p[] = {id, cl->org_id};
-    int err = 0;
-    pg_result_t *r = pg_query(c,
-                              "UPDATE templates SET deleted_at = now() WHERE id = $1 AND org_id = "
-                              "$2 AND deleted_at IS NULL RETURNING id",
-                              2, p, &err);
-    app__reply_row(req, c, &r, err, 204, NULL, "no such template");
-    app__db_done(req, &c);
+    app__soft_delete(req, "templates", id, "no such template");
 }

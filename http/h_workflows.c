@@ -222,23 +222,7 @@ void h_workflows_update(http_req_t *req)
 
 void h_workflows_delete(http_req_t *req)
 {
-    caller_t *cl = app__caller(req);
-    const char *id = http_param(req, "id");
-    if (!app__is_uuid(id)) {
-        app__error(req, 404, "not_found", "no such workflow", NULL);
-        return;
-    }
-    pg_conn_t *c = app__db(req);
-    if (!c)
-        return;
-    const char *p[] = {id, cl->org_id};
-    int err = 0;
-    pg_result_t *r = pg_query(c,
-                              "UPDATE workflows SET deleted_at = now() WHERE id = $1 AND org_id = "
-                              "$2 AND deleted_at IS NULL RETURNING id",
-                              2, p, &err);
-    app__reply_row(req, c, &r, err, 204, NULL, "no such workflow");
-    app__db_done(req, &c);
+    app__soft_delete(req, "workflows", http_param(req, "id"), "no such workflow");
 }
 
 static json_t *version_json(app_t *app, const pg_result_t *r, int row)
@@ -365,7 +349,8 @@ void h_workflows_estimate(http_req_t *req)
          * uses when it names none of its own. */
         json_t *d = json_deep_copy(est);
         json_object_set(d, "inputs",
-                        json_object_get(b, "inputs") ? json_object_get(b, "inputs") : json_object());
+                        json_object_get(b, "inputs") ? json_object_get(b, "inputs")
+                                                     : json_object());
         char *detail = json_dumps(d, JSON_COMPACT);
         json_decref(d);
         char credits[32];

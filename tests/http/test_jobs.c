@@ -431,6 +431,9 @@ Test(jobs, templates_list_builtins_and_check_new_ones)
     r = call("POST", "/v1/templates",
              "{\"name\":\"mine\",\"template\":{\"captions\":{\"size\":70,\"effect\":\"pop\"}}}", s);
     cr_assert_eq(r.status, 201, "%s", r.body);
+    char mine[96];
+    snprintf(mine, sizeof mine, "/v1/templates/%s",
+             json_string_value(json_object_get(r.json, "id")));
     fx_resp_free(&r);
     r = call("POST", "/v1/templates", "{\"name\":\"bold\",\"template\":{}}", s);
     cr_assert_eq(r.status, 409, "%s", r.body);
@@ -439,7 +442,48 @@ Test(jobs, templates_list_builtins_and_check_new_ones)
     cr_assert_eq(r.status, 200);
     cr_assert(json_is_true(json_object_get(r.json, "builtin")));
     fx_resp_free(&r);
+    /* Deleting: a built-in is refused, the org's own goes once. */
+    r = call("DELETE", "/v1/templates/bold", NULL, s);
+    cr_assert_eq(r.status, 403, "%s", r.body);
+    fx_resp_free(&r);
+    r = call("DELETE", mine, NULL, s);
+    cr_assert_eq(r.status, 204, "%s", r.body);
+    fx_resp_free(&r);
+    r = call("DELETE", mine, NULL, s);
+    cr_assert_eq(r.status, 404, "%s", r.body);
+    fx_resp_free(&r);
+    r = call("GET", mine, NULL, s);
+    cr_assert_eq(r.status, 404, "%s", r.body);
+    fx_resp_free(&r);
     json_decref(s);
+}
+
+Test(jobs, a_deleted_workflow_is_gone)
+{
+    json_t *s = fx_register("gus"), *other = fx_register("hal");
+    fx_resp_t r = call("POST", "/v1/workflows", TEXT_DOC, s);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    char path[96];
+    snprintf(path, sizeof path, "/v1/workflows/%s",
+             json_string_value(json_object_get(r.json, "id")));
+    fx_resp_free(&r);
+    r = call("DELETE", path, NULL, other);
+    cr_assert_eq(r.status, 404, "another organisation's: %s", r.body);
+    fx_resp_free(&r);
+    r = call("DELETE", "/v1/workflows/not-a-uuid", NULL, s);
+    cr_assert_eq(r.status, 404, "%s", r.body);
+    fx_resp_free(&r);
+    r = call("DELETE", path, NULL, s);
+    cr_assert_eq(r.status, 204, "%s", r.body);
+    fx_resp_free(&r);
+    r = call("GET", path, NULL, s);
+    cr_assert_eq(r.status, 404, "%s", r.body);
+    fx_resp_free(&r);
+    r = call("DELETE", path, NULL, s);
+    cr_assert_eq(r.status, 404, "%s", r.body);
+    fx_resp_free(&r);
+    json_decref(s);
+    json_decref(other);
 }
 
 Test(jobs, the_running_jobs_cap_holds, .timeout = 300)
