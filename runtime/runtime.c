@@ -839,6 +839,31 @@ int actor_send_after(actor_ctx_t *ctx, const char *to, const char *type, const v
     return ctx_send(ctx, to, type, body, body_len, delay_ms > 0 ? delay_ms : 0);
 }
 
+int actor_dead_letter(actor_ctx_t *ctx, const char *to, const char *type, const void *body,
+                      size_t body_len, const char *why)
+{
+    if (!ctx->batch)
+        return FENTA_EINVAL;
+    const char *corr = ctx->msg ? ctx->msg->corr : NULL;
+    envelope_t *env = envelope_new(to, ctx->actor->addr, type, corr, body, body_len);
+    if (!env) {
+        int rc = to && type ? FENTA_ENOMEM : FENTA_EINVAL;
+        record_error(ctx, rc);
+        return rc;
+    }
+    envelope_add_error(env, 0, clock_now_ms(), why ? why : "dead-lettered by its actor");
+    int rc = runtime__dlq_add(ctx->batch, env, NULL, 0, &env->id,
+                              why ? why : "dead-lettered by its actor");
+    if (rc == 0) {
+        atomic_fetch_add(&ctx->rt->dead, 1);
+        metric_inc(metrics_of(ctx->rt, ctx->actor)->dead);
+        log_message(LOG_ERROR, ctx->actor, env, "message dead-lettered", why);
+    }
+    envelope_destroy(&env);
+    record_error(ctx, rc);
+    return rc;
+}
+
 int actor_fail(actor_ctx_t *ctx, const char *fmt, ...)
 {
     va_list ap;

@@ -143,6 +143,12 @@ int actor_send_after(actor_ctx_t *ctx, const char *to, const char *type, const v
 /* Spawns with the ack; EEXIST is not an error at commit (the existing actor stays). */
 int actor_spawn(actor_ctx_t *ctx, const char *addr, const char *sup, const void *state,
                 size_t state_len);
+/* Puts a message for `to` straight into the dead-letter queue, with the ack
+ * and the reason why: for an actor that gave up on its own terms (a
+ * webhook delivery after its last attempt). An operator's replay delivers
+ * it to `to` like any dead letter. */
+int actor_dead_letter(actor_ctx_t *ctx, const char *to, const char *type, const void *body,
+                      size_t body_len, const char *why);
 /* Records why the handler failed (printf-style); returns FENTA_EHANDLER for `return
  * actor_fail(...)`. */
 int actor_fail(actor_ctx_t *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -45,6 +45,19 @@ static const behaviour_t bad = {
     .retry = {.base_ms = 1, .factor = 1, .cap_ms = 1, .max_attempts = 1},
 };
 
+/* Gives up on "give-up" by dead-lettering a "redo" to itself with its ack;
+ * counts the "redo" it gets when that is replayed. */
+static _Atomic int redos;
+static int h_giver(actor_ctx_t *ctx, const envelope_t *m)
+{
+    if (strcmp(m->type, "redo") == 0) {
+        atomic_fetch_add(&redos, 1);
+        return 0;
+    }
+    return actor_dead_letter(ctx, actor_self(ctx), "redo", "x", 1, "gave up after 3 tries");
+}
+static const behaviour_t giver = {.kind = "giver", .on_message = h_giver};
+
 static char *dir;
 static runtime_t *rt;
 
@@ -53,6 +66,7 @@ static runtime_t *open_rt(void)
     runtime_t *r = fx_runtime(dir, true);
     cr_assert_eq(runtime_register(r, &flaky), 0);
     cr_assert_eq(runtime_register(r, &bad), 0);
+    cr_assert_eq(runtime_register(r, &giver), 0);
     cr_assert_eq(runtime_start(r), 0);
     return r;
 }
@@ -554,4 +568,29 @@ Test(dlq, undecodable_mailbox_entry_is_dead_lettered_at_start)
     cr_assert_eq(store_read(st, count_mbox_fn, &inbox), 0);
     store_close(&st);
     cr_assert_eq(inbox, 0);
+}
+
+Test(dlq, an_actor_can_dead_letter_a_message_itself_and_replay_delivers_it)
+{
+    atomic_store(&redos, 0);
+    spawn("giver/a");
+    tell("giver/a", "give-up");
+    settle();
+    runtime_stats_t st;
+    runtime_stats(rt, &st);
+    cr_assert_eq(st.failed, 0, "giving up is not a handler failure");
+    seen_t s = list(NULL, NULL, 0);
+    cr_assert_eq(s.n, 1);
+    cr_assert_str_eq(s.to[0], "giver/a");
+    cr_assert_str_eq(s.type[0], "redo");
+    dlq_entry_t *e = NULL;
+    cr_assert_eq(dlq_get(rt, &s.ids[0], &e), 0);
+    cr_assert(strstr(e->error, "gave up after 3 tries"), "%s", e->error);
+    cr_assert_eq(e->env->body_len, 1);
+    dlq_entry_destroy(&e);
+    cr_assert_eq(atomic_load(&redos), 0);
+    cr_assert_eq(dlq_replay(rt, &s.ids[0]), 0);
+    settle();
+    cr_assert_eq(atomic_load(&redos), 1, "the replay reaches the actor");
+    cr_assert_eq(dlq_count(rt), 0);
 }
