@@ -37,6 +37,8 @@
 #include "runtime/runtime.h"
 #include "storage/pg.h"
 
+#include <stdbool.h>
+
 typedef struct job_engine job_engine_t;
 
 typedef struct {
@@ -47,6 +49,7 @@ typedef struct {
     const char *work_dir;          /* the renders' private files: <work_dir>/<job id>/... */
     const char *schemas_dir;       /* built-in templates; NULL = the default */
     int max_running_per_org;       /* default cap of running jobs per organisation; 0 = 4 */
+    bool webhooks;                 /* emit job.* webhook events (actors/webhooks.h registered) */
 } job_config_t;
 
 /* The engine (strings copied), NULL on ENOMEM. */
@@ -72,5 +75,33 @@ int job_retry(runtime_t *rt, const char *job_id);
  * a crash between a row's insert and its job_start). *started (may be NULL)
  * counts them. After runtime_start. */
 int job_engine_recover(job_engine_t *e, runtime_t *rt, int *started);
+
+/* ---- creating jobs (job_create.c) ------------------------------------------------ */
+
+/* A run of a workflow to create. */
+typedef struct {
+    const char *org_id;      /* the organisation */
+    const char *workflow_id; /* a workflow of that organisation */
+    const char *version;     /* decimal version; NULL = the latest */
+    const json_t *inputs; /* {node id: {param: value}} merged over the nodes' params; NULL = {} */
+    const char *priority; /* "high", "normal" (NULL) or "low" */
+    double max_credits;   /* refuse a run costing more; < 0 = no limit */
+    const char *estimate_id; /* recorded with the job; NULL = none */
+    const char *created_by;  /* the user; NULL = nobody (a schedule) */
+    const char *schedule_id; /* recorded with the job; NULL = none */
+    const char *job_id;      /* the job's id; NULL = a random one */
+} job_new_t;
+
+/* Inserts the job row for n (queued; nothing runs until job_start or the
+ * caller spawns its actor). Returns 0 with id[] filled; FENTA_EEXIST (id
+ * filled) when n->job_id is given and that job exists already, so a
+ * replayed creation makes nothing twice; FENTA_ENOTFOUND when the workflow
+ * or version does not exist (or is deleted); FENTA_EINVAL with *problem (a
+ * new {"status", "code", "message", "details"}) when the inputs name
+ * unknown nodes (400 invalid_inputs), the workflow is not valid (422
+ * invalid_workflow, details = its problems) or costs more than
+ * max_credits (422 over_budget); else a database error. */
+int job_insert(pg_conn_t *c, const workflow_types_t *types, const job_new_t *n, char id[37],
+               json_t **problem);
 
 #endif

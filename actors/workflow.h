@@ -122,4 +122,11 @@ int workflow_order(const workflow_types_t *t, const json_t *doc, char ***ids, si
  * FENTA_ENOMEM. */
 int workflow_estimate(const workflow_types_t *t, const json_t *doc, json_t **out);
 
+/* Merges run inputs ({node id: {param: value}}, borrowed; NULL = none) over
+ * the params of graph's nodes (changed in place). Returns 0; or
+ * FENTA_EINVAL when inputs name nodes the graph lacks, with *unknown (when
+ * not NULL) a new array of {"path": "$.inputs", "message": node id}, and
+ * the known ones merged all the same. */
+int workflow_apply_inputs(json_t *graph, const json_t *inputs, json_t **unknown);
+
 #endif

@@ -667,3 +667,42 @@ int workflow_estimate(const workflow_types_t *t, const json_t *doc, json_t **out
     *out = res;
     return 0;
 }
+
+int workflow_apply_inputs(json_t *graph, const json_t *inputs, json_t **unknown)
+{
+    json_t *missing = json_array();
+    if (!missing)
+        return FENTA_ENOMEM;
+    const char *nid;
+    json_t *vals;
+    json_object_foreach((json_t *)inputs, nid, vals)
+    {
+        json_t *hit = NULL, *n;
+        size_t i;
+        json_array_foreach(json_object_get(graph, "nodes"), i, n)
+        {
+            const char *id = json_string_value(json_object_get(n, "id"));
+            if (id && strcmp(id, nid) == 0)
+                hit = n;
+        }
+        if (!hit) {
+            json_array_append_new(missing,
+                                  json_pack("{ss ss}", "path", "$.inputs", "message", nid));
+            continue;
+        }
+        json_t *params = json_object_get(hit, "params");
+        if (!params)
+            json_object_set_new(hit, "params", params = json_object());
+        if (json_is_object(vals))
+            json_object_update(params, vals);
+    }
+    if (json_array_size(missing) == 0) {
+        json_decref(missing);
+        return 0;
+    }
+    if (unknown)
+        *unknown = missing;
+    else
+        json_decref(missing);
+    return FENTA_EINVAL;
+}

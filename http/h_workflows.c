@@ -269,34 +269,13 @@ static json_t *graph_for_run(http_req_t *req, const pg_result_t *w, const json_t
         app__error(req, 500, "internal", "a stored workflow does not parse", NULL);
         return NULL;
     }
-    const char *nid;
-    json_t *vals;
-    json_t *unknown = json_array();
-    json_object_foreach((json_t *)inputs, nid, vals)
-    {
-        json_t *hit = NULL;
-        size_t i;
-        json_t *n;
-        json_array_foreach(json_object_get(graph, "nodes"), i,
-                           n) if (strcmp(json_string_value(json_object_get(n, "id")), nid) == 0)
-            hit = n;
-        if (!hit) {
-            json_array_append_new(unknown,
-                                  json_pack("{ss ss}", "path", "$.inputs", "message", nid));
-            continue;
-        }
-        json_t *params = json_object_get(hit, "params");
-        if (!params)
-            json_object_set_new(hit, "params", params = json_object());
-        json_object_update(params, vals);
-    }
-    if (json_array_size(unknown)) {
+    json_t *unknown = NULL;
+    if (workflow_apply_inputs(graph, inputs, &unknown) != 0) {
         json_decref(graph);
         app__error(req, 400, "invalid_inputs", "inputs name nodes the workflow does not have",
                    unknown);
         return NULL;
     }
-    json_decref(unknown);
     return graph;
 }
 
@@ -438,57 +417,30 @@ void h_workflows_run(http_req_t *req)
             json_object_set_new(b, "inputs", json_loads(pg_get(e, 0, 3), 0, NULL));
         pg_result_free(&e);
     }
-    pg_result_t *w = load(req, c, version);
-    json_t *graph = w ? graph_for_run(req, w, json_object_get(b, "inputs")) : NULL;
-    json_t *est = NULL;
-    if (graph && workflow_estimate(app->types, graph, &est) != 0) {
-        app__error(req, 422, "invalid_workflow", "the workflow is not valid; see details",
-                   problems_of(app, graph));
-    } else if (graph) {
-        double total = json_number_value(json_object_get(est, "total"));
-        if (total > limit + 0.005) {
-            char msg[160];
-            snprintf(msg, sizeof msg, "this run costs %.2f credits, more than the %.2f allowed",
-                     total, limit);
-            app__error(req, 422, "over_budget", msg,
-                       json_pack("{sf sf}", "credits", total, "allowed", limit));
-        } else {
-            const char *prio = json_string_value(json_object_get(b, "priority"));
-            prio = prio ? prio : "normal";
-            char *g = json_dumps(graph, JSON_COMPACT);
-            char *in = json_dumps(json_object_get(b, "inputs") ? json_object_get(b, "inputs")
-                                                               : json_object(),
-                                  JSON_COMPACT);
-            char credits[32];
-            snprintf(credits, sizeof credits, "%.2f", total);
-            const char *p[] = {cl->org_id,
-                               pg_getn(w, 0, "id"),
-                               pg_getn(w, 0, "version"),
-                               prio,
-                               g,
-                               in,
-                               credits,
-                               app__is_uuid(estimate) ? estimate : NULL,
-                               cl->user_id};
-            pg_result_t *r = pg_query(
-                c,
-                "INSERT INTO jobs (org_id, kind, workflow_id, workflow_version, priority, "
-                "priority_rank, graph, inputs, credits, estimate_id, created_by) VALUES ($1, "
-                "'workflow', $2, $3::int, $4, CASE $4 WHEN 'high' THEN 0 WHEN 'low' THEN 2 ELSE 1 "
-                "END, $5::jsonb, $6::jsonb, $7::numeric, $8::uuid, $9) RETURNING id",
-                9, p, &err);
-            free(g);
-            free(in);
-            if (!r) {
-                app__db_error(req, err, c);
-            } else {
-                app__job_started(req, c, pg_get(r, 0, 0));
-            }
-            pg_result_free(&r);
-        }
-    }
-    json_decref(est);
-    json_decref(graph);
-    pg_result_free(&w);
+    job_new_t n = {.org_id = cl->org_id,
+                   .workflow_id = http_param(req, "id"),
+                   .version = version,
+                   .inputs = json_object_get(b, "inputs"),
+                   .priority = json_string_value(json_object_get(b, "priority")),
+                   .max_credits = limit,
+                   .estimate_id = app__is_uuid(estimate) ? estimate : NULL,
+                   .created_by = cl->user_id};
+    char id[37];
+    json_t *problem = NULL;
+    err =
+        app__is_uuid(n.workflow_id) ? job_insert(c, app->types, &n, id, &problem) : FENTA_ENOTFOUND;
+    if (err == FENTA_ENOTFOUND)
+        app__error(req, 404, "not_found", version ? "no such workflow version" : "no such workflow",
+                   NULL);
+    else if (err == FENTA_EINVAL && problem)
+        app__error(req, (int)json_integer_value(json_object_get(problem, "status")),
+                   json_string_value(json_object_get(problem, "code")),
+                   json_string_value(json_object_get(problem, "message")),
+                   json_incref(json_object_get(problem, "details")));
+    else if (err)
+        app__db_error(req, err, c);
+    else
+        app__job_started(req, c, id);
+    json_decref(problem);
     app__db_done(req, &c);
 }
