@@ -14,6 +14,7 @@
  * A failure to write leaves the old state: the message is retried and
  * recomputes the same events with the same seq (inserted at most once). */
 #include "actors/job_internal.h"
+#include "actors/webhooks.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
 
@@ -862,6 +863,48 @@ static void wake_queued(jx_t *x)
     pg_result_free(&r);
 }
 
+/* The webhook events among the job's new ones, with the ack: job.started,
+ * job.progress and the final job.succeeded / job.failed / job.cancelled.
+ * The event id comes from the job and the event's seq, so a replayed
+ * message emits the same ids. */
+static int emit_webhooks(jx_t *x)
+{
+    size_t i;
+    json_t *ev;
+    json_array_foreach(x->events, i, ev)
+    {
+        const char *type = sget(ev, "type");
+        const json_t *d = json_object_get(ev, "data");
+        char wtype[32] = "";
+        if (strcmp(type, "status") == 0) {
+            const char *s = sget(d, "status");
+            if (s && (strcmp(s, "succeeded") == 0 || strcmp(s, "failed") == 0 ||
+                      strcmp(s, "cancelled") == 0))
+                snprintf(wtype, sizeof wtype, "job.%s", s);
+            else if (s && strcmp(s, "running") == 0)
+                snprintf(wtype, sizeof wtype, "job.started");
+        } else if (strcmp(type, "progress") == 0) {
+            snprintf(wtype, sizeof wtype, "job.progress");
+        }
+        if (!wtype[0])
+            continue;
+        json_t *data = json_pack("{ss ss sO sO* sO*}", "job_id", x->id, "status", status(x),
+                                 "progress", json_object_get(x->st, "progress"), "current_node",
+                                 json_object_get(x->st, "current_node"), "error",
+                                 json_object_get(x->st, "error"));
+        if (data && strcmp(wtype, "job.succeeded") == 0)
+            json_object_set(data, "artifacts", json_object_get(x->st, "artifacts"));
+        char eid[96];
+        snprintf(eid, sizeof eid, "evt_job_%s_%lld", x->id,
+                 (long long)json_integer_value(json_object_get(ev, "seq")));
+        int rc = data ? webhooks_emit(x->ctx, sget(x->st, "org"), eid, wtype, data) : FENTA_ENOMEM;
+        json_decref(data);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 static int job_message(actor_ctx_t *ctx, const envelope_t *msg)
 {
     job_engine_t *e = actor_kind_user(ctx);
@@ -918,6 +961,8 @@ static int job_message(actor_ctx_t *ctx, const envelope_t *msg)
         if (rc)
             snprintf(err, sizeof err, "cannot record the job: %s", fenta_strerror(rc));
     }
+    if (rc == 0 && !same && e->cfg.webhooks)
+        rc = emit_webhooks(&x);
     if (rc == 0 && x.wake_queue)
         wake_queued(&x);
     if (rc == 0 && !same)

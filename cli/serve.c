@@ -4,6 +4,8 @@
 #include "cli/commands.h"
 #include "actors/job.h"
 #include "actors/render.h"
+#include "actors/schedule.h"
+#include "actors/webhooks.h"
 #include "actors/workflow.h"
 #include "http/app.h"
 #include "http/objects_http.h"
@@ -224,6 +226,37 @@ int cmd_migrate(int argc, char **argv)
     return rc ? 1 : 0;
 }
 
+/* The config file's "webhooks" object: retry_ms (a list of delays),
+ * connect_timeout_ms, timeout_ms, allow_loopback, allow_private,
+ * disable_after_ms, max_per_endpoint. 0 or FENTA_EINVAL with why. */
+static int webhook_options(const json_t *o, webhooks_config_t *w, char *why, size_t cap)
+{
+    if (!o)
+        return 0;
+    if (!json_is_object(o))
+        return fenta_fail(why, cap, FENTA_EINVAL, "must be an object");
+    const json_t *r = json_object_get(o, "retry_ms");
+    if (r && (!json_is_array(r) || json_array_size(r) > WEBHOOKS_MAX_RETRIES))
+        return fenta_fail(why, cap, FENTA_EINVAL, "retry_ms must be a list of at most %d delays",
+                          WEBHOOKS_MAX_RETRIES);
+    size_t i;
+    json_t *v;
+    json_array_foreach(r, i, v)
+    {
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+            return fenta_fail(why, cap, FENTA_EINVAL, "retry_ms[%zu] must be ms >= 0", i);
+        w->retry_ms[i] = json_integer_value(v);
+        w->nretry = (int)i + 1;
+    }
+    w->connect_timeout_ms = (long)json_integer_value(json_object_get(o, "connect_timeout_ms"));
+    w->timeout_ms = (long)json_integer_value(json_object_get(o, "timeout_ms"));
+    w->allow_loopback = json_is_true(json_object_get(o, "allow_loopback"));
+    w->allow_private = json_is_true(json_object_get(o, "allow_private"));
+    w->disable_after_ms = json_integer_value(json_object_get(o, "disable_after_ms"));
+    w->max_per_endpoint = (int)json_integer_value(json_object_get(o, "max_per_endpoint"));
+    return 0;
+}
+
 int cmd_serve(int argc, char **argv)
 {
     if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
@@ -279,6 +312,8 @@ int cmd_serve(int argc, char **argv)
     workflow_types_t *types = NULL;
     render_t *render = NULL;
     job_engine_t *jobs = NULL;
+    schedule_engine_t *schedules = NULL;
+    webhooks_t *hooks = NULL;
     /* A worker may hold the request's connection and take a second for a
      * transaction: two per worker. */
     if (open_db(o.data_dir, o.database, 2 * o.workers + 2, &db) != 0)
@@ -315,19 +350,38 @@ int cmd_serve(int argc, char **argv)
                                                    .objects_dir = objects_dir,
                                                    .work_dir = work_dir,
                                                    .schemas_dir = cli_schemas_dir(),
-                                                   .max_running_per_org = cap > 0 ? (int)cap : 4})
+                                                   .max_running_per_org = cap > 0 ? (int)cap : 4,
+                                                   .webhooks = true})
                   : NULL;
     if (!jobs) {
         fprintf(stderr, "fenta: out of memory\n");
         goto out;
     }
     render_set_event_arg(render, jobs);
+    webhooks_config_t whc = {.pool = db.pool, .schemas_dir = cli_schemas_dir()};
+    if (webhook_options(json_object_get(cfg, "webhooks"), &whc, errbuf, sizeof errbuf) != 0) {
+        fprintf(stderr, "fenta: config \"webhooks\": %s\n", errbuf);
+        goto out;
+    }
+    if (!(hooks = webhooks_new(&whc, errbuf, sizeof errbuf))) {
+        fprintf(stderr, "fenta: webhooks: %s\n", errbuf);
+        goto out;
+    }
+    json_int_t grace = json_integer_value(json_object_get(cfg, "schedule_misfire_grace_s"));
+    if (!(schedules = schedule_engine_new(&(schedule_config_t){
+              .pool = db.pool, .types = types, .misfire_grace_s = (int)grace, .webhooks = true}))) {
+        fprintf(stderr, "fenta: out of memory\n");
+        goto out;
+    }
 
     char mbox[4096];
     snprintf(mbox, sizeof mbox, "%s/mailboxes", o.data_dir);
     rt = runtime_new(&(runtime_opts_t){.data_dir = mbox}, &err);
     if (!rt || (err = render_register(render, rt)) != 0 ||
-        (err = job_engine_register(jobs, rt)) != 0 || (err = runtime_start(rt)) != 0) {
+        (err = job_engine_register(jobs, rt)) != 0 ||
+        (err = schedule_engine_register(schedules, rt)) != 0 ||
+        (err = webhooks_register(hooks, rt)) != 0 || (err = runtime_start(rt)) != 0 ||
+        (err = webhooks_start(hooks, rt)) != 0) {
         fprintf(stderr, "fenta: cannot start the actor runtime in %s: %s\n", mbox,
                 fenta_strerror(err));
         goto out;
@@ -337,6 +391,14 @@ int cmd_serve(int argc, char **argv)
         log_msg(LOG_WARN, NULL, "could not recover jobs: %s", fenta_strerror(err));
     else if (recovered)
         log_msg(LOG_INFO, NULL, "started %d jobs that had no actor", recovered);
+    if ((err = schedule_engine_recover(schedules, rt, &recovered)) != 0)
+        log_msg(LOG_WARN, NULL, "could not recover schedules: %s", fenta_strerror(err));
+    else if (recovered)
+        log_msg(LOG_INFO, NULL, "armed %d schedules that had no actor", recovered);
+    if ((err = webhooks_recover(hooks, rt, &recovered)) != 0)
+        log_msg(LOG_WARN, NULL, "could not resume webhook deliveries: %s", fenta_strerror(err));
+    else if (recovered)
+        log_msg(LOG_INFO, NULL, "resumed %d webhook deliveries", recovered);
 
     json_t *api = cli_load_json("api.json"), *models = cli_load_json("models.json");
     if (!api || !models) {
@@ -363,7 +425,8 @@ int cmd_serve(int argc, char **argv)
                                   .rt = rt,
                                   .types = types,
                                   .objects = objects,
-                                  .schemas_dir = cli_schemas_dir()},
+                                  .schemas_dir = cli_schemas_dir(),
+                                  .webhooks = hooks},
                   errbuf, sizeof errbuf);
     json_decref(api);
     json_decref(models);
@@ -420,6 +483,7 @@ int cmd_serve(int argc, char **argv)
 out:
     http_server_destroy(&srv); /* stops: in-flight requests finish first */
     app_destroy(&app);
+    webhooks_destroy(&hooks); /* its client first: results in flight are retried after a start */
     if (rt) {
         /* Renders in progress stop at their stage's end or carry on after
          * the next start (their stage is replayed). */
@@ -427,6 +491,7 @@ out:
         runtime_destroy(&rt);
     }
     job_engine_destroy(&jobs);
+    schedule_engine_destroy(&schedules);
     render_destroy(&render);
     workflow_types_free(&types);
     objects_close(&objects);

@@ -60,6 +60,24 @@ static const struct {
     {"jobs_retry", h_jobs_retry},
     {"jobs_events", h_jobs_events},
     {"events_stream", h_events_stream},
+    {"schedules_create", h_schedules_create},
+    {"schedules_list", h_schedules_list},
+    {"schedules_get", h_schedules_get},
+    {"schedules_update", h_schedules_update},
+    {"schedules_delete", h_schedules_delete},
+    {"schedules_pause", h_schedules_pause},
+    {"schedules_resume", h_schedules_resume},
+    {"schedules_preview", h_schedules_preview},
+    {"webhook_event_types", h_webhook_event_types},
+    {"webhooks_create", h_webhooks_create},
+    {"webhooks_list", h_webhooks_list},
+    {"webhooks_get", h_webhooks_get},
+    {"webhooks_update", h_webhooks_update},
+    {"webhooks_delete", h_webhooks_delete},
+    {"webhooks_rotate", h_webhooks_rotate},
+    {"webhooks_test", h_webhooks_test},
+    {"webhook_deliveries_list", h_webhook_deliveries_list},
+    {"webhook_redeliver", h_webhook_redeliver},
 };
 
 static const char *const role_names[] = {"owner", "admin", "editor", "viewer"};
@@ -159,6 +177,7 @@ app_t *app_new(const app_config_t *cfg, char *errbuf, size_t errlen)
     app->pool = cfg->pool;
     app->rt = cfg->rt;
     app->objects = cfg->objects;
+    app->webhooks = cfg->webhooks;
     app->types = cfg->types;
     if (cfg->schemas_dir && !(app->schemas_dir = strdup(cfg->schemas_dir))) {
         snprintf(errbuf, errlen, "out of memory");

@@ -17,25 +17,28 @@
 #include <stddef.h>
 
 typedef struct app app_t;
+typedef struct webhooks webhooks_t;
 
 typedef struct {
-    pg_pool_t *pool;             /* the database (borrowed) */
-    const unsigned char *secret; /* JWT and cursor key material (copied), >= 32 bytes */
-    size_t secret_len;           /* bytes in secret */
-    const char *issuer;          /* JWT iss; NULL = "fenta" */
-    const char *audience;        /* JWT aud; NULL = "fenta-api" */
-    const json_t *api;           /* schemas/api.json (borrowed during app_new) */
-    const json_t *models;        /* schemas/models.json (borrowed during app_new) */
-    const json_t *limits;        /* rate limits (ratelimit.h format); NULL = defaults */
-    const password_params_t *pw; /* argon2id cost; NULL = OWASP defaults */
-    bool insecure_cookies;       /* omit Secure on cookies (plain-HTTP development only) */
-    const char *listen_conninfo; /* LISTEN for identity changes there (the database); NULL =
-                                    no authentication cache, no live job events */
+    pg_pool_t *pool;               /* the database (borrowed) */
+    const unsigned char *secret;   /* JWT and cursor key material (copied), >= 32 bytes */
+    size_t secret_len;             /* bytes in secret */
+    const char *issuer;            /* JWT iss; NULL = "fenta" */
+    const char *audience;          /* JWT aud; NULL = "fenta-api" */
+    const json_t *api;             /* schemas/api.json (borrowed during app_new) */
+    const json_t *models;          /* schemas/models.json (borrowed during app_new) */
+    const json_t *limits;          /* rate limits (ratelimit.h format); NULL = defaults */
+    const password_params_t *pw;   /* argon2id cost; NULL = OWASP defaults */
+    bool insecure_cookies;         /* omit Secure on cookies (plain-HTTP development only) */
+    const char *listen_conninfo;   /* LISTEN for identity changes there (the database); NULL =
+                                      no authentication cache, no live job events */
     runtime_t *rt;                 /* jobs are started and steered through it; NULL = the job
                                       routes answer 503 */
     const workflow_types_t *types; /* node types (borrowed); NULL = loaded from schemas_dir */
     objects_t *objects;            /* presigns artifact URLs (borrowed); NULL = no URLs */
     const char *schemas_dir;       /* templates and render schemas; NULL = the default */
+    webhooks_t *webhooks;          /* webhook deliveries (borrowed); NULL = the webhook routes
+                                      answer 503 */
 } app_config_t;
 
 /* Compiles the route table, schemas and limits. NULL with a message. */

@@ -62,6 +62,7 @@ struct app {
     objects_t *objects;            /* presigns artifact URLs (borrowed) */
     char *schemas_dir;             /* NULL = default */
     sse_hub_t *hub;                /* live job events for SSE streams; NULL = none */
+    webhooks_t *webhooks;          /* webhook deliveries (borrowed); NULL = none */
     route_info_t *routes;          /* one per route of api.json */
     http_route_t *hroutes;         /* the same, as the server's table */
     size_t nroutes;
@@ -184,6 +185,24 @@ void h_templates_create(http_req_t *req);
 void h_templates_get(http_req_t *req);
 void h_templates_update(http_req_t *req);
 void h_templates_delete(http_req_t *req);
+void h_schedules_create(http_req_t *req);
+void h_schedules_list(http_req_t *req);
+void h_schedules_get(http_req_t *req);
+void h_schedules_update(http_req_t *req);
+void h_schedules_delete(http_req_t *req);
+void h_schedules_pause(http_req_t *req);
+void h_schedules_resume(http_req_t *req);
+void h_schedules_preview(http_req_t *req);
+void h_webhook_event_types(http_req_t *req);
+void h_webhooks_create(http_req_t *req);
+void h_webhooks_list(http_req_t *req);
+void h_webhooks_get(http_req_t *req);
+void h_webhooks_update(http_req_t *req);
+void h_webhooks_delete(http_req_t *req);
+void h_webhooks_rotate(http_req_t *req);
+void h_webhooks_test(http_req_t *req);
+void h_webhook_deliveries_list(http_req_t *req);
+void h_webhook_redeliver(http_req_t *req);
 void h_renders_create(http_req_t *req);
 void h_jobs_list(http_req_t *req);
 void h_jobs_get(http_req_t *req);

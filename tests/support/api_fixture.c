@@ -203,6 +203,11 @@ void fx_api_start(const char *config_json)
 
 bool fx_api_kill_and_restart(void)
 {
+    return fx_api_kill_and_restart_after(0);
+}
+
+bool fx_api_kill_and_restart_after(int down_ms)
+{
     /* A test worker is a fork of the runner: data_root came with it, and
      * the environment names the root too when it did not. */
     if (!data_root[0] && getenv("FENTA_TEST_API_ROOT"))
@@ -216,6 +221,8 @@ bool fx_api_kill_and_restart(void)
     snprintf(log, sizeof log, "%s/server.log", data_root);
     snprintf(prev, sizeof prev, "%s/server.killed.log", data_root);
     rename(log, prev);
+    if (down_ms > 0)
+        usleep((useconds_t)down_ms * 1000);
     pid_t pid = spawn_server();
     return pid > 0 && wait_ready(pid);
 }

@@ -31,6 +31,9 @@ const char *fx_api_data_dir(void);
  * process). The runner still stops it at exit. False when it did not come
  * back. */
 bool fx_api_kill_and_restart(void);
+/* The same with the server down for down_ms before it starts again (a
+ * timer due meanwhile fires late). */
+bool fx_api_kill_and_restart_after(int down_ms);
 
 typedef struct {
     long status;  /* HTTP status, 0 when the request failed */

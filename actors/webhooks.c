@@ -1,0 +1,959 @@
+/* webhooks.c - the fan-out and delivery actors of webhooks, their signing,
+ * and the path of attempt results from the outbound client back to the
+ * actors (see webhooks.h). */
+#include "actors/webhooks.h"
+#include "actors/name_uuid.h"
+#include "actors/webhook_client.h"
+#include "runtime/dlq.h"
+#include "runtime/error.h"
+#include "runtime/log.h"
+
+#include <arpa/inet.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CACHE_TTL_MS 1000   /* how long the fan-out trusts what it read of an org's webhooks */
+#define ORDER_KEYS_MAX 2000 /* subjects whose order a fan-out remembers per org */
+#define WATCHDOG_SLACK_MS 60000
+
+static const int64_t default_retry_ms[] = {5000,     30000,    120000,   600000,  3600000,
+                                           10800000, 21600000, 43200000, 86400000};
+
+/* What the fan-out knows of one organisation's webhooks. */
+typedef struct {
+    char org[37];
+    int64_t loaded_ms;
+    json_t *eps; /* [{"id","url","types":[..],"enabled","secrets":[..]}], immutable once cached */
+} org_cache_t;
+
+struct webhooks {
+    webhooks_config_t cfg;
+    json_t *types; /* the "types" of webhook_events.json */
+    behaviour_t org_beh, del_beh;
+    runtime_t *rt;
+    webhook_client_t *client;
+    pthread_mutex_t lock; /* guards cache */
+    org_cache_t *cache;
+    size_t ncache, capcache;
+};
+
+/* One attempt in flight: what the result needs to find its actor and row. */
+typedef struct {
+    char did[37], wid[37], org[37];
+    char *event_id, *type;
+    int attempt; /* in this run of the delivery (a redelivery starts again at 1) */
+    int sends;   /* every attempt ever: orders the row's writes */
+} attempt_t;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *sget(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+/* ---- signing ------------------------------------------------------------------- */
+
+int webhooks_new_secret(char out[64])
+{
+    unsigned char raw[24];
+    if (RAND_bytes(raw, sizeof raw) != 1)
+        return FENTA_EIO;
+    memcpy(out, "whsec_", 6);
+    EVP_EncodeBlock((unsigned char *)out + 6, raw, sizeof raw);
+    return 0;
+}
+
+int webhooks_sign(const char *secret, const char *msg_id, int64_t ts, const void *body, size_t len,
+                  char *out, size_t cap)
+{
+    if (strncmp(secret, "whsec_", 6) == 0)
+        secret += 6;
+    size_t sl = strlen(secret);
+    if (sl == 0 || sl % 4 || sl > 256)
+        return FENTA_EINVAL;
+    unsigned char key[200];
+    int kl = EVP_DecodeBlock(key, (const unsigned char *)secret, (int)sl);
+    if (kl < 0)
+        return FENTA_EINVAL;
+    kl -= (secret[sl - 1] == '=') + (secret[sl - 2] == '='); /* DecodeBlock counts padding */
+    char head[160];
+    int hl = snprintf(head, sizeof head, "%s.%lld.", msg_id, (long long)ts);
+    if (hl < 0 || (size_t)hl >= sizeof head)
+        return FENTA_EINVAL;
+    unsigned char *msg = malloc((size_t)hl + len);
+    if (!msg)
+        return FENTA_ENOMEM;
+    memcpy(msg, head, (size_t)hl);
+    memcpy(msg + hl, body, len);
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int ml = 0;
+    bool ok = HMAC(EVP_sha256(), key, kl, msg, (size_t)hl + len, mac, &ml) != NULL;
+    free(msg);
+    if (!ok || cap < 3 + 4 * ((ml + 2) / 3) + 1)
+        return FENTA_EINVAL;
+    memcpy(out, "v1,", 3);
+    EVP_EncodeBlock((unsigned char *)out + 3, mac, (int)ml);
+    return 0;
+}
+
+void webhooks_delivery_id(const char *event_id, const char *webhook_id, char id[37])
+{
+    char name[256];
+    int n = snprintf(name, sizeof name, "fenta-delivery:%s:%s", event_id, webhook_id);
+    name_uuid(name, (size_t)n < sizeof name ? (size_t)n : sizeof name - 1, id);
+}
+
+/* ---- what an organisation has ------------------------------------------------------ */
+
+/* The org's webhooks (a new reference), from the cache or the database;
+ * NULL with *err on a database failure. */
+static json_t *endpoints(webhooks_t *w, const char *org, int *err)
+{
+    int64_t now = now_ms();
+    pthread_mutex_lock(&w->lock);
+    for (size_t i = 0; i < w->ncache; i++)
+        if (strcmp(w->cache[i].org, org) == 0 && now - w->cache[i].loaded_ms < CACHE_TTL_MS) {
+            json_t *eps = json_incref(w->cache[i].eps);
+            pthread_mutex_unlock(&w->lock);
+            return eps;
+        }
+    pthread_mutex_unlock(&w->lock);
+    pg_conn_t *c = pg_acquire(w->cfg.pool, 5000, err);
+    if (!c)
+        return NULL;
+    const char *p[] = {org};
+    /* Only the secrets still in force sign: an expired one is left out here,
+     * so rotation needs nothing to run at its expiry. */
+    pg_result_t *r = pg_query(
+        c,
+        "SELECT COALESCE(json_agg(json_build_object('id', id, 'url', url, 'types', "
+        "event_types, 'enabled', enabled, 'secrets', (SELECT COALESCE(json_agg(s->>'secret'), "
+        "'[]') FROM jsonb_array_elements(secrets) s WHERE s->>'expires_at' IS NULL OR "
+        "(s->>'expires_at')::timestamptz > now()))), '[]')::text FROM webhooks WHERE org_id = $1 "
+        "AND deleted_at IS NULL",
+        1, p, err);
+    pg_release(w->cfg.pool, &c);
+    json_t *eps = r ? json_loads(pg_get(r, 0, 0), 0, NULL) : NULL;
+    pg_result_free(&r);
+    if (!eps) {
+        if (!*err)
+            *err = FENTA_EDECODE;
+        return NULL;
+    }
+    pthread_mutex_lock(&w->lock);
+    org_cache_t *slot = NULL;
+    for (size_t i = 0; i < w->ncache && !slot; i++)
+        if (strcmp(w->cache[i].org, org) == 0)
+            slot = &w->cache[i];
+    if (!slot && w->ncache == w->capcache) {
+        size_t cap = w->capcache ? 2 * w->capcache : 16;
+        org_cache_t *n = realloc(w->cache, cap * sizeof *n);
+        if (n) {
+            w->cache = n;
+            w->capcache = cap;
+        }
+    }
+    if (!slot && w->ncache < w->capcache) {
+        slot = &w->cache[w->ncache++];
+        snprintf(slot->org, sizeof slot->org, "%s", org);
+        slot->eps = NULL;
+    }
+    if (slot) {
+        json_decref(slot->eps);
+        slot->eps = json_incref(eps);
+        slot->loaded_ms = now;
+    }
+    pthread_mutex_unlock(&w->lock);
+    return eps;
+}
+
+void webhooks_invalidate(webhooks_t *w, const char *org)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    for (size_t i = 0; i < w->ncache; i++)
+        if (strcmp(w->cache[i].org, org) == 0)
+            w->cache[i].loaded_ms = 0;
+    pthread_mutex_unlock(&w->lock);
+}
+
+static const json_t *endpoint_in(const json_t *eps, const char *wid)
+{
+    size_t i;
+    json_t *ep;
+    json_array_foreach(eps, i, ep) if (strcmp(sget(ep, "id"), wid) == 0) return ep;
+    return NULL;
+}
+
+static bool subscribed(const json_t *ep, const char *type)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(ep, "types"), i, t)
+    {
+        const char *s = json_string_value(t);
+        if (s && (strcmp(s, "*") == 0 || strcmp(s, type) == 0))
+            return true;
+    }
+    return false;
+}
+
+/* ---- emitting ------------------------------------------------------------------------- */
+
+static char *event_body(const char *event_id, const char *type, const json_t *data,
+                        const char *only)
+{
+    int64_t ms = now_ms();
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    char ts[96];
+    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    json_t *b = json_pack("{ss ss ss sO ss*}", "id", event_id, "type", type, "timestamp", ts,
+                          "data", data ? data : json_object(), "only", only);
+    char *out = b ? json_dumps(b, JSON_COMPACT) : NULL;
+    json_decref(b);
+    return out;
+}
+
+int webhooks_emit(actor_ctx_t *ctx, const char *org, const char *event_id, const char *type,
+                  const json_t *data)
+{
+    char to[ENVELOPE_ADDR_MAX + 1];
+    snprintf(to, sizeof to, "webhook.org/%s", org);
+    char *b = event_body(event_id, type, data, NULL);
+    if (!b)
+        return FENTA_ENOMEM;
+    int rc = actor_spawn(ctx, to, NULL, NULL, 0);
+    if (rc == 0)
+        rc = actor_send(ctx, to, "webhook.event", b, strlen(b));
+    free(b);
+    return rc;
+}
+
+int webhooks_emit_now(runtime_t *rt, const char *org, const char *event_id, const char *type,
+                      const json_t *data, const char *only)
+{
+    char to[ENVELOPE_ADDR_MAX + 1];
+    snprintf(to, sizeof to, "webhook.org/%s", org);
+    int rc = runtime_spawn(rt, to, NULL, NULL, 0);
+    if (rc && rc != FENTA_EEXIST)
+        return rc;
+    char *b = event_body(event_id, type, data, only);
+    if (!b)
+        return FENTA_ENOMEM;
+    rc = runtime_send(rt, to, "webhook.event", org, b, strlen(b));
+    free(b);
+    return rc;
+}
+
+/* ---- the fan-out ------------------------------------------------------------------------- */
+
+/* Forgets the oldest half of the remembered subjects when there are too
+ * many: their next events are then delivered without waiting. */
+static void prune_order(json_t *last)
+{
+    if (json_object_size(last) <= ORDER_KEYS_MAX)
+        return;
+    json_int_t cut = 0;
+    const char *k;
+    json_t *v;
+    json_int_t *ts = malloc(json_object_size(last) * sizeof *ts);
+    size_t n = 0;
+    json_object_foreach(last, k, v) if (ts) ts[n++] = json_integer_value(json_array_get(v, 1));
+    for (size_t i = 0; ts && i < n; i++)
+        cut += ts[i] / (json_int_t)n; /* the mean age splits them roughly in half */
+    free(ts);
+    void *tmp;
+    json_object_foreach_safe(last, tmp, k, v) if (json_integer_value(json_array_get(v, 1)) <= cut)
+        json_object_del(last, k);
+}
+
+static int org_message(actor_ctx_t *ctx, const envelope_t *msg)
+{
+    webhooks_t *w = actor_kind_user(ctx);
+    const char *org = strchr(actor_self(ctx), '/') + 1;
+    json_t *ev = json_loadb((const char *)msg->body, msg->body_len, 0, NULL);
+    const char *eid = sget(ev, "id"), *type = sget(ev, "type"), *only = sget(ev, "only");
+    if (!ev || !eid || !type) {
+        json_decref(ev);
+        return actor_fail(ctx, "malformed webhook event");
+    }
+    int err = 0;
+    json_t *eps = endpoints(w, org, &err);
+    if (!eps) {
+        json_decref(ev);
+        return actor_fail(ctx, "cannot read the webhooks of %s: %s", org, fenta_strerror(err));
+    }
+    const json_t *info = json_object_get(w->types, type);
+    const char *ordered_by = sget(info, "ordered_by");
+    const char *subject = ordered_by ? sget(json_object_get(ev, "data"), ordered_by) : NULL;
+    bool final = json_is_true(json_object_get(info, "final"));
+    size_t sl = 0;
+    const char *st = actor_state(ctx, &sl);
+    json_t *state = st && sl ? json_loadb(st, sl, 0, NULL) : NULL;
+    if (!state)
+        state = json_object();
+    json_t *last = json_object_get(state, "last");
+    if (!last)
+        json_object_set_new(state, "last", last = json_object());
+    bool changed = false;
+    /* The body is fixed here, once: every attempt sends the same bytes. */
+    json_t *doc = json_pack("{sO sO sO}", "type", json_object_get(ev, "type"), "timestamp",
+                            json_object_get(ev, "timestamp"), "data", json_object_get(ev, "data"));
+    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    json_t *rows = json_array();
+    int rc = body && rows ? 0 : FENTA_ENOMEM;
+    size_t i;
+    json_t *ep;
+    json_array_foreach(eps, i, ep)
+    {
+        const char *wid = sget(ep, "id");
+        if (rc || !wid)
+            break;
+        if (only ? strcmp(only, wid) != 0
+                 : !json_is_true(json_object_get(ep, "enabled")) || !subscribed(ep, type))
+            continue;
+        char did[37], key[160], to[ENVELOPE_ADDR_MAX + 1];
+        webhooks_delivery_id(eid, wid, did);
+        const char *prev = NULL;
+        if (subject) {
+            snprintf(key, sizeof key, "%s|%s", wid, subject);
+            prev = json_string_value(json_array_get(json_object_get(last, key), 0));
+            prev = prev && strcmp(prev, did) != 0 ? prev : NULL;
+        }
+        json_t *ds = json_pack("{ss ss ss ss ss ss* ss si si sb}", "w", wid, "org", org, "ev", eid,
+                               "type", type, "body", body, "prev", prev, "status", "new", "attempt",
+                               0, "sends", 0, "ping", only != NULL);
+        char *dss = ds ? json_dumps(ds, JSON_COMPACT) : NULL;
+        json_decref(ds);
+        snprintf(to, sizeof to, "webhook.delivery/%s", did);
+        rc = dss ? actor_spawn(ctx, to, NULL, dss, strlen(dss)) : FENTA_ENOMEM;
+        free(dss);
+        if (rc == 0)
+            rc = actor_send(ctx, to, "wh.start", NULL, 0);
+        if (rc == 0 && subject) {
+            if (final)
+                json_object_del(last, key);
+            else
+                json_object_set_new(last, key, json_pack("[sI]", did, (json_int_t)now_ms()));
+            changed = true;
+        }
+        json_array_append_new(rows, json_pack("{ss ss ss ss ss}", "id", did, "webhook_id", wid,
+                                              "org_id", org, "event_id", eid, "event_type", type));
+    }
+    if (rc == 0 && json_array_size(rows)) {
+        char *rs = json_dumps(rows, JSON_COMPACT);
+        pg_conn_t *c = rs ? pg_acquire(w->cfg.pool, 5000, &rc) : NULL;
+        const char *p[] = {rs};
+        if (c && pg_exec(c,
+                         "INSERT INTO webhook_deliveries (id, webhook_id, org_id, event_id, "
+                         "event_type) SELECT id, webhook_id, org_id, event_id, event_type FROM "
+                         "jsonb_to_recordset($1::jsonb) AS r(id uuid, webhook_id uuid, org_id "
+                         "uuid, event_id text, event_type text) ON CONFLICT (id) DO NOTHING",
+                         1, p) < 0)
+            rc = FENTA_EIO;
+        else if (!rs)
+            rc = FENTA_ENOMEM;
+        pg_release(w->cfg.pool, &c);
+        free(rs);
+    }
+    if (rc == 0 && changed) {
+        prune_order(last);
+        char *s = json_dumps(state, JSON_COMPACT);
+        rc = s ? actor_set_state(ctx, s, strlen(s)) : FENTA_ENOMEM;
+        free(s);
+    }
+    free(body);
+    json_decref(rows);
+    json_decref(state);
+    json_decref(eps);
+    json_decref(ev);
+    if (rc)
+        return actor_fail(ctx, "webhook fan-out of %s: %s", eid, fenta_strerror(rc));
+    return 0;
+}
+
+/* ---- a delivery ------------------------------------------------------------------------- */
+
+typedef struct {
+    webhooks_t *w;
+    actor_ctx_t *ctx;
+    json_t *st; /* the state being changed */
+} dx_t;
+
+static bool terminal(const char *status)
+{
+    return strcmp(status, "succeeded") == 0 || strcmp(status, "dead") == 0 ||
+           strcmp(status, "cancelled") == 0;
+}
+
+static int send_json(dx_t *x, const char *to, const char *type, json_t *body, int64_t delay)
+{
+    char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!s)
+        return FENTA_ENOMEM;
+    int rc = delay > 0 ? actor_send_after(x->ctx, to, type, s, strlen(s), delay)
+                       : actor_send(x->ctx, to, type, s, strlen(s));
+    free(s);
+    return rc;
+}
+
+/* The delivery is over: whoever waits behind it goes now. */
+static int finish(dx_t *x, const char *status)
+{
+    json_object_set_new(x->st, "status", json_string(status));
+    const char *waiter = sget(x->st, "waiter");
+    if (!waiter)
+        return 0;
+    int rc = actor_send(x->ctx, waiter, "wh.go", NULL, 0);
+    json_object_del(x->st, "waiter");
+    return rc;
+}
+
+/* A final state reached without an attempt (webhook gone or disabled). */
+static int settle_row(dx_t *x, const char *status, const char *why)
+{
+    int rc = 0;
+    pg_conn_t *c = pg_acquire(x->w->cfg.pool, 5000, &rc);
+    if (!c)
+        return rc;
+    char rev[16];
+    snprintf(rev, sizeof rev, "%d",
+             2 * (int)json_integer_value(json_object_get(x->st, "sends")) + 1);
+    char did[37];
+    webhooks_delivery_id(sget(x->st, "ev"), sget(x->st, "w"), did);
+    const char *p[] = {did, status, why, rev};
+    int n = pg_exec(c,
+                    "UPDATE webhook_deliveries SET status = $2, error = $3, rev = $4::int, "
+                    "next_attempt_at = NULL, updated_at = now() WHERE id = $1 AND rev <= $4::int",
+                    4, p);
+    pg_release(x->w->cfg.pool, &c);
+    return n < 0 ? n : 0;
+}
+
+static int give_up(dx_t *x, const char *why)
+{
+    json_object_set_new(x->st, "error", json_string(why));
+    int rc = actor_dead_letter(x->ctx, actor_self(x->ctx), "wh.redeliver", NULL, 0, why);
+    if (rc == 0)
+        rc = finish(x, "dead");
+    return rc;
+}
+
+static int attempt(dx_t *x)
+{
+    webhooks_t *w = x->w;
+    const char *org = sget(x->st, "org"), *wid = sget(x->st, "w");
+    int err = 0;
+    json_t *eps = endpoints(w, org, &err);
+    if (!eps)
+        return err;
+    const json_t *ep = endpoint_in(eps, wid);
+    int rc = 0;
+    if (!ep) {
+        rc = settle_row(x, "cancelled", "the webhook was deleted");
+        if (rc == 0)
+            rc = finish(x, "cancelled");
+    } else if (!json_is_true(json_object_get(ep, "enabled")) &&
+               !json_is_true(json_object_get(x->st, "ping"))) {
+        rc = settle_row(x, "dead", "the webhook is disabled");
+        if (rc == 0)
+            rc = give_up(x, "the webhook is disabled");
+    } else {
+        int n = (int)json_integer_value(json_object_get(x->st, "attempt")) + 1;
+        int sends = (int)json_integer_value(json_object_get(x->st, "sends")) + 1;
+        const char *ev = sget(x->st, "ev"), *body = sget(x->st, "body");
+        int64_t ts = now_ms() / 1000;
+        /* One signature per secret in force: a consumer holding either
+         * side of a rotation verifies it. */
+        char sigs[1024] = "", one[128];
+        size_t i;
+        json_t *s;
+        json_array_foreach(json_object_get(ep, "secrets"), i, s)
+        {
+            if (webhooks_sign(json_string_value(s), ev, ts, body, strlen(body), one, sizeof one) ==
+                    0 &&
+                strlen(sigs) + strlen(one) + 2 < sizeof sigs) {
+                if (sigs[0])
+                    strcat(sigs, " ");
+                strcat(sigs, one);
+            }
+        }
+        char h_id[200], h_ts[64], h_sig[1100];
+        snprintf(h_id, sizeof h_id, "webhook-id: %s", ev);
+        snprintf(h_ts, sizeof h_ts, "webhook-timestamp: %lld", (long long)ts);
+        snprintf(h_sig, sizeof h_sig, "webhook-signature: %s", sigs);
+        const char *headers[] = {h_id, h_ts, h_sig, "Content-Type: application/json", NULL};
+        attempt_t *a = calloc(1, sizeof *a);
+        if (!a)
+            rc = FENTA_ENOMEM;
+        if (a) {
+            webhooks_delivery_id(ev, wid, a->did);
+            snprintf(a->wid, sizeof a->wid, "%s", wid);
+            snprintf(a->org, sizeof a->org, "%s", org);
+            a->event_id = strdup(ev);
+            a->type = strdup(sget(x->st, "type"));
+            a->attempt = n;
+            a->sends = sends;
+            rc = a->event_id && a->type ? 0 : FENTA_ENOMEM;
+        }
+        webhook_request_t req = {.key = wid,
+                                 .url = sget(ep, "url"),
+                                 .headers = headers,
+                                 .body = body,
+                                 .body_len = strlen(body),
+                                 .arg = a};
+        if (rc == 0 && !w->client)
+            rc = FENTA_EUNAVAILABLE;
+        if (rc == 0)
+            rc = webhook_client_submit(w->client, &req);
+        if (rc && a) {
+            free(a->event_id);
+            free(a->type);
+            free(a);
+        }
+        if (rc == 0) {
+            json_object_set_new(x->st, "attempt", json_integer(n));
+            json_object_set_new(x->st, "sends", json_integer(sends));
+            json_object_set_new(x->st, "status", json_string("sending"));
+            long limit = w->cfg.timeout_ms > 0 ? w->cfg.timeout_ms : 15000;
+            rc = send_json(x, actor_self(x->ctx), "wh.watchdog", json_pack("{si}", "attempt", n),
+                           limit + WATCHDOG_SLACK_MS);
+        }
+    }
+    json_decref(eps);
+    return rc;
+}
+
+static int delivery_message(actor_ctx_t *ctx, const envelope_t *msg)
+{
+    webhooks_t *w = actor_kind_user(ctx);
+    size_t sl = 0;
+    const char *st = actor_state(ctx, &sl);
+    dx_t x = {.w = w, .ctx = ctx, .st = st && sl ? json_loadb(st, sl, 0, NULL) : NULL};
+    if (!x.st)
+        return actor_fail(ctx, "a delivery without its state");
+    json_t *b = msg->body_len ? json_loadb((const char *)msg->body, msg->body_len, 0, NULL) : NULL;
+    const char *type = msg->type, *status = sget(x.st, "status");
+    int cur = (int)json_integer_value(json_object_get(x.st, "attempt"));
+    int their = (int)json_integer_value(json_object_get(b, "attempt"));
+    char *before = json_dumps(x.st, JSON_COMPACT);
+    int rc = 0;
+    if (strcmp(type, "wh.start") == 0) {
+        if (strcmp(status, "new") == 0) {
+            const char *prev = sget(x.st, "prev");
+            if (prev) {
+                char to[ENVELOPE_ADDR_MAX + 1];
+                snprintf(to, sizeof to, "webhook.delivery/%s", prev);
+                json_object_set_new(x.st, "status", json_string("waiting"));
+                rc = send_json(&x, to, "wh.after", json_pack("{ss}", "from", actor_self(ctx)), 0);
+            } else {
+                rc = attempt(&x);
+            }
+        }
+    } else if (strcmp(type, "wh.after") == 0) {
+        const char *from = sget(b, "from");
+        if (from && terminal(status))
+            rc = actor_send(ctx, from, "wh.go", NULL, 0);
+        else if (from)
+            json_object_set_new(x.st, "waiter", json_string(from));
+    } else if (strcmp(type, "wh.go") == 0) {
+        if (strcmp(status, "waiting") == 0)
+            rc = attempt(&x);
+    } else if (strcmp(type, "wh.retry") == 0) {
+        if (strcmp(status, "retrying") == 0 && their == cur)
+            rc = attempt(&x);
+    } else if (strcmp(type, "wh.resume") == 0) {
+        /* After a restart: an attempt that was under way is lost with the
+         * old process; one not started yet starts. */
+        if (strcmp(status, "sending") == 0)
+            rc = attempt(&x);
+        else if (strcmp(status, "new") == 0 && !sget(x.st, "prev"))
+            rc = attempt(&x);
+    } else if (strcmp(type, "wh.watchdog") == 0) {
+        /* The result of this attempt never came (lost with a crash). */
+        if (strcmp(status, "sending") == 0 && their == cur)
+            rc = attempt(&x);
+    } else if (strcmp(type, "wh.result") == 0) {
+        if (strcmp(status, "sending") == 0 && their == cur) {
+            const char *why = sget(b, "why");
+            json_object_set_new(x.st, "error", why ? json_string(why) : json_null());
+            if (json_is_true(json_object_get(b, "ok")))
+                rc = finish(&x, "succeeded");
+            else if (json_is_true(json_object_get(b, "dead")))
+                rc = give_up(&x, why ? why : "failed");
+            else {
+                json_object_set_new(x.st, "status", json_string("retrying"));
+                rc = send_json(&x, actor_self(ctx), "wh.retry", json_pack("{si}", "attempt", cur),
+                               json_integer_value(json_object_get(b, "delay")));
+            }
+        }
+    } else if (strcmp(type, "wh.redeliver") == 0) {
+        /* From the start again, unless an attempt is under way or it still
+         * waits for the one before it. */
+        if (strcmp(status, "sending") != 0 && strcmp(status, "waiting") != 0 &&
+            strcmp(status, "new") != 0) {
+            json_object_set_new(x.st, "attempt", json_integer(0));
+            rc = attempt(&x);
+        }
+    }
+    char *after = rc == 0 ? json_dumps(x.st, JSON_COMPACT) : NULL;
+    if (rc == 0 && after && (!before || strcmp(before, after) != 0))
+        rc = actor_set_state(ctx, after, strlen(after));
+    else if (rc == 0 && !after)
+        rc = FENTA_ENOMEM;
+    free(before);
+    free(after);
+    json_decref(b);
+    json_decref(x.st);
+    if (rc)
+        return actor_fail(ctx, "%s: %s", type, fenta_strerror(rc));
+    return 0;
+}
+
+/* ---- results, from the client's thread ------------------------------------------------ */
+
+static int64_t jittered(int64_t ms)
+{
+    uint32_t r = 0;
+    RAND_bytes((unsigned char *)&r, sizeof r);
+    double f = 0.9 + 0.2 * ((double)r / 4294967295.0);
+    return (int64_t)((double)ms * f);
+}
+
+/* A response body as JSON text: bytes that are not valid UTF-8 (a binary
+ * answer, a cut in the middle of a character) become '?'. */
+static json_t *body_text(const char *b, size_t n)
+{
+    json_t *s = json_stringn(b, n);
+    if (s)
+        return s;
+    char *copy = malloc(n);
+    if (!copy)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        copy[i] = (unsigned char)b[i] < 0x80 && b[i] ? b[i] : '?';
+    s = json_stringn(copy, n);
+    free(copy);
+    return s;
+}
+
+static void on_results(void *arg, const webhook_result_t *res, size_t n)
+{
+    webhooks_t *w = arg;
+    const webhooks_config_t *cfg = &w->cfg;
+    int nretry = cfg->nretry > 0 ? cfg->nretry : (int)(sizeof default_retry_ms / sizeof(int64_t));
+    const int64_t *sched = cfg->nretry > 0 ? cfg->retry_ms : default_retry_ms;
+    json_t *rows = json_array(), *failed = json_array(), *ok = json_array();
+    envelope_t **envs = calloc(n, sizeof *envs);
+    size_t nenv = 0;
+    int64_t now = now_ms();
+    for (size_t i = 0; i < n; i++) {
+        const webhook_result_t *r = &res[i];
+        attempt_t *a = r->arg;
+        /* Abandoned at shutdown: the watchdog sends it again after the start. */
+        if (r->outcome == WEBHOOK_CANCELLED)
+            continue;
+        bool good = r->outcome == WEBHOOK_OK;
+        bool permanent = r->outcome == WEBHOOK_BLOCKED || r->outcome == WEBHOOK_BAD_URL;
+        bool dead = !good && (permanent || a->attempt > nretry);
+        int64_t delay = 0;
+        if (!good && !dead) {
+            delay = jittered(sched[a->attempt - 1]);
+            if ((r->status == 429 || r->status == 503) && r->retry_after_ms >= 0)
+                delay = r->retry_after_ms < 86400000 ? r->retry_after_ms : 86400000;
+        }
+        char why[400] = "";
+        if (!good && r->status)
+            snprintf(why, sizeof why, "HTTP %ld%s%s", r->status, r->error[0] ? ": " : "", r->error);
+        else if (!good)
+            snprintf(why, sizeof why, "%s", r->error[0] ? r->error : "failed");
+        const char *status = good ? "succeeded" : dead ? "dead" : "retrying";
+        json_t *row =
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:o?, s:o?, s:I, s:s?, s:o?, s:i, s:b}",
+                      "id", a->did, "webhook_id", a->wid, "org_id", a->org, "event_id", a->event_id,
+                      "event_type", a->type, "status", status, "attempts", a->sends,
+                      "response_status", r->status ? json_integer(r->status) : NULL,
+                      "response_body", r->body_len ? body_text(r->body, r->body_len) : NULL,
+                      "latency_ms", (json_int_t)r->latency_ms, "error", good ? NULL : why,
+                      "next_at", good || dead ? NULL : json_integer(now + delay), "rev",
+                      2 * a->sends + (good || dead), "delivered", good);
+        json_array_append_new(rows, row);
+        json_array_append_new(good ? ok : failed, json_string(a->wid));
+        json_t *m = json_pack("{si sb sb sI ss}", "attempt", a->attempt, "ok", good, "dead", dead,
+                              "delay", (json_int_t)delay, "why", why);
+        char *ms = m ? json_dumps(m, JSON_COMPACT) : NULL;
+        json_decref(m);
+        char to[ENVELOPE_ADDR_MAX + 1];
+        snprintf(to, sizeof to, "webhook.delivery/%s", a->did);
+        if (envs && ms)
+            envs[nenv] = envelope_new(to, NULL, "wh.result", a->did, ms, strlen(ms));
+        if (envs && envs[nenv])
+            nenv++;
+        free(ms);
+    }
+    /* The rows first: a result that reached its actor is on record. */
+    int err = 0;
+    pg_conn_t *c = pg_acquire(cfg->pool, 10000, &err);
+    char *rs = json_dumps(rows, JSON_COMPACT), *fs = json_dumps(failed, JSON_COMPACT),
+         *os = json_dumps(ok, JSON_COMPACT);
+    char after[32];
+    snprintf(after, sizeof after, "%lld",
+             (long long)(cfg->disable_after_ms > 0 ? cfg->disable_after_ms : 5LL * 86400000));
+    pg_result_t *dis = NULL;
+    if (c && rs && fs && os) {
+        const char *p[] = {rs, fs, os, after};
+        dis = pg_query(
+            c,
+            "WITH r AS (INSERT INTO webhook_deliveries AS d (id, webhook_id, org_id, event_id, "
+            "event_type, status, attempts, response_status, response_body, latency_ms, error, "
+            "next_attempt_at, rev, delivered_at, updated_at) SELECT id, webhook_id, org_id, "
+            "event_id, event_type, status, attempts, response_status, response_body, latency_ms, "
+            "error, to_timestamp(next_at / 1000.0), rev, CASE WHEN delivered THEN now() END, "
+            "now() FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, webhook_id uuid, org_id uuid, "
+            "event_id text, event_type text, status text, attempts int, response_status int, "
+            "response_body text, latency_ms int, error text, next_at bigint, rev int, delivered "
+            "bool) ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, attempts = "
+            "EXCLUDED.attempts, response_status = EXCLUDED.response_status, response_body = "
+            "EXCLUDED.response_body, latency_ms = EXCLUDED.latency_ms, error = EXCLUDED.error, "
+            "next_attempt_at = EXCLUDED.next_attempt_at, rev = EXCLUDED.rev, delivered_at = "
+            "COALESCE(EXCLUDED.delivered_at, d.delivered_at), updated_at = now() WHERE d.rev <= "
+            "EXCLUDED.rev), "
+            /* Health: a success clears failing_since, the first failure sets it;
+             * the sets are disjoint (a success in the batch wins). */
+            "okw AS (SELECT DISTINCT value::uuid AS id FROM jsonb_array_elements_text($3::jsonb)), "
+            "badw AS (SELECT DISTINCT value::uuid AS id FROM jsonb_array_elements_text($2::jsonb) "
+            "WHERE value::uuid NOT IN (SELECT id FROM okw)), "
+            "s AS (UPDATE webhooks SET failing_since = NULL WHERE id IN (SELECT id FROM okw) AND "
+            "failing_since IS NOT NULL), "
+            "f AS (UPDATE webhooks SET failing_since = now() WHERE id IN (SELECT id FROM badw) AND "
+            "failing_since IS NULL) "
+            "UPDATE webhooks SET enabled = false, disabled_at = now(), disabled_reason = "
+            "'failing since ' || to_char(failing_since AT TIME ZONE 'UTC', "
+            "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') || '; re-enable it with PATCH {\"enabled\": true}', "
+            "updated_at = now() WHERE id IN (SELECT id FROM badw) AND enabled AND failing_since < "
+            "now() - make_interval(secs => $4::bigint / 1000.0) RETURNING id, org_id, url, "
+            "disabled_reason, extract(epoch FROM disabled_at)::bigint",
+            4, p, &err);
+        if (!dis)
+            log_kv(LOG_ERROR, NULL, "cannot record webhook results",
+                   (const char *const[]){"error", fenta_strerror(err), NULL});
+    }
+    pg_release(cfg->pool, &c);
+    for (int i = 0; dis && i < pg_nrows(dis); i++) {
+        char eid[96];
+        snprintf(eid, sizeof eid, "evt_disabled_%s_%s", pg_get(dis, i, 0), pg_get(dis, i, 4));
+        json_t *data = json_pack("{ss ss ss}", "webhook_id", pg_get(dis, i, 0), "url",
+                                 pg_get(dis, i, 2), "reason", pg_get(dis, i, 3));
+        webhooks_invalidate(w, pg_get(dis, i, 1));
+        log_kv(LOG_WARN, NULL, "webhook disabled after failing too long",
+               (const char *const[]){"webhook_id", pg_get(dis, i, 0), "org_id", pg_get(dis, i, 1),
+                                     NULL});
+        if (w->rt)
+            webhooks_emit_now(w->rt, pg_get(dis, i, 1), eid, "webhook.disabled", data, NULL);
+        json_decref(data);
+    }
+    pg_result_free(&dis);
+    if (nenv && w->rt) {
+        int rc = runtime_send_many(w->rt, envs, nenv);
+        if (rc)
+            log_kv(LOG_WARN, NULL, "webhook results not recorded; their watchdogs will retry",
+                   (const char *const[]){"error", fenta_strerror(rc), NULL});
+    }
+    for (size_t i = 0; envs && i < nenv; i++)
+        envelope_destroy(&envs[i]);
+    free(envs);
+    for (size_t i = 0; i < n; i++) {
+        attempt_t *a = res[i].arg;
+        free(a->event_id);
+        free(a->type);
+        free(a);
+    }
+    free(rs);
+    free(fs);
+    free(os);
+    json_decref(rows);
+    json_decref(failed);
+    json_decref(ok);
+}
+
+/* ---- the engine ------------------------------------------------------------------------ */
+
+webhooks_t *webhooks_new(const webhooks_config_t *cfg, char *errbuf, size_t errlen)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/webhook_events.json",
+             cfg->schemas_dir ? cfg->schemas_dir : FENTA_SOURCE_SCHEMAS);
+    json_error_t je;
+    json_t *doc = json_load_file(path, 0, &je);
+    if (!doc || !json_is_object(json_object_get(doc, "types"))) {
+        snprintf(errbuf, errlen, "%s: %s", path, doc ? "no \"types\" object" : je.text);
+        json_decref(doc);
+        return NULL;
+    }
+    webhooks_t *w = calloc(1, sizeof *w);
+    if (!w) {
+        json_decref(doc);
+        snprintf(errbuf, errlen, "out of memory");
+        return NULL;
+    }
+    w->cfg = *cfg;
+    if (w->cfg.nretry < 0 || w->cfg.nretry > WEBHOOKS_MAX_RETRIES)
+        w->cfg.nretry = 0;
+    w->types = json_incref(json_object_get(doc, "types"));
+    json_decref(doc);
+    pthread_mutex_init(&w->lock, NULL);
+    w->org_beh = (behaviour_t){.kind = "webhook.org", .on_message = org_message, .user = w};
+    w->del_beh =
+        (behaviour_t){.kind = "webhook.delivery", .on_message = delivery_message, .user = w};
+    return w;
+}
+
+void webhooks_destroy(webhooks_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    webhooks_t *w = *self_p;
+    webhook_client_destroy(&w->client);
+    for (size_t i = 0; i < w->ncache; i++)
+        json_decref(w->cache[i].eps);
+    free(w->cache);
+    json_decref(w->types);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+    *self_p = NULL;
+}
+
+int webhooks_register(webhooks_t *w, runtime_t *rt)
+{
+    int rc = runtime_register(rt, &w->org_beh);
+    return rc ? rc : runtime_register(rt, &w->del_beh);
+}
+
+int webhooks_start(webhooks_t *w, runtime_t *rt)
+{
+    w->rt = rt;
+    int err = 0;
+    webhook_client_opts_t o = {.max_per_key = w->cfg.max_per_endpoint,
+                               .allow_loopback = w->cfg.allow_loopback,
+                               .allow_private = w->cfg.allow_private,
+                               .connect_timeout_ms = w->cfg.connect_timeout_ms,
+                               .total_timeout_ms = w->cfg.timeout_ms};
+    w->client = webhook_client_new(&o, on_results, w, &err);
+    return w->client ? 0 : err ? err : FENTA_ENOMEM;
+}
+
+const json_t *webhooks_event_types(const webhooks_t *w)
+{
+    return w->types;
+}
+
+int webhooks_check_url(const webhooks_t *w, const char *url, char *why, size_t cap)
+{
+    const char *rest = strncmp(url, "https://", 8) == 0  ? url + 8
+                       : strncmp(url, "http://", 7) == 0 ? url + 7
+                                                         : NULL;
+    if (!rest) {
+        snprintf(why, cap, "url must start with http:// or https://");
+        return FENTA_EINVAL;
+    }
+    size_t hl = strcspn(rest, "/?#");
+    char host[300];
+    if (hl == 0 || hl >= sizeof host || strlen(url) > 2000) {
+        snprintf(why, cap, "url has no host, or is too long");
+        return FENTA_EINVAL;
+    }
+    memcpy(host, rest, hl);
+    host[hl] = 0;
+    if (strchr(host, '@')) {
+        snprintf(why, cap, "url must not carry credentials");
+        return FENTA_EINVAL;
+    }
+    /* The host without its port ([v6]:port or name:port). */
+    char *h = host;
+    if (*h == '[') {
+        h++;
+        char *end = strchr(h, ']');
+        if (!end) {
+            snprintf(why, cap, "url has an unterminated IPv6 address");
+            return FENTA_EINVAL;
+        }
+        *end = 0;
+    } else {
+        char *colon = strchr(h, ':');
+        if (colon)
+            *colon = 0;
+    }
+    unsigned char buf[16];
+    if (inet_pton(AF_INET, h, buf) == 1 || inet_pton(AF_INET6, h, buf) == 1)
+        return webhook_client_check_address(h, w->cfg.allow_loopback, w->cfg.allow_private, why,
+                                            cap);
+    return 0;
+}
+
+int webhooks_redeliver(runtime_t *rt, const char *delivery_id)
+{
+    char to[ENVELOPE_ADDR_MAX + 1];
+    snprintf(to, sizeof to, "webhook.delivery/%s", delivery_id);
+    void *st = NULL;
+    size_t len = 0;
+    int rc = runtime_actor_state(rt, to, &st, &len);
+    free(st);
+    if (rc)
+        return rc;
+    size_t dropped = 0;
+    dlq_drop_where(rt, &(dlq_filter_t){.to_prefix = to, .type = "wh.redeliver"}, &dropped);
+    return runtime_send(rt, to, "wh.redeliver", delivery_id, NULL, 0);
+}
+
+int webhooks_recover(webhooks_t *w, runtime_t *rt, int *resumed)
+{
+    if (resumed)
+        *resumed = 0;
+    int err = 0;
+    pg_conn_t *c = pg_acquire(w->cfg.pool, 10000, &err);
+    if (!c)
+        return err;
+    /* Pending rows never had a result: their attempt was in flight, or not
+     * begun, when the node stopped. Retrying ones have durable timers. */
+    pg_result_t *r =
+        pg_query(c, "SELECT id FROM webhook_deliveries WHERE status = 'pending'", 0, NULL, &err);
+    pg_release(w->cfg.pool, &c);
+    if (!r)
+        return err;
+    for (int i = 0; i < pg_nrows(r); i++) {
+        char to[ENVELOPE_ADDR_MAX + 1];
+        snprintf(to, sizeof to, "webhook.delivery/%s", pg_get(r, i, 0));
+        void *st = NULL;
+        size_t len = 0;
+        if (runtime_actor_state(rt, to, &st, &len) != 0)
+            continue; /* another node's */
+        free(st);
+        int rc = runtime_send(rt, to, "wh.resume", pg_get(r, i, 0), NULL, 0);
+        if (rc) {
+            err = rc;
+            break;
+        }
+        if (resumed)
+            (*resumed)++;
+    }
+    pg_result_free(&r);
+    return err;
+}
