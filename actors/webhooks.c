@@ -416,15 +416,24 @@ static int send_json(dx_t *x, const char *to, const char *type, json_t *body, in
 }
 
 /* The delivery is over: whoever waits behind it goes now. */
-static int finish(dx_t *x, const char *status)
+/* The next event of the same subject may go once this one's first attempt
+ * is over (whatever its outcome): events are sent in order, and a retrying
+ * delivery does not hold back the ones after it for days. */
+static int release(dx_t *x)
 {
-    json_object_set_new(x->st, "status", json_string(status));
+    json_object_set_new(x->st, "released", json_true());
     const char *waiter = sget(x->st, "waiter");
     if (!waiter)
         return 0;
     int rc = actor_send(x->ctx, waiter, "wh.go", NULL, 0);
     json_object_del(x->st, "waiter");
     return rc;
+}
+
+static int finish(dx_t *x, const char *status)
+{
+    json_object_set_new(x->st, "status", json_string(status));
+    return release(x);
 }
 
 /* A final state reached without an attempt (webhook gone or disabled). */
@@ -570,7 +579,7 @@ static int delivery_message(actor_ctx_t *ctx, const envelope_t *msg)
         }
     } else if (strcmp(type, "wh.after") == 0) {
         const char *from = sget(b, "from");
-        if (from && terminal(status))
+        if (from && (terminal(status) || json_is_true(json_object_get(x.st, "released"))))
             rc = actor_send(ctx, from, "wh.go", NULL, 0);
         else if (from)
             json_object_set_new(x.st, "waiter", json_string(from));
@@ -603,6 +612,8 @@ static int delivery_message(actor_ctx_t *ctx, const envelope_t *msg)
                 json_object_set_new(x.st, "status", json_string("retrying"));
                 rc = send_json(&x, actor_self(ctx), "wh.retry", json_pack("{si}", "attempt", cur),
                                json_integer_value(json_object_get(b, "delay")));
+                if (rc == 0)
+                    rc = release(&x);
             }
         }
     } else if (strcmp(type, "wh.redeliver") == 0) {

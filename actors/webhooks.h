@@ -13,9 +13,11 @@
  * consumer deduplicates by.
  *
  * Order. Events of one subject (the event type's "ordered_by" field, e.g.
- * a job's id) reach one endpoint in the order they were emitted: each
- * delivery waits for the previous delivery of the same subject to that
- * endpoint to end (succeeded, dead or cancelled) before its first attempt.
+ * a job's id) are sent to one endpoint in the order they were emitted: a
+ * delivery's first attempt waits until the previous delivery of the same
+ * subject to that endpoint has had its first attempt answered (or ended).
+ * Retries do not hold later events back: a consumer that sees a retried
+ * event after a later one orders them by the event's timestamp.
  *
  * Attempts. A delivery signs its body with every secret of the webhook in
  * force (the new and the old during a rotation's overlap) and hands the
