@@ -50,6 +50,9 @@ typedef struct {
     const char *schemas_dir;       /* built-in templates; NULL = the default */
     int max_running_per_org;       /* default cap of running jobs per organisation; 0 = 4 */
     bool webhooks;                 /* emit job.* webhook events (actors/webhooks.h registered) */
+    /* Optional: whether org wants events of type (webhooks_wanted); NULL = always. */
+    bool (*webhooks_wanted)(void *arg, const char *org, const char *type);
+    void *webhooks_arg;
 } job_config_t;
 
 /* The engine (strings copied), NULL on ENOMEM. */

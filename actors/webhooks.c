@@ -211,6 +211,22 @@ static bool subscribed(const json_t *ep, const char *type)
     return false;
 }
 
+bool webhooks_wanted(void *arg, const char *org, const char *type)
+{
+    webhooks_t *w = arg;
+    int err = 0;
+    json_t *eps = endpoints(w, org, &err);
+    if (!eps)
+        return true; /* unsure: let the fan-out decide (and retry) */
+    bool want = false;
+    size_t i;
+    json_t *ep;
+    json_array_foreach(eps, i, ep) if (json_is_true(json_object_get(ep, "enabled")) &&
+                                       subscribed(ep, type)) want = true;
+    json_decref(eps);
+    return want;
+}
+
 /* ---- emitting ------------------------------------------------------------------------- */
 
 static char *event_body(const char *event_id, const char *type, const json_t *data,

@@ -89,6 +89,10 @@ int webhooks_recover(webhooks_t *w, runtime_t *rt, int *resumed);
  * it from what the event is about); data is borrowed. */
 int webhooks_emit(actor_ctx_t *ctx, const char *org_id, const char *event_id, const char *type,
                   const json_t *data);
+/* Whether any enabled webhook of org subscribes to type (arg is the
+ * webhooks_t; from what the fan-out caches, at most a second old): lets a
+ * producer skip emitting events nobody wants. True when unsure. */
+bool webhooks_wanted(void *arg, const char *org_id, const char *type);
 /* The same from outside any actor (durable when it returns 0); only, when
  * not NULL, sends it to that one webhook whatever its subscriptions (a
  * test ping). */

@@ -336,6 +336,15 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "fenta: node types: %s\n", errbuf);
         goto out;
     }
+    webhooks_config_t whc = {.pool = db.pool, .schemas_dir = cli_schemas_dir()};
+    if (webhook_options(json_object_get(cfg, "webhooks"), &whc, errbuf, sizeof errbuf) != 0) {
+        fprintf(stderr, "fenta: config \"webhooks\": %s\n", errbuf);
+        goto out;
+    }
+    if (!(hooks = webhooks_new(&whc, errbuf, sizeof errbuf))) {
+        fprintf(stderr, "fenta: webhooks: %s\n", errbuf);
+        goto out;
+    }
     /* The job engine drives renders and hears their stage events. */
     const char *kokoro = getenv("KOKORO_URL");
     render = render_new(&(render_config_t){.tts = {.kokoro_url = kokoro && *kokoro ? kokoro : NULL,
@@ -351,22 +360,15 @@ int cmd_serve(int argc, char **argv)
                                                    .work_dir = work_dir,
                                                    .schemas_dir = cli_schemas_dir(),
                                                    .max_running_per_org = cap > 0 ? (int)cap : 4,
-                                                   .webhooks = true})
+                                                   .webhooks = true,
+                                                   .webhooks_wanted = webhooks_wanted,
+                                                   .webhooks_arg = hooks})
                   : NULL;
     if (!jobs) {
         fprintf(stderr, "fenta: out of memory\n");
         goto out;
     }
     render_set_event_arg(render, jobs);
-    webhooks_config_t whc = {.pool = db.pool, .schemas_dir = cli_schemas_dir()};
-    if (webhook_options(json_object_get(cfg, "webhooks"), &whc, errbuf, sizeof errbuf) != 0) {
-        fprintf(stderr, "fenta: config \"webhooks\": %s\n", errbuf);
-        goto out;
-    }
-    if (!(hooks = webhooks_new(&whc, errbuf, sizeof errbuf))) {
-        fprintf(stderr, "fenta: webhooks: %s\n", errbuf);
-        goto out;
-    }
     json_int_t grace = json_integer_value(json_object_get(cfg, "schedule_misfire_grace_s"));
     if (!(schedules = schedule_engine_new(&(schedule_config_t){
               .pool = db.pool, .types = types, .misfire_grace_s = (int)grace, .webhooks = true}))) {
