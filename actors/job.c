@@ -886,9 +886,9 @@ static int emit_webhooks(jx_t *x)
         } else if (strcmp(type, "progress") == 0) {
             snprintf(wtype, sizeof wtype, "job.progress");
         }
-        if (!wtype[0] || (x->e->cfg.webhooks_wanted &&
-                          !x->e->cfg.webhooks_wanted(x->e->cfg.webhooks_arg, sget(x->st, "org"),
-                                                     wtype)))
+        if (!wtype[0] ||
+            (x->e->cfg.webhooks_wanted &&
+             !x->e->cfg.webhooks_wanted(x->e->cfg.webhooks_arg, sget(x->st, "org"), wtype)))
             continue;
         json_t *data = json_pack("{ss ss sO sO* sO*}", "job_id", x->id, "status", status(x),
                                  "progress", json_object_get(x->st, "progress"), "current_node",

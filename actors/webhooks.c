@@ -7,6 +7,7 @@
 #include "runtime/dlq.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
+#include "runtime/metrics.h"
 
 #include <arpa/inet.h>
 #include <openssl/evp.h>
@@ -38,7 +39,10 @@ struct webhooks {
     behaviour_t org_beh, del_beh;
     runtime_t *rt;
     webhook_client_t *client;
-    pthread_mutex_t lock; /* guards cache */
+    metric_t *m_ok, *m_retry, *m_dead; /* attempts by what came of them */
+    metric_t *m_latency;               /* seconds from the POST to its answer */
+    metric_t *m_pending;               /* requests in the outbound client */
+    pthread_mutex_t lock;              /* guards cache */
     org_cache_t *cache;
     size_t ncache, capcache;
 };
@@ -713,6 +717,8 @@ static void on_results(void *arg, const webhook_result_t *res, size_t n)
         else if (!good)
             snprintf(why, sizeof why, "%s", r->error[0] ? r->error : "failed");
         const char *status = good ? "succeeded" : dead ? "dead" : "retrying";
+        metric_inc(good ? w->m_ok : dead ? w->m_dead : w->m_retry);
+        metric_observe(w->m_latency, (double)r->latency_ms / 1000.0);
         json_t *row =
             json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:o?, s:o?, s:I, s:s?, s:o?, s:i, s:b}",
                       "id", a->did, "webhook_id", a->wid, "org_id", a->org, "event_id", a->event_id,
@@ -736,6 +742,7 @@ static void on_results(void *arg, const webhook_result_t *res, size_t n)
             nenv++;
         free(ms);
     }
+    metric_set(w->m_pending, (double)webhook_client_pending(w->client));
     /* The rows first: a result that reached its actor is on record. */
     int err = 0;
     pg_conn_t *c = pg_acquire(cfg->pool, 10000, &err);
@@ -847,6 +854,14 @@ webhooks_t *webhooks_new(const webhooks_config_t *cfg, char *errbuf, size_t errl
     w->types = json_incref(json_object_get(doc, "types"));
     json_decref(doc);
     pthread_mutex_init(&w->lock, NULL);
+    const char *help = "Webhook delivery attempts by outcome";
+    w->m_ok = metrics_counter("fenta_webhook_attempts_total", help, "outcome=\"succeeded\"");
+    w->m_retry = metrics_counter("fenta_webhook_attempts_total", help, "outcome=\"retry\"");
+    w->m_dead = metrics_counter("fenta_webhook_attempts_total", help, "outcome=\"dead\"");
+    w->m_latency = metrics_histogram("fenta_webhook_attempt_seconds",
+                                     "Webhook attempts from the POST to the answer", NULL, NULL, 0);
+    w->m_pending = metrics_gauge("fenta_webhook_outbound_pending",
+                                 "Webhook requests in flight or waiting for their endpoint", NULL);
     w->org_beh = (behaviour_t){.kind = "webhook.org", .on_message = org_message, .user = w};
     w->del_beh =
         (behaviour_t){.kind = "webhook.delivery", .on_message = delivery_message, .user = w};

@@ -179,6 +179,12 @@ Test(webhooks, a_ping_is_signed_the_standard_webhooks_way, .timeout = 60)
     cr_assert(json_is_integer(json_object_get(d, "latency_ms")));
     cr_assert_str_eq(sget(d, "event_id"), eid);
     json_decref(d);
+    fx_resp_t m = fx_req("GET", "/metrics", NULL, NULL);
+    cr_assert_eq(m.status, 200);
+    cr_assert(strstr(m.body, "fenta_webhook_attempts_total{outcome=\"succeeded\"}"), "%.2000s",
+              m.body);
+    cr_assert(strstr(m.body, "fenta_webhook_attempt_seconds_bucket"));
+    fx_resp_free(&m);
     json_decref(log);
     json_decref(s);
     receiver_stop(&rv);
