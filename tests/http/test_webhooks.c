@@ -416,3 +416,66 @@ Test(webhooks, a_rotated_secret_signs_beside_the_old_one_for_the_overlap, .timeo
     json_decref(s);
     receiver_stop(&rv);
 }
+
+Test(webhooks, a_failed_first_attempt_keeps_the_order_of_first_sends, .timeout = 90)
+{
+    receiver_t *rv = receiver_start();
+    json_t *s = fx_register("whj");
+    char url[200], id[64], secret[80], path[160], job[64];
+    receiver_url(rv, "order", url, sizeof url);
+    hook(s, url, "[\"job.started\",\"job.progress\",\"job.succeeded\"]", id, secret);
+    config(rv, "order", secret, "\"mode\":\"fail\",\"fail_times\":1");
+    fx_resp_t r = call("POST", "/v1/workflows", TEXT_DOC, s);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    snprintf(path, sizeof path, "/v1/workflows/%s/run", sget(r.json, "id"));
+    fx_resp_free(&r);
+    r = call("POST", path, "{\"max_credits\":10}", s);
+    cr_assert_eq(r.status, 202, "%s", r.body);
+    snprintf(job, sizeof job, "%s", sget(r.json, "id"));
+    fx_resp_free(&r);
+    json_decref(fx_wait_job(s, job, "succeeded", 60));
+    /* Every event arrives; the first one twice (its first attempt failed). */
+    json_t *log = NULL;
+    for (int i = 0; i < 100; i++) {
+        json_decref(log);
+        log = receiver_log(rv, "order");
+        json_t *st = receiver_stats(rv);
+        json_int_t dup =
+            json_integer_value(json_object_get(json_object_get(st, "order"), "duplicates"));
+        json_decref(st);
+        /* Done once the retry of the first has come and so has the last event. */
+        bool end = false;
+        for (size_t k = 0; k < json_array_size(log); k++)
+            end |= strcmp(sget(json_array_get(log, k), "type"), "job.succeeded") == 0;
+        if (dup >= 1 && end)
+            break;
+        usleep(200000);
+    }
+    cr_assert_str_eq(sget(json_array_get(log, 0), "type"), "job.started");
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(log, 0), "answered")), 500);
+    /* First sends, in arrival order, follow the job: progress never goes
+     * back and job.succeeded is the last new event. */
+    double last = -1;
+    const char *last_type = NULL;
+    size_t firsts = 0;
+    for (size_t i = 0; i < json_array_size(log); i++) {
+        json_t *rec = json_array_get(log, i);
+        bool seen = false;
+        for (size_t k = 0; k < i; k++)
+            seen |=
+                strcmp(sget(json_array_get(log, k), "webhook_id"), sget(rec, "webhook_id")) == 0;
+        if (seen)
+            continue;
+        firsts++;
+        double p = json_number_value(
+            json_object_get(json_object_get(json_object_get(rec, "body"), "data"), "progress"));
+        cr_assert_geq(p, last, "first sends out of order");
+        last = p;
+        last_type = sget(rec, "type");
+    }
+    cr_assert_geq(firsts, 3);
+    cr_assert_str_eq(last_type, "job.succeeded");
+    json_decref(log);
+    json_decref(s);
+    receiver_stop(&rv);
+}
