@@ -791,6 +791,25 @@ void app__soft_delete(http_req_t *req, const char *table, const char *id, const 
     app__db_done(req, &c);
 }
 
+pg_result_t *app__load(http_req_t *req, pg_conn_t *c, const char *sql, const char *missing)
+{
+    const char *id = http_param(req, "id");
+    if (!app__is_uuid(id)) {
+        app__error(req, 404, "not_found", missing, NULL);
+        return NULL;
+    }
+    const char *p[] = {id, app__caller(req)->org_id};
+    int err = 0;
+    pg_result_t *r = pg_query(c, sql, 2, p, &err);
+    if (!r) {
+        app__db_error(req, err, c);
+    } else if (pg_nrows(r) != 1) {
+        pg_result_free(&r);
+        app__error(req, 404, "not_found", missing, NULL);
+    }
+    return r;
+}
+
 json_t *app__org_json(app_t *app, const pg_result_t *r, int row)
 {
     (void)app;

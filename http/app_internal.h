@@ -138,6 +138,11 @@ void app__reply_row(http_req_t *req, pg_conn_t *c, pg_result_t **r, int err, int
  * {"not_found", missing} when there is no such live row (a non-uuid id
  * included). */
 void app__soft_delete(http_req_t *req, const char *table, const char *id, const char *missing);
+/* The row the {id} path parameter names, by sql ($1 the id, $2 the caller's
+ * organisation; one row or none), or NULL after answering: 404
+ * {"not_found", missing} when there is none (a non-uuid id included), else
+ * the database error. */
+pg_result_t *app__load(http_req_t *req, pg_conn_t *c, const char *sql, const char *missing);
 /* The value of cookie name (copied into buf), NULL when absent or longer than cap. */
 const char *app__cookie(http_req_t *req, const char *name, char *buf, size_t cap);
 /* Role names <-> bits. */

@@ -219,24 +219,10 @@ void h_schedules_list(http_req_t *req)
 /* The caller's live schedule {id}, or NULL after answering. */
 static pg_result_t *load(http_req_t *req, pg_conn_t *c)
 {
-    const char *id = http_param(req, "id");
-    if (!app__is_uuid(id)) {
-        app__error(req, 404, "not_found", "no such schedule", NULL);
-        return NULL;
-    }
-    const char *p[] = {id, app__caller(req)->org_id};
-    int err = 0;
-    pg_result_t *r = pg_query(c,
-                              "SELECT " SCHED_COLS " FROM schedules WHERE id = $1 AND org_id = $2 "
-                              "AND deleted_at IS NULL",
-                              2, p, &err);
-    if (!r)
-        app__db_error(req, err, c);
-    else if (pg_nrows(r) != 1) {
-        pg_result_free(&r);
-        app__error(req, 404, "not_found", "no such schedule", NULL);
-    }
-    return r;
+    return app__load(req, c,
+                     "SELECT " SCHED_COLS
+                     " FROM schedules WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL",
+                     "no such schedule");
 }
 
 void h_schedules_get(http_req_t *req)

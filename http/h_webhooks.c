@@ -10,20 +10,30 @@
 #include <string.h>
 #include <time.h>
 
-#define WH_COLS                                                                                                                  \
-    "id, url, description, array_to_json(event_types)::text AS event_types, enabled, " APP_TS("fa"                               \
-                                                                                              "il"                               \
-                                                                                              "in"                               \
-                                                                                              "g_"                               \
-                                                                                              "si"                               \
-                                                                                              "nc"                               \
-                                                                                              "e") " AS failing_since, " APP_TS( \
-        "disabled_at") " AS disabled_at, "                                                                                       \
-                       "disabled_reason, (SELECT COALESCE(json_agg(json_build_object("                                           \
-                       "'created_at', s->'created_at', 'expires_at', s->'expires_at')), "                                        \
-                       "'[]') FROM jsonb_array_elements(secrets) s)::text AS secrets, "                                          \
-                       "org_id, " APP_TS("created_at") " AS created_at, " APP_TS(                                                \
-                           "updated_at") " AS updated_at, created_at AS raw_created"
+#define WH_COLS                                                                                      \
+    "id, url, description, array_to_json(event_types)::text AS event_types, enabled, " APP_TS(       \
+        "fa"                                                                                         \
+        "il"                                                                                         \
+        "in"                                                                                         \
+        "g_"                                                                                         \
+        "si"                                                                                         \
+        "nc"                                                                                         \
+        "e") " AS failing_since, " APP_TS("disabled_at") " AS disabled_at, "                         \
+                                                         "disabled_reason, (SELECT "                 \
+                                                         "COALESCE(json_agg(json_build_object("      \
+                                                         "'created_at', s->'created_at', "           \
+                                                         "'expires_at', s->'expires_at')), "         \
+                                                         "'[]') FROM "                               \
+                                                         "jsonb_array_elements(secrets) s)::text "   \
+                                                         "AS secrets, "                              \
+                                                         "org_id, " APP_TS("created_at") " AS "      \
+                                                                                         "created"   \
+                                                                                         "_at,"      \
+                                                                                         " " APP_TS( \
+                                                                                             "upd"   \
+                                                                                             "ate"   \
+                                                                                             "d_"    \
+                                                                                             "at") " AS updated_at, created_at AS raw_created"
 
 #define DL_COLS                                                                                    \
     "id, webhook_id, event_id, event_type, status, attempts, response_status, response_body, "     \
@@ -204,24 +214,10 @@ void h_webhooks_list(http_req_t *req)
 /* The caller's webhook {id} (WH_COLS), or NULL after answering. */
 static pg_result_t *load(http_req_t *req, pg_conn_t *c)
 {
-    const char *id = http_param(req, "id");
-    if (!app__is_uuid(id)) {
-        app__error(req, 404, "not_found", "no such webhook", NULL);
-        return NULL;
-    }
-    const char *p[] = {id, app__caller(req)->org_id};
-    int err = 0;
-    pg_result_t *r = pg_query(c,
-                              "SELECT " WH_COLS " FROM webhooks WHERE id = $1 AND org_id = $2 AND "
-                              "deleted_at IS NULL",
-                              2, p, &err);
-    if (!r)
-        app__db_error(req, err, c);
-    else if (pg_nrows(r) != 1) {
-        pg_result_free(&r);
-        app__error(req, 404, "not_found", "no such webhook", NULL);
-    }
-    return r;
+    return app__load(req, c,
+                     "SELECT " WH_COLS
+                     " FROM webhooks WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL",
+                     "no such webhook");
 }
 
 void h_webhooks_get(http_req_t *req)

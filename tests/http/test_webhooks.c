@@ -158,10 +158,8 @@ Test(webhooks, a_ping_is_signed_the_standard_webhooks_way, .timeout = 60)
 {
     receiver_t *rv = receiver_start();
     json_t *s = fx_register("whc");
-    char url[200], id[64], secret[80], eid[80], did[64];
-    receiver_url(rv, "ping", url, sizeof url);
-    hook(s, url, "[\"job.succeeded\"]", id, secret);
-    config(rv, "ping", secret, "");
+    char id[64], secret[80], eid[80], did[64];
+    receiver_hook(rv, s, "ping", "[\"job.succeeded\"]", NULL, id, secret);
     ping(s, id, eid, did);
     json_t *log = receiver_wait(rv, "ping", 1, 20);
     cr_assert_eq(json_array_size(log), 1, "%s", json_dumps(log, 0));
@@ -200,15 +198,13 @@ Test(webhooks, a_jobs_events_arrive_in_order_and_verified, .timeout = 90)
 {
     receiver_t *rv = receiver_start();
     json_t *s = fx_register("whd");
-    char url[200], id[64], secret[80], path[160], job[64];
-    receiver_url(rv, "jobs", url, sizeof url);
-    hook(s, url, "[\"job.started\",\"job.progress\",\"job.succeeded\",\"job.failed\"]", id, secret);
+    char id[64], secret[80], path[160], job[64];
+    receiver_hook(rv, s, "jobs",
+                  "[\"job.started\",\"job.progress\",\"job.succeeded\",\"job.failed\"]", NULL, id,
+                  secret);
     /* A second endpoint that wants only the outcome. */
-    char url2[200], id2[64], secret2[80];
-    receiver_url(rv, "outcome", url2, sizeof url2);
-    hook(s, url2, "[\"job.succeeded\"]", id2, secret2);
-    config(rv, "jobs", secret, "");
-    config(rv, "outcome", secret2, "");
+    char id2[64], secret2[80];
+    receiver_hook(rv, s, "outcome", "[\"job.succeeded\"]", NULL, id2, secret2);
     fx_resp_t r = call("POST", "/v1/workflows", TEXT_DOC, s);
     cr_assert_eq(r.status, 201, "%s", r.body);
     snprintf(path, sizeof path, "/v1/workflows/%s/run", sget(r.json, "id"));
@@ -262,10 +258,9 @@ Test(webhooks, three_failures_then_success_with_growing_backoff, .timeout = 60)
 {
     receiver_t *rv = receiver_start();
     json_t *s = fx_register("whe");
-    char url[200], id[64], secret[80], eid[80], did[64];
-    receiver_url(rv, "flaky", url, sizeof url);
-    hook(s, url, "[\"job.failed\"]", id, secret);
-    config(rv, "flaky", secret, "\"mode\":\"fail\",\"fail_times\":3,\"status\":500");
+    char id[64], secret[80], eid[80], did[64];
+    receiver_hook(rv, s, "flaky", "[\"job.failed\"]",
+                  "\"mode\":\"fail\",\"fail_times\":3,\"status\":500", id, secret);
     ping(s, id, eid, did);
     json_t *d = wait_delivery(s, id, did, "succeeded", 30);
     cr_assert_eq(json_integer_value(json_object_get(d, "attempts")), 4, "%s", json_dumps(d, 0));
@@ -290,10 +285,9 @@ Test(webhooks, always_failing_goes_dead_then_redelivers, .timeout = 60)
 {
     receiver_t *rv = receiver_start();
     json_t *s = fx_register("whf");
-    char url[200], id[64], secret[80], eid[80], did[64], path[200];
-    receiver_url(rv, "down", url, sizeof url);
-    hook(s, url, "[\"job.failed\"]", id, secret);
-    config(rv, "down", secret, "\"mode\":\"fail\",\"fail_times\":-1,\"status\":503");
+    char id[64], secret[80], eid[80], did[64], path[200];
+    receiver_hook(rv, s, "down", "[\"job.failed\"]",
+                  "\"mode\":\"fail\",\"fail_times\":-1,\"status\":503", id, secret);
     ping(s, id, eid, did);
     json_t *d = wait_delivery(s, id, did, "dead", 30);
     cr_assert_eq(json_integer_value(json_object_get(d, "attempts")), 4);
@@ -336,10 +330,8 @@ Test(webhooks, a_hanging_endpoint_times_out, .timeout = 60)
 {
     receiver_t *rv = receiver_start();
     json_t *s = fx_register("whg");
-    char url[200], id[64], secret[80], eid[80], did[64];
-    receiver_url(rv, "hang", url, sizeof url);
-    hook(s, url, "[\"job.failed\"]", id, secret);
-    config(rv, "hang", secret, "\"mode\":\"hang\"");
+    char id[64], secret[80], eid[80], did[64];
+    receiver_hook(rv, s, "hang", "[\"job.failed\"]", "\"mode\":\"hang\"", id, secret);
     ping(s, id, eid, did);
     json_t *d = wait_delivery(s, id, did, "retrying", 10);
     cr_assert(strstr(sget(d, "error"), "timed out"), "%s", sget(d, "error"));
@@ -354,10 +346,9 @@ Test(webhooks, retry_after_is_honoured, .timeout = 60)
 {
     receiver_t *rv = receiver_start();
     json_t *s = fx_register("whh");
-    char url[200], id[64], secret[80], eid[80], did[64];
-    receiver_url(rv, "busy", url, sizeof url);
-    hook(s, url, "[\"job.failed\"]", id, secret);
-    config(rv, "busy", secret, "\"mode\":\"retry_after\",\"status\":429,\"retry_after\":\"2\"");
+    char id[64], secret[80], eid[80], did[64];
+    receiver_hook(rv, s, "busy", "[\"job.failed\"]",
+                  "\"mode\":\"retry_after\",\"status\":429,\"retry_after\":\"2\"", id, secret);
     ping(s, id, eid, did);
     json_t *d = wait_delivery(s, id, did, "succeeded", 20);
     json_decref(d);
@@ -374,9 +365,8 @@ Test(webhooks, a_rotated_secret_signs_beside_the_old_one_for_the_overlap, .timeo
 {
     receiver_t *rv = receiver_start();
     json_t *s = fx_register("whi");
-    char url[200], id[64], old[80], eid[80], path[160];
-    receiver_url(rv, "rot", url, sizeof url);
-    hook(s, url, "[\"job.failed\"]", id, old);
+    char id[64], old[80], eid[80], path[160];
+    receiver_hook(rv, s, "rot", "[\"job.failed\"]", NULL, id, old);
     snprintf(path, sizeof path, "/v1/webhooks/%s/rotate-secret", id);
     fx_resp_t r = call("POST", path, "{\"overlap_seconds\":3600}", s);
     cr_assert_eq(r.status, 200, "%s", r.body);
@@ -421,10 +411,9 @@ Test(webhooks, a_failed_first_attempt_keeps_the_order_of_first_sends, .timeout =
 {
     receiver_t *rv = receiver_start();
     json_t *s = fx_register("whj");
-    char url[200], id[64], secret[80], path[160], job[64];
-    receiver_url(rv, "order", url, sizeof url);
-    hook(s, url, "[\"job.started\",\"job.progress\",\"job.succeeded\"]", id, secret);
-    config(rv, "order", secret, "\"mode\":\"fail\",\"fail_times\":1");
+    char id[64], secret[80], path[160], job[64];
+    receiver_hook(rv, s, "order", "[\"job.started\",\"job.progress\",\"job.succeeded\"]",
+                  "\"mode\":\"fail\",\"fail_times\":1", id, secret);
     fx_resp_t r = call("POST", "/v1/workflows", TEXT_DOC, s);
     cr_assert_eq(r.status, 201, "%s", r.body);
     snprintf(path, sizeof path, "/v1/workflows/%s/run", sget(r.json, "id"));
@@ -484,10 +473,8 @@ Test(webhooks, a_schedule_firing_is_announced, .timeout = 120)
 {
     receiver_t *rv = receiver_start();
     json_t *s = fx_register("whk");
-    char url[200], id[64], secret[80], body[256], sid[64];
-    receiver_url(rv, "sched", url, sizeof url);
-    hook(s, url, "[\"schedule.fired\"]", id, secret);
-    config(rv, "sched", secret, "");
+    char id[64], secret[80], body[256], sid[64];
+    receiver_hook(rv, s, "sched", "[\"schedule.fired\"]", NULL, id, secret);
     fx_resp_t r = call("POST", "/v1/workflows", TEXT_DOC, s);
     cr_assert_eq(r.status, 201, "%s", r.body);
     snprintf(body, sizeof body, "{\"workflow_id\":\"%s\",\"cron\":\"* * * * *\"}",

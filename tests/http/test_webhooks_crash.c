@@ -27,18 +27,6 @@ static const char *sget(const json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
-static void hook(const json_t *who, const char *url, const char *types, char id[64],
-                 char secret[80])
-{
-    char body[1024];
-    snprintf(body, sizeof body, "{\"url\":\"%s\",\"event_types\":%s}", url, types);
-    fx_resp_t r = call("POST", "/v1/webhooks", body, who);
-    cr_assert_eq(r.status, 201, "%s", r.body);
-    snprintf(id, 64, "%s", sget(r.json, "id"));
-    snprintf(secret, 80, "%s", sget(r.json, "secret"));
-    fx_resp_free(&r);
-}
-
 static json_int_t stat_of(receiver_t *rv, const char *name, const char *what)
 {
     json_t *st = receiver_stats(rv);
@@ -51,14 +39,10 @@ Test(webhooks_crash, a_kill_with_100_pending_loses_none_and_dedup_sees_each_once
 {
     receiver_t *rv = receiver_start();
     json_t *s = fx_register("wca");
-    char url[200], id[64], secret[80], path[160];
-    receiver_url(rv, "slow", url, sizeof url);
-    hook(s, url, "[\"job.failed\"]", id, secret);
+    char id[64], secret[80], path[160];
     /* 4 at a time, 250 ms each: 100 take about 6 s, so the kill finds
      * most of them pending. */
-    char c[256];
-    snprintf(c, sizeof c, "{\"secrets\":[\"%s\"],\"delay_ms\":250}", secret);
-    receiver_config(rv, "slow", c);
+    receiver_hook(rv, s, "slow", "[\"job.failed\"]", "\"delay_ms\":250", id, secret);
     snprintf(path, sizeof path, "/v1/webhooks/%s/test", id);
     char *events[100];
     for (int i = 0; i < 100; i++) {

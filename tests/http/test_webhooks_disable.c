@@ -27,32 +27,14 @@ static const char *sget(const json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
-static void hook(const json_t *who, const char *url, const char *types, char id[64],
-                 char secret[80])
-{
-    char body[1024];
-    snprintf(body, sizeof body, "{\"url\":\"%s\",\"event_types\":%s}", url, types);
-    fx_resp_t r = call("POST", "/v1/webhooks", body, who);
-    cr_assert_eq(r.status, 201, "%s", r.body);
-    snprintf(id, 64, "%s", sget(r.json, "id"));
-    snprintf(secret, 80, "%s", sget(r.json, "secret"));
-    fx_resp_free(&r);
-}
-
 Test(webhooks_disable, an_endpoint_failing_too_long_is_disabled_and_the_org_told, .timeout = 90)
 {
     receiver_t *rv = receiver_start();
     json_t *s = fx_register("wcb");
-    char url[200], id[64], secret[80], url2[200], id2[64], secret2[80], path[160];
-    receiver_url(rv, "broken", url, sizeof url);
-    receiver_url(rv, "ops", url2, sizeof url2);
-    hook(s, url, "[\"job.failed\"]", id, secret);
-    hook(s, url2, "[\"webhook.disabled\"]", id2, secret2);
-    char c[256];
-    snprintf(c, sizeof c, "{\"secrets\":[\"%s\"],\"mode\":\"fail\",\"fail_times\":-1}", secret);
-    receiver_config(rv, "broken", c);
-    snprintf(c, sizeof c, "{\"secrets\":[\"%s\"]}", secret2);
-    receiver_config(rv, "ops", c);
+    char id[64], secret[80], id2[64], secret2[80], path[160];
+    receiver_hook(rv, s, "broken", "[\"job.failed\"]", "\"mode\":\"fail\",\"fail_times\":-1", id,
+                  secret);
+    receiver_hook(rv, s, "ops", "[\"webhook.disabled\"]", NULL, id2, secret2);
     snprintf(path, sizeof path, "/v1/webhooks/%s/test", id);
     fx_resp_t r = call("POST", path, NULL, s);
     cr_assert_eq(r.status, 202, "%s", r.body);

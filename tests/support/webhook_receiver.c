@@ -2,6 +2,7 @@
  * webhook_receiver.h): spawning node with pipes on its stdin and stdout,
  * reading its ready line, and its control endpoints over libcurl. */
 #include "tests/support/webhook_receiver.h"
+#include "tests/support/api_fixture.h"
 
 #include <criterion/criterion.h>
 #include <curl/curl.h>
@@ -256,4 +257,22 @@ void receiver_stop(receiver_t **rp)
     }
     close(r->stdin_fd);
     free(r);
+}
+
+void receiver_hook(receiver_t *r, const json_t *who, const char *name, const char *types,
+                   const char *extra, char id[64], char secret[80])
+{
+    char url[256], body[1024];
+    receiver_url(r, name, url, sizeof url);
+    snprintf(body, sizeof body, "{\"url\":\"%s\",\"event_types\":%s}", url, types);
+    fx_resp_t res =
+        fx_req("POST", "/v1/webhooks", body, &(fx_opts_t){.bearer = fx_token(who), .http2 = true});
+    cr_assert_eq(res.status, 201, "POST /v1/webhooks: %s", res.body);
+    snprintf(id, 64, "%s", json_string_value(json_object_get(res.json, "id")));
+    snprintf(secret, 80, "%s", json_string_value(json_object_get(res.json, "secret")));
+    fx_resp_free(&res);
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg, "{\"secrets\":[\"%s\"]%s%s}", secret, extra && *extra ? "," : "",
+             extra ? extra : "");
+    receiver_config(r, name, cfg);
 }

@@ -28,6 +28,12 @@ const char *receiver_url(const receiver_t *r, const char *name, char *buf, size_
 /* PUT /_config/<name> with config_json (a JSON object's text): replaces the
  * endpoint's config and resets its fail counter; asserts 204. */
 void receiver_config(receiver_t *r, const char *name, const char *config_json);
+/* Creates, as who through the API, a webhook to endpoint name for types
+ * (a JSON array's text), and configures the endpoint with its secret plus
+ * extra (members of the config object, e.g. "\"mode\":\"fail\"", or
+ * NULL); the webhook's id and secret into the buffers. Asserts. */
+void receiver_hook(receiver_t *r, const json_t *who, const char *name, const char *types,
+                   const char *extra, char id[64], char secret[80]);
 /* GET /_log/<name>: the array of records in arrival order (the caller's). */
 json_t *receiver_log(receiver_t *r, const char *name);
 /* Polls the log until it has at least n records or seconds pass; returns the
