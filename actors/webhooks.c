@@ -19,9 +19,10 @@
 #include <string.h>
 #include <time.h>
 
-#define CACHE_TTL_MS 1000   /* how long the fan-out trusts what it read of an org's webhooks */
-#define ORDER_KEYS_MAX 2000 /* subjects whose order a fan-out remembers per org */
-#define WATCHDOG_SLACK_MS 60000
+#define CACHE_TTL_MS 1000       /* how long the fan-out trusts what it read of an org's webhooks */
+#define ORDER_KEYS_MAX 2000     /* subjects whose order a fan-out remembers per org */
+#define WATCHDOG_SLACK_MS 10000 /* past the request's timeout before a lost attempt is resent */
+#define INFLIGHT_BUCKETS 4096
 
 static const int64_t default_retry_ms[] = {5000,     30000,    120000,   600000,  3600000,
                                            10800000, 21600000, 43200000, 86400000};
@@ -42,9 +43,26 @@ struct webhooks {
     metric_t *m_ok, *m_retry, *m_dead; /* attempts by what came of them */
     metric_t *m_latency;               /* seconds from the POST to its answer */
     metric_t *m_pending;               /* requests in the outbound client */
-    pthread_mutex_t lock;              /* guards cache */
+    pthread_mutex_t lock;              /* guards cache and inflight */
+    /* Deliveries whose attempt is in the outbound client now, by id: a
+     * watchdog finding its delivery here waits on; one not here was lost
+     * with a previous process and is sent again. */
+    struct inflight *inflight[INFLIGHT_BUCKETS];
+    /* Pending rows from the fan-outs, written in batches by their own
+     * thread so no fan-out waits for a PostgreSQL commit. */
+    pthread_t writer;
+    bool writer_started, writer_stop;
+    pthread_mutex_t wlock;
+    pthread_cond_t wcond;
+    json_t *wrows; /* rows waiting to be written */
     org_cache_t *cache;
     size_t ncache, capcache;
+};
+
+/* A delivery id in the in-flight set. */
+struct inflight {
+    struct inflight *next;
+    char did[37];
 };
 
 /* One attempt in flight: what the result needs to find its actor and row. */
@@ -231,6 +249,101 @@ bool webhooks_wanted(void *arg, const char *org, const char *type)
     return want;
 }
 
+/* ---- in flight -------------------------------------------------------------------------- */
+
+static unsigned bucket(const char *did)
+{
+    unsigned h = 2166136261u;
+    for (const char *p = did; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    return h % INFLIGHT_BUCKETS;
+}
+
+static int inflight_add(webhooks_t *w, const char *did)
+{
+    struct inflight *n = malloc(sizeof *n);
+    if (!n)
+        return FENTA_ENOMEM;
+    snprintf(n->did, sizeof n->did, "%s", did);
+    pthread_mutex_lock(&w->lock);
+    n->next = w->inflight[bucket(did)];
+    w->inflight[bucket(did)] = n;
+    pthread_mutex_unlock(&w->lock);
+    return 0;
+}
+
+/* Removes one entry of did; whether there was one. */
+static bool inflight_take(webhooks_t *w, const char *did, bool remove)
+{
+    pthread_mutex_lock(&w->lock);
+    struct inflight **pp = &w->inflight[bucket(did)];
+    while (*pp && strcmp((*pp)->did, did) != 0)
+        pp = &(*pp)->next;
+    struct inflight *hit = *pp;
+    if (hit && remove)
+        *pp = hit->next;
+    pthread_mutex_unlock(&w->lock);
+    if (hit && remove)
+        free(hit);
+    return hit != NULL;
+}
+
+/* ---- pending rows --------------------------------------------------------------------------- */
+
+static void write_pending(webhooks_t *w, json_t *rows)
+{
+    char *rs = json_dumps(rows, JSON_COMPACT);
+    int err = 0;
+    pg_conn_t *c = rs ? pg_acquire(w->cfg.pool, 10000, &err) : NULL;
+    const char *p[] = {rs};
+    if (c && pg_exec(c,
+                     "INSERT INTO webhook_deliveries (id, webhook_id, org_id, event_id, "
+                     "event_type) SELECT id, webhook_id, org_id, event_id, event_type FROM "
+                     "jsonb_to_recordset($1::jsonb) AS r(id uuid, webhook_id uuid, org_id "
+                     "uuid, event_id text, event_type text) ON CONFLICT (id) DO NOTHING",
+                     1, p) < 0)
+        err = FENTA_EIO;
+    if (!rs || !c || err)
+        log_kv(LOG_WARN, NULL, "webhook deliveries not listed yet; their first result lists them",
+               (const char *const[]){"error", fenta_strerror(err ? err : FENTA_ENOMEM), NULL});
+    pg_release(w->cfg.pool, &c);
+    free(rs);
+}
+
+static void *writer_main(void *arg)
+{
+    webhooks_t *w = arg;
+    pthread_mutex_lock(&w->wlock);
+    for (;;) {
+        while (!w->writer_stop && json_array_size(w->wrows) == 0)
+            pthread_cond_wait(&w->wcond, &w->wlock);
+        if (json_array_size(w->wrows) == 0)
+            break; /* stopping, nothing left */
+        json_t *rows = w->wrows;
+        w->wrows = json_array();
+        pthread_mutex_unlock(&w->wlock);
+        write_pending(w, rows);
+        json_decref(rows);
+        pthread_mutex_lock(&w->wlock);
+    }
+    pthread_mutex_unlock(&w->wlock);
+    return NULL;
+}
+
+/* Queues rows for the writer (or writes them here when it is not running). */
+static void queue_pending(webhooks_t *w, json_t *rows)
+{
+    pthread_mutex_lock(&w->wlock);
+    bool running = w->writer_started && !w->writer_stop && w->wrows;
+    if (running) {
+        json_array_extend(w->wrows, rows);
+        pthread_cond_signal(&w->wcond);
+    }
+    pthread_mutex_unlock(&w->wlock);
+    if (!running)
+        write_pending(w, rows);
+}
+
 /* ---- emitting ------------------------------------------------------------------------- */
 
 static char *event_body(const char *event_id, const char *type, const json_t *data,
@@ -377,22 +490,10 @@ static int org_message(actor_ctx_t *ctx, const envelope_t *msg)
         json_array_append_new(rows, json_pack("{ss ss ss ss ss}", "id", did, "webhook_id", wid,
                                               "org_id", org, "event_id", eid, "event_type", type));
     }
-    if (rc == 0 && json_array_size(rows)) {
-        char *rs = json_dumps(rows, JSON_COMPACT);
-        pg_conn_t *c = rs ? pg_acquire(w->cfg.pool, 5000, &rc) : NULL;
-        const char *p[] = {rs};
-        if (c && pg_exec(c,
-                         "INSERT INTO webhook_deliveries (id, webhook_id, org_id, event_id, "
-                         "event_type) SELECT id, webhook_id, org_id, event_id, event_type FROM "
-                         "jsonb_to_recordset($1::jsonb) AS r(id uuid, webhook_id uuid, org_id "
-                         "uuid, event_id text, event_type text) ON CONFLICT (id) DO NOTHING",
-                         1, p) < 0)
-            rc = FENTA_EIO;
-        else if (!rs)
-            rc = FENTA_ENOMEM;
-        pg_release(w->cfg.pool, &c);
-        free(rs);
-    }
+    /* The rows are a listing for the API, written behind: the actors are
+     * what deliver, and a delivery's first result writes its row whole. */
+    if (rc == 0 && json_array_size(rows))
+        queue_pending(w, rows);
     if (rc == 0 && changed) {
         prune_order(last);
         char *s = json_dumps(state, JSON_COMPACT);
@@ -551,8 +652,9 @@ static int attempt(dx_t *x)
                                  .arg = a};
         if (rc == 0 && !w->client)
             rc = FENTA_EUNAVAILABLE;
-        if (rc == 0)
-            rc = webhook_client_submit(w->client, &req);
+        if (rc == 0 && (rc = inflight_add(w, a->did)) == 0 &&
+            (rc = webhook_client_submit(w->client, &req)) != 0)
+            inflight_take(w, a->did, true);
         if (rc && a) {
             free(a->event_id);
             free(a->type);
@@ -617,9 +719,19 @@ static int delivery_message(actor_ctx_t *ctx, const envelope_t *msg)
         else if (strcmp(status, "new") == 0 && !sget(x.st, "prev"))
             rc = attempt(&x);
     } else if (strcmp(type, "wh.watchdog") == 0) {
-        /* The result of this attempt never came (lost with a crash). */
-        if (strcmp(status, "sending") == 0 && their == cur)
-            rc = attempt(&x);
+        /* Still in the client (a slow endpoint's queue): wait on. Not there:
+         * the attempt was lost with a previous process; send it again. */
+        if (strcmp(status, "sending") == 0 && their == cur) {
+            char did[37];
+            webhooks_delivery_id(sget(x.st, "ev"), sget(x.st, "w"), did);
+            if (inflight_take(w, did, false)) {
+                long limit = w->cfg.timeout_ms > 0 ? w->cfg.timeout_ms : 15000;
+                rc = send_json(&x, actor_self(ctx), "wh.watchdog",
+                               json_pack("{si}", "attempt", cur), limit + WATCHDOG_SLACK_MS);
+            } else {
+                rc = attempt(&x);
+            }
+        }
     } else if (strcmp(type, "wh.result") == 0) {
         if (strcmp(status, "sending") == 0 && their == cur) {
             const char *why = sget(b, "why");
@@ -699,6 +811,7 @@ static void on_results(void *arg, const webhook_result_t *res, size_t n)
     for (size_t i = 0; i < n; i++) {
         const webhook_result_t *r = &res[i];
         attempt_t *a = r->arg;
+        inflight_take(w, a->did, true);
         /* Abandoned at shutdown: the watchdog sends it again after the start. */
         if (r->outcome == WEBHOOK_CANCELLED)
             continue;
@@ -854,6 +967,9 @@ webhooks_t *webhooks_new(const webhooks_config_t *cfg, char *errbuf, size_t errl
     w->types = json_incref(json_object_get(doc, "types"));
     json_decref(doc);
     pthread_mutex_init(&w->lock, NULL);
+    pthread_mutex_init(&w->wlock, NULL);
+    pthread_cond_init(&w->wcond, NULL);
+    w->wrows = json_array();
     const char *help = "Webhook delivery attempts by outcome";
     w->m_ok = metrics_counter("fenta_webhook_attempts_total", help, "outcome=\"succeeded\"");
     w->m_retry = metrics_counter("fenta_webhook_attempts_total", help, "outcome=\"retry\"");
@@ -874,6 +990,22 @@ void webhooks_destroy(webhooks_t **self_p)
         return;
     webhooks_t *w = *self_p;
     webhook_client_destroy(&w->client);
+    if (w->writer_started) {
+        pthread_mutex_lock(&w->wlock);
+        w->writer_stop = true; /* it writes what is queued, then ends */
+        pthread_cond_signal(&w->wcond);
+        pthread_mutex_unlock(&w->wlock);
+        pthread_join(w->writer, NULL);
+    }
+    json_decref(w->wrows);
+    for (size_t i = 0; i < INFLIGHT_BUCKETS; i++)
+        while (w->inflight[i]) {
+            struct inflight *n = w->inflight[i];
+            w->inflight[i] = n->next;
+            free(n);
+        }
+    pthread_cond_destroy(&w->wcond);
+    pthread_mutex_destroy(&w->wlock);
     for (size_t i = 0; i < w->ncache; i++)
         json_decref(w->cache[i].eps);
     free(w->cache);
@@ -899,7 +1031,12 @@ int webhooks_start(webhooks_t *w, runtime_t *rt)
                                .connect_timeout_ms = w->cfg.connect_timeout_ms,
                                .total_timeout_ms = w->cfg.timeout_ms};
     w->client = webhook_client_new(&o, on_results, w, &err);
-    return w->client ? 0 : err ? err : FENTA_ENOMEM;
+    if (!w->client)
+        return err ? err : FENTA_ENOMEM;
+    if (pthread_create(&w->writer, NULL, writer_main, w) != 0)
+        return FENTA_ENOMEM;
+    w->writer_started = true;
+    return 0;
 }
 
 const json_t *webhooks_event_types(const webhooks_t *w)
