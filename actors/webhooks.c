@@ -47,21 +47,28 @@ struct webhooks {
     /* Deliveries whose attempt is in the outbound client now, by id: a
      * watchdog finding its delivery here waits on; one not here was lost
      * with a previous process and is sent again. */
-    struct inflight *inflight[INFLIGHT_BUCKETS];
+    struct setnode *inflight[INFLIGHT_BUCKETS];
+    /* Organisations whose fan-out actor this process has spawned (or found):
+     * an event from outside then costs one commit, not two. */
+    struct setnode *fanouts[INFLIGHT_BUCKETS];
     /* Pending rows from the fan-outs, written in batches by their own
      * thread so no fan-out waits for a PostgreSQL commit. */
     pthread_t writer;
     bool writer_started, writer_stop;
     pthread_mutex_t wlock;
     pthread_cond_t wcond;
-    json_t *wrows; /* rows waiting to be written */
+    json_t *wrows; /* pending rows waiting to be written */
+    /* Results waiting to be recorded and sent (from the client's thread). */
+    json_t *rrows, *rfailed, *rok;
+    envelope_t **renvs;
+    size_t nrenvs;
     org_cache_t *cache;
     size_t ncache, capcache;
 };
 
-/* A delivery id in the in-flight set. */
-struct inflight {
-    struct inflight *next;
+/* A member of a set of ids (deliveries in flight, organisations with a fan-out). */
+struct setnode {
+    struct setnode *next;
     char did[37];
 };
 
@@ -249,7 +256,7 @@ bool webhooks_wanted(void *arg, const char *org, const char *type)
     return want;
 }
 
-/* ---- in flight -------------------------------------------------------------------------- */
+/* ---- sets of ids -------------------------------------------------------------------------- */
 
 static unsigned bucket(const char *did)
 {
@@ -259,27 +266,27 @@ static unsigned bucket(const char *did)
     return h % INFLIGHT_BUCKETS;
 }
 
-static int inflight_add(webhooks_t *w, const char *did)
+static int set_add(webhooks_t *w, struct setnode **set, const char *did)
 {
-    struct inflight *n = malloc(sizeof *n);
+    struct setnode *n = malloc(sizeof *n);
     if (!n)
         return FENTA_ENOMEM;
     snprintf(n->did, sizeof n->did, "%s", did);
     pthread_mutex_lock(&w->lock);
-    n->next = w->inflight[bucket(did)];
-    w->inflight[bucket(did)] = n;
+    n->next = set[bucket(did)];
+    set[bucket(did)] = n;
     pthread_mutex_unlock(&w->lock);
     return 0;
 }
 
 /* Removes one entry of did; whether there was one. */
-static bool inflight_take(webhooks_t *w, const char *did, bool remove)
+static bool set_take(webhooks_t *w, struct setnode **set, const char *did, bool remove)
 {
     pthread_mutex_lock(&w->lock);
-    struct inflight **pp = &w->inflight[bucket(did)];
+    struct setnode **pp = &set[bucket(did)];
     while (*pp && strcmp((*pp)->did, did) != 0)
         pp = &(*pp)->next;
-    struct inflight *hit = *pp;
+    struct setnode *hit = *pp;
     if (hit && remove)
         *pp = hit->next;
     pthread_mutex_unlock(&w->lock);
@@ -310,20 +317,39 @@ static void write_pending(webhooks_t *w, json_t *rows)
     free(rs);
 }
 
+static void record_results(webhooks_t *w, json_t *rows, json_t *failed, json_t *ok,
+                           envelope_t **envs, size_t nenv);
+
 static void *writer_main(void *arg)
 {
     webhooks_t *w = arg;
     pthread_mutex_lock(&w->wlock);
     for (;;) {
-        while (!w->writer_stop && json_array_size(w->wrows) == 0)
+        while (!w->writer_stop && json_array_size(w->wrows) == 0 && w->nrenvs == 0 &&
+               json_array_size(w->rrows) == 0)
             pthread_cond_wait(&w->wcond, &w->wlock);
-        if (json_array_size(w->wrows) == 0)
+        if (json_array_size(w->wrows) == 0 && w->nrenvs == 0 && json_array_size(w->rrows) == 0)
             break; /* stopping, nothing left */
-        json_t *rows = w->wrows;
+        /* Everything queued meanwhile goes in one batch. */
+        json_t *pending = w->wrows, *rows = w->rrows, *failed = w->rfailed, *ok = w->rok;
+        envelope_t **envs = w->renvs;
+        size_t nenv = w->nrenvs;
         w->wrows = json_array();
+        w->rrows = json_array();
+        w->rfailed = json_array();
+        w->rok = json_array();
+        w->renvs = NULL;
+        w->nrenvs = 0;
         pthread_mutex_unlock(&w->wlock);
-        write_pending(w, rows);
+        if (json_array_size(pending))
+            write_pending(w, pending);
+        if (json_array_size(rows) || nenv)
+            record_results(w, rows, failed, ok, envs, nenv);
+        free(envs);
+        json_decref(pending);
         json_decref(rows);
+        json_decref(failed);
+        json_decref(ok);
         pthread_mutex_lock(&w->wlock);
     }
     pthread_mutex_unlock(&w->wlock);
@@ -378,14 +404,21 @@ int webhooks_emit(actor_ctx_t *ctx, const char *org, const char *event_id, const
     return rc;
 }
 
-int webhooks_emit_now(runtime_t *rt, const char *org, const char *event_id, const char *type,
+int webhooks_emit_now(webhooks_t *w, const char *org, const char *event_id, const char *type,
                       const json_t *data, const char *only)
 {
+    runtime_t *rt = w->rt;
+    if (!rt)
+        return FENTA_EUNAVAILABLE;
     char to[ENVELOPE_ADDR_MAX + 1];
     snprintf(to, sizeof to, "webhook.org/%s", org);
-    int rc = runtime_spawn(rt, to, NULL, NULL, 0);
-    if (rc && rc != FENTA_EEXIST)
-        return rc;
+    if (!set_take(w, w->fanouts, org, false)) {
+        int rc = runtime_spawn(rt, to, NULL, NULL, 0);
+        if (rc && rc != FENTA_EEXIST)
+            return rc;
+        set_add(w, w->fanouts, org);
+    }
+    int rc;
     char *b = event_body(event_id, type, data, only);
     if (!b)
         return FENTA_ENOMEM;
@@ -652,9 +685,9 @@ static int attempt(dx_t *x)
                                  .arg = a};
         if (rc == 0 && !w->client)
             rc = FENTA_EUNAVAILABLE;
-        if (rc == 0 && (rc = inflight_add(w, a->did)) == 0 &&
+        if (rc == 0 && (rc = set_add(w, w->inflight, a->did)) == 0 &&
             (rc = webhook_client_submit(w->client, &req)) != 0)
-            inflight_take(w, a->did, true);
+            set_take(w, w->inflight, a->did, true);
         if (rc && a) {
             free(a->event_id);
             free(a->type);
@@ -724,7 +757,7 @@ static int delivery_message(actor_ctx_t *ctx, const envelope_t *msg)
         if (strcmp(status, "sending") == 0 && their == cur) {
             char did[37];
             webhooks_delivery_id(sget(x.st, "ev"), sget(x.st, "w"), did);
-            if (inflight_take(w, did, false)) {
+            if (set_take(w, w->inflight, did, false)) {
                 long limit = w->cfg.timeout_ms > 0 ? w->cfg.timeout_ms : 15000;
                 rc = send_json(&x, actor_self(ctx), "wh.watchdog",
                                json_pack("{si}", "attempt", cur), limit + WATCHDOG_SLACK_MS);
@@ -798,65 +831,13 @@ static json_t *body_text(const char *b, size_t n)
     return s;
 }
 
-static void on_results(void *arg, const webhook_result_t *res, size_t n)
+/* Writes a batch of results (writer thread): their rows and the endpoints'
+ * health in one statement, then the messages to their actors in one
+ * commit, so a result that reached its actor is on record. */
+static void record_results(webhooks_t *w, json_t *rows, json_t *failed, json_t *ok,
+                           envelope_t **envs, size_t nenv)
 {
-    webhooks_t *w = arg;
     const webhooks_config_t *cfg = &w->cfg;
-    int nretry = cfg->nretry > 0 ? cfg->nretry : (int)(sizeof default_retry_ms / sizeof(int64_t));
-    const int64_t *sched = cfg->nretry > 0 ? cfg->retry_ms : default_retry_ms;
-    json_t *rows = json_array(), *failed = json_array(), *ok = json_array();
-    envelope_t **envs = calloc(n, sizeof *envs);
-    size_t nenv = 0;
-    int64_t now = now_ms();
-    for (size_t i = 0; i < n; i++) {
-        const webhook_result_t *r = &res[i];
-        attempt_t *a = r->arg;
-        inflight_take(w, a->did, true);
-        /* Abandoned at shutdown: the watchdog sends it again after the start. */
-        if (r->outcome == WEBHOOK_CANCELLED)
-            continue;
-        bool good = r->outcome == WEBHOOK_OK;
-        bool permanent = r->outcome == WEBHOOK_BLOCKED || r->outcome == WEBHOOK_BAD_URL;
-        bool dead = !good && (permanent || a->attempt > nretry);
-        int64_t delay = 0;
-        if (!good && !dead) {
-            delay = jittered(sched[a->attempt - 1]);
-            if ((r->status == 429 || r->status == 503) && r->retry_after_ms >= 0)
-                delay = r->retry_after_ms < 86400000 ? r->retry_after_ms : 86400000;
-        }
-        char why[400] = "";
-        if (!good && r->status)
-            snprintf(why, sizeof why, "HTTP %ld%s%s", r->status, r->error[0] ? ": " : "", r->error);
-        else if (!good)
-            snprintf(why, sizeof why, "%s", r->error[0] ? r->error : "failed");
-        const char *status = good ? "succeeded" : dead ? "dead" : "retrying";
-        metric_inc(good ? w->m_ok : dead ? w->m_dead : w->m_retry);
-        metric_observe(w->m_latency, (double)r->latency_ms / 1000.0);
-        json_t *row =
-            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:o?, s:o?, s:I, s:s?, s:o?, s:i, s:b}",
-                      "id", a->did, "webhook_id", a->wid, "org_id", a->org, "event_id", a->event_id,
-                      "event_type", a->type, "status", status, "attempts", a->sends,
-                      "response_status", r->status ? json_integer(r->status) : NULL,
-                      "response_body", r->body_len ? body_text(r->body, r->body_len) : NULL,
-                      "latency_ms", (json_int_t)r->latency_ms, "error", good ? NULL : why,
-                      "next_at", good || dead ? NULL : json_integer(now + delay), "rev",
-                      2 * a->sends + (good || dead), "delivered", good);
-        json_array_append_new(rows, row);
-        json_array_append_new(good ? ok : failed, json_string(a->wid));
-        json_t *m = json_pack("{si sb sb sI ss}", "attempt", a->attempt, "ok", good, "dead", dead,
-                              "delay", (json_int_t)delay, "why", why);
-        char *ms = m ? json_dumps(m, JSON_COMPACT) : NULL;
-        json_decref(m);
-        char to[ENVELOPE_ADDR_MAX + 1];
-        snprintf(to, sizeof to, "webhook.delivery/%s", a->did);
-        if (envs && ms)
-            envs[nenv] = envelope_new(to, NULL, "wh.result", a->did, ms, strlen(ms));
-        if (envs && envs[nenv])
-            nenv++;
-        free(ms);
-    }
-    metric_set(w->m_pending, (double)webhook_client_pending(w->client));
-    /* The rows first: a result that reached its actor is on record. */
     int err = 0;
     pg_conn_t *c = pg_acquire(cfg->pool, 10000, &err);
     char *rs = json_dumps(rows, JSON_COMPACT), *fs = json_dumps(failed, JSON_COMPACT),
@@ -914,7 +895,7 @@ static void on_results(void *arg, const webhook_result_t *res, size_t n)
                (const char *const[]){"webhook_id", pg_get(dis, i, 0), "org_id", pg_get(dis, i, 1),
                                      NULL});
         if (w->rt)
-            webhooks_emit_now(w->rt, pg_get(dis, i, 1), eid, "webhook.disabled", data, NULL);
+            webhooks_emit_now(w, pg_get(dis, i, 1), eid, "webhook.disabled", data, NULL);
         json_decref(data);
     }
     pg_result_free(&dis);
@@ -926,16 +907,96 @@ static void on_results(void *arg, const webhook_result_t *res, size_t n)
     }
     for (size_t i = 0; envs && i < nenv; i++)
         envelope_destroy(&envs[i]);
-    free(envs);
+    free(rs);
+    free(fs);
+    free(os);
+}
+
+/* The results of one turn of the client (its thread): rows and messages
+ * are made here, and the writer thread records and sends them, so the
+ * client's loop never waits for PostgreSQL or a commit. */
+static void on_results(void *arg, const webhook_result_t *res, size_t n)
+{
+    webhooks_t *w = arg;
+    const webhooks_config_t *cfg = &w->cfg;
+    int nretry = cfg->nretry > 0 ? cfg->nretry : (int)(sizeof default_retry_ms / sizeof(int64_t));
+    const int64_t *sched = cfg->nretry > 0 ? cfg->retry_ms : default_retry_ms;
+    json_t *rows = json_array(), *failed = json_array(), *ok = json_array();
+    envelope_t **envs = calloc(n, sizeof *envs);
+    size_t nenv = 0;
+    int64_t now = now_ms();
+    for (size_t i = 0; i < n; i++) {
+        const webhook_result_t *r = &res[i];
+        attempt_t *a = r->arg;
+        set_take(w, w->inflight, a->did, true);
+        /* Abandoned at shutdown: the watchdog sends it again after the start. */
+        if (r->outcome == WEBHOOK_CANCELLED)
+            continue;
+        bool good = r->outcome == WEBHOOK_OK;
+        bool permanent = r->outcome == WEBHOOK_BLOCKED || r->outcome == WEBHOOK_BAD_URL;
+        bool dead = !good && (permanent || a->attempt > nretry);
+        int64_t delay = 0;
+        if (!good && !dead) {
+            delay = jittered(sched[a->attempt - 1]);
+            if ((r->status == 429 || r->status == 503) && r->retry_after_ms >= 0)
+                delay = r->retry_after_ms < 86400000 ? r->retry_after_ms : 86400000;
+        }
+        char why[400] = "";
+        if (!good && r->status)
+            snprintf(why, sizeof why, "HTTP %ld%s%s", r->status, r->error[0] ? ": " : "", r->error);
+        else if (!good)
+            snprintf(why, sizeof why, "%s", r->error[0] ? r->error : "failed");
+        const char *status = good ? "succeeded" : dead ? "dead" : "retrying";
+        metric_inc(good ? w->m_ok : dead ? w->m_dead : w->m_retry);
+        metric_observe(w->m_latency, (double)r->latency_ms / 1000.0);
+        json_t *row =
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:o?, s:o?, s:I, s:s?, s:o?, s:i, s:b}",
+                      "id", a->did, "webhook_id", a->wid, "org_id", a->org, "event_id", a->event_id,
+                      "event_type", a->type, "status", status, "attempts", a->sends,
+                      "response_status", r->status ? json_integer(r->status) : NULL,
+                      "response_body", r->body_len ? body_text(r->body, r->body_len) : NULL,
+                      "latency_ms", (json_int_t)r->latency_ms, "error", good ? NULL : why,
+                      "next_at", good || dead ? NULL : json_integer(now + delay), "rev",
+                      2 * a->sends + (good || dead), "delivered", good);
+        json_array_append_new(rows, row);
+        json_array_append_new(good ? ok : failed, json_string(a->wid));
+        json_t *m = json_pack("{si sb sb sI ss}", "attempt", a->attempt, "ok", good, "dead", dead,
+                              "delay", (json_int_t)delay, "why", why);
+        char *ms = m ? json_dumps(m, JSON_COMPACT) : NULL;
+        json_decref(m);
+        char to[ENVELOPE_ADDR_MAX + 1];
+        snprintf(to, sizeof to, "webhook.delivery/%s", a->did);
+        if (envs && ms)
+            envs[nenv] = envelope_new(to, NULL, "wh.result", a->did, ms, strlen(ms));
+        if (envs && envs[nenv])
+            nenv++;
+        free(ms);
+    }
+    metric_set(w->m_pending, (double)webhook_client_pending(w->client));
     for (size_t i = 0; i < n; i++) {
         attempt_t *a = res[i].arg;
         free(a->event_id);
         free(a->type);
         free(a);
     }
-    free(rs);
-    free(fs);
-    free(os);
+    pthread_mutex_lock(&w->wlock);
+    json_array_extend(w->rrows, rows);
+    json_array_extend(w->rfailed, failed);
+    json_array_extend(w->rok, ok);
+    envelope_t **grown =
+        envs && nenv ? realloc(w->renvs, (w->nrenvs + nenv) * sizeof *grown) : w->renvs;
+    if (grown) {
+        w->renvs = grown;
+        memcpy(w->renvs + w->nrenvs, envs, nenv * sizeof *envs);
+        w->nrenvs += nenv;
+        nenv = 0;
+    }
+    pthread_cond_signal(&w->wcond);
+    pthread_mutex_unlock(&w->wlock);
+    /* Not queued (no memory): their watchdogs send them again. */
+    for (size_t i = 0; envs && i < nenv; i++)
+        envelope_destroy(&envs[i]);
+    free(envs);
     json_decref(rows);
     json_decref(failed);
     json_decref(ok);
@@ -970,6 +1031,9 @@ webhooks_t *webhooks_new(const webhooks_config_t *cfg, char *errbuf, size_t errl
     pthread_mutex_init(&w->wlock, NULL);
     pthread_cond_init(&w->wcond, NULL);
     w->wrows = json_array();
+    w->rrows = json_array();
+    w->rfailed = json_array();
+    w->rok = json_array();
     const char *help = "Webhook delivery attempts by outcome";
     w->m_ok = metrics_counter("fenta_webhook_attempts_total", help, "outcome=\"succeeded\"");
     w->m_retry = metrics_counter("fenta_webhook_attempts_total", help, "outcome=\"retry\"");
@@ -998,12 +1062,24 @@ void webhooks_destroy(webhooks_t **self_p)
         pthread_join(w->writer, NULL);
     }
     json_decref(w->wrows);
-    for (size_t i = 0; i < INFLIGHT_BUCKETS; i++)
+    json_decref(w->rrows);
+    json_decref(w->rfailed);
+    json_decref(w->rok);
+    for (size_t i = 0; i < w->nrenvs; i++)
+        envelope_destroy(&w->renvs[i]);
+    free(w->renvs);
+    for (size_t i = 0; i < INFLIGHT_BUCKETS; i++) {
         while (w->inflight[i]) {
-            struct inflight *n = w->inflight[i];
+            struct setnode *n = w->inflight[i];
             w->inflight[i] = n->next;
             free(n);
         }
+        while (w->fanouts[i]) {
+            struct setnode *n = w->fanouts[i];
+            w->fanouts[i] = n->next;
+            free(n);
+        }
+    }
     pthread_cond_destroy(&w->wcond);
     pthread_mutex_destroy(&w->wlock);
     for (size_t i = 0; i < w->ncache; i++)

@@ -93,10 +93,11 @@ int webhooks_emit(actor_ctx_t *ctx, const char *org_id, const char *event_id, co
  * webhooks_t; from what the fan-out caches, at most a second old): lets a
  * producer skip emitting events nobody wants. True when unsure. */
 bool webhooks_wanted(void *arg, const char *org_id, const char *type);
-/* The same from outside any actor (durable when it returns 0); only, when
+/* The same from outside any actor, after webhooks_start (durable when it
+ * returns 0); only, when
  * not NULL, sends it to that one webhook whatever its subscriptions (a
  * test ping). */
-int webhooks_emit_now(runtime_t *rt, const char *org_id, const char *event_id, const char *type,
+int webhooks_emit_now(webhooks_t *w, const char *org_id, const char *event_id, const char *type,
                       const json_t *data, const char *only);
 
 /* The declared event types: {"job.succeeded": {"description", ...}, ...}
