@@ -137,6 +137,17 @@ int webhooks_sign(const char *secret, const char *msg_id, int64_t ts, const void
     return 0;
 }
 
+int webhooks_new_event_id(const char *prefix, char *out, size_t cap)
+{
+    unsigned char raw[12];
+    if (RAND_bytes(raw, sizeof raw) != 1)
+        return FENTA_EIO;
+    int n = snprintf(out, cap, "%s", prefix);
+    for (size_t i = 0; i < sizeof raw && n > 0 && (size_t)n < cap; i++)
+        n += snprintf(out + n, cap - (size_t)n, "%02x", raw[i]);
+    return n > 0 && (size_t)n < cap ? 0 : FENTA_EINVAL;
+}
+
 void webhooks_delivery_id(const char *event_id, const char *webhook_id, char id[37])
 {
     char name[256];

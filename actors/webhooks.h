@@ -118,6 +118,9 @@ int webhooks_new_secret(char out[64]);
  * that does not decode. */
 int webhooks_sign(const char *secret, const char *msg_id, int64_t timestamp, const void *body,
                   size_t body_len, char *out, size_t cap);
+/* A random event id, prefix and 24 hex digits, into out; for events that
+ * are about nothing that has an id of its own (a test ping). */
+int webhooks_new_event_id(const char *prefix, char *out, size_t cap);
 /* The delivery id of event_id to webhook_id (a name-based UUID) into id[37]. */
 void webhooks_delivery_id(const char *event_id, const char *webhook_id, char id[37]);
 /* Starts delivery_id again from its first attempt (after it died, or to

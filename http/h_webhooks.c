@@ -10,30 +10,35 @@
 #include <string.h>
 #include <time.h>
 
-#define WH_COLS                                                                                      \
-    "id, url, description, array_to_json(event_types)::text AS event_types, enabled, " APP_TS(       \
-        "fa"                                                                                         \
-        "il"                                                                                         \
-        "in"                                                                                         \
-        "g_"                                                                                         \
-        "si"                                                                                         \
-        "nc"                                                                                         \
-        "e") " AS failing_since, " APP_TS("disabled_at") " AS disabled_at, "                         \
-                                                         "disabled_reason, (SELECT "                 \
-                                                         "COALESCE(json_agg(json_build_object("      \
-                                                         "'created_at', s->'created_at', "           \
-                                                         "'expires_at', s->'expires_at')), "         \
-                                                         "'[]') FROM "                               \
-                                                         "jsonb_array_elements(secrets) s)::text "   \
-                                                         "AS secrets, "                              \
-                                                         "org_id, " APP_TS("created_at") " AS "      \
-                                                                                         "created"   \
-                                                                                         "_at,"      \
-                                                                                         " " APP_TS( \
-                                                                                             "upd"   \
-                                                                                             "ate"   \
-                                                                                             "d_"    \
-                                                                                             "at") " AS updated_at, created_at AS raw_created"
+#define WH_COLS                                                                                    \
+    "id, url, description, array_to_json(event_types)::text AS event_types, enabled, " APP_TS(     \
+        "fa"                                                                                       \
+        "il"                                                                                       \
+        "in"                                                                                       \
+        "g_"                                                                                       \
+        "si"                                                                                       \
+        "nc"                                                                                       \
+        "e") " AS failing_since, " APP_TS("disabled_at") " AS disabled_at, "                       \
+                                                         "disabled_reason, (SELECT "               \
+                                                         "COALESCE(json_agg(json_build_object("    \
+                                                         "'created_at', s->'created_at', "         \
+                                                         "'expires_at', s->'expires_at')), "       \
+                                                         "'[]') FROM "                             \
+                                                         "jsonb_array_elements(secrets) s)::text " \
+                                                         "AS secrets, "                            \
+                                                         "org_id, " APP_TS(                        \
+                                                             "created_at") " AS "                  \
+                                                                           "created"               \
+                                                                           "_at,"                  \
+                                                                           " " APP_TS(             \
+                                                                               "upd"               \
+                                                                               "ate"               \
+                                                                               "d_"                \
+                                                                               "at") " AS "        \
+                                                                                     "updated_at," \
+                                                                                     " created_"   \
+                                                                                     "at AS "      \
+                                                                                     "raw_created"
 
 #define DL_COLS                                                                                    \
     "id, webhook_id, event_id, event_type, status, attempts, response_status, response_body, "     \
@@ -344,22 +349,15 @@ void h_webhooks_test(http_req_t *req)
     pg_result_t *r = load(req, c);
     if (r) {
         app_t *app = app__of(req);
-        unsigned char raw[12];
         char eid[64], did[37];
-        FILE *f = fopen("/dev/urandom", "rb");
-        size_t got = f ? fread(raw, 1, sizeof raw, f) : 0;
-        if (f)
-            fclose(f);
-        int n = snprintf(eid, sizeof eid, "evt_test_");
-        for (size_t i = 0; i < got; i++)
-            n += snprintf(eid + n, sizeof eid - (size_t)n, "%02x", raw[i]);
+        int got = webhooks_new_event_id("evt_test_", eid, sizeof eid);
         const char *wid = pg_getn(r, 0, "id");
         webhooks_delivery_id(eid, wid, did);
         json_t *data = json_pack("{ss ss ss}", "webhook_id", wid, "message",
                                  "This is a test ping from Fenta.", "url", pg_getn(r, 0, "url"));
-        int rc = got == sizeof raw ? webhooks_emit_now(app->rt, app__caller(req)->org_id, eid,
-                                                       "webhook.test", data, wid)
-                                   : FENTA_EIO;
+        int rc = got == 0 ? webhooks_emit_now(app->webhooks, app__caller(req)->org_id, eid,
+                                              "webhook.test", data, wid)
+                          : FENTA_EIO;
         json_decref(data);
         if (rc) {
             http_add_header(req, "retry-after", "1");
