@@ -63,7 +63,7 @@ static int check_def(http_req_t *req, const char *cron, const char *zone)
 }
 
 /* "version": an integer, "latest" or absent; NULL for the latest, else
- * the decimal in buf. *bad when it is neither. */
+ * the decimal in buf (the schema refuses anything else). */
 static const char *version_of(const json_t *b, char *buf, size_t cap)
 {
     const json_t *v = json_object_get(b, "version");
@@ -114,8 +114,8 @@ static int check_workflow(http_req_t *req, pg_conn_t *c, const char *wid, const 
     return 0;
 }
 
-/* The next fire time as a timestamptz parameter ("@<unix seconds>" is not
- * SQL: the decimal seconds go through to_timestamp), "" when none. */
+/* The next fire time after now as decimal Unix seconds (the statements
+ * take it through to_timestamp), "" when it never fires again. */
 static void next_fire(const char *cron, const char *zone, char *buf, size_t cap)
 {
     int64_t t;

@@ -102,7 +102,8 @@ static bool ready(http_req_t *req)
 }
 
 /* url and event_types of a body (either may be absent on PATCH); 0 or
- * answered 400. *types_text is a PostgreSQL text[] literal's JSON twin. */
+ * answered 400. *types_json (the caller frees it) is event_types as JSON text,
+ * NULL when the body has none. */
 static int check_body(http_req_t *req, const json_t *b, char **types_json)
 {
     app_t *app = app__of(req);
