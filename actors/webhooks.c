@@ -1,9 +1,9 @@
-/* webhooks.c - the fan-out and delivery actors of webhooks, their signing,
- * and the path of attempt results from the outbound client back to the
- * actors (see webhooks.h). */
+/* webhooks.c - webhook signing, what an organisation has (cached), the
+ * fan-out and delivery actors, and the engine (see webhooks.h); the writer
+ * thread and attempt results are in webhooks_results.c. */
 #include "actors/webhooks.h"
 #include "actors/name_uuid.h"
-#include "actors/webhook_client.h"
+#include "actors/webhooks_internal.h"
 #include "runtime/dlq.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
@@ -18,74 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define CACHE_TTL_MS 1000       /* how long the fan-out trusts what it read of an org's webhooks */
-#define ORDER_KEYS_MAX 2000     /* subjects whose order a fan-out remembers per org */
-#define WATCHDOG_SLACK_MS 10000 /* past the request's timeout before a lost attempt is resent */
-#define INFLIGHT_BUCKETS 4096
-
-static const int64_t default_retry_ms[] = {5000,     30000,    120000,   600000,  3600000,
-                                           10800000, 21600000, 43200000, 86400000};
-
-/* What the fan-out knows of one organisation's webhooks. */
-typedef struct {
-    char org[37];
-    int64_t loaded_ms;
-    json_t *eps; /* [{"id","url","types":[..],"enabled","secrets":[..]}], immutable once cached */
-} org_cache_t;
-
-struct webhooks {
-    webhooks_config_t cfg;
-    json_t *types; /* the "types" of webhook_events.json */
-    behaviour_t org_beh, del_beh;
-    runtime_t *rt;
-    webhook_client_t *client;
-    metric_t *m_ok, *m_retry, *m_dead; /* attempts by what came of them */
-    metric_t *m_latency;               /* seconds from the POST to its answer */
-    metric_t *m_pending;               /* requests in the outbound client */
-    pthread_mutex_t lock;              /* guards cache and inflight */
-    /* Deliveries whose attempt is in the outbound client now, by id: a
-     * watchdog finding its delivery here waits on; one not here was lost
-     * with a previous process and is sent again. */
-    struct setnode *inflight[INFLIGHT_BUCKETS];
-    /* Organisations whose fan-out actor this process has spawned (or found):
-     * an event from outside then costs one commit, not two. */
-    struct setnode *fanouts[INFLIGHT_BUCKETS];
-    /* Pending rows from the fan-outs, written in batches by their own
-     * thread so no fan-out waits for a PostgreSQL commit. */
-    pthread_t writer;
-    bool writer_started, writer_stop;
-    pthread_mutex_t wlock;
-    pthread_cond_t wcond;
-    json_t *wrows; /* pending rows waiting to be written */
-    /* Results waiting to be recorded and sent (from the client's thread). */
-    json_t *rrows, *rfailed, *rok;
-    envelope_t **renvs;
-    size_t nrenvs;
-    org_cache_t *cache;
-    size_t ncache, capcache;
-};
-
-/* A member of a set of ids (deliveries in flight, organisations with a fan-out). */
-struct setnode {
-    struct setnode *next;
-    char did[37];
-};
-
-/* One attempt in flight: what the result needs to find its actor and row. */
-typedef struct {
-    char did[37], wid[37], org[37];
-    char *event_id, *type;
-    int attempt; /* in this run of the delivery (a redelivery starts again at 1) */
-    int sends;   /* every attempt ever: orders the row's writes */
-} attempt_t;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const char *sget(const json_t *o, const char *k)
 {
@@ -161,7 +93,7 @@ void webhooks_delivery_id(const char *event_id, const char *webhook_id, char id[
  * NULL with *err on a database failure. */
 static json_t *endpoints(webhooks_t *w, const char *org, int *err)
 {
-    int64_t now = now_ms();
+    int64_t now = webhooks__now_ms();
     pthread_mutex_lock(&w->lock);
     for (size_t i = 0; i < w->ncache; i++)
         if (strcmp(w->cache[i].org, org) == 0 && now - w->cache[i].loaded_ms < CACHE_TTL_MS) {
@@ -267,126 +199,12 @@ bool webhooks_wanted(void *arg, const char *org, const char *type)
     return want;
 }
 
-/* ---- sets of ids -------------------------------------------------------------------------- */
-
-static unsigned bucket(const char *did)
-{
-    unsigned h = 2166136261u;
-    for (const char *p = did; *p; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
-    return h % INFLIGHT_BUCKETS;
-}
-
-static int set_add(webhooks_t *w, struct setnode **set, const char *did)
-{
-    struct setnode *n = malloc(sizeof *n);
-    if (!n)
-        return FENTA_ENOMEM;
-    snprintf(n->did, sizeof n->did, "%s", did);
-    pthread_mutex_lock(&w->lock);
-    n->next = set[bucket(did)];
-    set[bucket(did)] = n;
-    pthread_mutex_unlock(&w->lock);
-    return 0;
-}
-
-/* Removes one entry of did; whether there was one. */
-static bool set_take(webhooks_t *w, struct setnode **set, const char *did, bool remove)
-{
-    pthread_mutex_lock(&w->lock);
-    struct setnode **pp = &set[bucket(did)];
-    while (*pp && strcmp((*pp)->did, did) != 0)
-        pp = &(*pp)->next;
-    struct setnode *hit = *pp;
-    if (hit && remove)
-        *pp = hit->next;
-    pthread_mutex_unlock(&w->lock);
-    if (hit && remove)
-        free(hit);
-    return hit != NULL;
-}
-
-/* ---- pending rows --------------------------------------------------------------------------- */
-
-static void write_pending(webhooks_t *w, json_t *rows)
-{
-    char *rs = json_dumps(rows, JSON_COMPACT);
-    int err = 0;
-    pg_conn_t *c = rs ? pg_acquire(w->cfg.pool, 10000, &err) : NULL;
-    const char *p[] = {rs};
-    if (c && pg_exec(c,
-                     "INSERT INTO webhook_deliveries (id, webhook_id, org_id, event_id, "
-                     "event_type) SELECT id, webhook_id, org_id, event_id, event_type FROM "
-                     "jsonb_to_recordset($1::jsonb) AS r(id uuid, webhook_id uuid, org_id "
-                     "uuid, event_id text, event_type text) ON CONFLICT (id) DO NOTHING",
-                     1, p) < 0)
-        err = FENTA_EIO;
-    if (!rs || !c || err)
-        log_kv(LOG_WARN, NULL, "webhook deliveries not listed yet; their first result lists them",
-               (const char *const[]){"error", fenta_strerror(err ? err : FENTA_ENOMEM), NULL});
-    pg_release(w->cfg.pool, &c);
-    free(rs);
-}
-
-static void record_results(webhooks_t *w, json_t *rows, json_t *failed, json_t *ok,
-                           envelope_t **envs, size_t nenv);
-
-static void *writer_main(void *arg)
-{
-    webhooks_t *w = arg;
-    pthread_mutex_lock(&w->wlock);
-    for (;;) {
-        while (!w->writer_stop && json_array_size(w->wrows) == 0 && w->nrenvs == 0 &&
-               json_array_size(w->rrows) == 0)
-            pthread_cond_wait(&w->wcond, &w->wlock);
-        if (json_array_size(w->wrows) == 0 && w->nrenvs == 0 && json_array_size(w->rrows) == 0)
-            break; /* stopping, nothing left */
-        /* Everything queued meanwhile goes in one batch. */
-        json_t *pending = w->wrows, *rows = w->rrows, *failed = w->rfailed, *ok = w->rok;
-        envelope_t **envs = w->renvs;
-        size_t nenv = w->nrenvs;
-        w->wrows = json_array();
-        w->rrows = json_array();
-        w->rfailed = json_array();
-        w->rok = json_array();
-        w->renvs = NULL;
-        w->nrenvs = 0;
-        pthread_mutex_unlock(&w->wlock);
-        if (json_array_size(pending))
-            write_pending(w, pending);
-        if (json_array_size(rows) || nenv)
-            record_results(w, rows, failed, ok, envs, nenv);
-        free(envs);
-        json_decref(pending);
-        json_decref(rows);
-        json_decref(failed);
-        json_decref(ok);
-        pthread_mutex_lock(&w->wlock);
-    }
-    pthread_mutex_unlock(&w->wlock);
-    return NULL;
-}
-
-/* Queues rows for the writer (or writes them here when it is not running). */
-static void queue_pending(webhooks_t *w, json_t *rows)
-{
-    pthread_mutex_lock(&w->wlock);
-    bool running = w->writer_started && !w->writer_stop && w->wrows;
-    if (running) {
-        json_array_extend(w->wrows, rows);
-        pthread_cond_signal(&w->wcond);
-    }
-    pthread_mutex_unlock(&w->wlock);
-    if (!running)
-        write_pending(w, rows);
-}
-
 /* ---- emitting ------------------------------------------------------------------------- */
 
 static char *event_body(const char *event_id, const char *type, const json_t *data,
                         const char *only)
 {
-    int64_t ms = now_ms();
+    int64_t ms = webhooks__now_ms();
     time_t s = (time_t)(ms / 1000);
     struct tm tm;
     gmtime_r(&s, &tm);
@@ -423,11 +241,11 @@ int webhooks_emit_now(webhooks_t *w, const char *org, const char *event_id, cons
         return FENTA_EUNAVAILABLE;
     char to[ENVELOPE_ADDR_MAX + 1];
     snprintf(to, sizeof to, "webhook.org/%s", org);
-    if (!set_take(w, w->fanouts, org, false)) {
+    if (!webhooks__set_take(w, w->fanouts, org, false)) {
         int rc = runtime_spawn(rt, to, NULL, NULL, 0);
         if (rc && rc != FENTA_EEXIST)
             return rc;
-        set_add(w, w->fanouts, org);
+        webhooks__set_add(w, w->fanouts, org);
     }
     int rc;
     char *b = event_body(event_id, type, data, only);
@@ -528,7 +346,8 @@ static int org_message(actor_ctx_t *ctx, const envelope_t *msg)
             if (final)
                 json_object_del(last, key);
             else
-                json_object_set_new(last, key, json_pack("[sI]", did, (json_int_t)now_ms()));
+                json_object_set_new(last, key,
+                                    json_pack("[sI]", did, (json_int_t)webhooks__now_ms()));
             changed = true;
         }
         json_array_append_new(rows, json_pack("{ss ss ss ss ss}", "id", did, "webhook_id", wid,
@@ -537,7 +356,7 @@ static int org_message(actor_ctx_t *ctx, const envelope_t *msg)
     /* The rows are a listing for the API, written behind: the actors are
      * what deliver, and a delivery's first result writes its row whole. */
     if (rc == 0 && json_array_size(rows))
-        queue_pending(w, rows);
+        webhooks__queue_pending(w, rows);
     if (rc == 0 && changed) {
         prune_order(last);
         char *s = json_dumps(state, JSON_COMPACT);
@@ -654,7 +473,7 @@ static int attempt(dx_t *x)
         int n = (int)json_integer_value(json_object_get(x->st, "attempt")) + 1;
         int sends = (int)json_integer_value(json_object_get(x->st, "sends")) + 1;
         const char *ev = sget(x->st, "ev"), *body = sget(x->st, "body");
-        int64_t ts = now_ms() / 1000;
+        int64_t ts = webhooks__now_ms() / 1000;
         /* One signature per secret in force: a consumer holding either
          * side of a rotation verifies it. */
         char sigs[1024] = "", one[128];
@@ -696,9 +515,9 @@ static int attempt(dx_t *x)
                                  .arg = a};
         if (rc == 0 && !w->client)
             rc = FENTA_EUNAVAILABLE;
-        if (rc == 0 && (rc = set_add(w, w->inflight, a->did)) == 0 &&
+        if (rc == 0 && (rc = webhooks__set_add(w, w->inflight, a->did)) == 0 &&
             (rc = webhook_client_submit(w->client, &req)) != 0)
-            set_take(w, w->inflight, a->did, true);
+            webhooks__set_take(w, w->inflight, a->did, true);
         if (rc && a) {
             free(a->event_id);
             free(a->type);
@@ -768,7 +587,7 @@ static int delivery_message(actor_ctx_t *ctx, const envelope_t *msg)
         if (strcmp(status, "sending") == 0 && their == cur) {
             char did[37];
             webhooks_delivery_id(sget(x.st, "ev"), sget(x.st, "w"), did);
-            if (set_take(w, w->inflight, did, false)) {
+            if (webhooks__set_take(w, w->inflight, did, false)) {
                 long limit = w->cfg.timeout_ms > 0 ? w->cfg.timeout_ms : 15000;
                 rc = send_json(&x, actor_self(ctx), "wh.watchdog",
                                json_pack("{si}", "attempt", cur), limit + WATCHDOG_SLACK_MS);
@@ -813,204 +632,6 @@ static int delivery_message(actor_ctx_t *ctx, const envelope_t *msg)
     if (rc)
         return actor_fail(ctx, "%s: %s", type, fenta_strerror(rc));
     return 0;
-}
-
-/* ---- results, from the client's thread ------------------------------------------------ */
-
-static int64_t jittered(int64_t ms)
-{
-    uint32_t r = 0;
-    RAND_bytes((unsigned char *)&r, sizeof r);
-    double f = 0.9 + 0.2 * ((double)r / 4294967295.0);
-    return (int64_t)((double)ms * f);
-}
-
-/* A response body as JSON text: bytes that are not valid UTF-8 (a binary
- * answer, a cut in the middle of a character) become '?'. */
-static json_t *body_text(const char *b, size_t n)
-{
-    json_t *s = json_stringn(b, n);
-    if (s)
-        return s;
-    char *copy = malloc(n);
-    if (!copy)
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        copy[i] = (unsigned char)b[i] < 0x80 && b[i] ? b[i] : '?';
-    s = json_stringn(copy, n);
-    free(copy);
-    return s;
-}
-
-/* Writes a batch of results (writer thread): their rows and the endpoints'
- * health in one statement, then the messages to their actors in one
- * commit, so a result that reached its actor is on record. */
-static void record_results(webhooks_t *w, json_t *rows, json_t *failed, json_t *ok,
-                           envelope_t **envs, size_t nenv)
-{
-    const webhooks_config_t *cfg = &w->cfg;
-    int err = 0;
-    pg_conn_t *c = pg_acquire(cfg->pool, 10000, &err);
-    char *rs = json_dumps(rows, JSON_COMPACT), *fs = json_dumps(failed, JSON_COMPACT),
-         *os = json_dumps(ok, JSON_COMPACT);
-    char after[32];
-    snprintf(after, sizeof after, "%lld",
-             (long long)(cfg->disable_after_ms > 0 ? cfg->disable_after_ms : 5LL * 86400000));
-    pg_result_t *dis = NULL;
-    if (c && rs && fs && os) {
-        const char *p[] = {rs, fs, os, after};
-        dis = pg_query(
-            c,
-            "WITH r AS (INSERT INTO webhook_deliveries AS d (id, webhook_id, org_id, event_id, "
-            "event_type, status, attempts, response_status, response_body, latency_ms, error, "
-            "next_attempt_at, rev, delivered_at, updated_at) SELECT id, webhook_id, org_id, "
-            "event_id, event_type, status, attempts, response_status, response_body, latency_ms, "
-            "error, to_timestamp(next_at / 1000.0), rev, CASE WHEN delivered THEN now() END, "
-            "now() FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, webhook_id uuid, org_id uuid, "
-            "event_id text, event_type text, status text, attempts int, response_status int, "
-            "response_body text, latency_ms int, error text, next_at bigint, rev int, delivered "
-            "bool) ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, attempts = "
-            "EXCLUDED.attempts, response_status = EXCLUDED.response_status, response_body = "
-            "EXCLUDED.response_body, latency_ms = EXCLUDED.latency_ms, error = EXCLUDED.error, "
-            "next_attempt_at = EXCLUDED.next_attempt_at, rev = EXCLUDED.rev, delivered_at = "
-            "COALESCE(EXCLUDED.delivered_at, d.delivered_at), updated_at = now() WHERE d.rev <= "
-            "EXCLUDED.rev), "
-            /* Health: a success clears failing_since, the first failure sets it;
-             * the sets are disjoint (a success in the batch wins). */
-            "okw AS (SELECT DISTINCT value::uuid AS id FROM jsonb_array_elements_text($3::jsonb)), "
-            "badw AS (SELECT DISTINCT value::uuid AS id FROM jsonb_array_elements_text($2::jsonb) "
-            "WHERE value::uuid NOT IN (SELECT id FROM okw)), "
-            "s AS (UPDATE webhooks SET failing_since = NULL WHERE id IN (SELECT id FROM okw) AND "
-            "failing_since IS NOT NULL), "
-            "f AS (UPDATE webhooks SET failing_since = now() WHERE id IN (SELECT id FROM badw) AND "
-            "failing_since IS NULL) "
-            "UPDATE webhooks SET enabled = false, disabled_at = now(), disabled_reason = "
-            "'failing since ' || to_char(failing_since AT TIME ZONE 'UTC', "
-            "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') || '; re-enable it with PATCH {\"enabled\": true}', "
-            "updated_at = now() WHERE id IN (SELECT id FROM badw) AND enabled AND failing_since < "
-            "now() - make_interval(secs => $4::bigint / 1000.0) RETURNING id, org_id, url, "
-            "disabled_reason, extract(epoch FROM disabled_at)::bigint",
-            4, p, &err);
-        if (!dis)
-            log_kv(LOG_ERROR, NULL, "cannot record webhook results",
-                   (const char *const[]){"error", fenta_strerror(err), NULL});
-    }
-    pg_release(cfg->pool, &c);
-    for (int i = 0; dis && i < pg_nrows(dis); i++) {
-        char eid[96];
-        snprintf(eid, sizeof eid, "evt_disabled_%s_%s", pg_get(dis, i, 0), pg_get(dis, i, 4));
-        json_t *data = json_pack("{ss ss ss}", "webhook_id", pg_get(dis, i, 0), "url",
-                                 pg_get(dis, i, 2), "reason", pg_get(dis, i, 3));
-        webhooks_invalidate(w, pg_get(dis, i, 1));
-        log_kv(LOG_WARN, NULL, "webhook disabled after failing too long",
-               (const char *const[]){"webhook_id", pg_get(dis, i, 0), "org_id", pg_get(dis, i, 1),
-                                     NULL});
-        if (w->rt)
-            webhooks_emit_now(w, pg_get(dis, i, 1), eid, "webhook.disabled", data, NULL);
-        json_decref(data);
-    }
-    pg_result_free(&dis);
-    if (nenv && w->rt) {
-        int rc = runtime_send_many(w->rt, envs, nenv);
-        if (rc)
-            log_kv(LOG_WARN, NULL, "webhook results not recorded; their watchdogs will retry",
-                   (const char *const[]){"error", fenta_strerror(rc), NULL});
-    }
-    for (size_t i = 0; envs && i < nenv; i++)
-        envelope_destroy(&envs[i]);
-    free(rs);
-    free(fs);
-    free(os);
-}
-
-/* The results of one turn of the client (its thread): rows and messages
- * are made here, and the writer thread records and sends them, so the
- * client's loop never waits for PostgreSQL or a commit. */
-static void on_results(void *arg, const webhook_result_t *res, size_t n)
-{
-    webhooks_t *w = arg;
-    const webhooks_config_t *cfg = &w->cfg;
-    int nretry = cfg->nretry > 0 ? cfg->nretry : (int)(sizeof default_retry_ms / sizeof(int64_t));
-    const int64_t *sched = cfg->nretry > 0 ? cfg->retry_ms : default_retry_ms;
-    json_t *rows = json_array(), *failed = json_array(), *ok = json_array();
-    envelope_t **envs = calloc(n, sizeof *envs);
-    size_t nenv = 0;
-    int64_t now = now_ms();
-    for (size_t i = 0; i < n; i++) {
-        const webhook_result_t *r = &res[i];
-        attempt_t *a = r->arg;
-        set_take(w, w->inflight, a->did, true);
-        /* Abandoned at shutdown: the watchdog sends it again after the start. */
-        if (r->outcome == WEBHOOK_CANCELLED)
-            continue;
-        bool good = r->outcome == WEBHOOK_OK;
-        bool permanent = r->outcome == WEBHOOK_BLOCKED || r->outcome == WEBHOOK_BAD_URL;
-        bool dead = !good && (permanent || a->attempt > nretry);
-        int64_t delay = 0;
-        if (!good && !dead) {
-            delay = jittered(sched[a->attempt - 1]);
-            if ((r->status == 429 || r->status == 503) && r->retry_after_ms >= 0)
-                delay = r->retry_after_ms < 86400000 ? r->retry_after_ms : 86400000;
-        }
-        char why[400] = "";
-        if (!good && r->status)
-            snprintf(why, sizeof why, "HTTP %ld%s%s", r->status, r->error[0] ? ": " : "", r->error);
-        else if (!good)
-            snprintf(why, sizeof why, "%s", r->error[0] ? r->error : "failed");
-        const char *status = good ? "succeeded" : dead ? "dead" : "retrying";
-        metric_inc(good ? w->m_ok : dead ? w->m_dead : w->m_retry);
-        metric_observe(w->m_latency, (double)r->latency_ms / 1000.0);
-        json_t *row =
-            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:o?, s:o?, s:I, s:s?, s:o?, s:i, s:b}",
-                      "id", a->did, "webhook_id", a->wid, "org_id", a->org, "event_id", a->event_id,
-                      "event_type", a->type, "status", status, "attempts", a->sends,
-                      "response_status", r->status ? json_integer(r->status) : NULL,
-                      "response_body", r->body_len ? body_text(r->body, r->body_len) : NULL,
-                      "latency_ms", (json_int_t)r->latency_ms, "error", good ? NULL : why,
-                      "next_at", good || dead ? NULL : json_integer(now + delay), "rev",
-                      2 * a->sends + (good || dead), "delivered", good);
-        json_array_append_new(rows, row);
-        json_array_append_new(good ? ok : failed, json_string(a->wid));
-        json_t *m = json_pack("{si sb sb sI ss}", "attempt", a->attempt, "ok", good, "dead", dead,
-                              "delay", (json_int_t)delay, "why", why);
-        char *ms = m ? json_dumps(m, JSON_COMPACT) : NULL;
-        json_decref(m);
-        char to[ENVELOPE_ADDR_MAX + 1];
-        snprintf(to, sizeof to, "webhook.delivery/%s", a->did);
-        if (envs && ms)
-            envs[nenv] = envelope_new(to, NULL, "wh.result", a->did, ms, strlen(ms));
-        if (envs && envs[nenv])
-            nenv++;
-        free(ms);
-    }
-    metric_set(w->m_pending, (double)webhook_client_pending(w->client));
-    for (size_t i = 0; i < n; i++) {
-        attempt_t *a = res[i].arg;
-        free(a->event_id);
-        free(a->type);
-        free(a);
-    }
-    pthread_mutex_lock(&w->wlock);
-    json_array_extend(w->rrows, rows);
-    json_array_extend(w->rfailed, failed);
-    json_array_extend(w->rok, ok);
-    envelope_t **grown =
-        envs && nenv ? realloc(w->renvs, (w->nrenvs + nenv) * sizeof *grown) : w->renvs;
-    if (grown) {
-        w->renvs = grown;
-        memcpy(w->renvs + w->nrenvs, envs, nenv * sizeof *envs);
-        w->nrenvs += nenv;
-        nenv = 0;
-    }
-    pthread_cond_signal(&w->wcond);
-    pthread_mutex_unlock(&w->wlock);
-    /* Not queued (no memory): their watchdogs send them again. */
-    for (size_t i = 0; envs && i < nenv; i++)
-        envelope_destroy(&envs[i]);
-    free(envs);
-    json_decref(rows);
-    json_decref(failed);
-    json_decref(ok);
 }
 
 /* ---- the engine ------------------------------------------------------------------------ */
@@ -1117,10 +738,10 @@ int webhooks_start(webhooks_t *w, runtime_t *rt)
                                .allow_private = w->cfg.allow_private,
                                .connect_timeout_ms = w->cfg.connect_timeout_ms,
                                .total_timeout_ms = w->cfg.timeout_ms};
-    w->client = webhook_client_new(&o, on_results, w, &err);
+    w->client = webhook_client_new(&o, webhooks__on_results, w, &err);
     if (!w->client)
         return err ? err : FENTA_ENOMEM;
-    if (pthread_create(&w->writer, NULL, writer_main, w) != 0)
+    if (pthread_create(&w->writer, NULL, webhooks__writer_main, w) != 0)
         return FENTA_ENOMEM;
     w->writer_started = true;
     return 0;
