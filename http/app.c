@@ -68,6 +68,7 @@ static const struct {
     {"schedules_pause", h_schedules_pause},
     {"schedules_resume", h_schedules_resume},
     {"schedules_preview", h_schedules_preview},
+    {"schedule_runs_list", h_schedule_runs_list},
     {"webhook_event_types", h_webhook_event_types},
     {"webhooks_create", h_webhooks_create},
     {"webhooks_list", h_webhooks_list},

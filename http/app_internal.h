@@ -198,6 +198,7 @@ void h_schedules_delete(http_req_t *req);
 void h_schedules_pause(http_req_t *req);
 void h_schedules_resume(http_req_t *req);
 void h_schedules_preview(http_req_t *req);
+void h_schedule_runs_list(http_req_t *req);
 void h_webhook_event_types(http_req_t *req);
 void h_webhooks_create(http_req_t *req);
 void h_webhooks_list(http_req_t *req);

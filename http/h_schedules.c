@@ -389,3 +389,40 @@ void h_schedules_preview(http_req_t *req)
     pg_result_free(&r);
     app__db_done(req, &c);
 }
+
+static json_t *run_json(app_t *app, const pg_result_t *r, int row)
+{
+    (void)app;
+    return json_pack("{ss ss so so ss}", "due_at", pg_getn(r, row, "due"), "outcome",
+                     pg_getn(r, row, "outcome"), "job_id", str_or_null(pg_getn(r, row, "job_id")),
+                     "detail", text_json(pg_getn(r, row, "detail")), "created_at",
+                     pg_getn(r, row, "created_at"));
+}
+
+void h_schedule_runs_list(http_req_t *req)
+{
+    const char *id = http_param(req, "id");
+    if (!app__is_uuid(id)) {
+        app__error(req, 404, "not_found", "no such schedule", NULL);
+        return;
+    }
+    /* The list's "created_at" order is the due times' (keyset on due_at and
+     * the schedule id: due times are unique per schedule); ?sort=-created_at
+     * gives the newest first. */
+    const char *p[] = {id, app__caller(req)->org_id};
+    app__list_page(
+        req,
+        "SELECT " APP_TS("r.due_at") " AS due, r.outcome, r.job_id, r.detail::text AS "
+                                     "detail, " APP_TS(
+                                         "r.created_at") " AS created_at, r.due_at AS raw_created, "
+                                                         "r.schedule_id FROM schedule_runs r JOIN "
+                                                         "schedules s ON s.id = r.schedule_id "
+                                                         "WHERE r.schedule_id = $1 AND s.org_id = "
+                                                         "$2 AND s.deleted_at IS NULL AND "
+                                                         "($4::timestamptz IS NULL OR (r.due_at, "
+                                                         "r.schedule_id) {cmp} "
+                                                         "($4::timestamptz, $5::uuid)) ORDER BY "
+                                                         "r.due_at {dir}, r.schedule_id {dir} "
+                                                         "LIMIT $3::int",
+        p, 2, run_json, "schedule_id");
+}

@@ -256,6 +256,16 @@ Test(schedules, fires_on_time_once_into_a_job_named_after_the_due_time)
             "text")),
         "TICK", "the schedule's inputs reached the run");
     json_decref(job);
+    /* The firing is in the schedule's history, with its job. */
+    snprintf(path, sizeof path, "/v1/schedules/%s/runs?sort=-created_at", id);
+    r = call("GET", path, NULL, s);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    json_t *run = json_array_get(json_object_get(r.json, "data"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(run, "outcome")), "started", "%s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(run, "job_id")), want, "%s", r.body);
+    cr_assert(strncmp(json_string_value(json_object_get(run, "due_at")), at, 19) == 0, "%s",
+              r.body);
+    fx_resp_free(&r);
     /* One job per due time: pause, then count this workflow's jobs. */
     snprintf(path, sizeof path, "/v1/schedules/%s/pause", id);
     r = call("POST", path, NULL, s);
