@@ -267,7 +267,8 @@ fx_resp_t fx_req(const char *method, const char *path, const char *body, const f
     CURL *c = curl_easy_init();
     cr_assert_not_null(c);
     char url[1024];
-    snprintf(url, sizeof url, "%s%s", fx_api_url(), path);
+    bool whole = strncmp(path, "http://", 7) == 0 || strncmp(path, "https://", 8) == 0;
+    snprintf(url, sizeof url, "%s%s", whole ? "" : fx_api_url(), path);
     buf_t b = {0}, h = {0};
     struct curl_slist *hl = NULL;
     char line[8192];
@@ -290,7 +291,7 @@ fx_resp_t fx_req(const char *method, const char *path, const char *body, const f
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, o->timeout_s > 0 ? o->timeout_s : 30L);
     curl_easy_setopt(c, CURLOPT_HTTP_VERSION,
                      o->http2 ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE : CURL_HTTP_VERSION_1_1);
     if (body) {

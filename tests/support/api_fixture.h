@@ -50,9 +50,12 @@ typedef struct {
     bool http2;                 /* h2c with prior knowledge */
     const char *content_type;   /* default application/json when there is a body */
     size_t body_len;            /* when body is not a C string (0 = strlen) */
+    long timeout_s;             /* the whole request; 0 = 30 */
 } fx_opts_t;
 
-/* One request; the response is the caller's (fx_resp_free). body may be NULL. */
+/* One request; the response is the caller's (fx_resp_free). body may be
+ * NULL. path is under fx_api_url(), or a whole URL ("http://...") for
+ * another local server (a test receiver). */
 fx_resp_t fx_req(const char *method, const char *path, const char *body, const fx_opts_t *o);
 void fx_resp_free(fx_resp_t *r);
 /* The value of a response header (case-insensitive), copied into buf; NULL if absent. */

@@ -1,11 +1,10 @@
 /* webhook_receiver.c - the C fixture for ops/node/webhook_receiver.mjs (see
  * webhook_receiver.h): spawning node with pipes on its stdin and stdout,
- * reading its ready line, and its control endpoints over libcurl. */
+ * reading its ready line, and its control endpoints (through fx_req). */
 #include "tests/support/webhook_receiver.h"
 #include "tests/support/api_fixture.h"
 
 #include <criterion/criterion.h>
-#include <curl/curl.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,27 +27,7 @@ struct receiver {
     int stdin_fd;  /* write end of its stdin: closing it (or dying) stops it */
     int port;      /* where it listens on 127.0.0.1 */
     char base[64]; /* "http://127.0.0.1:PORT" */
-    CURL *curl;    /* for the control requests; keeps its connection */
 };
-
-typedef struct {
-    char *p;
-    size_t n;
-} buf_t;
-
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-    buf_t *b = arg;
-    size_t n = size * nmemb;
-    char *q = realloc(b->p, b->n + n + 1);
-    if (!q)
-        return 0;
-    b->p = q;
-    memcpy(b->p + b->n, ptr, n);
-    b->n += n;
-    b->p[b->n] = 0;
-    return n;
-}
 
 static long now_ms(void)
 {
@@ -145,8 +124,6 @@ receiver_t *receiver_start(void)
     r->stdin_fd = in[1];
     r->port = port;
     snprintf(r->base, sizeof r->base, "http://127.0.0.1:%d", port);
-    r->curl = curl_easy_init();
-    cr_assert_not_null(r->curl);
     return r;
 }
 
@@ -169,29 +146,12 @@ static long control(receiver_t *r, const char *method, const char *path, const c
 {
     char url[512];
     snprintf(url, sizeof url, "%s%s", r->base, path);
-    buf_t b = {0};
-    struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/json");
-    hl = curl_slist_append(hl, "Expect:");
-    CURL *c = r->curl;
-    curl_easy_reset(c);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, CONTROL_TIMEOUT_S);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
-    if (body) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    }
-    CURLcode rc = curl_easy_perform(c);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(hl);
-    cr_assert(rc == CURLE_OK, "webhook receiver: %s %s: %s", method, path, curl_easy_strerror(rc));
-    *out = b.p ? b.p : strdup("");
+    fx_resp_t res = fx_req(method, url, body, &(fx_opts_t){.timeout_s = CONTROL_TIMEOUT_S});
+    cr_assert(res.status != 0, "webhook receiver: %s %s: no answer", method, path);
+    *out = res.body;
+    res.body = NULL;
+    long status = res.status;
+    fx_resp_free(&res);
     return status;
 }
 
@@ -249,7 +209,6 @@ void receiver_stop(receiver_t **rp)
         return;
     receiver_t *r = *rp;
     *rp = NULL;
-    curl_easy_cleanup(r->curl);
     kill(r->pid, SIGTERM);
     if (!reap(r->pid, 50)) {
         kill(r->pid, SIGKILL);
