@@ -467,11 +467,14 @@ static int load_row(jx_t *x, char *errbuf, size_t errlen)
     json_object_set_new(x->st, "renders", json_object());
     json_t *ns = json_object();
     if (strcmp(pg_get(r, 0, 1), "render") == 0) {
-        /* A direct render is one montage: the graph is its spec. */
+        /* A direct render is one montage: the graph column holds its spec.
+         * The spec takes its own reference before "graph" is replaced, since
+         * replacing it drops the state's reference (the last one when the
+         * spec took none: it was read after being freed). */
+        json_object_set(x->st, "spec", json_object_get(x->st, "graph"));
         json_object_set_new(
             x->st, "graph",
             json_pack("{s[{ss ss}]}", "nodes", "id", RENDER_NODE, "type", "montage"));
-        json_object_set_new(x->st, "spec", graph ? json_incref(graph) : json_object());
     }
     pg_result_free(&r);
     json_t *g = json_object_get(x->st, "graph");
