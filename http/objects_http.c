@@ -101,6 +101,26 @@ static void set_request_id(h2o_req_t *req)
                           val.base, val.len);
 }
 
+/* The peer's address as the API server prints it (server.c: numeric, an
+ * IPv4-mapped IPv6 address as IPv4), "-" when unknown: the form an
+ * IP-bound URL was signed with. */
+static void peer_ip(h2o_req_t *req, char *buf, size_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    char tmp[NI_MAXHOST];
+    size_t n = sl ? h2o_socket_getnumerichost((struct sockaddr *)&ss, sl, tmp) : SIZE_MAX;
+    if (n == SIZE_MAX || n >= sizeof(tmp)) {
+        snprintf(buf, cap, "-");
+        return;
+    }
+    tmp[n] = '\0';
+    const char *p = tmp;
+    if (strncmp(p, "::ffff:", 7) == 0 && strchr(p + 7, '.'))
+        p += 7;
+    snprintf(buf, cap, "%s", p);
+}
+
 static bool is_head(h2o_req_t *req)
 {
     return h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("HEAD"));
@@ -338,15 +358,21 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     size_t qlen = qmark ? rawlen - plen - 1 : 0;
     const char *exp_s = query_param(req, q, qlen, "expires");
     const char *sig = query_param(req, q, qlen, "sig");
+    const char *bound_ip = query_param(req, q, qlen, "ip"); /* NULL: an unbound URL */
     if (!exp_s || !sig)
         return send_error(req, 403, "forbidden", "the URL signature is missing (expires and sig)");
     uint64_t expires;
     if (!parse_u64(exp_s, strlen(exp_s), &expires) || expires > INT64_MAX)
         return send_error(req, 403, "forbidden", "the URL signature is invalid");
     int64_t now = (int64_t)time(NULL);
-    int rc = objects_verify(objects, "GET", key, (int64_t)expires, sig, now, msg, sizeof(msg));
+    char ip[NI_MAXHOST];
+    peer_ip(req, ip, sizeof(ip));
+    int rc = objects_verify_ip(objects, "GET", key, (int64_t)expires, bound_ip, sig, ip, now, msg,
+                               sizeof(msg));
     if (rc == FENTA_ETIMEOUT)
         return send_error(req, 403, "forbidden", msg); /* "the URL expired ..." */
+    /* Another address gets the forged URL's answer: saying "bound to
+     * another address" would tell a stranger holding a leaked URL why. */
     if (rc != 0)
         return send_error(req, 403, "forbidden", "the URL signature is invalid");
 
@@ -452,7 +478,7 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
     gettimeofday(&now, NULL);
     double ms =
         (double)(now.tv_sec - begin.tv_sec) * 1e3 + (double)(now.tv_usec - begin.tv_usec) / 1e3;
-    char path[1025], stat_s[8], bytes[24], lat[32], proto[32], ip[NI_MAXHOST] = "-", rid[130] = "-";
+    char path[1025], stat_s[8], bytes[24], lat[32], proto[32], ip[NI_MAXHOST], rid[130] = "-";
     size_t pl = req->input.path.len;
     const char *q = req->input.path.base ? memchr(req->input.path.base, '?', pl) : NULL;
     if (q) /* never the query: it is the credential */
@@ -464,14 +490,7 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
     snprintf(lat, sizeof(lat), "%.3f", ms < 0 ? 0 : ms);
     size_t n = h2o_stringify_protocol_version(proto, req->version);
     proto[n < sizeof(proto) ? n : 0] = '\0';
-    struct sockaddr_storage ss;
-    socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
-    if (sl) {
-        size_t il = h2o_socket_getnumerichost((struct sockaddr *)&ss, sl, ip);
-        ip[il != SIZE_MAX && il < sizeof(ip) ? il : 0] = '\0';
-        if (strncmp(ip, "::ffff:", 7) == 0 && strchr(ip + 7, '.'))
-            memmove(ip, ip + 7, strlen(ip + 7) + 1);
-    }
+    peer_ip(req, ip, sizeof(ip));
     ssize_t i = h2o_find_header_by_str(&req->res.headers, H2O_STRLIT("x-request-id"), -1);
     if (i != -1)
         snprintf(rid, sizeof(rid), "%.*s", (int)req->res.headers.entries[i].value.len,

@@ -1,5 +1,6 @@
 /* objects_http.h - downloads from the object store through presigned URLs:
- * GET and HEAD /v1/objects/{key...}?expires=&sig= (see storage/objects.h).
+ * GET and HEAD /v1/objects/{key...}?expires=&sig=, or ?expires=&ip=&sig=
+ * for a URL bound to one client address (see storage/objects.h).
  *
  * Served on the event loop, streamed from the open file in 64 KiB chunks
  * (never read whole into memory), so a browser's video player can seek:
@@ -12,8 +13,9 @@
  *       lets a server ignore Range);
  *   304 for a matching If-None-Match;
  *   416 with Content-Range: bytes STAR/size when no byte of the range exists;
- *   403 {"error":{"code":"forbidden",...}}: bad signature ("...signature...")
- *       or expired URL ("...expired...");
+ *   403 {"error":{"code":"forbidden",...}}: bad signature ("...signature...",
+ *       also for an IP-bound URL asked for from another address) or
+ *       expired URL ("...expired...");
  *   400 for a malformed key or missing expires/sig; 404 when the object is
  *   missing (after the signature check: nothing leaks to unsigned probes).
  * Errors are JSON {"error":{"code","message","details":null}}; every answer

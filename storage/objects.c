@@ -10,6 +10,7 @@
 #include "runtime/error.h"
 #include "runtime/fsutil.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -364,12 +365,33 @@ static bool method_ok(const char *m)
     return true;
 }
 
-/* out: SIG_LEN + 1 bytes, the base64url signature of method, key, expires. */
-static int sign(const objects_t *o, const char *method, const char *key, int64_t expires,
-                char out[SIG_LEN + 1])
+/* An address in numeric text (v4 or v6, no zone id) into its bytes: *fam
+ * AF_INET or AF_INET6, out 16 bytes. False when ip is not one. */
+static bool parse_ip(const char *ip, int *fam, unsigned char out[16])
 {
-    char msg[OBJECTS_KEY_MAX + 64];
-    int n = snprintf(msg, sizeof(msg), "%s\n%s\n%lld", method, key, (long long)expires);
+    memset(out, 0, 16);
+    if (!ip || !*ip || strlen(ip) >= OBJECTS_IP_MAX)
+        return false;
+    if (inet_pton(AF_INET, ip, out) == 1) {
+        *fam = AF_INET;
+        return true;
+    }
+    if (inet_pton(AF_INET6, ip, out) == 1) {
+        *fam = AF_INET6;
+        return true;
+    }
+    return false;
+}
+
+/* out: SIG_LEN + 1 bytes, the base64url signature of method, key, expires
+ * and, for a bound URL, the address (ip NULL: unbound). */
+static int sign(const objects_t *o, const char *method, const char *key, int64_t expires,
+                const char *ip, char out[SIG_LEN + 1])
+{
+    char msg[OBJECTS_KEY_MAX + 128];
+    int n =
+        ip ? snprintf(msg, sizeof(msg), "%s\n%s\n%lld\nip=%s", method, key, (long long)expires, ip)
+           : snprintf(msg, sizeof(msg), "%s\n%s\n%lld", method, key, (long long)expires);
     if (n < 0 || (size_t)n >= sizeof(msg))
         return FENTA_EINVAL;
     unsigned char mac[EVP_MAX_MD_SIZE];
@@ -389,8 +411,9 @@ static int sign(const objects_t *o, const char *method, const char *key, int64_t
     return 0;
 }
 
-int objects_presign(const objects_t *o, const char *method, const char *key, int64_t expires_unix_s,
-                    char *buf, size_t cap, char *err, size_t errlen)
+int objects_presign_ip(const objects_t *o, const char *method, const char *key,
+                       int64_t expires_unix_s, const char *ip, char *buf, size_t cap, char *err,
+                       size_t errlen)
 {
     if (!o || !buf)
         return fenta_fail(err, errlen, FENTA_EINVAL, "no store or no buffer");
@@ -398,23 +421,36 @@ int objects_presign(const objects_t *o, const char *method, const char *key, int
         return fenta_fail(err, errlen, FENTA_EINVAL, "method must be an upper-case token");
     if (expires_unix_s < 0)
         return fenta_fail(err, errlen, FENTA_EINVAL, "expiry must not be negative");
+    int fam;
+    unsigned char bin[16];
+    /* Only [0-9A-Fa-f.:] get through inet_pton, so the address needs no
+     * percent-encoding in the query. */
+    if (ip && !parse_ip(ip, &fam, bin))
+        return fenta_fail(err, errlen, FENTA_EINVAL, "%s is not a numeric IP address", ip);
     int rc = objects_key_check(key, err, errlen);
     if (rc != 0)
         return rc;
     char sig[SIG_LEN + 1];
-    rc = sign(o, method, key, expires_unix_s, sig);
+    rc = sign(o, method, key, expires_unix_s, ip, sig);
     if (rc != 0)
         return fenta_fail(err, errlen, rc, "cannot compute the signature");
-    int n = snprintf(buf, cap, "/v1/objects/%s?expires=%lld&sig=%s", key, (long long)expires_unix_s,
-                     sig);
+    int n = snprintf(buf, cap, "/v1/objects/%s?expires=%lld%s%s&sig=%s", key,
+                     (long long)expires_unix_s, ip ? "&ip=" : "", ip ? ip : "", sig);
     if (n < 0 || (size_t)n >= cap)
         return fenta_fail(err, errlen, FENTA_ETOOBIG, "URL buffer too small (%d bytes needed)",
                           n + 1);
     return 0;
 }
 
-int objects_verify(const objects_t *o, const char *method, const char *key, int64_t expires,
-                   const char *sig, int64_t now_unix_s, char *err, size_t errlen)
+int objects_presign(const objects_t *o, const char *method, const char *key, int64_t expires_unix_s,
+                    char *buf, size_t cap, char *err, size_t errlen)
+{
+    return objects_presign_ip(o, method, key, expires_unix_s, NULL, buf, cap, err, errlen);
+}
+
+int objects_verify_ip(const objects_t *o, const char *method, const char *key, int64_t expires,
+                      const char *bound_ip, const char *sig, const char *client_ip,
+                      int64_t now_unix_s, char *err, size_t errlen)
 {
     if (!o)
         return fenta_fail(err, errlen, FENTA_EINVAL, "no store");
@@ -424,7 +460,8 @@ int objects_verify(const objects_t *o, const char *method, const char *key, int6
     if (rc != 0)
         return rc;
     char want[SIG_LEN + 1];
-    if (expires < 0 || sign(o, method, key, expires, want) != 0)
+    if (expires < 0 || (bound_ip && strlen(bound_ip) >= OBJECTS_IP_MAX) ||
+        sign(o, method, key, expires, bound_ip, want) != 0)
         return fenta_fail(err, errlen, FENTA_EDENIED, "the URL signature is invalid");
     /* the length of a good signature is public; only the bytes are compared
      * in constant time */
@@ -432,8 +469,24 @@ int objects_verify(const objects_t *o, const char *method, const char *key, int6
     OPENSSL_cleanse(want, sizeof(want));
     if (!good)
         return fenta_fail(err, errlen, FENTA_EDENIED, "the URL signature is invalid");
+    if (bound_ip) {
+        /* compared as addresses: the text we signed is the server's own
+         * rendering, but an equal address may be written another way */
+        int fb, fc;
+        unsigned char b[16], c[16];
+        if (!parse_ip(bound_ip, &fb, b) || !parse_ip(client_ip, &fc, c) || fb != fc ||
+            memcmp(b, c, 16) != 0)
+            return fenta_fail(err, errlen, FENTA_EDENIED,
+                              "the URL is bound to another client address");
+    }
     if (now_unix_s > expires)
         return fenta_fail(err, errlen, FENTA_ETIMEOUT, "the URL expired %lld s ago",
                           (long long)(now_unix_s - expires));
     return 0;
+}
+
+int objects_verify(const objects_t *o, const char *method, const char *key, int64_t expires,
+                   const char *sig, int64_t now_unix_s, char *err, size_t errlen)
+{
+    return objects_verify_ip(o, method, key, expires, NULL, sig, NULL, now_unix_s, err, errlen);
 }

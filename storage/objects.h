@@ -13,6 +13,15 @@
  * It is valid while now <= expires. The key needs no percent-encoding: its
  * alphabet is URL-safe.
  *
+ * A URL may also be bound to one client address (the platform's "IP
+ * restriction for sensitive operations"):
+ * `/v1/objects/<key>?expires=<unix s>&ip=<address>&sig=<s>`, s signing
+ * "<METHOD>\n<key>\n<expires>\nip=<address>". It works only from that
+ * address. The address is in the signed text, so changing or dropping the
+ * ip parameter breaks the signature; and no unbound URL's text can equal a
+ * bound one's (keys have no newline, expiries are digits), so old-style URLs
+ * keep working unchanged.
+ *
  * Thread safety: an objects_t is immutable after objects_open; every call
  * may run on any thread at once. Puts of the same key race safely: each
  * writes its own temporary file and the last rename wins; a reader holding
@@ -28,8 +37,11 @@
 typedef struct objects objects_t; /* opaque */
 
 #define OBJECTS_KEY_MAX 1024
-/* Room for any objects_presign result (path, key, both parameters, NUL). */
-#define OBJECTS_URL_MAX (OBJECTS_KEY_MAX + 128)
+/* Room for any objects_presign result (path, key, every parameter, NUL). */
+#define OBJECTS_URL_MAX (OBJECTS_KEY_MAX + 192)
+/* The longest client address a URL may be bound to (an IPv6 address in
+ * text, NUL included: INET6_ADDRSTRLEN). */
+#define OBJECTS_IP_MAX 46
 /* The shortest HMAC secret objects_open accepts. */
 #define OBJECTS_SECRET_MIN 16
 
@@ -77,6 +89,13 @@ int objects_delete(objects_t *o, const char *key, char *err, size_t errlen);
  * 0, FENTA_EINVAL (bad key, method or negative expiry), FENTA_ETOOBIG. */
 int objects_presign(const objects_t *o, const char *method, const char *key, int64_t expires_unix_s,
                     char *buf, size_t cap, char *err, size_t errlen);
+/* The same bound to the client address ip (an IPv4 or IPv6 address in
+ * numeric text, as the server prints its peers: "127.0.0.1", "::1"); NULL
+ * = unbound, as objects_presign. Also FENTA_EINVAL for an ip that is not a
+ * numeric address (a zone id included). */
+int objects_presign_ip(const objects_t *o, const char *method, const char *key,
+                       int64_t expires_unix_s, const char *ip, char *buf, size_t cap, char *err,
+                       size_t errlen);
 /* Checks a presigned request: sig (the query's value) must be the
  * signature of method, key and expires (compared in constant time), and
  * now_unix_s <= expires. 0; FENTA_EDENIED for a bad signature (any change
@@ -85,6 +104,17 @@ int objects_presign(const objects_t *o, const char *method, const char *key, int
  * checked first, so "expired" is only said of URLs this store signed. */
 int objects_verify(const objects_t *o, const char *method, const char *key, int64_t expires,
                    const char *sig, int64_t now_unix_s, char *err, size_t errlen);
+/* The same for a URL that may be bound: bound_ip is the URL's ip parameter
+ * (NULL when it has none: an unbound URL, checked as objects_verify), and
+ * client_ip the address the request came from. A bound URL with a good
+ * signature asked for from another address (compared as addresses, so
+ * "::1" and "0::1" are one) is FENTA_EDENIED; an expired one from the
+ * right address FENTA_ETIMEOUT. The address is checked after the
+ * signature and before the expiry, so a stranger learns nothing more than
+ * from a forged URL. */
+int objects_verify_ip(const objects_t *o, const char *method, const char *key, int64_t expires,
+                      const char *bound_ip, const char *sig, const char *client_ip,
+                      int64_t now_unix_s, char *err, size_t errlen);
 
 /* The strong ETag (quotes included) of content of size bytes last modified
  * at mtime_ns: what objects_stat reports and the HTTP layer sends. */

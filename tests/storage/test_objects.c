@@ -509,3 +509,93 @@ Test(objects, expired_is_told_apart)
     cr_assert_eq(objects_verify(store, "GET", key, exp, sig, now, err, sizeof(err)), FENTA_EDENIED);
     cr_assert(strstr(err, "signature"), "%s", err);
 }
+
+/* Splits a bound URL's query: expires, ip and sig. */
+static void split_bound(const char *url, char *key, long long *expires, char *ip, char *sig)
+{
+    cr_assert_eq(strncmp(url, "/v1/objects/", 12), 0, "%s", url);
+    const char *q = strchr(url, '?');
+    cr_assert_not_null(q);
+    memcpy(key, url + 12, (size_t)(q - url - 12));
+    key[q - url - 12] = '\0';
+    cr_assert_eq(sscanf(q, "?expires=%lld&ip=%45[^&]&sig=%63s", expires, ip, sig), 3, "%s", url);
+}
+
+Test(objects, ip_bound_urls_work_from_their_address_only)
+{
+    char url[OBJECTS_URL_MAX], key[OBJECTS_KEY_MAX + 1], ip[OBJECTS_IP_MAX], sig[64], err[256] = "";
+    long long exp;
+    int64_t now = 1700000000;
+    cr_assert_eq(objects_presign_ip(store, "GET", "jobs/j1/out.mp4", now + 60, "127.0.0.1", url,
+                                    sizeof(url), err, sizeof(err)),
+                 0, "%s", err);
+    split_bound(url, key, &exp, ip, sig);
+    cr_assert_str_eq(ip, "127.0.0.1");
+    cr_assert_eq(
+        objects_verify_ip(store, "GET", key, exp, ip, sig, "127.0.0.1", now, err, sizeof(err)), 0,
+        "%s", err);
+    cr_assert_eq(
+        objects_verify_ip(store, "GET", key, exp, ip, sig, "127.0.0.2", now, err, sizeof(err)),
+        FENTA_EDENIED, "another address");
+    cr_assert(strstr(err, "another client address"), "%s", err);
+    cr_assert_eq(objects_verify_ip(store, "GET", key, exp, ip, sig, "::1", now, NULL, 0),
+                 FENTA_EDENIED, "another family");
+    cr_assert_eq(objects_verify_ip(store, "GET", key, exp, ip, sig, "-", now, NULL, 0),
+                 FENTA_EDENIED, "an unknown peer");
+    /* the address is signed: changed or dropped, the signature fails */
+    cr_assert_eq(objects_verify_ip(store, "GET", key, exp, "127.0.0.2", sig, "127.0.0.2", now, err,
+                                   sizeof(err)),
+                 FENTA_EDENIED, "a tampered ip");
+    cr_assert(strstr(err, "signature"), "%s", err);
+    cr_assert_eq(objects_verify(store, "GET", key, exp, sig, now, NULL, 0), FENTA_EDENIED,
+                 "the ip parameter dropped");
+    cr_assert_eq(objects_verify_ip(store, "GET", key, exp, NULL, sig, "127.0.0.1", now, NULL, 0),
+                 FENTA_EDENIED, "the ip parameter dropped");
+    /* expiry is still told apart, for the right address only */
+    cr_assert_eq(
+        objects_verify_ip(store, "GET", key, exp, ip, sig, "127.0.0.1", now + 61, err, sizeof(err)),
+        FENTA_ETIMEOUT);
+    cr_assert(strstr(err, "expired"), "%s", err);
+    cr_assert_eq(objects_verify_ip(store, "GET", key, exp, ip, sig, "127.0.0.2", now + 61, NULL, 0),
+                 FENTA_EDENIED);
+
+    /* IPv6, compared as addresses */
+    cr_assert_eq(objects_presign_ip(store, "GET", "a.mp4", now + 60, "::1", url, sizeof(url), err,
+                                    sizeof(err)),
+                 0, "%s", err);
+    split_bound(url, key, &exp, ip, sig);
+    cr_assert_eq(
+        objects_verify_ip(store, "GET", key, exp, ip, sig, "0:0::1", now, err, sizeof(err)), 0,
+        "%s", err);
+    /* only numeric addresses are bound */
+    cr_assert_eq(
+        objects_presign_ip(store, "GET", "a.mp4", now, "localhost", url, sizeof(url), NULL, 0),
+        FENTA_EINVAL);
+    cr_assert_eq(
+        objects_presign_ip(store, "GET", "a.mp4", now, "fe80::1%eth0", url, sizeof(url), NULL, 0),
+        FENTA_EINVAL);
+    cr_assert_eq(
+        objects_presign_ip(store, "GET", "a.mp4", now, "1.2.3.4&sig=x", url, sizeof(url), NULL, 0),
+        FENTA_EINVAL);
+}
+
+Test(objects, unbound_urls_keep_their_form_and_signature)
+{
+    /* an unbound URL from objects_presign_ip is the old URL, byte for byte,
+     * and either verifier accepts it from any address */
+    char a[OBJECTS_URL_MAX], b[OBJECTS_URL_MAX], key[OBJECTS_KEY_MAX + 1], sig[64];
+    long long exp;
+    int64_t now = 1700000000;
+    cr_assert_eq(objects_presign(store, "GET", "x/y.srt", now + 5, a, sizeof(a), NULL, 0), 0);
+    cr_assert_eq(objects_presign_ip(store, "GET", "x/y.srt", now + 5, NULL, b, sizeof(b), NULL, 0),
+                 0);
+    cr_assert_str_eq(a, b);
+    cr_assert_null(strstr(a, "ip="), "%s", a);
+    split_url(a, key, &exp, sig);
+    cr_assert_eq(objects_verify_ip(store, "GET", key, exp, NULL, sig, "10.9.8.7", now, NULL, 0), 0);
+    cr_assert_eq(objects_verify(store, "GET", key, exp, sig, now, NULL, 0), 0);
+    /* and a bound URL's signature is not an unbound one's */
+    char c[OBJECTS_URL_MAX];
+    objects_presign_ip(store, "GET", "x/y.srt", now + 5, "10.9.8.7", c, sizeof(c), NULL, 0);
+    cr_assert_str_neq(strstr(a, "sig="), strstr(c, "sig="));
+}
