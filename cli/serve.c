@@ -42,6 +42,7 @@ typedef struct {
     json_t *limits;       /* rate limits (borrowed from the config document) */
     int insecure_cookies; /* plain-HTTP development */
     int pw_cheap;         /* tests: cheap argon2 parameters */
+    int presign_ttl_s;    /* lifetime of presigned URLs, seconds */
 } serve_opts_t;
 
 static const struct {
@@ -58,6 +59,8 @@ static const struct {
     {"--tls-key", "FENTA_TLS_KEY", "tls_key", "PEM private key for --tls-cert"},
     {"--loops", "FENTA_LOOPS", "loops", "event-loop threads (default: cores)"},
     {"--workers", "FENTA_WORKERS", "workers", "handler threads (default 16)"},
+    {"--presign-ttl-s", "FENTA_PRESIGN_TTL_S", "presign_ttl_s",
+     "lifetime of presigned download URLs, the most ?expires_in may ask (default 3600)"},
 };
 
 static void serve_usage(void)
@@ -96,9 +99,9 @@ static const char *pick(int argc, char **argv, size_t i, const json_t *cfg)
         return e;
     const json_t *v = json_object_get(cfg, options[i].key);
     if (json_is_integer(v)) {
-        static char buf[8][32];
-        snprintf(buf[i % 8], sizeof buf[0], "%lld", (long long)json_integer_value(v));
-        return buf[i % 8];
+        static char buf[16][32];
+        snprintf(buf[i % 16], sizeof buf[0], "%lld", (long long)json_integer_value(v));
+        return buf[i % 16];
     }
     return json_string_value(v);
 }
@@ -277,6 +280,19 @@ int cmd_serve(int argc, char **argv)
     o.tls_key = pick(argc, argv, 5, cfg);
     o.loops = pick(argc, argv, 6, cfg) ? atoi(pick(argc, argv, 6, cfg)) : 0;
     o.workers = pick(argc, argv, 7, cfg) ? atoi(pick(argc, argv, 7, cfg)) : 16;
+    const char *ttl = pick(argc, argv, 8, cfg);
+    o.presign_ttl_s = APP_PRESIGN_TTL_S;
+    if (ttl) {
+        /* a week at most: a download link is not a share link */
+        size_t n = strlen(ttl);
+        long long v = n >= 1 && n <= 7 && strspn(ttl, "0123456789") == n ? atoll(ttl) : 0;
+        if (v < 1 || v > 7 * 86400) {
+            fprintf(stderr, "fenta: --presign-ttl-s must be whole seconds from 1 to 604800\n");
+            json_decref(cfg);
+            return 2;
+        }
+        o.presign_ttl_s = (int)v;
+    }
     o.limits = json_object_get(cfg, "rate_limits");
     o.insecure_cookies = json_is_true(json_object_get(cfg, "insecure_cookies"));
     o.pw_cheap = json_is_true(json_object_get(cfg, "cheap_passwords_for_tests"));
@@ -427,6 +443,7 @@ int cmd_serve(int argc, char **argv)
                                   .rt = rt,
                                   .types = types,
                                   .objects = objects,
+                                  .presign_ttl_s = o.presign_ttl_s,
                                   .schemas_dir = cli_schemas_dir(),
                                   .webhooks = hooks},
                   errbuf, sizeof errbuf);

@@ -17,6 +17,9 @@
 #include <stddef.h>
 
 typedef struct app app_t;
+
+/* The default lifetime of presigned artifact URLs: one hour. */
+#define APP_PRESIGN_TTL_S 3600
 typedef struct webhooks webhooks_t;
 
 typedef struct {
@@ -36,6 +39,8 @@ typedef struct {
                                       routes answer 503 */
     const workflow_types_t *types; /* node types (borrowed); NULL = loaded from schemas_dir */
     objects_t *objects;            /* presigns artifact URLs (borrowed); NULL = no URLs */
+    int presign_ttl_s;             /* how long artifact URLs work, and the longest a client may
+                                      ask for with ?expires_in; 0 = APP_PRESIGN_TTL_S */
     const char *schemas_dir;       /* templates and render schemas; NULL = the default */
     webhooks_t *webhooks;          /* webhook deliveries (borrowed); NULL = the webhook routes
                                       answer 503 */

@@ -60,6 +60,7 @@ struct app {
     const workflow_types_t *types; /* node types (borrowed or owned_types) */
     workflow_types_t *owned_types; /* loaded here when the config gave none */
     objects_t *objects;            /* presigns artifact URLs (borrowed) */
+    int presign_ttl_s;             /* their lifetime and the longest ?expires_in */
     char *schemas_dir;             /* NULL = default */
     sse_hub_t *hub;                /* live job events for SSE streams; NULL = none */
     webhooks_t *webhooks;          /* webhook deliveries (borrowed); NULL = none */
@@ -220,8 +221,15 @@ void h_events_stream(http_req_t *req);
 /* Jobs (h_jobs.c): after a job's row is inserted, starts its actor and
  * answers 202 with the job (or removes the row and answers 503). */
 void app__job_started(http_req_t *req, pg_conn_t *c, const char *job_id);
-/* Adds presigned "url" and "expires_at" to each artifact (in place). */
-json_t *app__artifact_urls(app_t *app, json_t *artifacts);
+/* How the artifact URLs of one answer are signed. */
+typedef struct {
+    int ttl_s;      /* lifetime; 0 = the application's presign_ttl_s */
+    const char *ip; /* the client address they are bound to; NULL = any */
+} app_presign_t;
+/* Adds presigned "url" and "expires_at" to each artifact (in place), signed
+ * as o says (NULL: the application's lifetime, unbound); an IP-bound one
+ * also gets "ip". */
+json_t *app__artifact_urls(app_t *app, json_t *artifacts, const app_presign_t *o);
 /* The hub that feeds this application's SSE streams (h_events.c). */
 sse_hub_t *app__hub_new(app_t *app, const char *conninfo);
 

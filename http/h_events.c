@@ -26,7 +26,7 @@ static char *frame(app_t *app, const char *id, const char *type, const char *dat
 {
     json_t *d = json_loads(data, 0, NULL);
     if (d && json_object_get(d, "artifacts"))
-        app__artifact_urls(app, json_object_get(d, "artifacts"));
+        app__artifact_urls(app, json_object_get(d, "artifacts"), NULL);
     json_object_set_new(d, "type", json_string(type));
     char *text = d ? json_dumps(d, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
     json_decref(d);

@@ -1,6 +1,7 @@
 /* h_jobs.c - jobs as clients see them: direct renders, the list with its
- * filters, one job with presigned artifact URLs, cancel and retry (both
- * messages to the job's actor: actors/job.h). */
+ * filters, one job with presigned artifact URLs (their lifetime shortened
+ * with ?expires_in, bound to the caller's address with ?bind_ip=true),
+ * cancel and retry (both messages to the job's actor: actors/job.h). */
 #include "actors/job.h"
 #include "actors/render_spec.h"
 #include "http/app_internal.h"
@@ -18,14 +19,19 @@
         "started_at") " AS started_at, " APP_TS("finished_at") " AS finished_at, " APP_TS("update" \
                                                                                           "d_at") " AS updated_at, created_at AS raw_created"
 
-/* How long artifact URLs handed out work. */
-#define ARTIFACT_URL_TTL_S (24 * 3600)
+/* The presign options of the answer this worker thread is building, for
+ * job_row_json: row functions get no request (app_row_fn), and a list's
+ * rows are made inside app__list_page. Set only around the GET handlers'
+ * answers, on their own thread; NULL = the application's defaults. */
+static _Thread_local const app_presign_t *tl_presign;
 
-json_t *app__artifact_urls(app_t *app, json_t *artifacts)
+json_t *app__artifact_urls(app_t *app, json_t *artifacts, const app_presign_t *o)
 {
     if (!app->objects)
         return artifacts;
-    int64_t exp = (int64_t)time(NULL) + ARTIFACT_URL_TTL_S;
+    int ttl = o && o->ttl_s > 0 ? o->ttl_s : app->presign_ttl_s;
+    const char *ip = o ? o->ip : NULL;
+    int64_t exp = (int64_t)time(NULL) + ttl;
     char when[32];
     time_t t = (time_t)exp;
     struct tm tm;
@@ -37,12 +43,63 @@ json_t *app__artifact_urls(app_t *app, json_t *artifacts)
     {
         const char *key = json_string_value(json_object_get(a, "key"));
         char url[OBJECTS_URL_MAX];
-        if (key && objects_presign(app->objects, "GET", key, exp, url, sizeof url, NULL, 0) == 0) {
+        if (key &&
+            objects_presign_ip(app->objects, "GET", key, exp, ip, url, sizeof url, NULL, 0) == 0) {
             json_object_set_new(a, "url", json_string(url));
             json_object_set_new(a, "expires_at", json_string(when));
+            if (ip)
+                json_object_set_new(a, "ip", json_string(ip));
         }
     }
     return artifacts;
+}
+
+/* ?expires_in (whole seconds, 1 up to the platform's lifetime: a client may
+ * shorten its URLs, never lengthen them) and ?bind_ip (true or false: bind
+ * the URLs to the address asking) into *o. False after answering 400
+ * naming the parameter. o->ip is the request's string. */
+static bool presign_query(http_req_t *req, app_presign_t *o)
+{
+    app_t *app = app__of(req);
+    *o = (app_presign_t){0};
+    const char *e = http_query(req, "expires_in");
+    if (e) {
+        long long v = 0;
+        size_t n = strlen(e);
+        bool ok = n >= 1 && n <= 9 && strspn(e, "0123456789") == n;
+        if (ok) {
+            v = strtoll(e, NULL, 10);
+            ok = v >= 1 && v <= app->presign_ttl_s;
+        }
+        if (!ok) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "expires_in must be whole seconds from 1 to %d",
+                     app->presign_ttl_s);
+            app__error(req, 400, "invalid_expires_in", msg,
+                       json_pack("[{ss ss}]", "path", "$query.expires_in", "message", msg));
+            return false;
+        }
+        o->ttl_s = (int)v;
+    }
+    const char *b = http_query(req, "bind_ip");
+    if (b && strcmp(b, "true") != 0 && strcmp(b, "false") != 0) {
+        app__error(req, 400, "invalid_bind_ip", "bind_ip must be true or false",
+                   json_pack("[{ss ss}]", "path", "$query.bind_ip", "message", "true or false"));
+        return false;
+    }
+    if (b && strcmp(b, "true") == 0) {
+        const char *ip = http_client_ip(req);
+        if (!ip || strcmp(ip, "-") == 0) {
+            app__error(
+                req, 400, "invalid_bind_ip",
+                "the client's address is unknown: bind_ip "
+                "cannot be honoured",
+                json_pack("[{ss ss}]", "path", "$query.bind_ip", "message", "no client address"));
+            return false;
+        }
+        o->ip = ip;
+    }
+    return true;
 }
 
 static json_t *opt_json(const char *text, json_t *dflt)
@@ -70,8 +127,8 @@ static json_t *job_row_json(app_t *app, const pg_result_t *r, int row)
         pg_getn(r, row, "priority"), "progress", atof(pg_getn(r, row, "progress")), "current_node",
         opt_str(pg_getn(r, row, "current_node")), "nodes",
         opt_json(pg_getn(r, row, "nodes"), json_object()), "artifacts",
-        app__artifact_urls(app, opt_json(pg_getn(r, row, "artifacts"), json_array())), "error",
-        opt_json(pg_getn(r, row, "error"), json_null()), "credits",
+        app__artifact_urls(app, opt_json(pg_getn(r, row, "artifacts"), json_array()), tl_presign),
+        "error", opt_json(pg_getn(r, row, "error"), json_null()), "credits",
         atof(pg_getn(r, row, "credits")), "attempts", atoi(pg_getn(r, row, "attempts")), "inputs",
         opt_json(pg_getn(r, row, "inputs"), json_object()), "created_at",
         pg_getn(r, row, "created_at"), "started_at", opt_str(pg_getn(r, row, "started_at")),
@@ -210,7 +267,11 @@ void h_jobs_list(http_req_t *req)
                    NULL);
         return;
     }
+    app_presign_t o;
+    if (!presign_query(req, &o))
+        return;
     const char *p[] = {cl->org_id, status, wf, after, before};
+    tl_presign = &o;
     app__list_page(req,
                    "SELECT " JOB_COLS " FROM jobs WHERE org_id = $1 AND ($2::text IS NULL OR "
                    "status = $2) AND ($3::uuid IS NULL OR workflow_id = $3::uuid) AND "
@@ -219,14 +280,20 @@ void h_jobs_list(http_req_t *req)
                    "(created_at, id) {cmp} ($7::timestamptz, $8::uuid)) ORDER BY created_at {dir}, "
                    "id {dir} LIMIT $6::int",
                    p, 5, job_row_json, "id");
+    tl_presign = NULL;
 }
 
 void h_jobs_get(http_req_t *req)
 {
+    app_presign_t o;
+    if (!presign_query(req, &o))
+        return;
     pg_conn_t *c = app__db(req);
     if (!c)
         return;
+    tl_presign = &o;
     reply_job(req, c, http_param(req, "id"), 200);
+    tl_presign = NULL;
     app__db_done(req, &c);
 }
 

@@ -292,6 +292,11 @@ fx_resp_t fx_req(const char *method, const char *path, const char *body, const f
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, o->timeout_s > 0 ? o->timeout_s : 30L);
+    if (o->source_ip) {
+        /* "host!" makes libcurl take it as an address, never an interface name */
+        snprintf(line, sizeof line, "host!%s", o->source_ip);
+        curl_easy_setopt(c, CURLOPT_INTERFACE, line);
+    }
     curl_easy_setopt(c, CURLOPT_HTTP_VERSION,
                      o->http2 ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE : CURL_HTTP_VERSION_1_1);
     if (body) {

@@ -51,6 +51,8 @@ typedef struct {
     const char *content_type;   /* default application/json when there is a body */
     size_t body_len;            /* when body is not a C string (0 = strlen) */
     long timeout_s;             /* the whole request; 0 = 30 */
+    const char *source_ip;      /* the local address to send from ("127.0.0.2":
+                                   CURLOPT_INTERFACE); NULL = the kernel's choice */
 } fx_opts_t;
 
 /* One request; the response is the caller's (fx_resp_free). body may be
