@@ -749,6 +749,24 @@ void app__list_page(http_req_t *req, const char *sql, const char *const *params,
     app__db_done(req, &c);
 }
 
+void app__list_page_under(http_req_t *req, const char *parent_table, const char *missing,
+                          const char *sql, const char *const *params, int nparams,
+                          app_row_fn row_json, const char *idcol)
+{
+    pg_conn_t *c = app__db(req);
+    if (!c)
+        return;
+    char q[160];
+    snprintf(q, sizeof q, "SELECT id FROM %s WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL",
+             parent_table);
+    pg_result_t *parent = app__load(req, c, q, missing);
+    app__db_done(req, &c);
+    if (!parent)
+        return; /* answered: 404 or the database's error */
+    pg_result_free(&parent);
+    app__list_page(req, sql, params, nparams, row_json, idcol);
+}
+
 /* ---- rows ------------------------------------------------------------------------- */
 
 json_t *app__user_json(const pg_result_t *r, int row)

@@ -129,6 +129,16 @@ json_t *app__next_cursor(http_req_t *req, const char *created_at, const char *id
  * meanwhile never shift a page, so no page repeats or skips a row. */
 void app__list_page(http_req_t *req, const char *sql, const char *const *params, int nparams,
                     app_row_fn row_json, const char *idcol);
+/* app__list_page for the rows under the {id} row of parent_table (a
+ * constant name with id, org_id and deleted_at columns: a workflow's
+ * versions, a schedule's runs, a webhook's deliveries). The parent is
+ * looked up first, through app__load, so another organisation's parent, a
+ * deleted one, a missing one and a non-uuid id all answer the 404
+ * {"not_found", missing} a GET of the parent gives, never an empty page
+ * that says the id exists. */
+void app__list_page_under(http_req_t *req, const char *parent_table, const char *missing,
+                          const char *sql, const char *const *params, int nparams,
+                          app_row_fn row_json, const char *idcol);
 /* Answers a query for one row (*r, freed here; err its error when NULL):
  * the database error, 404 {"not_found", missing} when it has no row, else
  * status with row_json(app, row 0), or 204 when row_json is NULL. */

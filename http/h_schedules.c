@@ -401,17 +401,12 @@ static json_t *run_json(app_t *app, const pg_result_t *r, int row)
 
 void h_schedule_runs_list(http_req_t *req)
 {
-    const char *id = http_param(req, "id");
-    if (!app__is_uuid(id)) {
-        app__error(req, 404, "not_found", "no such schedule", NULL);
-        return;
-    }
     /* The list's "created_at" order is the due times' (keyset on due_at and
      * the schedule id: due times are unique per schedule); ?sort=-created_at
      * gives the newest first. */
-    const char *p[] = {id, app__caller(req)->org_id};
-    app__list_page(
-        req,
+    const char *p[] = {http_param(req, "id"), app__caller(req)->org_id};
+    app__list_page_under(
+        req, "schedules", "no such schedule",
         "SELECT " APP_TS("r.due_at") " AS due, r.outcome, r.job_id, r.detail::text AS "
                                      "detail, " APP_TS(
                                          "r.created_at") " AS created_at, r.due_at AS raw_created, "

@@ -374,21 +374,17 @@ void h_webhooks_test(http_req_t *req)
 
 void h_webhook_deliveries_list(http_req_t *req)
 {
-    caller_t *cl = app__caller(req);
-    const char *id = http_param(req, "id");
     const char *status = http_query(req, "status");
-    if (!app__is_uuid(id)) {
-        app__error(req, 404, "not_found", "no such webhook", NULL);
-        return;
-    }
-    const char *p[] = {id, cl->org_id, status && *status ? status : NULL};
+    const char *p[] = {http_param(req, "id"), app__caller(req)->org_id,
+                       status && *status ? status : NULL};
     /* $1..$3 are ours; app__list_page numbers its own from $4 on. */
-    app__list_page(req,
-                   "SELECT " DL_COLS " FROM webhook_deliveries WHERE webhook_id = $1 AND org_id = "
-                   "$2 AND ($3::text IS NULL OR status = $3) AND ($5::timestamptz IS NULL OR "
-                   "(created_at, id) {cmp} ($5::timestamptz, $6::uuid)) ORDER BY created_at "
-                   "{dir}, id {dir} LIMIT $4::int",
-                   p, 3, dl_json, "id");
+    app__list_page_under(req, "webhooks", "no such webhook",
+                         "SELECT " DL_COLS
+                         " FROM webhook_deliveries WHERE webhook_id = $1 AND org_id = "
+                         "$2 AND ($3::text IS NULL OR status = $3) AND ($5::timestamptz IS NULL OR "
+                         "(created_at, id) {cmp} ($5::timestamptz, $6::uuid)) ORDER BY created_at "
+                         "{dir}, id {dir} LIMIT $4::int",
+                         p, 3, dl_json, "id");
 }
 
 void h_webhook_redeliver(http_req_t *req)

@@ -238,17 +238,11 @@ static json_t *version_json(app_t *app, const pg_result_t *r, int row)
 
 void h_workflow_versions_list(http_req_t *req)
 {
-    caller_t *cl = app__caller(req);
-    const char *id = http_param(req, "id");
-    if (!app__is_uuid(id)) {
-        app__error(req, 404, "not_found", "no such workflow", NULL);
-        return;
-    }
-    const char *p[] = {id, cl->org_id};
+    const char *p[] = {http_param(req, "id"), app__caller(req)->org_id};
     /* Keyset on (created_at, version as text) would do, but versions are
      * unique per workflow: the version number is the id column. */
-    app__list_page(
-        req,
+    app__list_page_under(
+        req, "workflows", "no such workflow",
         "SELECT v.version, v.version::text AS vid, v.graph::text AS graph, v.created_by, " APP_TS(
             "v.created_at") " AS created_at, v.created_at AS raw_created FROM "
                             "workflow_versions v JOIN workflows w ON w.id = "
