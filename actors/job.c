@@ -866,14 +866,58 @@ static void wake_queued(jx_t *x)
     pg_result_free(&r);
 }
 
+/* When each of this message's events was stored, ms since the epoch, into
+ * at (indexed as x->events): the job_events rows' created_at. write_row has
+ * committed them, and a replayed message finds the rows its first run wrote
+ * (ON CONFLICT kept them), so the times are the same on every run. */
+static int stored_times(jx_t *x, int64_t *at)
+{
+    size_t n = json_array_size(x->events);
+    int rc = 0;
+    pg_conn_t *c = db(x, &rc);
+    if (!c)
+        return rc;
+    char lo[24], hi[24];
+    snprintf(lo, sizeof lo, "%lld",
+             (long long)json_integer_value(json_object_get(json_array_get(x->events, 0), "seq")));
+    snprintf(
+        hi, sizeof hi, "%lld",
+        (long long)json_integer_value(json_object_get(json_array_get(x->events, n - 1), "seq")));
+    const char *p[] = {x->id, lo, hi};
+    pg_result_t *r = pg_query(c,
+                              "SELECT seq, floor(extract(epoch FROM created_at) * 1000)::bigint "
+                              "FROM job_events WHERE job_id = $1 AND seq BETWEEN $2::int AND "
+                              "$3::int",
+                              3, p, &rc);
+    if (!r)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        long long seq =
+            (long long)json_integer_value(json_object_get(json_array_get(x->events, i), "seq"));
+        at[i] = 0;
+        for (int k = 0; k < pg_nrows(r) && !at[i]; k++)
+            if (atoll(pg_get(r, k, 0)) == seq)
+                at[i] = atoll(pg_get(r, k, 1));
+        if (!at[i])
+            rc = FENTA_ENOTFOUND; /* written just before: retry rather than invent a time */
+    }
+    pg_result_free(&r);
+    return rc;
+}
+
 /* The webhook events among the job's new ones, with the ack: job.started,
  * job.progress and the final job.succeeded / job.failed / job.cancelled.
- * The event id comes from the job and the event's seq, so a replayed
- * message emits the same ids. */
+ * The event id comes from the job and the event's seq, and its time from
+ * the event's stored row, so a replayed message (after a crash lost its
+ * ack, maybe after a delivery already went out) emits the same ids with
+ * the same bodies: a consumer deduplicating by webhook-id never has to
+ * pick between two payloads. */
 static int emit_webhooks(jx_t *x)
 {
     size_t i;
     json_t *ev;
+    int64_t *at = NULL;
+    int rc = 0;
     json_array_foreach(x->events, i, ev)
     {
         const char *type = sget(ev, "type");
@@ -893,6 +937,13 @@ static int emit_webhooks(jx_t *x)
             (x->e->cfg.webhooks_wanted &&
              !x->e->cfg.webhooks_wanted(x->e->cfg.webhooks_arg, sget(x->st, "org"), wtype)))
             continue;
+        /* read once, and only when some event is wanted */
+        if (!at) {
+            at = calloc(json_array_size(x->events), sizeof *at);
+            rc = at ? stored_times(x, at) : FENTA_ENOMEM;
+            if (rc)
+                break;
+        }
         json_t *data = json_pack("{ss ss sO sO* sO*}", "job_id", x->id, "status", status(x),
                                  "progress", json_object_get(x->st, "progress"), "current_node",
                                  json_object_get(x->st, "current_node"), "error",
@@ -902,12 +953,14 @@ static int emit_webhooks(jx_t *x)
         char eid[96];
         snprintf(eid, sizeof eid, "evt_job_%s_%lld", x->id,
                  (long long)json_integer_value(json_object_get(ev, "seq")));
-        int rc = data ? webhooks_emit(x->ctx, sget(x->st, "org"), eid, wtype, data) : FENTA_ENOMEM;
+        rc = data ? webhooks_emit(x->ctx, sget(x->st, "org"), eid, wtype, data, at[i])
+                  : FENTA_ENOMEM;
         json_decref(data);
         if (rc)
-            return rc;
+            break;
     }
-    return 0;
+    free(at);
+    return rc;
 }
 
 static int job_message(actor_ctx_t *ctx, const envelope_t *msg)

@@ -174,8 +174,11 @@ static char *iso(int64_t s, char *buf, size_t cap)
 }
 
 /* Records a firing's outcome on its run row and on the schedule, and tells
- * the organisation's webhooks. */
-static int record(sx_t *x, int64_t due, const char *outcome, const char *job, json_t *detail)
+ * the organisation's webhooks; at_ms is when the run row was claimed (the
+ * event's time: a replayed firing claims the same row and sends the same
+ * body). */
+static int record(sx_t *x, int64_t due, int64_t at_ms, const char *outcome, const char *job,
+                  json_t *detail)
 {
     char dbuf[32], at[40];
     snprintf(dbuf, sizeof dbuf, "%lld", (long long)due);
@@ -203,7 +206,7 @@ static int record(sx_t *x, int64_t due, const char *outcome, const char *job, js
         snprintf(eid, sizeof eid, "evt_sched_%s_%lld", x->id, (long long)due);
         json_t *data = json_pack("{ss ss ss ss* sO}", "schedule_id", x->id, "due_at", at, "outcome",
                                  outcome, "job_id", job, "detail", json_object_get(doc, "detail"));
-        rc = webhooks_emit(x->ctx, col(x, "org_id"), eid, "schedule.fired", data);
+        rc = webhooks_emit(x->ctx, col(x, "org_id"), eid, "schedule.fired", data, at_ms);
         json_decref(data);
     }
     json_decref(doc);
@@ -222,16 +225,18 @@ static int fire(sx_t *x, int64_t due, bool misfired_skip, char *err, size_t errl
         x->conn,
         "INSERT INTO schedule_runs (schedule_id, due_at, org_id, node, outcome) VALUES ($1, "
         "to_timestamp($2::bigint), $3, $4, 'started') ON CONFLICT (schedule_id, due_at) DO "
-        "UPDATE SET node = schedule_runs.node RETURNING node",
+        "UPDATE SET node = schedule_runs.node RETURNING node, floor(extract(epoch FROM "
+        "created_at) * 1000)::bigint",
         4, pc, &e);
     if (!claim)
         return fenta_fail(err, errlen, e, "cannot claim the firing: %s", fenta_strerror(e));
     bool mine = strcmp(pg_get(claim, 0, 0), node) == 0;
+    int64_t at = atoll(pg_get(claim, 0, 1));
     pg_result_free(&claim);
     if (!mine)
         return 0; /* another node fired it */
     if (misfired_skip)
-        return record(x, due, "skipped", NULL,
+        return record(x, due, at, "skipped", NULL,
                       json_pack("{ss}", "reason", "misfire: the server was down at the due time"));
     char job[37];
     schedule_job_id(x->id, due, job);
@@ -257,16 +262,16 @@ static int fire(sx_t *x, int64_t due, bool misfired_skip, char *err, size_t errl
         if (rc == 0)
             rc = actor_send(x->ctx, to, "job.start", NULL, 0);
         if (rc == 0)
-            rc = record(x, due, "started", job, NULL);
+            rc = record(x, due, at, "started", job, NULL);
         return rc;
     }
     if (rc == FENTA_ENOTFOUND)
-        return record(x, due, "failed", NULL,
+        return record(x, due, at, "failed", NULL,
                       json_pack("{ss ss}", "code", "not_found", "message",
                                 "the workflow (or its version) no longer exists"));
     if (rc == FENTA_EINVAL && problem) {
         json_object_del(problem, "status");
-        return record(x, due, "failed", NULL, problem);
+        return record(x, due, at, "failed", NULL, problem);
     }
     json_decref(problem);
     return fenta_fail(err, errlen, rc, "cannot create the job: %s", fenta_strerror(rc));

@@ -201,10 +201,12 @@ bool webhooks_wanted(void *arg, const char *org, const char *type)
 
 /* ---- emitting ------------------------------------------------------------------------- */
 
+/* The fan-out message for an event at ms (<= 0: now). */
 static char *event_body(const char *event_id, const char *type, const json_t *data,
-                        const char *only)
+                        const char *only, int64_t ms)
 {
-    int64_t ms = webhooks__now_ms();
+    if (ms <= 0)
+        ms = webhooks__now_ms();
     time_t s = (time_t)(ms / 1000);
     struct tm tm;
     gmtime_r(&s, &tm);
@@ -219,11 +221,11 @@ static char *event_body(const char *event_id, const char *type, const json_t *da
 }
 
 int webhooks_emit(actor_ctx_t *ctx, const char *org, const char *event_id, const char *type,
-                  const json_t *data)
+                  const json_t *data, int64_t at_ms)
 {
     char to[ENVELOPE_ADDR_MAX + 1];
     snprintf(to, sizeof to, "webhook.org/%s", org);
-    char *b = event_body(event_id, type, data, NULL);
+    char *b = event_body(event_id, type, data, NULL, at_ms);
     if (!b)
         return FENTA_ENOMEM;
     int rc = actor_spawn(ctx, to, NULL, NULL, 0);
@@ -248,7 +250,8 @@ int webhooks_emit_now(webhooks_t *w, const char *org, const char *event_id, cons
         webhooks__set_add(w, w->fanouts, org);
     }
     int rc;
-    char *b = event_body(event_id, type, data, only);
+    /* sent once, durably, from outside any actor: no replay rebuilds it */
+    char *b = event_body(event_id, type, data, only, 0);
     if (!b)
         return FENTA_ENOMEM;
     rc = runtime_send(rt, to, "webhook.event", org, b, strlen(b));

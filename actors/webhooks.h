@@ -85,10 +85,16 @@ int webhooks_start(webhooks_t *w, runtime_t *rt);
 int webhooks_recover(webhooks_t *w, runtime_t *rt, int *resumed);
 
 /* Emits an event to org's webhooks with the ack of the message ctx is
- * handling. event_id must be the same when the handler runs again (derive
- * it from what the event is about); data is borrowed. */
+ * handling. The event's body ({"type","timestamp","data"}) is what every
+ * attempt sends, and a crash may replay the handler after a delivery
+ * already went out: so when the handler runs again, event_id must be the
+ * same (derive it from what the event is about), and so must data and
+ * at_ms, the event's time in ms since the epoch (take it from a stored
+ * fact, e.g. the created_at of the row that records the event, never the
+ * clock; <= 0 = now, for events a replay cannot rebuild). data is
+ * borrowed. */
 int webhooks_emit(actor_ctx_t *ctx, const char *org_id, const char *event_id, const char *type,
-                  const json_t *data);
+                  const json_t *data, int64_t at_ms);
 /* Whether any enabled webhook of org subscribes to type (arg is the
  * webhooks_t; from what the fan-out caches, at most a second old): lets a
  * producer skip emitting events nobody wants. True when unsure. */

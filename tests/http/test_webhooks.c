@@ -507,3 +507,90 @@ Test(webhooks, a_schedule_firing_is_announced)
     json_decref(s);
     receiver_stop(&rv);
 }
+
+/* An RFC 3339 time with microseconds cut to milliseconds
+ * ("...:05.123456Z" -> "...:05.123Z"), into out. */
+static const char *to_ms(const char *t, char out[32])
+{
+    cr_assert(t && strlen(t) == 27, "%s", t ? t : "(null)");
+    snprintf(out, 32, "%.23sZ", t);
+    return out;
+}
+
+Test(webhooks, an_events_body_is_made_once_from_its_stored_time)
+{
+    receiver_t *rv = receiver_start();
+    json_t *s = fx_register("whj");
+    char id[64], secret[80], path[200], job[64];
+    receiver_hook(rv, s, "once", "[\"job.started\",\"job.succeeded\"]", NULL, id, secret);
+    fx_resp_t r = call("POST", "/v1/workflows", TEXT_DOC, s);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    snprintf(path, sizeof path, "/v1/workflows/%s/run", sget(r.json, "id"));
+    fx_resp_free(&r);
+    r = call("POST", path, "{\"max_credits\":10}", s);
+    cr_assert_eq(r.status, 202, "%s", r.body);
+    snprintf(job, sizeof job, "%s", sget(r.json, "id"));
+    fx_resp_free(&r);
+    json_t *doc = fx_wait_job(s, job, "succeeded", 60);
+    json_t *log = receiver_wait(rv, "once", 2, 20);
+    cr_assert_eq(json_array_size(log), 2, "%s", json_dumps(log, 0));
+
+    /* The event's time is the job's change as stored, not the moment a
+     * body was made (a replay would make another): job.succeeded's is the
+     * row's finished_at, written in the statement that stores the event;
+     * job.started's falls between admission (started_at) and then. */
+    char started[32], finished[32];
+    to_ms(sget(doc, "started_at"), started);
+    to_ms(sget(doc, "finished_at"), finished);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *rec = json_array_get(log, i);
+        const char *type = sget(rec, "type");
+        const char *ts = sget(json_object_get(rec, "body"), "timestamp");
+        cr_assert(ts && strlen(ts) == 24, "%s", ts ? ts : "(null)");
+        if (strcmp(type, "job.succeeded") == 0)
+            cr_assert_str_eq(ts, finished, "job.succeeded at %s, the job finished at %s", ts,
+                             finished);
+        else
+            cr_assert(strcmp(ts, started) >= 0 && strcmp(ts, finished) <= 0,
+                      "job.started at %s, outside %s..%s", ts, started, finished);
+    }
+    json_decref(log);
+    json_decref(doc);
+
+    /* Sent again (redelivery starts from attempt 1), each event carries the
+     * very bytes of its first delivery under the same webhook-id. */
+    snprintf(path, sizeof path, "/v1/webhooks/%s/deliveries?limit=100", id);
+    r = call("GET", path, NULL, s);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_eq(json_array_size(json_object_get(r.json, "data")), 2, "%s", r.body);
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(r.json, "data"), i, d)
+    {
+        char rp[256];
+        snprintf(rp, sizeof rp, "/v1/webhooks/%s/deliveries/%s/redeliver", id, sget(d, "id"));
+        fx_resp_t rr = call("POST", rp, NULL, s);
+        cr_assert_eq(rr.status, 202, "%s", rr.body);
+        fx_resp_free(&rr);
+    }
+    fx_resp_free(&r);
+    log = receiver_wait(rv, "once", 4, 20);
+    cr_assert_eq(json_array_size(log), 4, "%s", json_dumps(log, 0));
+    for (size_t a = 0; a < 4; a++) {
+        json_t *ra = json_array_get(log, a);
+        cr_assert(json_is_true(json_object_get(ra, "verified")), "%s", sget(ra, "verify_error"));
+        size_t same = 0;
+        for (size_t b = 0; b < 4; b++) {
+            json_t *rb = json_array_get(log, b);
+            if (strcmp(sget(ra, "webhook_id"), sget(rb, "webhook_id")) != 0)
+                continue;
+            same++;
+            cr_assert_str_eq(sget(ra, "raw"), sget(rb, "raw"), "one webhook-id, one body (%s)",
+                             sget(ra, "webhook_id"));
+        }
+        cr_assert_eq(same, 2, "each event twice: %s", json_dumps(log, 0));
+    }
+    json_decref(log);
+    json_decref(s);
+    receiver_stop(&rv);
+}
