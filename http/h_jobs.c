@@ -92,8 +92,7 @@ static bool presign_query(http_req_t *req, app_presign_t *o)
         if (!ip || strcmp(ip, "-") == 0) {
             app__error(
                 req, 400, "invalid_bind_ip",
-                "the client's address is unknown: bind_ip "
-                "cannot be honoured",
+                "the client's address is unknown: bind_ip cannot be honoured",
                 json_pack("[{ss ss}]", "path", "$query.bind_ip", "message", "no client address"));
             return false;
         }
