@@ -861,7 +861,11 @@ static void wake_queued(jx_t *x)
     for (int i = 0; r && i < pg_nrows(r); i++) {
         char to[ENVELOPE_ADDR_MAX + 1];
         snprintf(to, sizeof to, "job/%s", pg_get(r, i, 0));
-        actor_send(x->ctx, to, "job.admit", NULL, 0);
+        /* A queued row whose actor is not spawned yet (the API commits the
+         * row, then spawns) gets its own job.start after the spawn; a nudge
+         * now would only be a dead letter. */
+        if (actor_exists(x->ctx, to))
+            actor_send(x->ctx, to, "job.admit", NULL, 0);
     }
     pg_result_free(&r);
 }

@@ -957,6 +957,20 @@ static actor_t *make_resident(runtime_t *rt, const char *addr, const char *sup,
     return a;
 }
 
+bool actor_exists(actor_ctx_t *ctx, const char *addr)
+{
+    exists_t e = {.addr = addr};
+    store_read(ctx->rt->store, exists_fn, &e);
+    if (e.exists)
+        return true;
+    runtime_t *rt = ctx->rt;
+    pthread_mutex_lock(&rt->lock);
+    actor_t *a = actor_find(rt, addr);
+    bool there = a && a->loaded && !a->missing;
+    pthread_mutex_unlock(&rt->lock);
+    return there;
+}
+
 int actor_spawn(actor_ctx_t *ctx, const char *addr, const char *sup, const void *state,
                 size_t state_len)
 {

@@ -25,6 +25,7 @@
 #define FENTA_RUNTIME_H
 #include "runtime/backoff.h"
 #include "runtime/envelope.h"
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -143,6 +144,11 @@ int actor_send_after(actor_ctx_t *ctx, const char *to, const char *type, const v
 /* Spawns with the ack; EEXIST is not an error at commit (the existing actor stays). */
 int actor_spawn(actor_ctx_t *ctx, const char *addr, const char *sup, const void *state,
                 size_t state_len);
+/* Whether addr names an actor spawned on this node: its record committed,
+ * or resident and loaded. For a nudge that matters only to an actor already
+ * there (a message to one not yet spawned is dead-lettered as "no such
+ * actor", which an operator would have to look at for nothing). */
+bool actor_exists(actor_ctx_t *ctx, const char *addr);
 /* Puts a message for `to` straight into the dead-letter queue, with the ack
  * and the reason why: for an actor that gave up on its own terms (a
  * webhook delivery after its last attempt). An operator's replay delivers

@@ -4,7 +4,6 @@
  * validation, limits, idempotency, pagination and hostile input. */
 #include "http/jwt.h"
 #include "runtime/clock.h"
-#include "storage/pg.h"
 #include "tests/support/api_fixture.h"
 
 #include <criterion/criterion.h>
@@ -697,30 +696,6 @@ Test(api, lists_sort_both_ways_and_cursors_keep_their_order)
 }
 
 /* Straight into the server's embedded database (superuser on its socket). */
-static void sql(const char *stmt, const char *param)
-{
-    /* The cluster's superuser is recorded in its data directory. */
-    char path[700], user[64] = "";
-    snprintf(path, sizeof path, "%s/pg/fenta_superuser", fx_api_data_dir());
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "%s", path);
-    cr_assert(fgets(user, sizeof user, f));
-    fclose(f);
-    user[strcspn(user, "\n")] = 0;
-    char conninfo[800];
-    snprintf(conninfo, sizeof conninfo, "host=%s/pg-run dbname=fenta user=%s", fx_api_data_dir(),
-             user);
-    int err = 0;
-    pg_pool_t *pool = pg_pool_new(conninfo, 1, &err);
-    cr_assert_not_null(pool);
-    pg_conn_t *c = pg_acquire(pool, 5000, &err);
-    cr_assert_not_null(c, "connect: %d", err);
-    const char *p[] = {param};
-    cr_assert_geq(pg_exec(c, stmt, 1, p), 0, "%s", pg_error_message(c));
-    pg_release(pool, &c);
-    pg_pool_destroy(&pool);
-}
-
 Test(api, idempotency_keys_expire_and_abandoned_ones_are_taken_over)
 {
     json_t *s = fx_register("pia");
@@ -729,21 +704,22 @@ Test(api, idempotency_keys_expire_and_abandoned_ones_are_taken_over)
     fx_resp_t a = fx_req("POST", "/v1/orgs", "{\"name\":\"First\"}", &o);
     cr_assert_eq(a.status, 201);
     /* Older than 24 h: the key is free again, even for another body. */
-    sql("UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = "
-        "'expiring-key' AND user_id = $1",
-        fx_user(s));
+    fx_sql("UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = "
+           "'expiring-key' AND user_id = $1",
+           fx_user(s));
     fx_resp_t b = fx_req("POST", "/v1/orgs", "{\"name\":\"Second\"}", &o);
     cr_assert_eq(b.status, 201, "%s", b.body);
     cr_assert_str_neq(json_string_value(json_object_get(a.json, "id")),
                       json_string_value(json_object_get(b.json, "id")));
     /* In progress for 10 minutes (its process died): a retry takes it over. */
-    sql("UPDATE idempotency_keys SET status = 0, response = NULL, created_at = now() - interval "
-        "'10 minutes' WHERE key = 'expiring-key' AND user_id = $1",
-        fx_user(s));
+    fx_sql("UPDATE idempotency_keys SET status = 0, response = NULL, created_at = now() - interval "
+           "'10 minutes' WHERE key = 'expiring-key' AND user_id = $1",
+           fx_user(s));
     fx_resp_t c = fx_req("POST", "/v1/orgs", "{\"name\":\"Third\"}", &o);
     cr_assert_eq(c.status, 201, "%s", c.body);
     /* In progress and fresh: 409, try later. */
-    sql("UPDATE idempotency_keys SET status = 0, response = NULL, created_at = now() WHERE key = "
+    fx_sql(
+        "UPDATE idempotency_keys SET status = 0, response = NULL, created_at = now() WHERE key = "
         "'expiring-key' AND user_id = $1",
         fx_user(s));
     fx_resp_t d = fx_req("POST", "/v1/orgs", "{\"name\":\"Third\"}", &o);
@@ -762,7 +738,7 @@ Test(api, changes_made_elsewhere_end_cached_sessions_and_identities)
     json_t *s = fx_register("quin");
     cr_assert_eq(me_status(fx_token(s)), 200);
     cr_assert_eq(me_status(fx_token(s)), 200); /* now cached */
-    sql("UPDATE orgs SET name = 'renamed elsewhere' WHERE id = $1::uuid", fx_org(s));
+    fx_sql("UPDATE orgs SET name = 'renamed elsewhere' WHERE id = $1::uuid", fx_org(s));
     bool renamed = false;
     for (int i = 0; i < 100 && !renamed; i++) {
         fx_resp_t r = fx_req("GET", "/v1/me", NULL, &(fx_opts_t){.bearer = fx_token(s)});
@@ -773,7 +749,7 @@ Test(api, changes_made_elsewhere_end_cached_sessions_and_identities)
             usleep(10000);
     }
     cr_assert(renamed, "the cached identity was dropped");
-    sql("UPDATE sessions SET revoked_at = now() WHERE user_id = $1::uuid", fx_user(s));
+    fx_sql("UPDATE sessions SET revoked_at = now() WHERE user_id = $1::uuid", fx_user(s));
     long st = 200;
     for (int i = 0; i < 100 && st == 200; i++) {
         st = me_status(fx_token(s));
