@@ -304,9 +304,15 @@ static int start_group(jx_t *x, const job_group_t *g)
                                     sizeof err);
             json_decref(outs);
         }
-        rc = spec ? render_submit(x->e->cfg.render, actor_runtime(x->ctx), &rj, spec,
-                                  x->e->objects_dir, err, sizeof err)
+        /* The spec is the organisation's: its keys are checked here, when
+         * the objects are about to be read, whatever route made the job
+         * (a direct render, a workflow run, a schedule). */
+        int perr = 0;
+        rc = spec ? job__check_spec(x->e, db(x, &perr), sget(x->st, "org"), spec, err, sizeof err)
                   : FENTA_EINVAL;
+        if (rc == 0)
+            rc = render_submit(x->e->cfg.render, actor_runtime(x->ctx), &rj, spec,
+                               x->e->objects_dir, err, sizeof err);
         json_decref(spec);
         if (rc == FENTA_EEXIST)
             rc = 0;

@@ -150,6 +150,14 @@ unsigned app__role_bit(const char *name);
 const char *app__role_name(unsigned bit);
 bool app__is_uuid(const char *s);
 
+/* Whether doc, a spec, template, graph or inputs a client wrote at JSON
+ * path root ("$.spec"), names no server path and no malformed key
+ * (render_sources_check); if it does, answers 400 with code, every problem
+ * in details ({"path", "keyword", "message"}), and returns false. Whose
+ * keys they are is checked when a job reads them (actors/job_internal.h),
+ * where a missing object gets the same answer. */
+bool app__sources_ok(http_req_t *req, const json_t *doc, const char *root, const char *code);
+
 /* Sessions (h_auth.c): a new session for user_id with its first refresh
  * token, answered as the session document with cookies. */
 void app__issue_session(http_req_t *req, pg_conn_t *c, const char *user_id, const char *org_id,
