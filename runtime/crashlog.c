@@ -37,6 +37,7 @@ static const struct {
 /* An open journal as the handler sees it. */
 typedef struct {
     _Atomic int fd1;           /* the fd + 1; 0 = slot free */
+    pid_t owner;               /* the process that opened it */
     char boot[ID_STR_LEN + 1]; /* the run's id, formatted before fd1 is published */
 } journal_t;
 
@@ -230,7 +231,12 @@ static int sent_from_outside(const siginfo_t *si)
 static void report(int sig, const siginfo_t *si)
 {
     const char *name = crashlog_signame(sig);
-    int named = me.busy && !sent_from_outside(si);
+    /* A child forked by a handler inherits the slot, the handler and the
+     * fds: its crash is not ours (a decoder crash in a child fails its
+     * stage), so it names nothing and writes to no journal. */
+    pid_t pid = getpid();
+    int ours = !me.journal1 || journals[me.journal1 - 1].owner == pid;
+    int named = ours && me.busy && !sent_from_outside(si);
     char id[ID_STR_LEN + 1] = "-";
     if (named)
         id_to_str(&me.msg_id, id);
@@ -241,7 +247,7 @@ static void report(int sig, const siginfo_t *si)
         if (me.journal1 && j != me.journal1 - 1)
             continue;
         int fd = atomic_load(&journals[j].fd1) - 1;
-        if (fd < 0)
+        if (fd < 0 || journals[j].owner != pid)
             continue;
         out_t o = {.p = line, .cap = sizeof line - 1};
         out_str(&o, "v1 boot=");
@@ -251,7 +257,7 @@ static void report(int sig, const siginfo_t *si)
         out_str(&o, " sig=");
         out_str(&o, name ? name : "SIG?");
         out_str(&o, " pid=");
-        out_u64(&o, (uint64_t)getpid());
+        out_u64(&o, (uint64_t)pid);
         out_str(&o, " fp=");
         named ? out_hex64(&o, me.fp) : out_chr(&o, '-');
         out_str(&o, " msg=");
@@ -376,6 +382,7 @@ crashlog_t *crashlog_open(const char *dir, int *err)
             self->slot = j;
     if (self->slot >= 0) {
         id_to_str(&self->boot, journals[self->slot].boot);
+        journals[self->slot].owner = getpid();
         atomic_store(&journals[self->slot].fd1, self->fd + 1);
         if (nopen++ == 0)
             install();

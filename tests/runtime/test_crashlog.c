@@ -57,6 +57,7 @@ typedef struct {
     bool replay;      /* replay every dead letter before kicking */
     bool crash_main;  /* crash on the main thread once the work is done */
     bool send_poison; /* send the marked message from outside at start, a new one each run */
+    bool fork_crash;  /* the marked message crashes a forked child, not the process */
     int ready_fd;     /* write a byte here when the busy actors are working (-1: none) */
     int busy_us;      /* each busy message takes this long */
 } child_cfg_t;
@@ -80,8 +81,19 @@ static int worker_msg(actor_ctx_t *ctx, const envelope_t *m)
     if (m->body_len != sizeof w)
         return actor_fail(ctx, "bad body");
     memcpy(&w, m->body, sizeof w);
-    if (w.marked)
+    if (w.marked == 2) {
+        /* A child forked by a handler (a decoder, say) dies: its failure,
+         * not the process's. */
+        pid_t pid = fork();
+        if (pid == 0)
+            crash_now();
+        int st = 0;
+        waitpid(pid, &st, 0);
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+            return actor_fail(ctx, "the child did not crash");
+    } else if (w.marked) {
         crash_now();
+    }
     return fx_count(ctx);
 }
 
@@ -121,7 +133,7 @@ static int driver_msg(actor_ctx_t *ctx, const envelope_t *m)
         rc = actor_send(ctx, to, "busy", &j, sizeof j);
     }
     for (uint32_t j = 0; j < NWORK && !rc; j++) {
-        work_t w = {j, j == cfg.marked};
+        work_t w = {j, j != cfg.marked ? 0u : cfg.fork_crash ? 2u : 1u};
         snprintf(to, sizeof to, "worker/%u", j % NWORKERS);
         rc = actor_send(ctx, to, "work", &w, sizeof w);
     }
@@ -516,5 +528,83 @@ Test(crashlog, a_crash_outside_any_handler_names_no_message)
     char *after = read_file(dir, CRASHLOG_FILE);
     cr_expect_str_eq(after, "");
     free(after);
+    fx_rmdir(dir);
+}
+
+typedef struct {
+    crashlog_entry_t e[4];
+    size_t n;
+} entries_t;
+
+static int collect_entry(const crashlog_entry_t *e, void *arg)
+{
+    entries_t *v = arg;
+    if (v->n < 4)
+        v->e[v->n] = *e;
+    v->n++;
+    return 0;
+}
+
+Test(crashlog, a_crash_in_a_forked_child_counts_against_nothing)
+{
+    char *dir = fx_tmpdir("crashlog");
+    child_cfg_t c = POISON;
+    c.fork_crash = true;
+    cr_assert(clean_exit(run_child(dir, c)), "the process itself did not crash");
+    char *journal = read_file(dir, CRASHLOG_FILE);
+    cr_expect_str_eq(journal, "", "a child's crash writes no journal line");
+    free(journal);
+    dead_t d = check_counts(dir, NO_MARK);
+    cr_expect_eq(d.n, 0);
+    fx_rmdir(dir);
+}
+
+Test(crashlog, journal_lines_are_read_back_and_bad_ones_skipped)
+{
+    char *dir = fx_tmpdir("crashlog");
+    fenta_id_t boot, msg;
+    id_new(&boot);
+    id_new(&msg);
+    char b[ID_STR_LEN + 1], m[ID_STR_LEN + 1];
+    id_to_str(&boot, b);
+    id_to_str(&msg, m);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, CRASHLOG_FILE);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f,
+            "v1 boot=%s at=1700000000000 sig=SIGBUS pid=12 fp=00000000000000ff msg=%s "
+            "actor=a%%20b/%%25x type=t%%0Ay\n"
+            "not a journal line\n"
+            "v1 boot=%s at=5 sig=SIGABRT pid=1 fp=- msg=- actor=- type=-\n"
+            "v1 boot=%s at=6 sig=SIGKILL pid=1 fp=- msg=- actor=- type=-\n"
+            "v1 boot=%s at=17",
+            b, m, b, b, b);
+    fclose(f);
+
+    int err = 0;
+    crashlog_t *log = crashlog_open(dir, &err);
+    cr_assert_not_null(log, "crashlog_open: %d", err);
+    entries_t v = {0};
+    cr_assert_eq(crashlog_read(log, collect_entry, &v), 0);
+    cr_assert_eq(v.n, 2, "the garbage, an uncaught signal and a torn last line are skipped");
+    cr_expect(v.e[0].has_msg);
+    cr_expect_eq(id_cmp(&v.e[0].boot, &boot), 0);
+    cr_expect_eq(id_cmp(&v.e[0].msg_id, &msg), 0);
+    cr_expect_eq(v.e[0].at_ms, 1700000000000);
+    cr_expect_eq(v.e[0].signo, SIGBUS);
+    cr_expect_eq(v.e[0].fp, 0xff);
+    cr_expect_str_eq(v.e[0].actor, "a b/%x", "percent-decoded");
+    cr_expect_str_eq(v.e[0].type, "t\ny");
+    cr_expect(!v.e[1].has_msg);
+    cr_expect_eq(v.e[1].signo, SIGABRT);
+    cr_expect_str_eq(v.e[1].actor, "");
+
+    cr_assert_eq(crashlog_clear(log), 0);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    cr_expect_eq(st.st_size, 0, "emptied");
+    crashlog_destroy(&log);
+    cr_assert_null(log);
     fx_rmdir(dir);
 }
