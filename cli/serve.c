@@ -292,10 +292,12 @@ int cmd_serve(int argc, char **argv)
         o.data_dir = "data";
     if (o.workers < 1 || o.workers > 1024 || o.loops < 0 || o.loops > 256) {
         fprintf(stderr, "fenta: --workers must be 1..1024 and --loops 0..256\n");
+        json_decref(cfg);
         return 2;
     }
     if (o.crash_after < 1 || o.crash_after > 1000) {
         fprintf(stderr, "fenta: --crash-quarantine-after must be 1..1000\n");
+        json_decref(cfg);
         return 2;
     }
     if (fsutil_mkdirs(o.data_dir, 0755) != 0) {

@@ -264,7 +264,8 @@ static int by_fp(const void *a, const void *b)
  * b, and keeps in f only the records that stay. */
 static int write_records(fold_t *f, batch_t *b)
 {
-    qsort(f->v, f->n, sizeof *f->v, by_last_crash_desc);
+    if (f->n > 1) /* qsort's base may not be NULL, even for nothing */
+        qsort(f->v, f->n, sizeof *f->v, by_last_crash_desc);
     int64_t now = clock_now_ms();
     size_t kept = 0;
     for (size_t i = 0; i < f->n; i++) {
