@@ -39,6 +39,7 @@ typedef struct {
     const char *jwt_secret; /* NULL = generated and kept in the data directory */
     const char *tls_cert, *tls_key;
     int loops, workers;   /* threads */
+    int crash_after;      /* crashes of the process before a message is quarantined */
     json_t *limits;       /* rate limits (borrowed from the config document) */
     int insecure_cookies; /* plain-HTTP development */
     int pw_cheap;         /* tests: cheap argon2 parameters */
@@ -58,6 +59,8 @@ static const struct {
     {"--tls-key", "FENTA_TLS_KEY", "tls_key", "PEM private key for --tls-cert"},
     {"--loops", "FENTA_LOOPS", "loops", "event-loop threads (default: cores)"},
     {"--workers", "FENTA_WORKERS", "workers", "handler threads (default 16)"},
+    {"--crash-quarantine-after", "FENTA_CRASH_QUARANTINE_AFTER", "crash_quarantine_after",
+     "times a message may crash the process before it goes to the dead-letter queue (default 2)"},
 };
 
 static void serve_usage(void)
@@ -66,8 +69,12 @@ static void serve_usage(void)
            "Runs the API. Each option can also come from the environment or from the JSON\n"
            "config file (FENTA_CONFIG or --config); flags win over the environment, which\n"
            "wins over the file.\n\n");
-    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
-        printf("  %-16s %-16s %s\n", options[i].flag, options[i].env, options[i].help);
+    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
+        if (strlen(options[i].flag) > 16 || strlen(options[i].env) > 16) /* help on its own line */
+            printf("  %s %s\n  %-33s %s\n", options[i].flag, options[i].env, "", options[i].help);
+        else
+            printf("  %-16s %-16s %s\n", options[i].flag, options[i].env, options[i].help);
+    }
     printf("\nThe config file may also hold \"rate_limits\" ({\"ip\":{\"rate\":R,\"burst\":B},"
            " \"user\":{...},\n\"routes\":{\"POST /v1/auth/login\":{...}}}) and "
            "\"insecure_cookies\": true (plain-HTTP\ndevelopment only). SIGTERM or Ctrl-C stops "
@@ -96,9 +103,9 @@ static const char *pick(int argc, char **argv, size_t i, const json_t *cfg)
         return e;
     const json_t *v = json_object_get(cfg, options[i].key);
     if (json_is_integer(v)) {
-        static char buf[8][32];
-        snprintf(buf[i % 8], sizeof buf[0], "%lld", (long long)json_integer_value(v));
-        return buf[i % 8];
+        static char buf[sizeof options / sizeof options[0]][32]; /* one per option */
+        snprintf(buf[i], sizeof buf[0], "%lld", (long long)json_integer_value(v));
+        return buf[i];
     }
     return json_string_value(v);
 }
@@ -277,6 +284,7 @@ int cmd_serve(int argc, char **argv)
     o.tls_key = pick(argc, argv, 5, cfg);
     o.loops = pick(argc, argv, 6, cfg) ? atoi(pick(argc, argv, 6, cfg)) : 0;
     o.workers = pick(argc, argv, 7, cfg) ? atoi(pick(argc, argv, 7, cfg)) : 16;
+    o.crash_after = pick(argc, argv, 8, cfg) ? atoi(pick(argc, argv, 8, cfg)) : 2;
     o.limits = json_object_get(cfg, "rate_limits");
     o.insecure_cookies = json_is_true(json_object_get(cfg, "insecure_cookies"));
     o.pw_cheap = json_is_true(json_object_get(cfg, "cheap_passwords_for_tests"));
@@ -284,6 +292,12 @@ int cmd_serve(int argc, char **argv)
         o.data_dir = "data";
     if (o.workers < 1 || o.workers > 1024 || o.loops < 0 || o.loops > 256) {
         fprintf(stderr, "fenta: --workers must be 1..1024 and --loops 0..256\n");
+        json_decref(cfg);
+        return 2;
+    }
+    if (o.crash_after < 1 || o.crash_after > 1000) {
+        fprintf(stderr, "fenta: --crash-quarantine-after must be 1..1000\n");
+        json_decref(cfg);
         return 2;
     }
     if (fsutil_mkdirs(o.data_dir, 0755) != 0) {
@@ -378,7 +392,8 @@ int cmd_serve(int argc, char **argv)
 
     char mbox[4096];
     snprintf(mbox, sizeof mbox, "%s/mailboxes", o.data_dir);
-    rt = runtime_new(&(runtime_opts_t){.data_dir = mbox}, &err);
+    rt = runtime_new(&(runtime_opts_t){.data_dir = mbox, .crash_quarantine_after = o.crash_after},
+                     &err);
     if (!rt || (err = render_register(render, rt)) != 0 ||
         (err = job_engine_register(jobs, rt)) != 0 ||
         (err = schedule_engine_register(schedules, rt)) != 0 ||
