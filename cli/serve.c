@@ -38,10 +38,12 @@ typedef struct {
     const char *database;   /* DATABASE_URL, NULL = embedded */
     const char *jwt_secret; /* NULL = generated and kept in the data directory */
     const char *tls_cert, *tls_key;
-    int loops, workers;   /* threads */
-    json_t *limits;       /* rate limits (borrowed from the config document) */
-    int insecure_cookies; /* plain-HTTP development */
-    int pw_cheap;         /* tests: cheap argon2 parameters */
+    int loops, workers;     /* threads */
+    size_t max_upload_part; /* h2o's own body limit; 0 = the server's default */
+    size_t max_connections; /* 0 = the server's default */
+    json_t *limits;         /* rate limits (borrowed from the config document) */
+    int insecure_cookies;   /* plain-HTTP development */
+    int pw_cheap;           /* tests: cheap argon2 parameters */
 } serve_opts_t;
 
 static const struct {
@@ -58,6 +60,11 @@ static const struct {
     {"--tls-key", "FENTA_TLS_KEY", "tls_key", "PEM private key for --tls-cert"},
     {"--loops", "FENTA_LOOPS", "loops", "event-loop threads (default: cores)"},
     {"--workers", "FENTA_WORKERS", "workers", "handler threads (default 16)"},
+    {"--max-upload-part-bytes", "FENTA_MAX_UPLOAD_PART_BYTES", "max_upload_part_bytes",
+     "largest request body read at all (default 67174400: a 64 MiB upload part and 64 KiB); "
+     "each route's own limit (schemas/api.json) answers 413 below it"},
+    {"--max-connections", "FENTA_MAX_CONNECTIONS", "max_connections",
+     "open client connections (default 4096); more are closed on accept"},
 };
 
 static void serve_usage(void)
@@ -67,7 +74,7 @@ static void serve_usage(void)
            "config file (FENTA_CONFIG or --config); flags win over the environment, which\n"
            "wins over the file.\n\n");
     for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
-        printf("  %-16s %-16s %s\n", options[i].flag, options[i].env, options[i].help);
+        printf("  %-24s %-28s %s\n", options[i].flag, options[i].env, options[i].help);
     printf("\nThe config file may also hold \"rate_limits\" ({\"ip\":{\"rate\":R,\"burst\":B},"
            " \"user\":{...},\n\"routes\":{\"POST /v1/auth/login\":{...}}}) and "
            "\"insecure_cookies\": true (plain-HTTP\ndevelopment only). SIGTERM or Ctrl-C stops "
@@ -96,9 +103,9 @@ static const char *pick(int argc, char **argv, size_t i, const json_t *cfg)
         return e;
     const json_t *v = json_object_get(cfg, options[i].key);
     if (json_is_integer(v)) {
-        static char buf[8][32];
-        snprintf(buf[i % 8], sizeof buf[0], "%lld", (long long)json_integer_value(v));
-        return buf[i % 8];
+        static char buf[sizeof options / sizeof options[0]][32]; /* one per option */
+        snprintf(buf[i], sizeof buf[0], "%lld", (long long)json_integer_value(v));
+        return buf[i];
     }
     return json_string_value(v);
 }
@@ -286,6 +293,17 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "fenta: --workers must be 1..1024 and --loops 0..256\n");
         return 2;
     }
+    const char *mup = pick(argc, argv, 8, cfg), *mc = pick(argc, argv, 9, cfg);
+    char *end = NULL;
+    /* every route's own limit (1 MiB for JSON) must fit under it */
+    if (mup && ((o.max_upload_part = strtoull(mup, &end, 10)) < 1024 * 1024 || *end)) {
+        fprintf(stderr, "fenta: --max-upload-part-bytes must be a number of bytes >= 1048576\n");
+        return 2;
+    }
+    if (mc && ((o.max_connections = strtoull(mc, &end, 10)) < 1 || *end)) {
+        fprintf(stderr, "fenta: --max-connections must be a positive number\n");
+        return 2;
+    }
     if (fsutil_mkdirs(o.data_dir, 0755) != 0) {
         fprintf(stderr, "fenta: cannot create the data directory %s: %s\n", o.data_dir,
                 strerror(errno));
@@ -441,6 +459,8 @@ int cmd_serve(int argc, char **argv)
     http_config_t hc = {.listen = o.listen ? o.listen : "127.0.0.1:8080",
                         .loops = o.loops,
                         .workers = o.workers,
+                        .max_upload_part = o.max_upload_part,
+                        .max_connections = o.max_connections,
                         .tls_cert = o.tls_cert,
                         .tls_key = o.tls_key,
                         .openapi = openapi};
