@@ -1266,6 +1266,24 @@ Test(server, tls_with_alpn_h2)
     r = call((call_t){.url = url, .version = CURL_HTTP_VERSION_2TLS});
     cr_assert_eq(r.status, 200);
     resp_free(&r);
+
+    /* a body over the route's limit over TLS h2: the JSON 413, one attempt */
+    size_t n = 2 * 1024 * 1024;
+    char *big = malloc(n);
+    memset(big, ' ', n);
+    const char *h[] = {"Content-Type: application/json", NULL};
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/echo", port);
+    r = call((call_t){.method = "POST",
+                      .url = url,
+                      .body = big,
+                      .body_len = n,
+                      .headers = h,
+                      .version = CURL_HTTP_VERSION_2TLS});
+    cr_assert_eq(r.version, CURL_HTTP_VERSION_2_0);
+    assert_413(&r, 1024 * 1024, "TLS h2");
+    cr_assert_eq(r.connects, 1, "no retry over TLS h2 either");
+    resp_free(&r);
+    free(big);
     http_server_destroy(&tls);
 }
 
