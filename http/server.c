@@ -169,6 +169,7 @@ struct loop {
     h2o_timeout_t linger_timeout;
     bool linger_timeout_inited;
     bool exiting;
+    bool exit_posted; /* send_ctrl(CTRL_EXIT) is through with ctrl_rx (under server->qlock) */
     struct {
         uint64_t key;
         metric_t *m;
@@ -218,7 +219,7 @@ struct http_server {
     /* the worker queue */
     pthread_mutex_t qlock;
     pthread_cond_t qcond;
-    pthread_cond_t setup_cond; /* a loop finished loop_setup (with qlock) */
+    pthread_cond_t setup_cond; /* a loop finished loop_setup, or its exit was posted (qlock) */
     job_t *qhead, *qtail;
     size_t qlen;
     bool qstop;   /* workers exit when the queue is empty */
@@ -1441,6 +1442,16 @@ static void *loop_main(void *arg)
         /* from here on no producer can wake this loop; wakes already posted
          * are dropped by loop_teardown */
         loop_end_streams(loop, true);
+        /* The exit message may have been taken before its sender was done:
+         * h2o_multithread_send_message links the message under the queue's
+         * lock but writes the wake-up byte to the queue's pipe after
+         * unlocking, and a loop woken by an earlier byte takes the message
+         * meanwhile. Tearing down then would free the queue and close the
+         * pipe under that write. So wait until the sender is out. */
+        pthread_mutex_lock(&s->qlock);
+        while (!loop->exit_posted)
+            pthread_cond_wait(&s->setup_cond, &s->qlock);
+        pthread_mutex_unlock(&s->qlock);
     }
     loop_teardown(loop);
     /* h2o caches freed socket buffers per thread; hand them back before the
@@ -1774,6 +1785,12 @@ static void send_ctrl(http_server_t *s, int cmd)
         loop->ctrl[cmd].cmd = cmd;
         loop->ctrl[cmd].super.link = (h2o_linklist_t){NULL, NULL}; /* unlinked */
         h2o_multithread_send_message(&loop->ctrl_rx, &loop->ctrl[cmd].super);
+        if (cmd == CTRL_EXIT) { /* the loop may free its queue now: see loop_main */
+            pthread_mutex_lock(&s->qlock);
+            loop->exit_posted = true;
+            pthread_cond_broadcast(&s->setup_cond);
+            pthread_mutex_unlock(&s->qlock);
+        }
     }
 }
 
