@@ -38,11 +38,13 @@ typedef struct {
     const char *database;   /* DATABASE_URL, NULL = embedded */
     const char *jwt_secret; /* NULL = generated and kept in the data directory */
     const char *tls_cert, *tls_key;
-    int loops, workers;   /* threads */
-    int crash_after;      /* crashes of the process before a message is quarantined */
-    json_t *limits;       /* rate limits (borrowed from the config document) */
-    int insecure_cookies; /* plain-HTTP development */
-    int pw_cheap;         /* tests: cheap argon2 parameters */
+    int loops, workers;     /* threads */
+    int crash_after;        /* crashes of the process before a message is quarantined */
+    size_t max_upload_part; /* h2o's own body limit; 0 = the server's default */
+    size_t max_connections; /* 0 = the server's default */
+    json_t *limits;         /* rate limits (borrowed from the config document) */
+    int insecure_cookies;   /* plain-HTTP development */
+    int pw_cheap;           /* tests: cheap argon2 parameters */
 } serve_opts_t;
 
 static const struct {
@@ -61,6 +63,11 @@ static const struct {
     {"--workers", "FENTA_WORKERS", "workers", "handler threads (default 16)"},
     {"--crash-quarantine-after", "FENTA_CRASH_QUARANTINE_AFTER", "crash_quarantine_after",
      "times a message may crash the process before it goes to the dead-letter queue (default 2)"},
+    {"--max-upload-part-bytes", "FENTA_MAX_UPLOAD_PART_BYTES", "max_upload_part_bytes",
+     "largest request body read at all (default 67174400: a 64 MiB upload part and 64 KiB); "
+     "each route's own limit (schemas/api.json) answers 413 below it"},
+    {"--max-connections", "FENTA_MAX_CONNECTIONS", "max_connections",
+     "open client connections (default 4096); more are closed on accept"},
 };
 
 static void serve_usage(void)
@@ -69,12 +76,8 @@ static void serve_usage(void)
            "Runs the API. Each option can also come from the environment or from the JSON\n"
            "config file (FENTA_CONFIG or --config); flags win over the environment, which\n"
            "wins over the file.\n\n");
-    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
-        if (strlen(options[i].flag) > 16 || strlen(options[i].env) > 16) /* help on its own line */
-            printf("  %s %s\n  %-33s %s\n", options[i].flag, options[i].env, "", options[i].help);
-        else
-            printf("  %-16s %-16s %s\n", options[i].flag, options[i].env, options[i].help);
-    }
+    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
+        printf("  %-24s %-28s %s\n", options[i].flag, options[i].env, options[i].help);
     printf("\nThe config file may also hold \"rate_limits\" ({\"ip\":{\"rate\":R,\"burst\":B},"
            " \"user\":{...},\n\"routes\":{\"POST /v1/auth/login\":{...}}}) and "
            "\"insecure_cookies\": true (plain-HTTP\ndevelopment only). SIGTERM or Ctrl-C stops "
@@ -300,6 +303,17 @@ int cmd_serve(int argc, char **argv)
         json_decref(cfg);
         return 2;
     }
+    const char *mup = pick(argc, argv, 8, cfg), *mc = pick(argc, argv, 9, cfg);
+    char *end = NULL;
+    /* every route's own limit (1 MiB for JSON) must fit under it */
+    if (mup && ((o.max_upload_part = strtoull(mup, &end, 10)) < 1024 * 1024 || *end)) {
+        fprintf(stderr, "fenta: --max-upload-part-bytes must be a number of bytes >= 1048576\n");
+        return 2;
+    }
+    if (mc && ((o.max_connections = strtoull(mc, &end, 10)) < 1 || *end)) {
+        fprintf(stderr, "fenta: --max-connections must be a positive number\n");
+        return 2;
+    }
     if (fsutil_mkdirs(o.data_dir, 0755) != 0) {
         fprintf(stderr, "fenta: cannot create the data directory %s: %s\n", o.data_dir,
                 strerror(errno));
@@ -456,6 +470,8 @@ int cmd_serve(int argc, char **argv)
     http_config_t hc = {.listen = o.listen ? o.listen : "127.0.0.1:8080",
                         .loops = o.loops,
                         .workers = o.workers,
+                        .max_upload_part = o.max_upload_part,
+                        .max_connections = o.max_connections,
                         .tls_cert = o.tls_cert,
                         .tls_key = o.tls_key,
                         .openapi = openapi};

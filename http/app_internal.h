@@ -19,6 +19,8 @@
 
 #define UUID_LEN 36
 #define ID_FIELD 65 /* an id from a token: up to JWTS_ID_MAX characters */
+/* A route's request body limit when api.json names none. */
+#define APP_DEFAULT_MAX_BODY (1024 * 1024)
 
 /* Roles and scopes as bits; their names live in schemas/api.json. */
 enum { ROLE_OWNER = 1, ROLE_ADMIN = 2, ROLE_EDITOR = 4, ROLE_VIEWER = 8 };
@@ -41,6 +43,7 @@ typedef struct {
     jsonschema_t *request; /* body schema, NULL when the route takes no body */
     int status;            /* the success status */
     bool idempotent;       /* honours Idempotency-Key */
+    size_t max_body;       /* request body bytes (api.json max_body_bytes); larger -> 413 */
     http_handler_fn fn;    /* the operation's handler */
 } route_info_t;
 

@@ -463,6 +463,58 @@ Test(api, hostile_input_never_gets_a_5xx)
 
 /* ---- limits, idempotency, pagination ---------------------------------------------------- */
 
+/* The count of one series in /metrics (0 when absent). */
+static long metric(const char *series)
+{
+    fx_resp_t r = fx_req("GET", "/metrics", NULL, NULL);
+    const char *p = r.body ? strstr(r.body, series) : NULL;
+    long v = p ? atol(p + strlen(series)) : 0;
+    fx_resp_free(&r);
+    return v;
+}
+
+Test(api, json_body_limit_is_1_mib_with_one_413_over_http1_and_http2)
+{
+    json_t *s = fx_register("big");
+    const char *series =
+        "fenta_http_requests_total{route=\"/v1/orgs\",method=\"POST\",status=\"413\"} ";
+    long before = metric(series);
+    size_t big = 2u << 20;
+    char *body = malloc(big + 1);
+    memset(body, ' ', big);
+    memcpy(body, "{\"name\":\"big\"}", 14);
+    body[big] = 0;
+    for (int h2 = 0; h2 < 2; h2++) {
+        /* h2o used to refuse this over HTTP/2 with RST_STREAM(REFUSED_STREAM),
+         * and curl uploaded it six times without ever getting an answer */
+        fx_resp_t r = fx_req("POST", "/v1/orgs", body,
+                             &(fx_opts_t){.bearer = fx_token(s), .http2 = h2, .body_len = big});
+        EXPECT_ERROR(r, 413, "payload_too_large");
+        cr_assert_eq(r.http_version, h2 ? 20 : 11);
+        cr_assert_eq(
+            json_integer_value(json_object_get(
+                json_object_get(json_object_get(r.json, "error"), "details"), "max_bytes")),
+            1048576, "%s", r.body);
+        fx_resp_free(&r);
+    }
+    /* each reached the API exactly once (metrics are counted as h2o lets a
+     * request go, just after its answer) */
+    long seen = 0;
+    for (int tries = 0; tries < 50 && (seen = metric(series) - before) != 2; tries++)
+        usleep(20000);
+    cr_assert_eq(seen, 2, "one 413 per request, no retries: %ld", seen);
+    /* just under the limit is read and served */
+    size_t fits = (1u << 20) - 1024;
+    for (int h2 = 0; h2 < 2; h2++) {
+        fx_resp_t r = fx_req("POST", "/v1/orgs", body,
+                             &(fx_opts_t){.bearer = fx_token(s), .http2 = h2, .body_len = fits});
+        cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
+        fx_resp_free(&r);
+    }
+    free(body);
+    json_decref(s);
+}
+
 Test(api, rate_limited_route_answers_429_with_retry_after)
 {
     json_t *s = fx_register("kim");
