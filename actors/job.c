@@ -304,9 +304,15 @@ static int start_group(jx_t *x, const job_group_t *g)
                                     sizeof err);
             json_decref(outs);
         }
-        rc = spec ? render_submit(x->e->cfg.render, actor_runtime(x->ctx), &rj, spec,
-                                  x->e->objects_dir, err, sizeof err)
+        /* The spec is the organisation's: its keys are checked here, when
+         * the objects are about to be read, whatever route made the job
+         * (a direct render, a workflow run, a schedule). */
+        int perr = 0;
+        rc = spec ? job__check_spec(x->e, db(x, &perr), sget(x->st, "org"), spec, err, sizeof err)
                   : FENTA_EINVAL;
+        if (rc == 0)
+            rc = render_submit(x->e->cfg.render, actor_runtime(x->ctx), &rj, spec,
+                               x->e->objects_dir, err, sizeof err);
         json_decref(spec);
         if (rc == FENTA_EEXIST)
             rc = 0;
@@ -861,7 +867,11 @@ static void wake_queued(jx_t *x)
     for (int i = 0; r && i < pg_nrows(r); i++) {
         char to[ENVELOPE_ADDR_MAX + 1];
         snprintf(to, sizeof to, "job/%s", pg_get(r, i, 0));
-        actor_send(x->ctx, to, "job.admit", NULL, 0);
+        /* A queued row whose actor is not spawned yet (the API commits the
+         * row, then spawns) gets its own job.start after the spawn; a nudge
+         * now would only be a dead letter. */
+        if (actor_exists(x->ctx, to))
+            actor_send(x->ctx, to, "job.admit", NULL, 0);
     }
     pg_result_free(&r);
 }

@@ -4,6 +4,7 @@
  * the schedule actor, which gives the id itself so a replayed firing
  * inserts nothing twice. */
 #include "actors/job.h"
+#include "actors/render_spec.h"
 #include "runtime/error.h"
 
 #include <stdio.h>
@@ -59,6 +60,14 @@ int job_insert(pg_conn_t *c, const workflow_types_t *types, const job_new_t *n, 
     if (!rc && workflow_apply_inputs(graph, n->inputs, &unknown) != 0)
         rc = refuse(problem, 400, "invalid_inputs", "inputs name nodes the workflow does not have",
                     unknown);
+    /* Server paths and keys that leave their folder are refused at the door
+     * (templates, workflows, runs, schedules); this catches what was
+     * stored before that, or came by a route that did not check. */
+    json_t *sources = NULL;
+    if (!rc && render_sources_check(graph, "$.graph", &sources) != 0)
+        rc = refuse(problem, 400, "invalid_workflow",
+                    "sources must be object-store keys (\"key\"), not server paths; see details",
+                    sources);
     if (!rc && workflow_estimate(types, graph, &est) != 0) {
         json_t *problems = NULL;
         workflow_validate(types, graph, &problems);

@@ -5,6 +5,7 @@
 #ifndef FENTA_JOB_INTERNAL_H
 #define FENTA_JOB_INTERNAL_H
 #include "actors/job.h"
+#include "actors/render_spec.h"
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -55,6 +56,24 @@ void job__groups_free(job_group_t *groups, size_t n);
 json_t *job__render_spec(const job_engine_t *e, pg_conn_t *conn, const char *org_id,
                          const workflow_plan_t *plan, const job_group_t *g, const json_t *outputs,
                          char *errbuf, size_t errlen);
+
+/* An organisation as a render_tenant_t (actors/render_spec.h): its
+ * uploads, and the outputs of its jobs, looked up through conn or, when
+ * conn is NULL, a connection of the engine's pool taken for the look-up. */
+typedef struct {
+    render_tenant_t t; /* pass &t */
+    const job_engine_t *e;
+    pg_conn_t *conn; /* borrowed; NULL = take one from e's pool when needed */
+} job_tenant_t;
+void job__tenant(job_tenant_t *jt, const job_engine_t *e, pg_conn_t *conn, const char *org_id);
+
+/* Checks a render spec (a direct render's, or one job__render_spec built)
+ * as org_id's, right before the render is submitted, whatever checks it
+ * passed at the door: no paths, and every key one of the organisation's
+ * existing objects. 0; FENTA_ENOTFOUND or FENTA_EINVAL with errbuf (the
+ * job fails); or a passing error (the message is retried). */
+int job__check_spec(const job_engine_t *e, pg_conn_t *conn, const char *org_id, const json_t *spec,
+                    char *errbuf, size_t errlen);
 
 /* The render stages a node type claims (its "render_stages"), NULL if none. */
 const json_t *job__type_stages(const job_engine_t *e, const char *type);

@@ -36,21 +36,29 @@ static int run_input_text(const job_node_args_t *a, json_t *out, char *errbuf, s
     return 0;
 }
 
-/* Every key must name a file of the store: a missing upload fails the node
- * (a retry after the upload resumes here). */
+/* Every key must name a file of the organisation's (render_key_resolve:
+ * another's key is answered like a missing one): a missing upload fails the
+ * node (a retry after the upload resumes here). */
 static int run_input_asset(const job_node_args_t *a, json_t *out, char *errbuf, size_t errlen)
 {
     json_t *list = json_array();
+    job_tenant_t jt;
+    job__tenant(&jt, a->e, NULL, a->org_id);
     size_t i;
     json_t *k;
     json_array_foreach(json_object_get(a->params, "keys"), i, k)
     {
         const char *key = json_string_value(k);
-        char path[4096];
+        char path[4096], why[1400];
         struct stat sb;
-        snprintf(path, sizeof path, "%s/%s", a->e->objects_dir, key ? key : "");
-        if (!key || strstr(key, "..") || stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        int rc =
+            render_key_resolve(&jt.t, a->e->objects_dir, key, path, sizeof path, why, sizeof why);
+        if (rc == 0 && stat(path, &sb) != 0)
+            rc = FENTA_ENOTFOUND; /* removed meanwhile */
+        if (rc) {
             json_decref(list);
+            if (rc != FENTA_ENOTFOUND && rc != FENTA_EINVAL)
+                return fenta_fail(errbuf, errlen, rc, "%s", why); /* passing: retried */
             return fenta_fail(errbuf, errlen, FENTA_EINVAL,
                               "object '%s' does not exist (upload it, then retry the job)",
                               key ? key : "");

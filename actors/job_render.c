@@ -1,5 +1,6 @@
 /* job_render.c - a montage and the render nodes around it become one render:
- * which steps it does, and the render spec their params and inputs make. */
+ * which steps it does, the render spec their params and inputs make, and
+ * the check that every object a spec names is its organisation's. */
 #include "actors/job_internal.h"
 #include "actors/render_spec.h"
 #include "runtime/error.h"
@@ -283,4 +284,49 @@ json_t *job__render_spec(const job_engine_t *e, pg_conn_t *conn, const char *org
     }
     json_object_set_new(spec, "template", tpl);
     return spec;
+}
+
+/* render_tenant_t.owns_job: a row of jobs with that id and organisation. */
+static int owns_job(void *arg, const char *org_id, const char *job_id)
+{
+    job_tenant_t *jt = arg;
+    /* Not a uuid: no job's (and the query would only fail on it). */
+    size_t n = 0;
+    for (; job_id[n]; n++)
+        if (!((job_id[n] >= '0' && job_id[n] <= '9') || (job_id[n] >= 'a' && job_id[n] <= 'f') ||
+              (job_id[n] == '-' && (n == 8 || n == 13 || n == 18 || n == 23))))
+            return 0;
+    if (n != 36)
+        return 0;
+    int err = 0;
+    pg_conn_t *c = jt->conn ? jt->conn : pg_acquire(jt->e->cfg.pool, 5000, &err);
+    if (!c)
+        return err ? err : FENTA_EUNAVAILABLE;
+    const char *p[] = {job_id, org_id};
+    pg_result_t *r =
+        pg_query(c, "SELECT 1 FROM jobs WHERE id = $1::uuid AND org_id = $2", 2, p, &err);
+    int rc = r ? pg_nrows(r) == 1 : err;
+    pg_result_free(&r);
+    if (c != jt->conn)
+        pg_release(jt->e->cfg.pool, &c);
+    return rc;
+}
+
+void job__tenant(job_tenant_t *jt, const job_engine_t *e, pg_conn_t *conn, const char *org_id)
+{
+    *jt = (job_tenant_t){.t = {.org_id = org_id, .owns_job = owns_job}, .e = e, .conn = conn};
+    jt->t.arg = jt;
+}
+
+int job__check_spec(const job_engine_t *e, pg_conn_t *conn, const char *org_id, const json_t *spec,
+                    char *errbuf, size_t errlen)
+{
+    job_tenant_t jt;
+    job__tenant(&jt, e, conn, org_id);
+    render_spec_opts_t o = {
+        .objects_dir = e->objects_dir, .schemas_dir = e->schemas_dir, .tenant = &jt.t};
+    render_spec_t parsed;
+    int rc = render_spec_parse(spec, &o, &parsed, errbuf, errlen);
+    render_spec_free(&parsed);
+    return rc;
 }

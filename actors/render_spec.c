@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef FENTA_SOURCE_SCHEMAS
@@ -77,8 +78,7 @@ static json_t *merged_template(const char *dir, const json_t *overlay, char *err
     return base;
 }
 
-json_t *render_template_merge(const json_t *overlay, const char *dir, char *errbuf,
-                              size_t errlen)
+json_t *render_template_merge(const json_t *overlay, const char *dir, char *errbuf, size_t errlen)
 {
     render_spec_opts_t o = {.schemas_dir = dir};
     dir = schemas_dir(&o);
@@ -138,6 +138,167 @@ static uint32_t colour(const json_t *o, const char *k)
     return strlen(v) == 7 ? (uint32_t)(x << 8 | 0xff) : (uint32_t)x;
 }
 
+/* ---- keys and tenancy ---- */
+
+bool render_key_valid(const char *key, size_t len)
+{
+    if (!key || len == 0 || strlen(key) != len)
+        return false;
+    const char *part = key;
+    for (size_t i = 0; i <= len; i++) {
+        char c = key[i];
+        if (c == '/' || c == '\0') {
+            size_t n = (size_t)(key + i - part);
+            if (n == 0 || (n == 1 && part[0] == '.') ||
+                (n == 2 && part[0] == '.' && part[1] == '.'))
+                return false;
+            part = key + i + 1;
+        } else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                     c == '_' || c == '.' || c == '-')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Whether key lies in t's own namespace, decided from the key's first two
+ * parts alone: 1, 0, or owns_job's error. */
+static int tenant_owns(const render_tenant_t *t, const char *key)
+{
+    const char *s1 = strchr(key, '/');
+    const char *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
+    char owner[128];
+    size_t n = s2 ? (size_t)(s2 - s1 - 1) : 0;
+    if (!t || !t->org_id || !s2 || n >= sizeof owner)
+        return 0;
+    memcpy(owner, s1 + 1, n);
+    owner[n] = '\0';
+    if (s1 - key == 7 && strncmp(key, "uploads", 7) == 0)
+        return strcmp(owner, t->org_id) == 0;
+    if (s1 - key == 4 && strncmp(key, "jobs", 4) == 0 && t->owns_job) {
+        int rc = t->owns_job(t->arg, t->org_id, owner);
+        return rc < 0 ? rc : rc == 1;
+    }
+    return 0;
+}
+
+int render_key_resolve(const render_tenant_t *t, const char *objects_dir, const char *key,
+                       char *path, size_t cap, char *errbuf, size_t errlen)
+{
+    if (!key || !render_key_valid(key, strlen(key)))
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                          "key '%s' must be folder/name: parts of [A-Za-z0-9_.-], none empty, "
+                          "'.' or '..'",
+                          key ? key : "");
+    int own = tenant_owns(t, key);
+    if (own < 0)
+        return fenta_fail(errbuf, errlen, own, "cannot look up object '%s' now: %s", key,
+                          fenta_strerror(own));
+    /* Another's key is not even looked up: stat would tell whether it
+     * exists (by time, if not by answer). lstat: the store never makes
+     * links, and one found there is no tenant's file. */
+    struct stat sb;
+    if (!own || !objects_dir || (size_t)snprintf(path, cap, "%s/%s", objects_dir, key) >= cap ||
+        lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+        return fenta_fail(errbuf, errlen, FENTA_ENOTFOUND, "object '%s' does not exist", key);
+    return 0;
+}
+
+/* Appends member name (".name", or "['name']" when it is not a plain
+ * identifier) or item i (name NULL) to the JSON path at[0..len); returns
+ * the new length (at is cut, never overrun). */
+static size_t path_push(char *at, size_t len, size_t cap, const char *name, size_t i)
+{
+    bool plain = name && *name;
+    for (const char *c = name; plain && *c; c++)
+        plain = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || *c == '_' ||
+                (c > name && *c >= '0' && *c <= '9');
+    int n = !name   ? snprintf(at + len, cap - len, "[%zu]", i)
+            : plain ? snprintf(at + len, cap - len, ".%s", name)
+                    : snprintf(at + len, cap - len, "['%s']", name);
+    len += n > 0 ? (size_t)n : 0;
+    return len < cap ? len : cap - 1;
+}
+
+static int add_problem(json_t *problems, const char *at, const char *keyword, const char *message)
+{
+    return json_array_append_new(problems, json_pack("{ss ss ss}", "path", at, "keyword", keyword,
+                                                     "message", message))
+               ? FENTA_ENOMEM
+               : 0;
+}
+
+static const char PATH_REFUSED[] = "sources must be object-store keys (\"key\"), not server paths";
+static const char KEY_REFUSED[] =
+    "a key is folder/name: parts of [A-Za-z0-9_.-], none empty, '.' or '..'";
+
+static int sources_walk(const json_t *v, char *at, size_t len, size_t cap, json_t *problems)
+{
+    int rc = 0;
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *x;
+        json_object_foreach((json_t *)v, k, x)
+        {
+            size_t n = path_push(at, len, cap, k, 0);
+            if (strcmp(k, "path") == 0 && json_is_string(x))
+                rc = add_problem(problems, at, "path", PATH_REFUSED);
+            else if (strcmp(k, "key") == 0 && json_is_string(x) &&
+                     !render_key_valid(json_string_value(x), json_string_length(x)))
+                rc = add_problem(problems, at, "key", KEY_REFUSED);
+            else if (strcmp(k, "keys") == 0 && json_is_array(x)) {
+                size_t i;
+                json_t *item;
+                json_array_foreach(x, i, item)
+                {
+                    path_push(at, n, cap, NULL, i);
+                    if (json_is_string(item) &&
+                        !render_key_valid(json_string_value(item), json_string_length(item)) &&
+                        (rc = add_problem(problems, at, "key", KEY_REFUSED)))
+                        break;
+                    at[n] = '\0';
+                }
+            } else {
+                rc = sources_walk(x, at, n, cap, problems);
+            }
+            at[len] = '\0';
+            if (rc)
+                return rc;
+        }
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x)
+        {
+            size_t n = path_push(at, len, cap, NULL, i);
+            rc = sources_walk(x, at, n, cap, problems);
+            at[len] = '\0';
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+int render_sources_check(const json_t *doc, const char *root, json_t **problems)
+{
+    *problems = json_array();
+    char at[1024];
+    snprintf(at, sizeof at, "%s", root ? root : "$");
+    int rc = *problems ? sources_walk(doc, at, strlen(at), sizeof at, *problems) : FENTA_ENOMEM;
+    if (rc == 0 && json_array_size(*problems) == 0) {
+        json_decref(*problems);
+        *problems = NULL;
+        return 0;
+    }
+    if (rc) {
+        json_decref(*problems);
+        *problems = NULL;
+        return rc;
+    }
+    return FENTA_EINVAL;
+}
+
 /* Resolves a {"path"} or {"key"} source to an absolute path (malloc'd) and
  * writes it back into the object as "resolved". */
 static int resolve_source(json_t *src, const char *where, const render_spec_opts_t *o, char **out,
@@ -149,13 +310,20 @@ static int resolve_source(json_t *src, const char *where, const render_spec_opts
         return fenta_fail(errbuf, errlen, FENTA_EINVAL, "%s: give either \"path\" or \"key\", %s",
                           where, path ? "not both" : "one of them");
     char buf[PATH_MAX];
-    if (key) {
+    if (o && o->tenant) {
+        int rc = 0;
+        char why[1400];
+        if (path)
+            return fenta_fail(errbuf, errlen, FENTA_EINVAL, "%s.path: %s", where, PATH_REFUSED);
+        if ((rc = render_key_resolve(o->tenant, o->objects_dir, key, buf, sizeof buf, why,
+                                     sizeof why)))
+            return fenta_fail(errbuf, errlen, rc, "%s: %s", where, why);
+    } else if (key) {
         if (!o || !o->objects_dir)
             return fenta_fail(errbuf, errlen, FENTA_EINVAL,
                               "%s: object-store keys need an object store (key '%s')", where, key);
-        if (strstr(key, "..") || strstr(key, "//"))
-            return fenta_fail(errbuf, errlen, FENTA_EINVAL,
-                              "%s: key '%s' must not contain '..' or '//'", where, key);
+        if (!render_key_valid(key, strlen(key)))
+            return fenta_fail(errbuf, errlen, FENTA_EINVAL, "%s.key: %s", where, KEY_REFUSED);
         if ((size_t)snprintf(buf, sizeof buf, "%s/%s", o->objects_dir, key) >= sizeof buf)
             return fenta_fail(errbuf, errlen, FENTA_EINVAL, "%s: key too long", where);
     } else if (path[0] == '/') {

@@ -38,11 +38,14 @@ typedef struct {
     const char *database;   /* DATABASE_URL, NULL = embedded */
     const char *jwt_secret; /* NULL = generated and kept in the data directory */
     const char *tls_cert, *tls_key;
-    int loops, workers;   /* threads */
-    json_t *limits;       /* rate limits (borrowed from the config document) */
-    int insecure_cookies; /* plain-HTTP development */
-    int pw_cheap;         /* tests: cheap argon2 parameters */
-    int presign_ttl_s;    /* lifetime of presigned URLs, seconds */
+    int loops, workers;     /* threads */
+    int crash_after;        /* crashes of the process before a message is quarantined */
+    size_t max_upload_part; /* h2o's own body limit; 0 = the server's default */
+    size_t max_connections; /* 0 = the server's default */
+    json_t *limits;         /* rate limits (borrowed from the config document) */
+    int insecure_cookies;   /* plain-HTTP development */
+    int pw_cheap;           /* tests: cheap argon2 parameters */
+    int presign_ttl_s;      /* lifetime of presigned URLs, seconds */
 } serve_opts_t;
 
 static const struct {
@@ -59,6 +62,13 @@ static const struct {
     {"--tls-key", "FENTA_TLS_KEY", "tls_key", "PEM private key for --tls-cert"},
     {"--loops", "FENTA_LOOPS", "loops", "event-loop threads (default: cores)"},
     {"--workers", "FENTA_WORKERS", "workers", "handler threads (default 16)"},
+    {"--crash-quarantine-after", "FENTA_CRASH_QUARANTINE_AFTER", "crash_quarantine_after",
+     "times a message may crash the process before it goes to the dead-letter queue (default 2)"},
+    {"--max-upload-part-bytes", "FENTA_MAX_UPLOAD_PART_BYTES", "max_upload_part_bytes",
+     "largest request body read at all (default 67174400: a 64 MiB upload part and 64 KiB); "
+     "each route's own limit (schemas/api.json) answers 413 below it"},
+    {"--max-connections", "FENTA_MAX_CONNECTIONS", "max_connections",
+     "open client connections (default 4096); more are closed on accept"},
     {"--presign-ttl-s", "FENTA_PRESIGN_TTL_S", "presign_ttl_s",
      "lifetime of presigned download URLs, the most ?expires_in may ask (default 3600)"},
 };
@@ -70,7 +80,7 @@ static void serve_usage(void)
            "config file (FENTA_CONFIG or --config); flags win over the environment, which\n"
            "wins over the file.\n\n");
     for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
-        printf("  %-16s %-16s %s\n", options[i].flag, options[i].env, options[i].help);
+        printf("  %-24s %-28s %s\n", options[i].flag, options[i].env, options[i].help);
     printf("\nThe config file may also hold \"rate_limits\" ({\"ip\":{\"rate\":R,\"burst\":B},"
            " \"user\":{...},\n\"routes\":{\"POST /v1/auth/login\":{...}}}) and "
            "\"insecure_cookies\": true (plain-HTTP\ndevelopment only). SIGTERM or Ctrl-C stops "
@@ -99,9 +109,9 @@ static const char *pick(int argc, char **argv, size_t i, const json_t *cfg)
         return e;
     const json_t *v = json_object_get(cfg, options[i].key);
     if (json_is_integer(v)) {
-        static char buf[16][32];
-        snprintf(buf[i % 16], sizeof buf[0], "%lld", (long long)json_integer_value(v));
-        return buf[i % 16];
+        static char buf[sizeof options / sizeof options[0]][32]; /* one per option */
+        snprintf(buf[i], sizeof buf[0], "%lld", (long long)json_integer_value(v));
+        return buf[i];
     }
     return json_string_value(v);
 }
@@ -280,7 +290,8 @@ int cmd_serve(int argc, char **argv)
     o.tls_key = pick(argc, argv, 5, cfg);
     o.loops = pick(argc, argv, 6, cfg) ? atoi(pick(argc, argv, 6, cfg)) : 0;
     o.workers = pick(argc, argv, 7, cfg) ? atoi(pick(argc, argv, 7, cfg)) : 16;
-    const char *ttl = pick(argc, argv, 8, cfg);
+    o.crash_after = pick(argc, argv, 8, cfg) ? atoi(pick(argc, argv, 8, cfg)) : 2;
+    const char *ttl = pick(argc, argv, 11, cfg);
     o.presign_ttl_s = APP_PRESIGN_TTL_S;
     if (ttl) {
         /* a week at most: a download link is not a share link */
@@ -300,6 +311,23 @@ int cmd_serve(int argc, char **argv)
         o.data_dir = "data";
     if (o.workers < 1 || o.workers > 1024 || o.loops < 0 || o.loops > 256) {
         fprintf(stderr, "fenta: --workers must be 1..1024 and --loops 0..256\n");
+        json_decref(cfg);
+        return 2;
+    }
+    if (o.crash_after < 1 || o.crash_after > 1000) {
+        fprintf(stderr, "fenta: --crash-quarantine-after must be 1..1000\n");
+        json_decref(cfg);
+        return 2;
+    }
+    const char *mup = pick(argc, argv, 8, cfg), *mc = pick(argc, argv, 9, cfg);
+    char *end = NULL;
+    /* every route's own limit (1 MiB for JSON) must fit under it */
+    if (mup && ((o.max_upload_part = strtoull(mup, &end, 10)) < 1024 * 1024 || *end)) {
+        fprintf(stderr, "fenta: --max-upload-part-bytes must be a number of bytes >= 1048576\n");
+        return 2;
+    }
+    if (mc && ((o.max_connections = strtoull(mc, &end, 10)) < 1 || *end)) {
+        fprintf(stderr, "fenta: --max-connections must be a positive number\n");
         return 2;
     }
     if (fsutil_mkdirs(o.data_dir, 0755) != 0) {
@@ -394,7 +422,8 @@ int cmd_serve(int argc, char **argv)
 
     char mbox[4096];
     snprintf(mbox, sizeof mbox, "%s/mailboxes", o.data_dir);
-    rt = runtime_new(&(runtime_opts_t){.data_dir = mbox}, &err);
+    rt = runtime_new(&(runtime_opts_t){.data_dir = mbox, .crash_quarantine_after = o.crash_after},
+                     &err);
     if (!rt || (err = render_register(render, rt)) != 0 ||
         (err = job_engine_register(jobs, rt)) != 0 ||
         (err = schedule_engine_register(schedules, rt)) != 0 ||
@@ -458,6 +487,8 @@ int cmd_serve(int argc, char **argv)
     http_config_t hc = {.listen = o.listen ? o.listen : "127.0.0.1:8080",
                         .loops = o.loops,
                         .workers = o.workers,
+                        .max_upload_part = o.max_upload_part,
+                        .max_connections = o.max_connections,
                         .tls_cert = o.tls_cert,
                         .tls_key = o.tls_key,
                         .openapi = openapi};

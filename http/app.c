@@ -256,6 +256,11 @@ app_t *app_new(const app_config_t *cfg, char *errbuf, size_t errlen)
         snprintf(errbuf, errlen, "out of memory");
         goto fail;
     }
+    /* Request body limits are data: api.json's max_body_bytes, which a
+     * route may override with its own (an upload route, say). */
+    json_int_t def_body = json_integer_value(json_object_get(cfg->api, "max_body_bytes"));
+    if (def_body <= 0)
+        def_body = APP_DEFAULT_MAX_BODY;
     size_t i;
     json_t *r;
     json_array_foreach(routes, i, r)
@@ -307,6 +312,12 @@ app_t *app_new(const app_config_t *cfg, char *errbuf, size_t errlen)
             snprintf(errbuf, errlen, "%s: no handler for operation %s", ri->key, op);
             goto fail;
         }
+        const json_t *mb = json_object_get(r, "max_body_bytes");
+        if (mb && (!json_is_integer(mb) || json_integer_value(mb) <= 0)) {
+            snprintf(errbuf, errlen, "%s: max_body_bytes must be a positive integer", ri->key);
+            goto fail;
+        }
+        ri->max_body = (size_t)(mb ? json_integer_value(mb) : def_body);
         /* Our own copies: api.json is only borrowed while app_new runs. */
         ri->fn = fn;
         app->hroutes[i] = (http_route_t){.method = ri->method,
@@ -314,7 +325,8 @@ app_t *app_new(const app_config_t *cfg, char *errbuf, size_t errlen)
                                          .handler = dispatch,
                                          .flags = reqm ? HTTP_ROUTE_JSON : 0,
                                          .name = ri->operation,
-                                         .data = ri};
+                                         .data = ri,
+                                         .max_body = ri->max_body};
     }
     return app;
 fail:

@@ -19,6 +19,8 @@
 
 #define UUID_LEN 36
 #define ID_FIELD 65 /* an id from a token: up to JWTS_ID_MAX characters */
+/* A route's request body limit when api.json names none. */
+#define APP_DEFAULT_MAX_BODY (1024 * 1024)
 
 /* Roles and scopes as bits; their names live in schemas/api.json. */
 enum { ROLE_OWNER = 1, ROLE_ADMIN = 2, ROLE_EDITOR = 4, ROLE_VIEWER = 8 };
@@ -41,6 +43,7 @@ typedef struct {
     jsonschema_t *request; /* body schema, NULL when the route takes no body */
     int status;            /* the success status */
     bool idempotent;       /* honours Idempotency-Key */
+    size_t max_body;       /* request body bytes (api.json max_body_bytes); larger -> 413 */
     http_handler_fn fn;    /* the operation's handler */
 } route_info_t;
 
@@ -160,6 +163,14 @@ const char *app__cookie(http_req_t *req, const char *name, char *buf, size_t cap
 unsigned app__role_bit(const char *name);
 const char *app__role_name(unsigned bit);
 bool app__is_uuid(const char *s);
+
+/* Whether doc, a spec, template, graph or inputs a client wrote at JSON
+ * path root ("$.spec"), names no server path and no malformed key
+ * (render_sources_check); if it does, answers 400 with code, every problem
+ * in details ({"path", "keyword", "message"}), and returns false. Whose
+ * keys they are is checked when a job reads them (actors/job_internal.h),
+ * where a missing object gets the same answer. */
+bool app__sources_ok(http_req_t *req, const json_t *doc, const char *root, const char *code);
 
 /* Sessions (h_auth.c): a new session for user_id with its first refresh
  * token, answered as the session document with cookies. */

@@ -82,10 +82,10 @@ static void h_openapi(http_req_t *r)
 int http_server_route_builtins(http_server_t *s)
 {
     static const http_route_t builtins[] = {
-        {"GET", "/healthz", h_healthz, HTTP_ROUTE_INLINE | HTTP_ROUTE_NO_HOOK, "healthz", NULL},
-        {"GET", "/readyz", h_readyz, HTTP_ROUTE_NO_HOOK, "readyz", NULL},
-        {"GET", "/metrics", h_metrics, HTTP_ROUTE_NO_HOOK, "metrics", NULL},
-        {"GET", "/openapi.json", h_openapi, HTTP_ROUTE_NO_HOOK, "openapi", NULL},
+        {"GET", "/healthz", h_healthz, HTTP_ROUTE_INLINE | HTTP_ROUTE_NO_HOOK, "healthz", NULL, 0},
+        {"GET", "/readyz", h_readyz, HTTP_ROUTE_NO_HOOK, "readyz", NULL, 0},
+        {"GET", "/metrics", h_metrics, HTTP_ROUTE_NO_HOOK, "metrics", NULL, 0},
+        {"GET", "/openapi.json", h_openapi, HTTP_ROUTE_NO_HOOK, "openapi", NULL, 0},
     };
     return http_server_route(s, builtins, sizeof(builtins) / sizeof(builtins[0]));
 }

@@ -173,25 +173,21 @@ void app__job_started(http_req_t *req, pg_conn_t *c, const char *job_id)
     reply_job(req, c, job_id, 202);
 }
 
-/* Render specs from clients name object-store keys only: a path would read
- * the server's own files. */
-static bool has_path_source(const json_t *v)
+bool app__sources_ok(http_req_t *req, const json_t *doc, const char *root, const char *code)
 {
-    if (json_is_object(v)) {
-        const char *k;
-        json_t *x;
-        json_object_foreach((json_t *)v, k, x)
-        {
-            if (strcmp(k, "source") == 0 && json_object_get(x, "path"))
-                return true;
-            if (has_path_source(x))
-                return true;
-        }
-    } else if (json_is_array(v)) {
-        size_t i;
-        json_t *x;
-        json_array_foreach(v, i, x) if (has_path_source(x)) return true;
+    json_t *problems = NULL;
+    int rc = render_sources_check(doc, root, &problems);
+    if (rc == 0)
+        return true;
+    if (rc == FENTA_ENOMEM) {
+        app__error(req, 500, "internal", "out of memory", NULL);
+        return false;
     }
+    json_t *first = json_array_get(problems, 0);
+    char msg[1200];
+    snprintf(msg, sizeof msg, "%s: %s", json_string_value(json_object_get(first, "path")),
+             json_string_value(json_object_get(first, "message")));
+    app__error(req, 400, code, msg, problems);
     return false;
 }
 
@@ -201,11 +197,11 @@ void h_renders_create(http_req_t *req)
     app_t *app = app__of(req);
     json_t *b = http_json_body(req, NULL);
     json_t *spec = json_object_get(b, "spec");
-    if (has_path_source(spec)) {
-        app__error(req, 400, "invalid_spec",
-                   "sources must be object-store keys (\"key\"), not paths", NULL);
+    /* Keys are checked against the organisation when the job runs, where a
+     * missing object is found too: answering another's key here would tell
+     * it exists. */
+    if (!app__sources_ok(req, spec, "$.spec", "invalid_spec"))
         return;
-    }
     char err[1024] = "";
     render_spec_t parsed;
     render_spec_opts_t o = {

@@ -159,7 +159,8 @@ void h_schedules_create(http_req_t *req)
     const char *cron = json_string_value(json_object_get(b, "cron"));
     const char *zone = json_string_value(json_object_get(b, "timezone"));
     zone = zone ? zone : "UTC";
-    if (check_def(req, cron, zone))
+    if (check_def(req, cron, zone) ||
+        !app__sources_ok(req, json_object_get(b, "inputs"), "$.inputs", "invalid_inputs"))
         return;
     pg_conn_t *c = app__db(req);
     if (!c)
@@ -240,6 +241,8 @@ void h_schedules_get(http_req_t *req)
 void h_schedules_update(http_req_t *req)
 {
     json_t *b = http_json_body(req, NULL);
+    if (!app__sources_ok(req, json_object_get(b, "inputs"), "$.inputs", "invalid_inputs"))
+        return;
     pg_conn_t *c = app__db(req);
     if (!c)
         return;

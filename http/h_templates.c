@@ -114,6 +114,8 @@ void h_templates_create(http_req_t *req)
         app__error(req, 409, "conflict", "that name belongs to a built-in template", NULL);
         return;
     }
+    if (!app__sources_ok(req, doc, "$.template", "invalid_template"))
+        return;
     json_t *t = checked(req, doc);
     if (!t)
         return;
@@ -173,6 +175,8 @@ void h_templates_update(http_req_t *req)
     json_t *b = http_json_body(req, NULL);
     json_t *doc = json_object_get(b, "template");
     if (doc) {
+        if (!app__sources_ok(req, doc, "$.template", "invalid_template"))
+            return;
         json_t *t = checked(req, doc);
         if (!t)
             return;

@@ -92,7 +92,7 @@ void h_workflows_create(http_req_t *req)
     caller_t *cl = app__caller(req);
     json_t *b = http_json_body(req, NULL);
     json_t *graph = json_object_get(b, "graph");
-    if (check_shape(req, graph))
+    if (!app__sources_ok(req, graph, "$.graph", "invalid_workflow") || check_shape(req, graph))
         return;
     pg_conn_t *c = app__db(req);
     if (!c)
@@ -176,7 +176,8 @@ void h_workflows_update(http_req_t *req)
     caller_t *cl = app__caller(req);
     json_t *b = http_json_body(req, NULL);
     json_t *graph = json_object_get(b, "graph");
-    if (graph && check_shape(req, graph))
+    if (graph &&
+        (!app__sources_ok(req, graph, "$.graph", "invalid_workflow") || check_shape(req, graph)))
         return;
     const char *id = http_param(req, "id");
     if (!app__is_uuid(id)) {
@@ -308,6 +309,8 @@ void h_workflows_estimate(http_req_t *req)
     caller_t *cl = app__caller(req);
     json_t *b = http_json_body(req, NULL);
     char vb[24];
+    if (!app__sources_ok(req, json_object_get(b, "inputs"), "$.inputs", "invalid_inputs"))
+        return;
     pg_conn_t *c = app__db(req);
     if (!c)
         return;
@@ -368,6 +371,8 @@ void h_workflows_run(http_req_t *req)
                    json_pack("[{ss ss}]", "path", "$.estimate_id", "message", "required"));
         return;
     }
+    if (!app__sources_ok(req, json_object_get(b, "inputs"), "$.inputs", "invalid_inputs"))
+        return;
     if (!app->rt) {
         app__error(req, 503, "unavailable", "this node runs no jobs", NULL);
         return;

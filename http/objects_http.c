@@ -44,6 +44,9 @@
 #define ROUTE_LABEL "/v1/objects/{key}"
 #define CHUNK 65536
 
+/* The server's default body limit (http_config_t.max_body's default). */
+#define OBJECTS_HTTP_MAX_BODY (1024 * 1024)
+
 typedef struct {
     h2o_handler_t super;
     objects_t *objects; /* borrowed; outlives the server */
@@ -330,6 +333,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     objects_t *objects = ((handler_t *)self)->objects;
     set_request_id(req);
     bool head = is_head(req);
+    /* h2o reads bodies up to the server's max_upload_part, so the limit of
+     * the server's routes without their own applies here too: a download
+     * takes no body, and a large one is refused first, as server.c does */
+    if (req->entity.len > OBJECTS_HTTP_MAX_BODY)
+        return send_error(req, 413, "payload_too_large", "request body is too large");
     if (!head && !h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("GET"))) {
         add_header(req, H2O_TOKEN_ALLOW, "GET, HEAD");
         return send_error(req, 405, "method_not_allowed", "objects are read with GET or HEAD");

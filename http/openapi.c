@@ -218,7 +218,14 @@ json_t *openapi_build(const json_t *api, const json_t *models, char *errbuf, siz
         }
         if (strchr(path, '{'))
             json_object_set_new(responses, "404", error_response("Not found (or not yours)"));
-        json_object_set_new(responses, "413", error_response("Body too large"));
+        json_int_t max_body = json_integer_value(json_object_get(r, "max_body_bytes"));
+        if (max_body <= 0)
+            max_body = json_integer_value(json_object_get(api, "max_body_bytes"));
+        char too_large[96] = "Body too large";
+        if (max_body > 0)
+            snprintf(too_large, sizeof too_large, "Body larger than %lld bytes",
+                     (long long)max_body);
+        json_object_set_new(responses, "413", error_response(too_large));
         json_object_set_new(responses, "429", error_response("Rate limited; see Retry-After"));
         json_object_set_new(responses, "503",
                             error_response("Temporarily unavailable; see Retry-After"));

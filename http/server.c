@@ -3,9 +3,13 @@
  * right loop, the access log, metrics, and the built-in endpoints.
  *
  * The one module that includes <h2o.h>. h2o is libh2o-evloop 2.2: it buffers
- * a whole request body (up to globalconf.max_request_entity_size, which is
- * set to our limit, so 413 is decided by h2o while reading) before a handler
- * runs, and all its objects belong to the loop thread that created them.
+ * a whole request body (up to globalconf.max_request_entity_size, set to
+ * max_upload_part) before a handler runs, and all its objects belong to the
+ * loop thread that created them. A route's own, smaller body limit is
+ * enforced by on_req once the route is known: h2o's limit cannot be it,
+ * because over HTTP/2 h2o answers a body past its limit with
+ * RST_STREAM(REFUSED_STREAM), which clients take as "retry", so curl sent a
+ * 2 MiB JSON body six times and never saw the 413 HTTP/1.1 clients get.
  *
  * Lifetime of a request that goes to a worker:
  *   loop: route, copy the request into a job (http_req_t + arena), put a
@@ -70,6 +74,7 @@
 #define DEFAULT_LISTEN "127.0.0.1:8080"
 #define DEFAULT_WORKERS 8
 #define DEFAULT_MAX_BODY (1024 * 1024)
+#define DEFAULT_MAX_CONNECTIONS 4096
 #define DEFAULT_MAX_HEADERS (32 * 1024)
 #define DEFAULT_MAX_QUEUE 4096
 #define DEFAULT_STOP_TIMEOUT_MS 10000
@@ -164,6 +169,7 @@ struct loop {
     h2o_timeout_t linger_timeout;
     bool linger_timeout_inited;
     bool exiting;
+    bool exit_posted; /* send_ctrl(CTRL_EXIT) is through with ctrl_rx (under server->qlock) */
     struct {
         uint64_t key;
         metric_t *m;
@@ -213,12 +219,13 @@ struct http_server {
     /* the worker queue */
     pthread_mutex_t qlock;
     pthread_cond_t qcond;
-    pthread_cond_t setup_cond; /* a loop finished loop_setup (with qlock) */
+    pthread_cond_t setup_cond; /* a loop finished loop_setup, or its exit was posted (qlock) */
     job_t *qhead, *qtail;
     size_t qlen;
     bool qstop;   /* workers exit when the queue is empty */
     bool qreject; /* queued jobs are answered 503 without running */
 
+    atomic_size_t nconns;       /* accepted connections not yet closed, every loop */
     atomic_size_t in_flight;    /* jobs handed to workers and not yet back on their loop */
     atomic_size_t open_streams; /* streamed responses whose h2o request still lives */
     atomic_bool stopping;
@@ -847,13 +854,15 @@ static int copy_request(http_server_t *s, h2o_req_t *req, req_state_t *st, http_
         if (!r->headers[r->nheaders++].value)
             return FENTA_ENOMEM;
     }
-    if (req->entity.base && req->entity.len) {
-        r->body = http__strndup(r, req->entity.base, req->entity.len);
-        if (!r->body)
-            return FENTA_ENOMEM;
-        r->body_len = req->entity.len;
-    }
     return 0;
+}
+
+/* The body limit of the matched route (index), or the server's default
+ * when none matched (SIZE_MAX). */
+static size_t body_limit(http_server_t *s, size_t route)
+{
+    const http_route_t *rt = route != SIZE_MAX ? router_route(s->router, route) : NULL;
+    return rt && rt->max_body ? rt->max_body : s->cfg.max_body;
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
@@ -885,8 +894,6 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         hbytes += req->headers.entries[i].name->len + req->headers.entries[i].value.len;
     if (hbytes > s->cfg.max_headers)
         return reply_error(req, st, job, 431, "headers_too_large", "request headers are too large");
-    if (req->entity.len > s->cfg.max_body) /* h2o enforces it while reading; belt and braces */
-        return reply_error(req, st, job, 413, "payload_too_large", "request body is too large");
 
     /* split and decode the path */
     const char *raw = req->input.path.base;
@@ -924,6 +931,21 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         m.status = 404;
     else
         router_match(s->router, r->method, segs, nsegs, &m);
+    /* The body is checked before a 404 or 405, as h2o did when it held the
+     * only limit: an oversized body is refused whatever it was sent to. It
+     * is copied only once routed, so a refused one is never copied. */
+    bool routed = m.status != 404 && m.status != 405;
+    if (routed) { /* the access log and metrics name the route of a 413 too */
+        st->route = m.index;
+        r->route = router_route(s->router, m.index);
+    }
+    size_t limit = body_limit(s, routed ? m.index : SIZE_MAX);
+    if (req->entity.len > limit) {
+        http_respond_error(&job->req, 413, "payload_too_large", "request body is too large",
+                           json_pack("{s:I}", "max_bytes", (json_int_t)limit));
+        finish_on_loop(req, st, job);
+        return 0;
+    }
     if (m.status == 404)
         return reply_error(req, st, job, 404, "not_found", "no such route");
     if (m.status == 405) {
@@ -931,8 +953,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return reply_error(req, st, job, 405, "method_not_allowed",
                            "method not allowed on this route");
     }
-    st->route = m.index;
-    r->route = router_route(s->router, m.index);
+    if (req->entity.base && req->entity.len) {
+        r->body = http__strndup(r, req->entity.base, req->entity.len);
+        if (!r->body)
+            return reply_error(req, st, job, 503, "unavailable", "out of memory");
+        r->body_len = req->entity.len;
+    }
 
     size_t np = router_nparams(s->router, m.index);
     if (np) {
@@ -1056,12 +1082,16 @@ static void err_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t 
         req_state_t *st = state_get(req);
         if (!st)
             st = state_new(req);
-        char json[256];
+        http_server_t *s = ((err_filter_t *)self)->server;
+        char json[256], details[64] = "null";
+        if (req->res.status == 413) /* past max_upload_part: the same shape as a route's 413 */
+            snprintf(details, sizeof(details), "{\"max_bytes\":%zu}", s->cfg.max_upload_part);
         int len = snprintf(json, sizeof(json),
-                           "{\"error\":{\"code\":\"%s\",\"message\":\"%s\",\"details\":null}}",
+                           "{\"error\":{\"code\":\"%s\",\"message\":\"%s\",\"details\":%s}}",
                            code_for(req->res.status),
                            req->res.status == 413 ? "request body is too large"
-                                                  : "the request could not be processed");
+                                                  : "the request could not be processed",
+                           details);
         ssize_t i;
         while ((i = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1)) != -1)
             h2o_delete_header(&req->res.headers, i);
@@ -1229,6 +1259,7 @@ static void on_conn_close(void *data)
     conn_t *c = data;
     h2o_linklist_unlink(&c->link);
     c->loop->nconns--;
+    atomic_fetch_sub(&c->loop->server->nconns, 1);
     if (c->linger_fd >= 0)
         start_linger(c->loop, c->linger_fd);
     if (c->prev_cb)
@@ -1245,6 +1276,12 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         if (!sock)
             break;
+        /* each connection may hold bodies h2o is reading (see server.h):
+         * the cap is what bounds them server-wide */
+        if (atomic_load(&loop->server->nconns) >= loop->server->cfg.max_connections) {
+            h2o_socket_close(sock);
+            continue;
+        }
         conn_t *c = calloc(1, sizeof(*c)); /* links must start unlinked (NULL) */
         if (!c) {                          /* refuse rather than lose track of it */
             h2o_socket_close(sock);
@@ -1259,6 +1296,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         sock->on_close.data = c;
         h2o_linklist_insert(&loop->conns, &c->link);
         loop->nconns++;
+        atomic_fetch_add(&loop->server->nconns, 1);
         h2o_accept(&loop->accept_ctx, sock);
     }
 }
@@ -1404,6 +1442,16 @@ static void *loop_main(void *arg)
         /* from here on no producer can wake this loop; wakes already posted
          * are dropped by loop_teardown */
         loop_end_streams(loop, true);
+        /* The exit message may have been taken before its sender was done:
+         * h2o_multithread_send_message links the message under the queue's
+         * lock but writes the wake-up byte to the queue's pipe after
+         * unlocking, and a loop woken by an earlier byte takes the message
+         * meanwhile. Tearing down then would free the queue and close the
+         * pipe under that write. So wait until the sender is out. */
+        pthread_mutex_lock(&s->qlock);
+        while (!loop->exit_posted)
+            pthread_cond_wait(&s->setup_cond, &s->qlock);
+        pthread_mutex_unlock(&s->qlock);
     }
     loop_teardown(loop);
     /* h2o caches freed socket buffers per thread; hand them back before the
@@ -1552,6 +1600,14 @@ http_server_t *http_server_new(const http_config_t *cfg, int *err)
         s->cfg.workers = DEFAULT_WORKERS;
     if (!s->cfg.max_body)
         s->cfg.max_body = DEFAULT_MAX_BODY;
+    if (!s->cfg.max_upload_part)
+        s->cfg.max_upload_part = HTTP_DEFAULT_MAX_UPLOAD_PART;
+    if (!s->cfg.max_connections)
+        s->cfg.max_connections = DEFAULT_MAX_CONNECTIONS;
+    if (s->cfg.max_body > s->cfg.max_upload_part) {
+        rc = FENTA_EINVAL;
+        goto fail;
+    }
     if (!s->cfg.max_headers)
         s->cfg.max_headers = DEFAULT_MAX_HEADERS;
     if (!s->cfg.max_queue)
@@ -1561,6 +1617,7 @@ http_server_t *http_server_new(const http_config_t *cfg, int *err)
     pthread_mutex_init(&s->qlock, NULL);
     pthread_cond_init(&s->qcond, NULL);
     pthread_cond_init(&s->setup_cond, NULL);
+    atomic_init(&s->nconns, 0);
     atomic_init(&s->in_flight, 0);
     atomic_init(&s->open_streams, 0);
     atomic_init(&s->stopping, false);
@@ -1581,7 +1638,13 @@ http_server_t *http_server_new(const http_config_t *cfg, int *err)
 
     h2o_config_init(&s->globalconf);
     s->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("")); /* no Server header */
-    s->globalconf.max_request_entity_size = s->cfg.max_body;
+    s->globalconf.max_request_entity_size = s->cfg.max_upload_part;
+    /* libh2o's one setting for every socket buffer of the process (not per
+     * server): a body past it is read into an unlinked temporary file, so
+     * the bodies h2o holds cost heap only up to half of it each (buffers
+     * double) however large they are. h2o's default, 32 MiB, let each
+     * 60 MiB body hold 16 MiB of heap. */
+    h2o_socket_buffer_mmap_settings.threshold = HTTP_BODY_SPILL_BYTES;
     s->hostconf =
         h2o_config_register_host(&s->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     /* Everything hangs on the fallback path: it is where h2o binds requests
@@ -1615,6 +1678,9 @@ int http_server_route(http_server_t *s, const http_route_t *routes, size_t n)
         return FENTA_EINVAL;
     if (s->state != ST_NEW)
         return FENTA_ESTOPPED;
+    for (size_t i = 0; routes && i < n; i++)
+        if (routes[i].max_body > s->cfg.max_upload_part) /* h2o would refuse it first */
+            return FENTA_EINVAL;
     return router_add(s->router, routes, n);
 }
 
@@ -1719,6 +1785,12 @@ static void send_ctrl(http_server_t *s, int cmd)
         loop->ctrl[cmd].cmd = cmd;
         loop->ctrl[cmd].super.link = (h2o_linklist_t){NULL, NULL}; /* unlinked */
         h2o_multithread_send_message(&loop->ctrl_rx, &loop->ctrl[cmd].super);
+        if (cmd == CTRL_EXIT) { /* the loop may free its queue now: see loop_main */
+            pthread_mutex_lock(&s->qlock);
+            loop->exit_posted = true;
+            pthread_cond_broadcast(&s->setup_cond);
+            pthread_mutex_unlock(&s->qlock);
+        }
     }
 }
 

@@ -1,8 +1,11 @@
 /* dlq.h - the dead-letter queue: messages whose handler failed on every
- * attempt, and messages that did not decode, kept with their last error and
- * the history of attempts (in the envelope) until an operator replays or
- * drops them. Replay puts the message back in its mailbox with its attempt
- * count reset (the history stays, so a second death shows both). */
+ * attempt, messages that crashed the whole process too often (error
+ * "crashed the process (SIGSEGV)", runtime/crashlog.h), and messages that
+ * did not decode, kept with their last error and the history of attempts
+ * (in the envelope) until an operator replays or drops them. Replay puts the
+ * message back in its mailbox with its attempt count reset (the history
+ * stays, so a second death shows both); a quarantined message's crash count
+ * starts again from zero. */
 #ifndef FENTA_DLQ_H
 #define FENTA_DLQ_H
 #include "runtime/envelope.h"

@@ -40,10 +40,10 @@ static _Atomic int out_fd = 2;              /* where lines go */
 static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
 
 typedef struct {
-    char buf[LOG_LINE_MAX]; /* the line; not NUL-terminated */
-    size_t len;             /* bytes used */
-    size_t lim;             /* bytes that may be used now; below LOG_LINE_MAX to keep the tail */
-    bool cut;               /* something was left out: the line gets "truncated":true */
+    char *buf;  /* the line (the caller's buffer); not NUL-terminated */
+    size_t len; /* bytes used */
+    size_t lim; /* bytes that may be used now; below LOG_LINE_MAX to keep the tail */
+    bool cut;   /* something was left out: the line gets "truncated":true */
 } line_t;
 
 /* ---- levels --------------------------------------------------------------- */
@@ -226,6 +226,29 @@ static bool is_fixed_field(const char *key)
     return false;
 }
 
+/* Days since 1970-01-01 -> civil date (H. Hinnant's days_from_civil inverse):
+ * integer arithmetic only, because gmtime_r and strftime are not
+ * async-signal-safe and a crash handler formats its line with this code. */
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+/* Writes v as exactly n decimal digits at p. */
+static void put_digits(char *p, int64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v /= 10)
+        p[i] = (char)('0' + v % 10);
+}
+
 static void put_ts(line_t *l, int64_t ms)
 {
     int64_t sec = ms / 1000, frac = ms % 1000;
@@ -233,14 +256,28 @@ static void put_ts(line_t *l, int64_t ms)
         frac += 1000;
         sec--;
     }
-    time_t t = (time_t)sec;
-    struct tm tm;
-    char date[32] = "1970-01-01T00:00:00";
-    if (gmtime_r(&t, &tm))
-        strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
-    char ts[48];
-    int n = snprintf(ts, sizeof ts, "%s.%03dZ", date, (int)frac);
-    put_raw(l, ts, (size_t)n);
+    int64_t days = sec / 86400, rem = sec % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days--;
+    }
+    int64_t y;
+    unsigned mo, d;
+    civil_from_days(days, &y, &mo, &d);
+    if (y < 0 || y > 9999) { /* four digits, as ISO 8601 wants without a sign */
+        y = 1970;
+        mo = d = 1;
+        rem = frac = 0;
+    }
+    char ts[24] = "0000-00-00T00:00:00.000Z";
+    put_digits(ts, y, 4);
+    put_digits(ts + 5, mo, 2);
+    put_digits(ts + 8, d, 2);
+    put_digits(ts + 11, rem / 3600, 2);
+    put_digits(ts + 14, rem / 60 % 60, 2);
+    put_digits(ts + 17, rem % 60, 2);
+    put_digits(ts + 20, frac, 3);
+    put_raw(l, ts, sizeof ts);
 }
 
 /* ---- writing -------------------------------------------------------------- */
@@ -263,49 +300,74 @@ static void write_line(const char *buf, size_t len)
     pthread_mutex_unlock(&write_lock);
 }
 
-/* Builds and writes the line. Space goes first to ts and level, then the
+/* Builds the line into l. Space goes first to ts and level, then the
  * context fields (reserved before msg is written, so a huge message cannot
- * push out the ids needed to find it), then msg, then kv in order. */
-static void emit(int level, const log_ctx_t *ctx, const char *msg, bool msg_cut,
-                 const char *const *kv)
+ * push out the ids needed to find it), then msg, then kv in order. Uses
+ * neither locks, nor the heap, nor stdio: log_format runs in signal handlers. */
+static void build(line_t *l, char *buf, size_t cap, int level, const log_ctx_t *ctx,
+                  const char *msg, bool msg_cut, const char *const *kv)
 {
     static const char *const ctx_keys[] = {"actor", "msg_id", "corr"};
     const char *ctx_vals[] = {ctx ? ctx->actor : NULL, ctx ? ctx->msg_id : NULL,
                               ctx ? ctx->corr : NULL};
-    line_t l = {.len = 0, .lim = LOG_LINE_MAX - TAIL_LEN, .cut = msg_cut};
+    *l = (line_t){.buf = buf, .len = 0, .lim = cap - TAIL_LEN, .cut = msg_cut};
+    put_raw(l, "{\"ts\":\"", 7);
+    put_ts(l, clock_now_ms());
+    put_raw(l, "\",\"level\":\"", 11);
+    put_raw(l, level_names[level], strlen(level_names[level]));
+    put_raw(l, "\"", 1);
 
-    put_raw(&l, "{\"ts\":\"", 7);
-    put_ts(&l, clock_now_ms());
-    put_raw(&l, "\",\"level\":\"", 11);
-    put_raw(&l, level_names[level], strlen(level_names[level]));
-    put_raw(&l, "\"", 1);
-
-    size_t reserve = 0; /* at most 3 * 268 bytes, well inside the line */
+    size_t reserve = 0; /* at most 3 * 268 bytes, inside any cap >= LOG_FORMAT_MIN */
     for (size_t i = 0; i < 3; i++)
         if (ctx_vals[i])
             reserve += ctx_field_len(ctx_keys[i], ctx_vals[i]);
-    l.lim -= reserve;
-    put_field(&l, "", "msg", msg ? msg : "", SIZE_MAX);
-    l.lim += reserve;
+    l->lim -= reserve;
+    put_field(l, "", "msg", msg ? msg : "", SIZE_MAX);
+    l->lim += reserve;
     for (size_t i = 0; i < 3; i++)
         if (ctx_vals[i])
-            put_field(&l, "", ctx_keys[i], ctx_vals[i], CTX_VALUE_MAX);
+            put_field(l, "", ctx_keys[i], ctx_vals[i], CTX_VALUE_MAX);
 
     for (size_t i = 0; kv && kv[i]; i += 2) {
-        put_field(&l, is_fixed_field(kv[i]) ? "kv." : "", kv[i], kv[i + 1], SIZE_MAX);
+        put_field(l, is_fixed_field(kv[i]) ? "kv." : "", kv[i], kv[i + 1], SIZE_MAX);
         if (!kv[i + 1])
             break; /* NULL is also the terminator: nothing after it is ours to read */
     }
 
     /* lim kept TAIL_LEN bytes back, so either ending fits. */
-    if (l.cut) {
-        memcpy(l.buf + l.len, TRUNC_TAIL, TAIL_LEN);
-        l.len += TAIL_LEN;
+    if (l->cut) {
+        memcpy(l->buf + l->len, TRUNC_TAIL, TAIL_LEN);
+        l->len += TAIL_LEN;
     } else {
-        memcpy(l.buf + l.len, "}\n", 2);
-        l.len += 2;
+        memcpy(l->buf + l->len, "}\n", 2);
+        l->len += 2;
     }
+}
+
+static void emit(int level, const log_ctx_t *ctx, const char *msg, bool msg_cut,
+                 const char *const *kv)
+{
+    char buf[LOG_LINE_MAX];
+    line_t l;
+    build(&l, buf, sizeof buf, level, ctx, msg, msg_cut, kv);
     write_line(l.buf, l.len);
+}
+
+size_t log_format(char *out, size_t cap, log_level_t level, const log_ctx_t *ctx, const char *msg,
+                  const char *const *kv)
+{
+    if (cap < LOG_FORMAT_MIN)
+        return 0;
+    if (cap > LOG_LINE_MAX)
+        cap = LOG_LINE_MAX;
+    line_t l;
+    build(&l, out, cap, clamp_level((int)level), ctx, msg ? msg : "", false, kv);
+    return l.len;
+}
+
+int log_fd(void)
+{
+    return atomic_load_explicit(&out_fd, memory_order_relaxed);
 }
 
 void log_msg(log_level_t level, const log_ctx_t *ctx, const char *fmt, ...)

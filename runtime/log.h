@@ -16,8 +16,10 @@
  * dropped, because there is nowhere left to report it. */
 #ifndef FENTA_LOG_H
 #define FENTA_LOG_H
+#include <stddef.h>
 
-#define LOG_LINE_MAX 8192 /* bytes per line, newline included */
+#define LOG_LINE_MAX 8192   /* bytes per line, newline included */
+#define LOG_FORMAT_MIN 1024 /* smallest buffer log_format accepts */
 
 typedef enum { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR } log_level_t;
 
@@ -44,5 +46,18 @@ void log_msg(log_level_t level, const log_ctx_t *ctx, const char *fmt, ...)
  * is written as "kv.<key>" so it cannot shadow it; a key whose value is NULL
  * is written as null and ends the list. kv may be NULL. */
 void log_kv(log_level_t level, const log_ctx_t *ctx, const char *msg, const char *const *kv);
+
+/* Builds the line log_kv would write (same fields, escaping and cuts, at
+ * most cap bytes with its newline; cap above LOG_LINE_MAX counts as
+ * LOG_LINE_MAX) into out without writing it, and returns its length; 0 when
+ * cap < LOG_FORMAT_MIN. Ignores the level filter. Async-signal-safe: no
+ * locks, no heap, no stdio, no locale (the timestamp is computed, not
+ * strftime'd), so a fatal-signal handler can report in the log's format
+ * (runtime/crashlog.h). */
+size_t log_format(char *out, size_t cap, log_level_t level, const log_ctx_t *ctx, const char *msg,
+                  const char *const *kv);
+/* The fd lines go to (log_set_fd; 2 by default), for a writer that cannot
+ * take log's lock: one write(2) of a line shorter than PIPE_BUF stays whole. */
+int log_fd(void);
 
 #endif

@@ -7,6 +7,7 @@
  * An actor is handled by at most one thread at a time (the `running` flag). */
 #include "runtime/runtime_internal.h"
 #include "runtime/clock.h"
+#include "runtime/crashlog.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
 #include "runtime/metrics.h"
@@ -148,6 +149,10 @@ static void kind_metrics_init(kind_metrics_t *m, const char *kind)
     m->dead = metrics_counter("fenta_messages_dead_lettered_total",
                               "Messages moved to the dead-letter queue", labels);
     m->latency = metrics_histogram("fenta_handler_seconds", "Handler latency", labels, NULL, 0);
+    m->quarantined = metrics_counter("fenta_messages_quarantined_total",
+                                     "Messages moved to the dead-letter queue because they "
+                                     "crashed the process",
+                                     labels);
 }
 
 static const kind_metrics_t *metrics_of(runtime_t *rt, const actor_t *a)
@@ -547,6 +552,21 @@ static void handle_one(runtime_t *rt, actor_t *a, envelope_t *msg)
         goto commit;
     }
     const behaviour_t *beh = a->kind->beh;
+    uint64_t fp = runtime__fingerprint(msg);
+    if (runtime__quarantine_take(rt, fp, msg, c.batch)) {
+        /* It crashed the process too often: to the dead-letter queue with
+         * the ack, without running it. */
+        atomic_fetch_add(&rt->dead, 1);
+        atomic_fetch_add(&rt->quarantined, 1);
+        metric_inc(metrics_of(rt, a)->dead);
+        metric_inc(metrics_of(rt, a)->quarantined);
+        goto commit;
+    }
+    /* From here to the handler's return a fatal signal names this message
+     * in the crash journal: on_start runs for it too (a state it cannot
+     * load would crash every message; each then costs a few restarts and
+     * lands in the dead-letter queue, where an operator sees it). */
+    crashlog_begin(a->addr, &msg->id, msg->type, msg->corr, fp);
     if (a->restart_pending) {
         call_stop(rt, a);
         a->restart_pending = false;
@@ -564,6 +584,7 @@ static void handle_one(runtime_t *rt, actor_t *a, envelope_t *msg)
     }
 
     rc = beh->on_message(&c, msg);
+    crashlog_end();
     if (rc == 0 && c.error) {
         rc = c.error;
         snprintf(c.why, sizeof c.why, "effect failed: %s", fenta_strerror(rc));
@@ -650,6 +671,11 @@ static void *dispatcher_main(void *arg)
     dispatcher_t *d = ((void **)arg)[1];
     waker_t *w = ((void **)arg)[2];
     free(arg);
+    if (crashlog_thread_enter(rt->crashlog) != 0)
+        log_msg(LOG_WARN, NULL,
+                "dispatcher %s: no signal stack: a stack overflow will not be "
+                "named in the crash journal",
+                d->name);
     pthread_mutex_lock(&rt->lock);
     for (;;) {
         /* Idle: sleep on this thread's ZeroMQ inproc waker. schedule() pops
@@ -695,6 +721,7 @@ static void *dispatcher_main(void *arg)
         }
     }
     pthread_mutex_unlock(&rt->lock);
+    crashlog_thread_leave();
     return NULL;
 }
 
@@ -957,6 +984,20 @@ static actor_t *make_resident(runtime_t *rt, const char *addr, const char *sup,
     return a;
 }
 
+bool actor_exists(actor_ctx_t *ctx, const char *addr)
+{
+    exists_t e = {.addr = addr};
+    store_read(ctx->rt->store, exists_fn, &e);
+    if (e.exists)
+        return true;
+    runtime_t *rt = ctx->rt;
+    pthread_mutex_lock(&rt->lock);
+    actor_t *a = actor_find(rt, addr);
+    bool there = a && a->loaded && !a->missing;
+    pthread_mutex_unlock(&rt->lock);
+    return there;
+}
+
 int actor_spawn(actor_ctx_t *ctx, const char *addr, const char *sup, const void *state,
                 size_t state_len)
 {
@@ -1143,6 +1184,7 @@ void runtime_stats(runtime_t *rt, runtime_stats_t *out)
     out->failed = atomic_load(&rt->failed);
     out->retried = atomic_load(&rt->retried);
     out->dead_lettered = atomic_load(&rt->dead);
+    out->quarantined = atomic_load(&rt->quarantined);
     out->commits = atomic_load(&rt->commits);
     out->pending = atomic_load(&rt->pending);
     pthread_mutex_lock(&rt->lock);
@@ -1279,6 +1321,9 @@ runtime_t *runtime_new(const runtime_opts_t *opts, int *err)
     rt->store = store_open(rt->data_dir, &so, &rc);
     if (!rt->store)
         goto fail;
+    /* Opened now, not at the crash: the handler may only write(2). */
+    if (!(rt->crashlog = crashlog_open(rt->data_dir, &rc)))
+        goto fail;
     kind_metrics_init(&rt->unknown_m, "");
     rt->m_pending = metrics_gauge("fenta_mailbox_pending", "Messages waiting in mailboxes", NULL);
     rt->m_resident = metrics_gauge("fenta_actors_resident", "Actors in memory", NULL);
@@ -1393,6 +1438,10 @@ int runtime_start(runtime_t *rt)
     rt->cstop = rt->tstop = false;
     int rc = spawn_thread(&rt->committer, runtime__committer_main, rt);
     if (rc)
+        return rc;
+    /* Crash counts before anything runs: the poison table must be in place
+     * when the first message is handled. */
+    if ((rc = runtime__quarantine_start(rt)) != 0)
         return rc;
     recover_t r = {.rt = rt, .bad = runtime__batch_new()};
     if (!r.bad)
@@ -1530,6 +1579,8 @@ void runtime_destroy(runtime_t **rt_p)
     free(rt->kinds);
     runtime__sup_free_all(rt);
     runtime__zmq_term(rt);
+    crashlog_destroy(&rt->crashlog);
+    runtime__quarantine_free(rt);
     store_close(&rt->store);
     free(rt->data_dir);
     free(rt->node);

@@ -20,11 +20,15 @@
  * A handler that fails has its effects discarded; the message is retried
  * after a backoff (runtime/backoff.h, per kind) and, after the kind's last
  * attempt, moved to the dead-letter queue (runtime/dlq.h) with its history.
- * Its supervisor (runtime/supervisor.h) restarts it. */
+ * Its supervisor (runtime/supervisor.h) restarts it. A handler that kills the
+ * whole process with a fatal signal is named in a crash journal; once a
+ * message has done so crash_quarantine_after times, the next start moves it
+ * to the dead-letter queue instead of running it (runtime/crashlog.h). */
 #ifndef FENTA_RUNTIME_H
 #define FENTA_RUNTIME_H
 #include "runtime/backoff.h"
 #include "runtime/envelope.h"
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -67,6 +71,10 @@ typedef struct {
     int no_sync;              /* tests only: skip fsync */
     int commit_window_us;     /* extra wait to group commits; 0 = none, max 2000 */
     size_t max_resident_idle; /* idle actors kept in memory; 0 = 10000 */
+    /* Times a message may crash the whole process (a fatal signal in its
+     * handler, runtime/crashlog.h) before the next start moves it to the
+     * dead-letter queue instead of replaying it; 0 = 2. */
+    int crash_quarantine_after;
     const char
         *listen; /* ZeroMQ endpoint for other nodes, e.g. "tcp://127.0.0.1:7101"; NULL = none */
 } runtime_opts_t;
@@ -116,6 +124,7 @@ typedef struct {
     uint64_t failed;        /* handler failures */
     uint64_t retried;       /* retries scheduled */
     uint64_t dead_lettered; /* moved to the dead-letter queue */
+    uint64_t quarantined;   /* of which: crashed the process too often, never run again */
     uint64_t commits;       /* LMDB write transactions committed */
     uint64_t pending;       /* messages in mailboxes now */
     uint64_t resident;      /* actors in memory now */
@@ -143,6 +152,11 @@ int actor_send_after(actor_ctx_t *ctx, const char *to, const char *type, const v
 /* Spawns with the ack; EEXIST is not an error at commit (the existing actor stays). */
 int actor_spawn(actor_ctx_t *ctx, const char *addr, const char *sup, const void *state,
                 size_t state_len);
+/* Whether addr names an actor spawned on this node: its record committed,
+ * or resident and loaded. For a nudge that matters only to an actor already
+ * there (a message to one not yet spawned is dead-lettered as "no such
+ * actor", which an operator would have to look at for nothing). */
+bool actor_exists(actor_ctx_t *ctx, const char *addr);
 /* Puts a message for `to` straight into the dead-letter queue, with the ack
  * and the reason why: for an actor that gave up on its own terms (a
  * webhook delivery after its last attempt). An operator's replay delivers

@@ -86,6 +86,25 @@ int runtime__batch_due(runtime_t *rt, batch_t *b, const envelope_t *env, const v
 int runtime__dlq_add(batch_t *b, const envelope_t *env, const void *raw, size_t raw_len,
                      const fenta_id_t *id, const char *error);
 
+/* ---- crash quarantine (quarantine.c) ---------------------------------------- */
+
+typedef struct poison poison_t;
+/* The fingerprint crash counts are kept under: a hash of the address, the
+ * type and the body, so a message that crashed before it was durable is
+ * recognised when its sender's replay sends it again with a new id. */
+uint64_t runtime__fingerprint(const envelope_t *env);
+/* At start, before recovery: folds the crash journal into the durable
+ * counts, commits them, empties the journal and loads the poison table
+ * (fingerprints that reached crash_quarantine_after). */
+int runtime__quarantine_start(runtime_t *rt);
+/* Before a handler runs (any thread): true when fp is in the poison table;
+ * then b holds the ops that move msg (its history grown by one entry per
+ * crash) to the dead-letter queue and forget its count, and the entry is
+ * used up, so a replay from the dead-letter queue starts afresh. */
+bool runtime__quarantine_take(runtime_t *rt, uint64_t fp, envelope_t *msg, batch_t *b);
+/* Frees the poison table. */
+void runtime__quarantine_free(runtime_t *rt);
+
 /* ---- delivery -------------------------------------------------------------- */
 
 /* Puts env (owned) in its actor's in-memory queue and schedules the actor. */
@@ -115,6 +134,7 @@ void runtime__restart_children(runtime_t *rt, supervisor_t *s, const actor_t *af
 /* Per-kind metrics, labelled kind="..." (metrics.h). */
 typedef struct {
     struct metric *processed, *failed, *retried, *dead, *latency;
+    struct metric *quarantined; /* dead letters because they crashed the process */
 } kind_metrics_t;
 
 typedef struct kind {
@@ -169,6 +189,9 @@ struct runtime {
     runtime_opts_t opts;            /* copy of the options (strings below are owned copies) */
     char *data_dir, *node, *listen; /* owned strings of opts */
     store_t *store;                 /* the node's LMDB environment */
+    struct crashlog *crashlog;      /* the crash journal in data_dir (runtime/crashlog.h) */
+    poison_t *poison;               /* fingerprints quarantined on sight (quarantine.c) */
+    size_t npoison;                 /* entries in poison; fixed once started */
 
     pthread_mutex_t lock;           /* actors, run queues, supervisors, idle list */
     actor_t **buckets;              /* address hash table */
@@ -213,6 +236,7 @@ struct runtime {
     bool started;
     _Atomic uint64_t pending; /* messages in in-memory queues */
     _Atomic uint64_t processed, failed, retried, dead, commits;
+    _Atomic uint64_t quarantined; /* dead letters because they crashed the process */
 };
 
 /* Timer thread (timers.c). */

@@ -22,7 +22,7 @@
 static const char *const db_names[STORE__COUNT] = {
     [STORE_MBOX] = "mbox",         [STORE_ACTORS] = "actors", [STORE_TIMERS] = "timers",
     [STORE_DLQ] = "dlq",           [STORE_OUTBOX] = "outbox", [STORE_DEDUP] = "dedup",
-    [STORE_CHILDREN] = "children", [STORE_META] = "meta",
+    [STORE_CHILDREN] = "children", [STORE_META] = "meta",     [STORE_CRASHES] = "crashes",
 };
 
 struct store {

@@ -22,6 +22,8 @@ typedef enum {
     STORE_DEDUP,    /* msg id(16) -> received ms: remote messages already taken in */
     STORE_CHILDREN, /* supervisor "\0" seq(8) -> address: spawn order per supervisor */
     STORE_META,     /* small named values (sequence counters, node identity) */
+    STORE_CRASHES,  /* msg id(16) -> crash record: times the message crashed the process
+                       (runtime/quarantine.c) */
     STORE__COUNT
 } store_db_t;
 

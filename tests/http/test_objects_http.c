@@ -672,6 +672,31 @@ Test(objects_http, mounts_on_the_fenta_server)
         r = fetch("GET", url, presign("nope.mp4", 600), NULL, h2);
         assert_error(&r, 404, "not_found", "no such object");
         resp_free(&r);
+        /* the server lets h2o read up to its upload part size: a large
+         * body here gets the 413 the routed endpoints give, not h2o's reset */
+        CURL *c = curl_easy_init();
+        char u[4096];
+        snprintf(u, sizeof(u), "%s%s", url, presign(BIG_KEY, 600));
+        size_t n = 2 * 1024 * 1024;
+        char *body = calloc(1, n);
+        buf_t b = {0};
+        curl_easy_setopt(c, CURLOPT_URL, u);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)n);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+        curl_easy_setopt(c, CURLOPT_HTTP_VERSION,
+                         h2 ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE : CURL_HTTP_VERSION_1_1);
+        cr_assert_eq(curl_easy_perform(c), CURLE_OK);
+        long status = 0, connects = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects);
+        cr_assert_eq(status, 413, "h2 %d: %ld %s", h2, status, b.p);
+        cr_assert_not_null(strstr(b.p, "\"payload_too_large\""), "%s", b.p);
+        cr_assert_eq(connects, 1, "one attempt");
+        curl_easy_cleanup(c);
+        free(b.p);
+        free(body);
     }
     http_server_destroy(&s);
 }

@@ -101,6 +101,17 @@ static void h_parse(http_req_t *r) /* not flagged: uses the helper */
         http_respond_json(r, 201, json_pack("{s:O}", "parsed", body));
 }
 
+/* Counts what reached a handler and answers the body's size. */
+static atomic_int sized_calls;
+
+static void h_size(http_req_t *r)
+{
+    atomic_fetch_add(&sized_calls, 1);
+    size_t len = 0;
+    http_body(r, &len);
+    http_respond_json(r, 200, json_pack("{s:I}", "bytes", (json_int_t)len));
+}
+
 static void h_sleep(http_req_t *r)
 {
     const char *ms = http_query(r, "ms");
@@ -153,18 +164,20 @@ static int before(http_req_t *r, const http_route_t *route)
 }
 
 static const http_route_t routes[] = {
-    {"GET", "/v1/orgs/{id}/members/{uid}", h_member, 0, "member", NULL},
-    {"PUT", "/v1/orgs/{id}/members/{uid}", h_member, 0, "member_put", NULL},
-    {"GET", "/v1/orgs/me", h_me, 0, "me", NULL},
-    {"DELETE", "/v1/orgs/{id}", h_delete, 0, "org_delete", NULL},
-    {"POST", "/echo", h_echo, HTTP_ROUTE_JSON, "echo", NULL},
-    {"POST", "/parse", h_parse, 0, "parse", NULL},
-    {"GET", "/sleep", h_sleep, 0, "sleep", NULL},
-    {"GET", "/noresp", h_noresp, 0, "noresp", NULL},
-    {"GET", "/twice", h_twice, 0, "twice", NULL},
-    {"GET", "/inline", h_inline, HTTP_ROUTE_INLINE, "inline", NULL},
-    {"GET", "/hooked", h_hooked, 0, "hooked", "auth"},
-    {"GET", "/hookfail", h_hooked, 0, "hookfail", "fail"},
+    {"GET", "/v1/orgs/{id}/members/{uid}", h_member, 0, "member", NULL, 0},
+    {"PUT", "/v1/orgs/{id}/members/{uid}", h_member, 0, "member_put", NULL, 0},
+    {"GET", "/v1/orgs/me", h_me, 0, "me", NULL, 0},
+    {"DELETE", "/v1/orgs/{id}", h_delete, 0, "org_delete", NULL, 0},
+    {"POST", "/echo", h_echo, HTTP_ROUTE_JSON, "echo", NULL, 0},
+    {"POST", "/parse", h_parse, 0, "parse", NULL, 0},
+    {"GET", "/sleep", h_sleep, 0, "sleep", NULL, 0},
+    {"GET", "/noresp", h_noresp, 0, "noresp", NULL, 0},
+    {"GET", "/twice", h_twice, 0, "twice", NULL, 0},
+    {"GET", "/inline", h_inline, HTTP_ROUTE_INLINE, "inline", NULL, 0},
+    {"GET", "/hooked", h_hooked, 0, "hooked", "auth", 0},
+    {"GET", "/hookfail", h_hooked, 0, "hookfail", "fail", 0},
+    {"POST", "/upload", h_size, 0, "upload", NULL, 3 * 1024 * 1024}, /* its own, larger limit */
+    {"POST", "/small", h_size, 0, "small", NULL, 1024},              /* its own, smaller one */
 };
 
 static http_server_t *start_server(const char *cert, const char *key, int *port)
@@ -224,7 +237,8 @@ TestSuite(server, .init = setup, .fini = teardown, .timeout = 30);
 typedef struct {
     CURLcode rc;
     long status;
-    long version; /* CURL_HTTP_VERSION_* */
+    long version;  /* CURL_HTTP_VERSION_* */
+    long connects; /* connections curl opened: more than one means it retried */
     char *body;
     size_t len;
     char headers[16384]; /* raw header lines of every response block */
@@ -326,6 +340,7 @@ static void finish(CURL *e, resp_t *r)
 {
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r->status);
     curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &r->version);
+    curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &r->connects);
 }
 
 static resp_t call(call_t c)
@@ -548,18 +563,18 @@ Test(server, route_table_is_validated)
     http_server_t *s = http_server_new(&cfg, &err);
     cr_assert_not_null(s);
     const http_route_t bad[][1] = {
-        {{"get", "/x", h_me, 0, NULL, NULL}},       {{"GET", "x", h_me, 0, NULL, NULL}},
-        {{"GET", "/x//y", h_me, 0, NULL, NULL}},    {{"GET", "/x/", h_me, 0, NULL, NULL}},
-        {{"GET", "/{a}/{a}", h_me, 0, NULL, NULL}}, {{"GET", "/{}", h_me, 0, NULL, NULL}},
-        {{"GET", "/a%20b", h_me, 0, NULL, NULL}},   {{"GET", "/x", NULL, 0, NULL, NULL}},
-        {{"GET", "/\"", h_me, 0, NULL, NULL}},
+        {{"get", "/x", h_me, 0, NULL, NULL, 0}},       {{"GET", "x", h_me, 0, NULL, NULL, 0}},
+        {{"GET", "/x//y", h_me, 0, NULL, NULL, 0}},    {{"GET", "/x/", h_me, 0, NULL, NULL, 0}},
+        {{"GET", "/{a}/{a}", h_me, 0, NULL, NULL, 0}}, {{"GET", "/{}", h_me, 0, NULL, NULL, 0}},
+        {{"GET", "/a%20b", h_me, 0, NULL, NULL, 0}},   {{"GET", "/x", NULL, 0, NULL, NULL, 0}},
+        {{"GET", "/\"", h_me, 0, NULL, NULL, 0}},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         cr_assert_eq(http_server_route(s, bad[i], 1), FENTA_EINVAL, "route %zu", i);
-    const http_route_t ok[] = {{"GET", "/", h_me, 0, NULL, NULL},
-                               {"GET", "/a/{b}", h_me, 0, NULL, NULL}};
+    const http_route_t ok[] = {{"GET", "/", h_me, 0, NULL, NULL, 0},
+                               {"GET", "/a/{b}", h_me, 0, NULL, NULL, 0}};
     cr_assert_eq(http_server_route(s, ok, 2), 0);
-    const http_route_t dup[] = {{"GET", "/a/{other}", h_me, 0, NULL, NULL}};
+    const http_route_t dup[] = {{"GET", "/a/{other}", h_me, 0, NULL, NULL, 0}};
     cr_assert_eq(http_server_route(s, dup, 1), FENTA_EEXIST);
     cr_assert_eq(http_server_start(s), 0);
     cr_assert_eq(http_server_route(s, ok, 1), FENTA_ESTOPPED, "no routes after start");
@@ -756,10 +771,260 @@ Test(server, body_at_the_limit_passes)
     free(body);
 }
 
+/* The ways a client sends a body: HTTP/1.1 (curl adds Expect: 100-continue
+ * past 1 MiB), without Expect, chunked, h2c with prior knowledge, h2c by
+ * Upgrade from HTTP/1.1 (the body goes over HTTP/1.1, the answer over h2). */
+static const struct {
+    const char *name;
+    long version;
+    bool chunked, no_expect;
+} ways[] = {
+    {"HTTP/1.1", CURL_HTTP_VERSION_1_1, false, false},
+    {"HTTP/1.1 without Expect", CURL_HTTP_VERSION_1_1, false, true},
+    {"HTTP/1.1 chunked", CURL_HTTP_VERSION_1_1, true, false},
+    {"h2c prior knowledge", CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE, false, false},
+    {"h2c upgrade", CURL_HTTP_VERSION_2_0, false, false},
+};
+#define NWAYS (sizeof(ways) / sizeof(ways[0]))
+
+static resp_t post_way(size_t way, const char *url, const char *body, size_t len)
+{
+    const char *h[] = {"Content-Type: application/json", ways[way].no_expect ? "Expect:" : NULL,
+                       NULL};
+    return call((call_t){.method = "POST",
+                         .url = url,
+                         .body = body,
+                         .body_len = len,
+                         .headers = h,
+                         .version = ways[way].version,
+                         .chunked = ways[way].chunked,
+                         .timeout_ms = 20000});
+}
+
+/* The value of one series of /metrics once it reaches want (metrics are
+ * recorded when h2o lets a request go, just after its response), or
+ * whatever it is after a second. */
+static long metric_value(const char *series, long want)
+{
+    long v = 0;
+    for (int tries = 0; tries < 50; tries++) {
+        resp_t r = get("/metrics");
+        const char *p = r.body ? strstr(r.body, series) : NULL;
+        v = p ? atol(p + strlen(series)) : 0;
+        resp_free(&r);
+        if (v == want)
+            break;
+        usleep(20000);
+    }
+    return v;
+}
+
+/* A 413 of ours: the error shape, with the limit the client passed. */
+static void assert_413(const resp_t *r, size_t max, const char *way)
+{
+    assert_error(r, 413, "payload_too_large");
+    json_t *j = json_of(r);
+    json_t *m =
+        json_object_get(json_object_get(json_object_get(j, "error"), "details"), "max_bytes");
+    cr_assert_eq(json_integer_value(m), (json_int_t)max, "%s: the limit in details: %s", way,
+                 r->body);
+    json_decref(j);
+}
+
+Test(server, json_body_over_its_route_limit_gets_one_413_on_every_protocol)
+{
+    /* h2o used to hold this limit: over HTTP/2 it reset the stream
+     * (REFUSED_STREAM) and curl sent the whole body again five times */
+    size_t n = 2 * 1024 * 1024;
+    char *big = malloc(n);
+    memset(big, ' ', n);
+    for (size_t w = 0; w < NWAYS; w++) {
+        resp_t r = post_way(w, "/echo", big, n);
+        cr_assert_eq(r.rc, CURLE_OK, "%s: %s", ways[w].name, curl_easy_strerror(r.rc));
+        assert_413(&r, 1024 * 1024, ways[w].name);
+        cr_assert_eq(r.connects, 1, "%s: one attempt, no retry (%ld connections)", ways[w].name,
+                     r.connects);
+        if (ways[w].version != CURL_HTTP_VERSION_1_1)
+            cr_assert_eq(r.version, CURL_HTTP_VERSION_2_0, "%s answered over h2", ways[w].name);
+        resp_free(&r);
+    }
+    /* the server saw each request exactly once */
+    long seen = metric_value(
+        "fenta_http_requests_total{route=\"/echo\",method=\"POST\",status=\"413\"} ", (long)NWAYS);
+    cr_assert_eq(seen, (long)NWAYS, "one 413 per request on the server: %ld", seen);
+    free(big);
+    assert_alive();
+}
+
+Test(server, json_body_just_under_the_limit_passes_on_every_protocol)
+{
+    size_t n = 1024 * 1024 - 512;
+    char *body = malloc(n);
+    memset(body, ' ', n);
+    memcpy(body + n - 8, "{\"a\":1}", 7);
+    for (size_t w = 0; w < NWAYS; w++) {
+        resp_t r = post_way(w, "/echo", body, n);
+        cr_assert_eq(r.rc, CURLE_OK, "%s: %s", ways[w].name, curl_easy_strerror(r.rc));
+        cr_assert_eq(r.status, 200, "%s: %ld %s", ways[w].name, r.status, r.body);
+        json_t *j = json_of(&r);
+        cr_assert_eq(json_integer_value(json_object_get(json_object_get(j, "echo"), "a")), 1);
+        json_decref(j);
+        resp_free(&r);
+    }
+    free(body);
+}
+
+Test(server, a_route_declares_its_own_body_limit)
+{
+    size_t n = 3 * 1024 * 1024 + 1;
+    char *big = malloc(n);
+    memset(big, 'x', n);
+    for (size_t w = 0; w < NWAYS; w++) {
+        /* up to its limit (past the server's 1 MiB default) it is read whole */
+        resp_t r = post_way(w, "/upload", big, n - 1);
+        cr_assert_eq(r.status, 200, "%s: %ld %s", ways[w].name, r.status, r.body);
+        json_t *j = json_of(&r);
+        cr_assert_eq(json_integer_value(json_object_get(j, "bytes")), (json_int_t)(n - 1));
+        json_decref(j);
+        resp_free(&r);
+        r = post_way(w, "/upload", big, n);
+        assert_413(&r, n - 1, ways[w].name);
+        resp_free(&r);
+        /* a limit below the default is the route's too */
+        r = post_way(w, "/small", big, 1025);
+        assert_413(&r, 1024, ways[w].name);
+        resp_free(&r);
+        r = post_way(w, "/small", big, 1024);
+        cr_assert_eq(r.status, 200, "%s: %ld", ways[w].name, r.status);
+        resp_free(&r);
+    }
+    cr_assert_eq(atomic_load(&sized_calls), 2 * (int)NWAYS, "no refused body reached a handler");
+    /* no route, or the wrong method: the server's default limit, first */
+    resp_t r = post_way(3, "/nope", big, 2 * 1024 * 1024);
+    assert_413(&r, 1024 * 1024, "unrouted");
+    resp_free(&r);
+    r = post_way(0, "/v1/orgs/me", big, 2 * 1024 * 1024);
+    assert_413(&r, 1024 * 1024, "wrong method");
+    resp_free(&r);
+    free(big);
+}
+
+Test(server, body_limits_are_checked_against_h2o_own)
+{
+    http_config_t cfg = {.listen = "127.0.0.1:0", .max_body = 2048, .max_upload_part = 1024};
+    int err = 0;
+    cr_assert_null(http_server_new(&cfg, &err), "a default above h2o's limit is refused");
+    cr_assert_eq(err, FENTA_EINVAL);
+    cfg.max_body = 0;
+    cfg.max_upload_part = 4096;
+    http_server_t *s = http_server_new(&cfg, &err);
+    cr_assert_null(s, "max_body's 1 MiB default does not fit under 4096 either");
+    cfg.max_body = 1024;
+    s = http_server_new(&cfg, &err);
+    cr_assert_not_null(s);
+    const http_route_t too_big[] = {{"POST", "/u", h_size, 0, NULL, NULL, 4097}};
+    cr_assert_eq(http_server_route(s, too_big, 1), FENTA_EINVAL, "a route past h2o's limit");
+    const http_route_t fits[] = {{"POST", "/u", h_size, 0, NULL, NULL, 4096}};
+    cr_assert_eq(http_server_route(s, fits, 1), 0);
+    http_server_destroy(&s);
+}
+
+Test(server, body_above_h2o_own_limit_is_refused_by_h2o)
+{
+    /* A server whose largest upload part is 4 MiB: above it h2o answers
+     * before our code runs. See "Bodies above max_upload_part" in server.h. */
+    http_config_t cfg = {.listen = "127.0.0.1:0",
+                         .loops = 1,
+                         .workers = 1,
+                         .max_upload_part = 4 * 1024 * 1024,
+                         .max_body = 4 * 1024 * 1024};
+    int err = 0;
+    http_server_t *s = http_server_new(&cfg, &err);
+    cr_assert_not_null(s);
+    const http_route_t rt[] = {{"POST", "/echo", h_size, 0, NULL, NULL, 0}};
+    cr_assert_eq(http_server_route(s, rt, 1), 0);
+    cr_assert_eq(http_server_start(s), 0);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/echo", http_server_port(s));
+    size_t n = 5 * 1024 * 1024;
+    char *big = malloc(n);
+    memset(big, ' ', n);
+    /* HTTP/1.1: h2o's 413 in our shape, once; the connection then closes */
+    for (size_t w = 0; w < 3; w++) {
+        resp_t r = post_way(w, url, big, n);
+        cr_assert_eq(r.rc, CURLE_OK, "%s: %s", ways[w].name, curl_easy_strerror(r.rc));
+        assert_413(&r, 4 * 1024 * 1024, ways[w].name);
+        cr_assert_eq(r.connects, 1, "%s", ways[w].name);
+        char conn[32];
+        cr_assert(header(&r, "connection", conn, sizeof(conn)) && strcasecmp(conn, "close") == 0,
+                  "%s: the connection closes", ways[w].name);
+        resp_free(&r);
+    }
+    /* h2c upgrade: the body goes over HTTP/1.1, so the same 413 */
+    resp_t r = post_way(4, url, big, n);
+    assert_413(&r, 4 * 1024 * 1024, "h2c upgrade");
+    resp_free(&r);
+    /* HTTP/2: RST_STREAM(REFUSED_STREAM), no response at all; curl takes it
+     * as "not processed" and tries again on fresh connections, then fails */
+    r = post_way(3, url, big, n);
+    cr_assert_neq(r.rc, CURLE_OK, "no response over h2");
+    cr_assert_eq(r.status, 0);
+    cr_assert_geq(r.connects, 1);
+    cr_log_info("h2 past h2o's limit: curl %s after %ld connections", curl_easy_strerror(r.rc),
+                r.connects);
+    resp_free(&r);
+    /* and the server is fine */
+    r = post_way(3, url, big, 1024);
+    cr_assert_eq(r.status, 200);
+    resp_free(&r);
+    free(big);
+    http_server_destroy(&s);
+}
+
+Test(server, connections_past_max_connections_are_closed)
+{
+    http_config_t cfg = {.listen = "127.0.0.1:0", .loops = 1, .workers = 1, .max_connections = 2};
+    http_server_t *s = http_server_new(&cfg, NULL);
+    cr_assert_not_null(s);
+    cr_assert_eq(http_server_route_builtins(s), 0);
+    cr_assert_eq(http_server_start(s), 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(http_server_port(s))};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fds[3];
+    for (int i = 0; i < 3; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        cr_assert_eq(connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+        usleep(50000); /* accepted in order */
+    }
+    const char req[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (int i = 0; i < 3; i++) {
+        send(fds[i], req, sizeof(req) - 1, MSG_NOSIGNAL);
+        struct timeval tv = {2, 0};
+        setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        char buf[512];
+        ssize_t got = recv(fds[i], buf, sizeof(buf) - 1, 0);
+        if (i < 2)
+            cr_assert(got > 12 && strncmp(buf, "HTTP/1.1 200", 12) == 0, "connection %d served", i);
+        else
+            cr_assert_leq(got, 0, "the third is closed unanswered");
+    }
+    close(fds[0]);
+    usleep(100000);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", http_server_port(s));
+    resp_t r = get(url);
+    cr_assert_eq(r.status, 200, "a closed connection frees its place");
+    resp_free(&r);
+    close(fds[1]);
+    close(fds[2]);
+    http_server_destroy(&s);
+}
+
 Test(server, body_over_the_limit_over_http2_is_refused)
 {
-    /* h2o 2.2 resets an HTTP/2 stream whose body passes the limit
-     * (REFUSED_STREAM) before any handler runs: never a 5xx, never buffered */
+    /* h2o 2.2 used to reset an HTTP/2 stream whose body passed the limit
+     * (REFUSED_STREAM); the route's limit is ours now, so it is a 413. Never
+     * a 5xx. */
     size_t n = 2 * 1024 * 1024;
     char *big = malloc(n);
     memset(big, ' ', n);
@@ -1001,6 +1266,24 @@ Test(server, tls_with_alpn_h2)
     r = call((call_t){.url = url, .version = CURL_HTTP_VERSION_2TLS});
     cr_assert_eq(r.status, 200);
     resp_free(&r);
+
+    /* a body over the route's limit over TLS h2: the JSON 413, one attempt */
+    size_t n = 2 * 1024 * 1024;
+    char *big = malloc(n);
+    memset(big, ' ', n);
+    const char *h[] = {"Content-Type: application/json", NULL};
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/echo", port);
+    r = call((call_t){.method = "POST",
+                      .url = url,
+                      .body = big,
+                      .body_len = n,
+                      .headers = h,
+                      .version = CURL_HTTP_VERSION_2TLS});
+    cr_assert_eq(r.version, CURL_HTTP_VERSION_2_0);
+    assert_413(&r, 1024 * 1024, "TLS h2");
+    cr_assert_eq(r.connects, 1, "no retry over TLS h2 either");
+    resp_free(&r);
+    free(big);
     http_server_destroy(&tls);
 }
 

@@ -131,10 +131,10 @@ static void h_bad_status(http_req_t *r)
 }
 
 static const http_route_t routes[] = {
-    {"GET", "/events", h_events, 0, "events", NULL},
-    {"GET", "/prewritten", h_prewritten, 0, "prewritten", NULL},
-    {"GET", "/custom", h_custom_cache, 0, "custom", NULL},
-    {"GET", "/bad", h_bad_status, 0, "bad", NULL},
+    {"GET", "/events", h_events, 0, "events", NULL, 0},
+    {"GET", "/prewritten", h_prewritten, 0, "prewritten", NULL, 0},
+    {"GET", "/custom", h_custom_cache, 0, "custom", NULL, 0},
+    {"GET", "/bad", h_bad_status, 0, "bad", NULL, 0},
 };
 
 static http_server_t *srv;

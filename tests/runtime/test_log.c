@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- a strict parser for flat JSON objects --------------------------------- */
@@ -344,6 +345,51 @@ Test(log, timestamp_keeps_leading_zero_millis)
     cr_assert_str_eq(jstr(&o, "level"), "error");
     jobj_free(&o);
     free(raw);
+}
+
+/* The timestamp is computed without gmtime_r (log_format runs in signal
+ * handlers): checked against glibc's gmtime_r over leap days, century and
+ * year ends, and four centuries of one instant a day. */
+Test(log, timestamp_agrees_with_gmtime)
+{
+    static const int64_t at[] = {
+        951782400000,    /* 2000-02-29T00:00:00Z: a leap day of a 400-year */
+        4107542399999,   /* 2100-02-28T23:59:59.999Z: 2100 is not leap */
+        1704067199999,   /* 2023-12-31T23:59:59.999Z */
+        253402300799999, /* 9999-12-31T23:59:59.999Z */
+    };
+    char line[LOG_FORMAT_MIN];
+    for (size_t i = 0; i < sizeof at / sizeof at[0] + 146097; i++) {
+        int64_t ms = i < 4 ? at[i] : (int64_t)(i - 4) * 86400000 + 45296789; /* 12:34:56.789 */
+        clock_fake_set(ms);
+        size_t n = log_format(line, sizeof line, LOG_INFO, NULL, "x", NULL);
+        time_t t = (time_t)(ms / 1000);
+        struct tm tm;
+        char want[40];
+        cr_assert_not_null(gmtime_r(&t, &tm));
+        strftime(want, sizeof want, "{\"ts\":\"%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(want + strlen(want), sizeof want - strlen(want), ".%03dZ\"", (int)(ms % 1000));
+        cr_assert_gt(n, strlen(want));
+        cr_assert_eq(strncmp(line, want, strlen(want)), 0, "%lld ms: %.40s, want %s", (long long)ms,
+                     line, want);
+    }
+}
+
+Test(log, format_builds_the_line_log_kv_writes)
+{
+    clock_fake_set(1795468073123);
+    log_ctx_t ctx = {.actor = "worker/7", .msg_id = "01JY", .corr = NULL};
+    const char *const kv[] = {"signal", "SIGSEGV", "type", "wo\"rk", NULL};
+    log_kv(LOG_ERROR, &ctx, "fatal signal", kv);
+    size_t len;
+    char *buf = captured(&len);
+    char line[LOG_FORMAT_MIN];
+    size_t n = log_format(line, sizeof line, LOG_ERROR, &ctx, "fatal signal", kv);
+    cr_assert_eq(n, len);
+    cr_assert_eq(memcmp(line, buf, n), 0, "%.*s", (int)n, line);
+    cr_assert_eq(log_format(line, LOG_FORMAT_MIN - 1, LOG_ERROR, &ctx, "x", kv), 0,
+                 "a buffer below LOG_FORMAT_MIN is refused");
+    free(buf);
 }
 
 Test(log, omits_null_context_fields)

@@ -2,6 +2,7 @@
  * and publishes its URL in the environment (FENTA_TEST_API_URL), which the
  * test worker processes inherit. */
 #include "tests/support/api_fixture.h"
+#include "storage/pg.h"
 
 #include <criterion/criterion.h>
 #include <curl/curl.h>
@@ -394,4 +395,28 @@ json_t *fx_wait_job(const json_t *who, const char *id, const char *want, int sec
     }
     cr_assert_fail("job %s never reached %s", id, want);
     return NULL;
+}
+
+void fx_sql(const char *stmt, const char *param)
+{
+    /* The cluster's superuser is recorded in its data directory. */
+    char path[700], user[64] = "";
+    snprintf(path, sizeof path, "%s/pg/fenta_superuser", fx_api_data_dir());
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    cr_assert(fgets(user, sizeof user, f));
+    fclose(f);
+    user[strcspn(user, "\n")] = 0;
+    char conninfo[800];
+    snprintf(conninfo, sizeof conninfo, "host=%s/pg-run dbname=fenta user=%s", fx_api_data_dir(),
+             user);
+    int err = 0;
+    pg_pool_t *pool = pg_pool_new(conninfo, 1, &err);
+    cr_assert_not_null(pool);
+    pg_conn_t *c = pg_acquire(pool, 5000, &err);
+    cr_assert_not_null(c, "connect: %d", err);
+    const char *p[] = {param};
+    cr_assert_geq(pg_exec(c, stmt, 1, p), 0, "%s", pg_error_message(c));
+    pg_release(pool, &c);
+    pg_pool_destroy(&pool);
 }

@@ -72,5 +72,9 @@ json_t *fx_wait_job(const json_t *who, const char *id, const char *want, int sec
 const char *fx_token(const json_t *session);
 const char *fx_org(const json_t *session);
 const char *fx_user(const json_t *session);
+/* Runs stmt with one text parameter ($1) on the server's database as its
+ * superuser, for a test that sets up what no API call can (an expired key,
+ * a row a crash left behind). Asserts success. */
+void fx_sql(const char *stmt, const char *param);
 
 #endif

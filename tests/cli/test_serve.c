@@ -1,0 +1,66 @@
+/* test_serve.c - `fenta serve` options that need no server: each one can
+ * come from a flag, the environment or the JSON config file, and a bad
+ * value stops the command before it starts anything. Every run is bounded
+ * by timeout(1): a value wrongly accepted would start a real server. */
+#include "tests/support/fixtures.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+static char *dir;
+
+static void setup(void)
+{
+    dir = fx_tmpdir("serve");
+}
+
+static void teardown(void)
+{
+    fx_rmdir(dir);
+}
+
+TestSuite(serve, .init = setup, .fini = teardown, .timeout = 120);
+
+/* Runs `ENV fenta serve ARGS` in dir with its data directory there; the
+ * exit status, and its output in dir/out. */
+static int serve(const char *env, const char *args)
+{
+    int st = fx_sh(dir, "%s FENTA_DATA_DIR=./data timeout 20 '%s' serve %s >out 2>&1", env,
+                   FENTA_BINARY, args);
+    cr_assert(WIFEXITED(st), "fenta serve did not exit");
+    return WEXITSTATUS(st);
+}
+
+static char *output(void)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/out", dir);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    static char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return buf;
+}
+
+Test(serve, help_lists_the_crash_quarantine_setting)
+{
+    cr_assert_eq(serve("", "--help"), 0);
+    const char *out = output();
+    cr_expect(strstr(out, "--crash-quarantine-after"), "%s", out);
+    cr_expect(strstr(out, "FENTA_CRASH_QUARANTINE_AFTER"), "%s", out);
+}
+
+Test(serve, crash_quarantine_after_out_of_range_is_refused_from_each_source)
+{
+    cr_assert_eq(serve("", "--crash-quarantine-after 0"), 2, "flag");
+    cr_expect(strstr(output(), "--crash-quarantine-after must be 1..1000"), "%s", output());
+    cr_assert_eq(serve("FENTA_CRASH_QUARANTINE_AFTER=1001", ""), 2, "environment");
+    cr_assert_eq(fx_sh(dir, "echo '{\"crash_quarantine_after\": -1}' > cfg.json"), 0);
+    cr_assert_eq(serve("FENTA_CONFIG=cfg.json", ""), 2, "config file");
+    cr_expect(strstr(output(), "--crash-quarantine-after must be 1..1000"), "%s", output());
+}
