@@ -21,6 +21,7 @@
 #include "storage/objects.h"
 #include "storage/pg.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -99,8 +100,15 @@ static void bench_constant(http_req_t *req)
 }
 
 /* flag > environment > config file. */
-static const char *pick(int argc, char **argv, size_t i, const json_t *cfg)
+/* The value of the option whose config key is key: the flag, else the
+ * environment, else the config file; NULL when none gives it. Options are
+ * named, not numbered, so adding one cannot shift another's source. */
+static const char *pick(int argc, char **argv, const char *key, const json_t *cfg)
 {
+    size_t i = 0, n = sizeof options / sizeof options[0];
+    while (i < n && strcmp(options[i].key, key) != 0)
+        i++;
+    assert(i < n); /* a key missing from options[] is our bug */
     for (int a = 1; a + 1 < argc; a++)
         if (strcmp(argv[a], options[i].flag) == 0)
             return argv[a + 1];
@@ -223,14 +231,14 @@ int cmd_migrate(int argc, char **argv)
     json_t *cfg = load_config(argc, argv);
     if (!cfg)
         return 2;
-    const char *dir = pick(argc, argv, 1, cfg);
+    const char *dir = pick(argc, argv, "data_dir", cfg);
     dir = dir ? dir : "data";
     if (fsutil_mkdirs(dir, 0755) != 0) {
         fprintf(stderr, "fenta: cannot create %s: %s\n", dir, strerror(errno));
         return 1;
     }
     db_t db = {0};
-    int rc = open_db(dir, pick(argc, argv, 2, cfg), 2, &db);
+    int rc = open_db(dir, pick(argc, argv, "database_url", cfg), 2, &db);
     close_db(&db);
     json_decref(cfg);
     free(bench_body);
@@ -282,16 +290,18 @@ int cmd_serve(int argc, char **argv)
     if (!cfg)
         return 2;
     serve_opts_t o = {0};
-    o.listen = pick(argc, argv, 0, cfg);
-    o.data_dir = pick(argc, argv, 1, cfg);
-    o.database = pick(argc, argv, 2, cfg);
-    o.jwt_secret = pick(argc, argv, 3, cfg);
-    o.tls_cert = pick(argc, argv, 4, cfg);
-    o.tls_key = pick(argc, argv, 5, cfg);
-    o.loops = pick(argc, argv, 6, cfg) ? atoi(pick(argc, argv, 6, cfg)) : 0;
-    o.workers = pick(argc, argv, 7, cfg) ? atoi(pick(argc, argv, 7, cfg)) : 16;
-    o.crash_after = pick(argc, argv, 8, cfg) ? atoi(pick(argc, argv, 8, cfg)) : 2;
-    const char *ttl = pick(argc, argv, 11, cfg);
+    o.listen = pick(argc, argv, "listen", cfg);
+    o.data_dir = pick(argc, argv, "data_dir", cfg);
+    o.database = pick(argc, argv, "database_url", cfg);
+    o.jwt_secret = pick(argc, argv, "jwt_secret", cfg);
+    o.tls_cert = pick(argc, argv, "tls_cert", cfg);
+    o.tls_key = pick(argc, argv, "tls_key", cfg);
+    o.loops = pick(argc, argv, "loops", cfg) ? atoi(pick(argc, argv, "loops", cfg)) : 0;
+    o.workers = pick(argc, argv, "workers", cfg) ? atoi(pick(argc, argv, "workers", cfg)) : 16;
+    o.crash_after = pick(argc, argv, "crash_quarantine_after", cfg)
+                        ? atoi(pick(argc, argv, "crash_quarantine_after", cfg))
+                        : 2;
+    const char *ttl = pick(argc, argv, "presign_ttl_s", cfg);
     o.presign_ttl_s = APP_PRESIGN_TTL_S;
     if (ttl) {
         /* a week at most: a download link is not a share link */
@@ -319,15 +329,18 @@ int cmd_serve(int argc, char **argv)
         json_decref(cfg);
         return 2;
     }
-    const char *mup = pick(argc, argv, 8, cfg), *mc = pick(argc, argv, 9, cfg);
+    const char *mup = pick(argc, argv, "max_upload_part_bytes", cfg),
+               *mc = pick(argc, argv, "max_connections", cfg);
     char *end = NULL;
     /* every route's own limit (1 MiB for JSON) must fit under it */
     if (mup && ((o.max_upload_part = strtoull(mup, &end, 10)) < 1024 * 1024 || *end)) {
         fprintf(stderr, "fenta: --max-upload-part-bytes must be a number of bytes >= 1048576\n");
+        json_decref(cfg);
         return 2;
     }
     if (mc && ((o.max_connections = strtoull(mc, &end, 10)) < 1 || *end)) {
         fprintf(stderr, "fenta: --max-connections must be a positive number\n");
+        json_decref(cfg);
         return 2;
     }
     if (fsutil_mkdirs(o.data_dir, 0755) != 0) {

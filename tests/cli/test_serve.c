@@ -64,3 +64,19 @@ Test(serve, crash_quarantine_after_out_of_range_is_refused_from_each_source)
     cr_assert_eq(serve("FENTA_CONFIG=cfg.json", ""), 2, "config file");
     cr_expect(strstr(output(), "--crash-quarantine-after must be 1..1000"), "%s", output());
 }
+
+/* Each option is read from its own flag: a valid value of one never trips
+ * another's check (a value read from its neighbour's position refused
+ * `--crash-quarantine-after 3` as a too-small upload part). */
+Test(serve, each_option_is_read_from_its_own_flag)
+{
+    cr_assert_eq(serve("", "--crash-quarantine-after 3 --max-connections 0"), 2);
+    cr_expect(strstr(output(), "--max-connections must be"), "%s", output());
+    cr_expect(!strstr(output(), "--max-upload-part-bytes"), "%s", output());
+    cr_assert_eq(serve("", "--max-connections 10 --max-upload-part-bytes 5"), 2);
+    cr_expect(strstr(output(), "--max-upload-part-bytes must be"), "%s", output());
+    cr_assert_eq(serve("", "--max-upload-part-bytes 67174400 --presign-ttl-s 0"), 2);
+    cr_expect(strstr(output(), "--presign-ttl-s must be"), "%s", output());
+    cr_assert_eq(serve("", "--presign-ttl-s 60 --crash-quarantine-after 0"), 2);
+    cr_expect(strstr(output(), "--crash-quarantine-after must be 1..1000"), "%s", output());
+}
