@@ -104,26 +104,6 @@ static void set_request_id(h2o_req_t *req)
                           val.base, val.len);
 }
 
-/* The peer's address as the API server prints it (server.c: numeric, an
- * IPv4-mapped IPv6 address as IPv4), "-" when unknown: the form an
- * IP-bound URL was signed with. */
-static void peer_ip(h2o_req_t *req, char *buf, size_t cap)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
-    char tmp[NI_MAXHOST];
-    size_t n = sl ? h2o_socket_getnumerichost((struct sockaddr *)&ss, sl, tmp) : SIZE_MAX;
-    if (n == SIZE_MAX || n >= sizeof(tmp)) {
-        snprintf(buf, cap, "-");
-        return;
-    }
-    tmp[n] = '\0';
-    const char *p = tmp;
-    if (strncmp(p, "::ffff:", 7) == 0 && strchr(p + 7, '.'))
-        p += 7;
-    snprintf(buf, cap, "%s", p);
-}
-
 static bool is_head(h2o_req_t *req)
 {
     return h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("HEAD"));
@@ -374,7 +354,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return send_error(req, 403, "forbidden", "the URL signature is invalid");
     int64_t now = (int64_t)time(NULL);
     char ip[NI_MAXHOST];
-    peer_ip(req, ip, sizeof(ip));
+    http__peer_ip(req->conn, ip, sizeof(ip));
     int rc = objects_verify_ip(objects, "GET", key, (int64_t)expires, bound_ip, sig, ip, now, msg,
                                sizeof(msg));
     if (rc == FENTA_ETIMEOUT)
@@ -498,7 +478,7 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
     snprintf(lat, sizeof(lat), "%.3f", ms < 0 ? 0 : ms);
     size_t n = h2o_stringify_protocol_version(proto, req->version);
     proto[n < sizeof(proto) ? n : 0] = '\0';
-    peer_ip(req, ip, sizeof(ip));
+    http__peer_ip(req->conn, ip, sizeof(ip));
     ssize_t i = h2o_find_header_by_str(&req->res.headers, H2O_STRLIT("x-request-id"), -1);
     if (i != -1)
         snprintf(rid, sizeof(rid), "%.*s", (int)req->res.headers.entries[i].value.len,

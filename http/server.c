@@ -274,8 +274,7 @@ static size_t method_index(const char *label)
     return 7;
 }
 
-/* The peer address as text; IPv4-mapped IPv6 shown as IPv4. */
-static void peer_ip(h2o_conn_t *conn, char *buf, size_t cap)
+void http__peer_ip(h2o_conn_t *conn, char *buf, size_t cap)
 {
     struct sockaddr_storage ss;
     socklen_t sl = conn->callbacks->get_peername(conn, (struct sockaddr *)&ss);
@@ -323,7 +322,7 @@ static req_state_t *state_new(h2o_req_t *req)
     st->route = SIZE_MAX;
     make_request_id(req, st->request_id);
     char ip[NI_MAXHOST];
-    peer_ip(req->conn, ip, sizeof(ip));
+    http__peer_ip(req->conn, ip, sizeof(ip));
     st->ip = h2o_strdup(&req->pool, ip, SIZE_MAX).base;
     h2o_iovec_t *slot = h2o_req_getenv(req, H2O_STRLIT(STATE_ENV), 1);
     slot->base = (char *)st;
@@ -1189,7 +1188,7 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
     if (st)
         snprintf(ip, sizeof(ip), "%s", st->ip);
     else
-        peer_ip(req->conn, ip, sizeof(ip));
+        http__peer_ip(req->conn, ip, sizeof(ip));
 
     const char *kv[2 * (10 + HTTP_LOG_FIELDS_MAX) + 1];
     size_t k = 0;

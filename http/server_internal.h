@@ -10,6 +10,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct st_h2o_conn_t; /* h2o_conn_t, without <h2o.h> here */
+
+/* The peer's address as text into buf: numeric, an IPv4-mapped IPv6 address
+ * as IPv4, "-" when unknown. The access log and IP-bound object URLs both
+ * use this form, so a URL signed for the address the log shows matches. */
+void http__peer_ip(struct st_h2o_conn_t *conn, char *buf, size_t cap);
+
 #define HTTP_LOG_FIELDS_MAX 8
 #define HTTP_RES_HEADERS_MAX 64
 
