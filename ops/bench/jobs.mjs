@@ -10,34 +10,13 @@
 // 2. N_RENDERS 30 s shorts (script -> voice -> captions -> montage ->
 //    export), all submitted at once, then the same number one after the other.
 // Prints a table, then one JSON object as the last line.
-import http2 from 'node:http2';
+import { connect } from './lib.mjs';
 
 const [base, nSmallArg = '1000', nRenderArg = '8', profile = '1080p'] = process.argv.slice(2);
 const N = Number(nSmallArg), R = Number(nRenderArg);
-const session = http2.connect(base);
-session.on('error', (e) => { console.error(`http2: ${e.message}`); process.exit(1); });
+const client = connect(base);
+const { session, request } = client;
 let token = null;
-
-function request(method, path, body) {
-  return new Promise((resolve, reject) => {
-    const headers = { ':method': method, ':path': path };
-    if (token) headers.authorization = `Bearer ${token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const s = session.request(headers);
-    let status = 0, text = '';
-    s.on('response', (h) => { status = h[':status']; });
-    s.setEncoding('utf8');
-    s.on('data', (d) => { text += d; });
-    s.on('end', () => {
-      let json = null;
-      try { json = JSON.parse(text); } catch { /* reported below */ }
-      if (status >= 300) reject(new Error(`${method} ${path} -> ${status} ${text}`));
-      else resolve(json);
-    });
-    s.on('error', reject);
-    s.end(body === undefined ? undefined : JSON.stringify(body));
-  });
-}
 
 // The organisation's event stream: calls onStatus(jobId, status, t) for every
 // status event, from the moment it is open.
@@ -76,6 +55,7 @@ async function main() {
   const s = await request('POST', '/v1/auth/register',
     { email: `bench-${Date.now()}@example.com`, password: 'a bench passphrase nobody guesses', name: 'Bench' });
   token = s.access_token;
+  client.setToken(token);
 
   const done = new Map(), failed = new Set(), waiters = new Map();
   const stream = await events((id, status, t) => {
