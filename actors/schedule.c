@@ -6,6 +6,7 @@
 #include "actors/job.h"
 #include "actors/name_uuid.h"
 #include "actors/webhooks.h"
+#include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
 
@@ -53,7 +54,7 @@ int schedule_check(const char *expr, const char *zone, char *field, size_t fcap,
     int rc = load_def(expr, zone, &c, &z, field, fcap, message, mcap);
     if (rc == 0) {
         int64_t next;
-        if (cron_next(c, z, (int64_t)time(NULL), &next) != 0) {
+        if (cron_next(c, z, clock_now_ms() / 1000, &next) != 0) {
             snprintf(field, fcap, "cron.expression");
             snprintf(message, mcap, "the expression never fires (no such date)");
             rc = FENTA_EINVAL;
@@ -121,9 +122,12 @@ static const char *col(sx_t *x, const char *name)
     return pg_getn(x->row, 0, name);
 }
 
+/* Due times, the misfire grace and the next_fire_at written to the row all
+ * come from this clock (never PostgreSQL's now()), so a test clock moves
+ * them together. */
 static int64_t now_s(void)
 {
-    return (int64_t)time(NULL);
+    return clock_now_ms() / 1000;
 }
 
 /* The first fire time after `after`, or 0 when it never fires again. */
