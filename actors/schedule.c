@@ -223,15 +223,20 @@ static int fire(sx_t *x, int64_t due, bool misfired_skip, char *err, size_t errl
     char dbuf[32];
     snprintf(dbuf, sizeof dbuf, "%lld", (long long)due);
     const char *node = runtime_node(actor_runtime(x->ctx));
-    const char *pc[] = {x->id, dbuf, col(x, "org_id"), node};
+    /* The claim's time is this clock's, not PostgreSQL's now(): it is the
+     * schedule.fired event's time and must agree with due_at under a test
+     * clock. A replay keeps the first claim's (ON CONFLICT leaves it). */
+    char nowbuf[32];
+    snprintf(nowbuf, sizeof nowbuf, "%lld", (long long)clock_now_ms());
+    const char *pc[] = {x->id, dbuf, col(x, "org_id"), node, nowbuf};
     int e = 0;
     pg_result_t *claim = pg_query(
         x->conn,
-        "INSERT INTO schedule_runs (schedule_id, due_at, org_id, node, outcome) VALUES ($1, "
-        "to_timestamp($2::bigint), $3, $4, 'started') ON CONFLICT (schedule_id, due_at) DO "
-        "UPDATE SET node = schedule_runs.node RETURNING node, floor(extract(epoch FROM "
-        "created_at) * 1000)::bigint",
-        4, pc, &e);
+        "INSERT INTO schedule_runs (schedule_id, due_at, org_id, node, outcome, created_at) "
+        "VALUES ($1, to_timestamp($2::bigint), $3, $4, 'started', to_timestamp($5::bigint / "
+        "1000.0)) ON CONFLICT (schedule_id, due_at) DO UPDATE SET node = schedule_runs.node "
+        "RETURNING node, floor(extract(epoch FROM created_at) * 1000)::bigint",
+        5, pc, &e);
     if (!claim)
         return fenta_fail(err, errlen, e, "cannot claim the firing: %s", fenta_strerror(e));
     bool mine = strcmp(pg_get(claim, 0, 0), node) == 0;

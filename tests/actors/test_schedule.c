@@ -200,6 +200,10 @@ Test(schedule, arms_the_next_minute_and_fires_on_time_once_into_the_derived_job)
     schedule_job_id(id, DUE1, want);
     cr_assert_str_eq(started[0], want, "the job id is derived from the schedule and due time");
     cr_assert_eq(runs(id, "started"), 1);
+    cr_assert_eq(cell_int("SELECT floor(extract(epoch FROM created_at) * 1000)::bigint FROM "
+                          "schedule_runs WHERE schedule_id = $1",
+                          id, NULL),
+                 DUE1 * 1000, "the run is stamped by the actor's clock, not PostgreSQL's");
     cr_assert_eq(cell_int("SELECT count(*) FROM jobs WHERE id = $1 AND schedule_id = $2", want, id),
                  1, "the job row exists, tied to its schedule");
     cr_assert_eq(cell_int("SELECT fire_count FROM schedules WHERE id = $1", id, NULL), 1);
