@@ -21,17 +21,6 @@ static int64_t real_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void write_skew(const char *path, long long ms)
-{
-    char tmp[600];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    cr_assert_not_null(f);
-    fprintf(f, "%lld\n", ms);
-    cr_assert_eq(fclose(f), 0);
-    cr_assert_eq(rename(tmp, path), 0);
-}
-
 Test(clock, the_fake_clock_moves_only_when_told)
 {
     clock_fake_set(T0);
@@ -58,6 +47,17 @@ Test(clock, a_deadline_is_real_time_even_on_a_fake_clock)
 }
 
 #ifdef FENTA_TEST_HOOKS
+static void write_skew(const char *path, long long ms)
+{
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "%lld\n", ms);
+    cr_assert_eq(fclose(f), 0);
+    cr_assert_eq(rename(tmp, path), 0);
+}
+
 Test(clock, the_test_skew_file_pushes_the_clock_ahead_and_never_back)
 {
     char *dir = fx_tmpdir("clock");

@@ -258,6 +258,8 @@ int64_t fx_clock_skew_ms(void)
 
 int64_t fx_clock_now_ms(void)
 {
+    /* The real clock plus the skew: what the server's clock_now_ms reads
+     * (this process installs no test clock of its own). */
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + fx_clock_skew_ms();
@@ -270,11 +272,18 @@ int64_t fx_clock_now_s(void)
 
 void fx_clock_advance(int64_t ms)
 {
-#ifndef FENTA_TEST_HOOKS
-    cr_assert_fail("fx_clock_advance needs a build with -DFENTA_TEST_HOOKS=ON (ops/test's): "
-                   "without it `fenta serve` ignores the test clock");
-#endif
     cr_assert_geq(ms, 0, "the test clock only moves forward");
+#ifndef FENTA_TEST_HOOKS
+    /* A build without the test hooks (a plain ops/build): `fenta serve`
+     * ignores the skew, so the same tests pass by waiting for the real
+     * clock instead, as slowly as they used to. */
+    static bool told;
+    if (!told)
+        fprintf(stderr, "fx_clock_advance: no FENTA_TEST_HOOKS in this build; sleeping instead\n");
+    told = true;
+    usleep((useconds_t)(ms * 1000));
+    return;
+#endif
     char p[620], tmp[640];
     clock_file(p, sizeof p);
     snprintf(tmp, sizeof tmp, "%s.%d", p, (int)getpid());

@@ -40,8 +40,10 @@ bool fx_api_kill_and_restart_after(int down_ms);
 /* The test clock: the server's wall clock (runtime/clock.h) runs ahead of
  * the real one by a skew kept in DATA_ROOT/clock_skew_ms, which survives a
  * restart. Tests of schedules, timers and retries advance it instead of
- * sleeping. Needs a build with -DFENTA_TEST_HOOKS=ON (ops/test's); the
- * clock only moves forward, and PostgreSQL's now() stays real. */
+ * sleeping. That takes a build with -DFENTA_TEST_HOOKS=ON (ops/test's);
+ * in one without, fx_clock_advance sleeps for real (the skew stays 0), so
+ * the same tests pass, slowly. The clock only moves forward, and
+ * PostgreSQL's now() stays real. */
 /* The server's clock now, in Unix milliseconds and seconds. */
 int64_t fx_clock_now_ms(void);
 int64_t fx_clock_now_s(void);
