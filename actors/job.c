@@ -15,6 +15,7 @@
  * recomputes the same events with the same seq (inserted at most once). */
 #include "actors/job_internal.h"
 #include "actors/webhooks.h"
+#include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
 
@@ -36,9 +37,7 @@ static const backoff_policy_t NODE_RETRY = {
 
 static int64_t now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return clock_now_ms();
 }
 
 static json_t *iso(int64_t ms)
@@ -1071,12 +1070,10 @@ static int node_message(actor_ctx_t *ctx, const envelope_t *msg)
                          .inputs = json_object_get(b, "inputs")};
     char err[1024] = "";
     json_t *out = NULL;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int64_t t0 = clock_mono_us();
     int rc =
         a.type && a.node_id && a.org_id ? job__run_node(&a, &out, err, sizeof err) : FENTA_EINVAL;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double secs = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    double secs = (double)(clock_mono_us() - t0) / 1e6;
     if (rc && passing(rc) && msg->attempt + 1 < NODE_RETRY.max_attempts) {
         json_decref(b);
         return actor_fail(ctx, "%s", err);

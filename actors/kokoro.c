@@ -20,6 +20,7 @@
  * hyphenated word as two entries, so words are searched for in the text,
  * not counted. */
 #include "actors/kokoro.h"
+#include "runtime/clock.h"
 #include "runtime/error.h"
 
 #include <curl/curl.h>
@@ -515,9 +516,7 @@ static int parse_captioned(const server_t *sv, const body_t *b, json_t **root, u
 
 static int64_t now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return clock_mono_us() / 1000;
 }
 
 int kokoro_synth(const tts_config_t *cfg, const char *text, const char *wav_path, tts_result_t *out,

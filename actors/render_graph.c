@@ -3,6 +3,7 @@
  * export stages need. See render_graph.h. */
 #include "actors/render_graph.h"
 #include "actors/media_internal.h"
+#include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/fsutil.h"
 
@@ -94,9 +95,7 @@ static int av_to_fenta(int averr)
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+    return (double)clock_mono_us() / 1e6;
 }
 
 /* ---- the graph ------------------------------------------------------------------ */

@@ -2,6 +2,7 @@
  * running its stage's work once, recording it, and handing over to the
  * next stage in the same commit as its ack. See render.h. */
 #include "actors/render_internal.h"
+#include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/fsutil.h"
 #include "runtime/log.h"
@@ -48,9 +49,7 @@ static double overall(int stage, double fraction)
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+    return (double)clock_mono_us() / 1e6;
 }
 
 static void emit(const render_ctx_t *c, render_event_kind_t kind, double fraction, double seconds,
@@ -365,7 +364,7 @@ int render_submit(render_t *r, runtime_t *rt, const render_job_t *job, const jso
     }
     free(body);
     if (rc == 0) {
-        json_t *when = json_pack("{sI}", "at_ms", (json_int_t)time(NULL) * 1000);
+        json_t *when = json_pack("{sI}", "at_ms", (json_int_t)(clock_now_ms() / 1000 * 1000));
         rc = when ? render__write_json(marker, when, errbuf, errlen) : FENTA_ENOMEM;
         json_decref(when);
         if (rc)
@@ -383,7 +382,7 @@ int render_cancel(render_t *r, const render_job_t *job)
     /* The marker first: a stage that starts after this refuses to run, even
      * after a restart; then the stage running now is told. */
     char marker[PATH_MAX], err[256];
-    json_t *when = json_pack("{sI}", "at_ms", (json_int_t)time(NULL) * 1000);
+    json_t *when = json_pack("{sI}", "at_ms", (json_int_t)(clock_now_ms() / 1000 * 1000));
     int rc = when && fsutil_mkdirs(job->work_dir, 0755) == 0
                  ? render__write_json(render__path(marker, job->work_dir, "cancelled"), when, err,
                                       sizeof err)

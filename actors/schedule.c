@@ -6,6 +6,7 @@
 #include "actors/job.h"
 #include "actors/name_uuid.h"
 #include "actors/webhooks.h"
+#include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
 
@@ -53,7 +54,7 @@ int schedule_check(const char *expr, const char *zone, char *field, size_t fcap,
     int rc = load_def(expr, zone, &c, &z, field, fcap, message, mcap);
     if (rc == 0) {
         int64_t next;
-        if (cron_next(c, z, (int64_t)time(NULL), &next) != 0) {
+        if (cron_next(c, z, clock_now_ms() / 1000, &next) != 0) {
             snprintf(field, fcap, "cron.expression");
             snprintf(message, mcap, "the expression never fires (no such date)");
             rc = FENTA_EINVAL;
@@ -121,9 +122,12 @@ static const char *col(sx_t *x, const char *name)
     return pg_getn(x->row, 0, name);
 }
 
+/* Due times, the misfire grace and the next_fire_at written to the row all
+ * come from this clock (never PostgreSQL's now()), so a test clock moves
+ * them together. */
 static int64_t now_s(void)
 {
-    return (int64_t)time(NULL);
+    return clock_now_ms() / 1000;
 }
 
 /* The first fire time after `after`, or 0 when it never fires again. */
@@ -219,15 +223,20 @@ static int fire(sx_t *x, int64_t due, bool misfired_skip, char *err, size_t errl
     char dbuf[32];
     snprintf(dbuf, sizeof dbuf, "%lld", (long long)due);
     const char *node = runtime_node(actor_runtime(x->ctx));
-    const char *pc[] = {x->id, dbuf, col(x, "org_id"), node};
+    /* The claim's time is this clock's, not PostgreSQL's now(): it is the
+     * schedule.fired event's time and must agree with due_at under a test
+     * clock. A replay keeps the first claim's (ON CONFLICT leaves it). */
+    char nowbuf[32];
+    snprintf(nowbuf, sizeof nowbuf, "%lld", (long long)clock_now_ms());
+    const char *pc[] = {x->id, dbuf, col(x, "org_id"), node, nowbuf};
     int e = 0;
     pg_result_t *claim = pg_query(
         x->conn,
-        "INSERT INTO schedule_runs (schedule_id, due_at, org_id, node, outcome) VALUES ($1, "
-        "to_timestamp($2::bigint), $3, $4, 'started') ON CONFLICT (schedule_id, due_at) DO "
-        "UPDATE SET node = schedule_runs.node RETURNING node, floor(extract(epoch FROM "
-        "created_at) * 1000)::bigint",
-        4, pc, &e);
+        "INSERT INTO schedule_runs (schedule_id, due_at, org_id, node, outcome, created_at) "
+        "VALUES ($1, to_timestamp($2::bigint), $3, $4, 'started', to_timestamp($5::bigint / "
+        "1000.0)) ON CONFLICT (schedule_id, due_at) DO UPDATE SET node = schedule_runs.node "
+        "RETURNING node, floor(extract(epoch FROM created_at) * 1000)::bigint",
+        5, pc, &e);
     if (!claim)
         return fenta_fail(err, errlen, e, "cannot claim the firing: %s", fenta_strerror(e));
     bool mine = strcmp(pg_get(claim, 0, 0), node) == 0;

@@ -9,6 +9,7 @@
  * client's thread and is never locked. The loop takes the whole inbox at
  * once, so a burst of submits costs one wakeup. */
 #include "actors/webhook_client.h"
+#include "runtime/clock.h"
 #include "runtime/error.h"
 
 #include <curl/curl.h>
@@ -517,7 +518,7 @@ static int64_t retry_after(CURL *e)
     time_t t = curl_getdate(v, NULL);
     if (t == (time_t)-1)
         return -1;
-    int64_t d = ((int64_t)t - (int64_t)time(NULL)) * 1000;
+    int64_t d = (int64_t)t * 1000 - clock_now_ms();
     return d > 0 ? d : 0;
 }
 

@@ -5,6 +5,7 @@
 #define FENTA_WEBHOOKS_INTERNAL_H
 #include "actors/webhook_client.h"
 #include "actors/webhooks.h"
+#include "runtime/clock.h"
 #include "runtime/metrics.h"
 
 #include <pthread.h>
@@ -72,9 +73,7 @@ typedef struct {
 
 static inline int64_t webhooks__now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return clock_now_ms();
 }
 
 /* Sets of ids (w->inflight, w->fanouts), guarded by w->lock. */

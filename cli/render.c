@@ -7,6 +7,7 @@
  * lines otherwise, so scripts and CI can follow it. */
 #include "actors/render.h"
 #include "cli/commands.h"
+#include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/fsutil.h"
 #include "runtime/id.h"
@@ -41,9 +42,7 @@ typedef struct watch {
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+    return (double)clock_mono_us() / 1e6;
 }
 
 /* <a>/<b> into out (PATH_MAX); false when it does not fit. */
@@ -254,8 +253,7 @@ int cmd_render(int argc, char **argv)
     pthread_mutex_lock(&w.lock);
     while (!w.done) {
         struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += 1;
+        clock_deadline(1000, &until);
         pthread_cond_timedwait(&w.cond, &w.lock, &until);
         if (w.bar)
             draw_bar(&w, w.progress, w.stage[0] ? w.stage : "starting");

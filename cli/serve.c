@@ -11,6 +11,7 @@
 #include "http/objects_http.h"
 #include "http/request.h"
 #include "http/server.h"
+#include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/fsutil.h"
 #include "runtime/log.h"
@@ -72,6 +73,12 @@ static const struct {
      "open client connections (default 4096); more are closed on accept"},
     {"--presign-ttl-s", "FENTA_PRESIGN_TTL_S", "presign_ttl_s",
      "lifetime of presigned download URLs, the most ?expires_in may ask (default 3600)"},
+#ifdef FENTA_TEST_HOOKS
+    /* Only in a build with -DFENTA_TEST_HOOKS=ON (ops/test): a shipped binary
+     * has no way to move its clock. */
+    {"--test-clock-file", "FENTA_TEST_CLOCK_FILE", "test_clock_file",
+     "tests only: a file holding milliseconds the clock runs ahead by (runtime/clock.h)"},
+#endif
 };
 
 static void serve_usage(void)
@@ -314,6 +321,13 @@ int cmd_serve(int argc, char **argv)
         }
         o.presign_ttl_s = (int)v;
     }
+#ifdef FENTA_TEST_HOOKS
+    /* Before any thread reads the clock: the skew is read from here on. */
+    const char *clock_file = pick(argc, argv, "test_clock_file", cfg);
+    if (clock_file && clock_test_skew_file(clock_file) == 0)
+        fprintf(stderr, "fenta: test clock: %s (now %lld ms ahead)\n", clock_file,
+                (long long)clock_test_skew_ms());
+#endif
     o.limits = json_object_get(cfg, "rate_limits");
     o.insecure_cookies = json_is_true(json_object_get(cfg, "insecure_cookies"));
     o.pw_cheap = json_is_true(json_object_get(cfg, "cheap_passwords_for_tests"));

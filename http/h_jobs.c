@@ -5,6 +5,7 @@
 #include "actors/job.h"
 #include "actors/render_spec.h"
 #include "http/app_internal.h"
+#include "runtime/clock.h"
 #include "runtime/error.h"
 
 #include <stdio.h>
@@ -31,7 +32,7 @@ json_t *app__artifact_urls(app_t *app, json_t *artifacts, const app_presign_t *o
         return artifacts;
     int ttl = o && o->ttl_s > 0 ? o->ttl_s : app->presign_ttl_s;
     const char *ip = o ? o->ip : NULL;
-    int64_t exp = (int64_t)time(NULL) + ttl;
+    int64_t exp = clock_now_ms() / 1000 + ttl;
     char when[32];
     time_t t = (time_t)exp;
     struct tm tm;

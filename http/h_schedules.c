@@ -4,6 +4,7 @@
  * timer from the row. */
 #include "actors/schedule.h"
 #include "http/app_internal.h"
+#include "runtime/clock.h"
 #include "runtime/error.h"
 
 #include <stdio.h>
@@ -121,7 +122,7 @@ static void next_fire(const char *cron, const char *zone, char *buf, size_t cap)
     int64_t t;
     int n = 0;
     buf[0] = 0;
-    if (schedule_preview(cron, zone, (int64_t)time(NULL), 1, &t, &n) == 0 && n == 1)
+    if (schedule_preview(cron, zone, clock_now_ms() / 1000, 1, &t, &n) == 0 && n == 1)
         snprintf(buf, cap, "%lld", (long long)t);
 }
 
@@ -374,7 +375,7 @@ void h_schedules_preview(http_req_t *req)
         const char *zone = pg_getn(r, 0, "timezone");
         int64_t times[100];
         int n = 0;
-        schedule_preview(pg_getn(r, 0, "cron"), zone, (int64_t)time(NULL), count, times, &n);
+        schedule_preview(pg_getn(r, 0, "cron"), zone, clock_now_ms() / 1000, count, times, &n);
         json_t *list = json_array();
         for (int i = 0; i < n; i++) {
             char at[40], local[48];

@@ -17,6 +17,7 @@
  * went away mid-stream). */
 #include "http/objects_http.h"
 #include "http/server_internal.h"
+#include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/id.h"
 #include "runtime/log.h"
@@ -352,7 +353,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     uint64_t expires;
     if (!parse_u64(exp_s, strlen(exp_s), &expires) || expires > INT64_MAX)
         return send_error(req, 403, "forbidden", "the URL signature is invalid");
-    int64_t now = (int64_t)time(NULL);
+    int64_t now = clock_now_ms() / 1000; /* the clock the URL was signed on */
     char ip[NI_MAXHOST];
     http__peer_ip(req->conn, ip, sizeof(ip));
     int rc = objects_verify_ip(objects, "GET", key, (int64_t)expires, bound_ip, sig, ip, now, msg,
@@ -462,6 +463,8 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
     if (!log_enabled(LOG_INFO))
         return;
 
+    /* h2o stamps requests with gettimeofday, so the access log's latency is
+     * measured on that clock; a log line, never a decision. */
     struct timeval now, begin = req->timestamps.request_begin_at;
     gettimeofday(&now, NULL);
     double ms =

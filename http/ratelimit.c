@@ -188,9 +188,7 @@ ratelimit_t *ratelimit_new(size_t max_entries)
     if (getrandom(rl->seed, sizeof rl->seed, 0) != (ssize_t)sizeof rl->seed) {
         /* No entropy (very early boot, seccomp): a clock-derived key still
          * differs per process, which is most of the protection. */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        rl->seed[0] = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uint64_t)ts.tv_sec;
+        rl->seed[0] = (uint64_t)clock_now_ms() * 0x9e3779b97f4a7c15ULL;
         rl->seed[1] = (uint64_t)clock_mono_us() * 0xbf58476d1ce4e5b9ULL ^ (uint64_t)(uintptr_t)rl;
     }
     if (max_entries == 0)

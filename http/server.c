@@ -46,6 +46,7 @@
 #include "http/request.h"
 #include "http/router.h"
 #include "http/server_internal.h"
+#include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/id.h"
 #include "runtime/log.h"
@@ -235,9 +236,7 @@ struct http_server {
 
 static int64_t mono_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return clock_mono_us();
 }
 
 static int64_t mono_ms(void)
@@ -1152,6 +1151,8 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
     if (st) {
         secs = (double)(mono_us() - st->start_us) / 1e6;
     } else if (req->timestamps.request_begin_at.tv_sec) {
+        /* h2o stamps requests with gettimeofday, so the latency is measured
+         * on that clock; a metric, never a decision. */
         struct timeval now, begin = req->timestamps.request_begin_at;
         gettimeofday(&now, NULL);
         secs = (double)(now.tv_sec - begin.tv_sec) + (double)(now.tv_usec - begin.tv_usec) / 1e6;

@@ -6,6 +6,7 @@
  * whether the replay carried it. References: the list holds one, a
  * delivery in flight holds one; the last drop releases the stream. */
 #include "http/sse_hub.h"
+#include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
 
@@ -233,13 +234,7 @@ static void *beat_main(void *arg)
     pthread_mutex_lock(&h->lock);
     while (!h->stop) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += h->beat_ms / 1000;
-        ts.tv_nsec += (long)(h->beat_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        clock_deadline(h->beat_ms, &ts);
         pthread_cond_timedwait(&h->cond, &h->lock, &ts);
         if (h->stop)
             break;

@@ -1,4 +1,5 @@
 /* backoff.c - exponential backoff ceilings and full jitter. */
+#include "runtime/clock.h"
 #include "runtime/backoff.h"
 #include <stdatomic.h>
 #include <time.h>
@@ -30,9 +31,8 @@ uint64_t backoff_random(void)
     static _Atomic uint64_t state;
     uint64_t s = atomic_load(&state);
     if (s == 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t seed = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ 0x9e3779b97f4a7c15ull;
+        uint64_t us = (uint64_t)clock_mono_us();
+        uint64_t seed = (us << 20) ^ us ^ 0x9e3779b97f4a7c15ull;
         uint64_t zero = 0;
         atomic_compare_exchange_strong(&state, &zero, seed);
     }

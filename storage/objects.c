@@ -104,7 +104,7 @@ static void sweep_tmp(const char *tmpdir)
     DIR *d = opendir(tmpdir);
     if (!d)
         return;
-    time_t now = time(NULL);
+    time_t now = time(NULL); /* against file mtimes, which are real time */
     struct dirent *e;
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.')

@@ -782,8 +782,7 @@ int pg_ping(pg_pool_t *self)
         return FENTA_EINVAL;
     int64_t deadline = deadline_after(PG_PING_MS);
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 1;
+    clock_deadline(1000, &ts);
     if (pthread_mutex_timedlock(&self->ping_mu, &ts) != 0)
         return FENTA_ETIMEOUT;
     pg_conn_t *c = &self->ping;

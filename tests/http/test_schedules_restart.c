@@ -4,7 +4,9 @@
  * schedule records the missed time as skipped and a "run_once" schedule
  * runs it once. Every firing's job id is derived from its due time, so the
  * jobs of a schedule are exactly its firings. Its own binary: it kills its
- * server (misfire grace 15 s). */
+ * server (misfire grace 15 s). Time is the server's test clock
+ * (fx_clock_advance): the test moves it to each due time and through each
+ * outage instead of sleeping to real minute boundaries. */
 #include "actors/schedule.h"
 #include "tests/support/api_fixture.h"
 #include "tests/support/fixtures.h"
@@ -62,14 +64,16 @@ static json_t *get(const json_t *who, const sched_t *sc)
     return o;
 }
 
-/* Sleeps until the wall clock's second within the minute is `second`. */
+/* Moves the server's clock on to the next time whose second within the
+ * minute is `second` (at least a second away, so nothing made just before
+ * is due at once). */
 static int64_t until_second(int second)
 {
-    int64_t now = (int64_t)time(NULL);
+    int64_t now = fx_clock_now_s();
     int64_t target = now - now % 60 + second;
     if (target <= now + 1)
         target += 60;
-    sleep((unsigned)(target - now));
+    fx_clock_advance_to(target * 1000);
     return target;
 }
 
@@ -129,6 +133,9 @@ Test(schedules_restart, fires_once_through_a_crash_and_follows_its_misfire_polic
     int64_t kill_at = until_second(57);
     int64_t due1 = kill_at + 3;
     cr_assert(fx_api_kill_and_restart(), "the server did not come back");
+    /* Its clock reaches the due time with the server up (the restart took
+     * real seconds: it may be there already). */
+    fx_clock_advance_to(due1 * 1000);
     json_t *a = wait_fired(s, &skip, due1, 60), *b = wait_fired(s, &once, due1, 60);
     cr_assert_str_eq(
         json_string_value(json_object_get(json_object_get(a, "last_outcome"), "outcome")),
@@ -138,8 +145,8 @@ Test(schedules_restart, fires_once_through_a_crash_and_follows_its_misfire_polic
     json_decref(a);
     json_decref(b);
 
-    /* Killed again 3 s before the next due time and down for 25 s: that
-     * time is missed by more than the grace. */
+    /* Killed again 3 s before the next due time and down for 25 s of its
+     * clock: that time is missed by more than the grace. */
     kill_at = until_second(57);
     int64_t due2 = kill_at + 3;
     cr_assert(fx_api_kill_and_restart_after(25000), "the server did not come back");
@@ -156,7 +163,7 @@ Test(schedules_restart, fires_once_through_a_crash_and_follows_its_misfire_polic
     /* Both are armed for the next minute after now, not for missed ones. */
     char at[24];
     snprintf(at, sizeof at, "%.19sZ", json_string_value(json_object_get(a, "next_fire_at")));
-    cr_assert_gt(fx_utc(at), (int64_t)time(NULL) - 1);
+    cr_assert_gt(fx_utc(at), fx_clock_now_s() - 1);
     json_decref(a);
     json_decref(b);
 

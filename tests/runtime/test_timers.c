@@ -11,6 +11,7 @@
 
 #include <criterion/criterion.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -305,3 +306,30 @@ Test(timers, backoff_delay_is_full_jitter_within_the_ceiling)
     cr_assert_leq(backoff_delay_ms(&p, 30, UINT64_MAX), 5000);
     cr_assert_neq(backoff_random(), backoff_random(), "fresh values");
 }
+
+#ifdef FENTA_TEST_HOOKS
+/* The real binary's test clock (a skew file, as `fenta serve` reads it under
+ * integration tests): a timer due in 60 s fires right after the clock jumps
+ * 60 s ahead, without a poke; the timer thread's bounded sleep notices. */
+Test(timers, a_timer_fires_right_after_the_test_skew_jumps_past_it)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/skew", dir);
+    cr_assert_eq(clock_test_skew_file(path), 0);
+    rt = open_rt(true);
+    spawn_both();
+    arm_after(60000);
+    settle();
+    assert_not_fired("the clock has not moved");
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "60000\n");
+    cr_assert_eq(fclose(f), 0);
+    int64_t t0 = clock_mono_us();
+    wait_ticks(1, 2000);
+    int64_t took_ms = (clock_mono_us() - t0) / 1000;
+    cr_assert_lt(took_ms, 1000, "fired %lld ms after the jump", (long long)took_ms);
+    cr_assert_geq(atomic_load(&handled_at[0]) - atomic_load(&armed_at), 60000,
+                  "not before its (skewed) due time");
+}
+#endif

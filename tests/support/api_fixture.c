@@ -122,6 +122,9 @@ static pid_t spawn_server(void)
             setenv("FENTA_LISTEN", "127.0.0.1:0", 1);
             setenv("FENTA_LOOPS", "2", 1);
             setenv("FENTA_LOG_LEVEL", "info", 1); /* the ready line is at info */
+            char clk[620];
+            snprintf(clk, sizeof clk, "%s/clock_skew_ms", data_root);
+            setenv("FENTA_TEST_CLOCK_FILE", clk, 1); /* fx_clock_advance; kept across restarts */
             execl(FENTA_BINARY, "fenta", "serve", (char *)NULL);
             _exit(127);
         }
@@ -222,10 +225,86 @@ bool fx_api_kill_and_restart_after(int down_ms)
     snprintf(log, sizeof log, "%s/server.log", data_root);
     snprintf(prev, sizeof prev, "%s/server.killed.log", data_root);
     rename(log, prev);
+    /* Down for down_ms of the server's clock: the test clock moves on while
+     * nothing runs, so nobody sleeps through the outage. */
     if (down_ms > 0)
-        usleep((useconds_t)down_ms * 1000);
+        fx_clock_advance(down_ms);
     pid_t pid = spawn_server();
     return pid > 0 && wait_ready(pid);
+}
+
+/* DATA_ROOT/clock_skew_ms, the test clock `fenta serve` reads
+ * (runtime/clock.h); a test worker finds the root in the environment. */
+static void clock_file(char *out, size_t cap)
+{
+    if (!data_root[0] && getenv("FENTA_TEST_API_ROOT"))
+        snprintf(data_root, sizeof data_root, "%s", getenv("FENTA_TEST_API_ROOT"));
+    cr_assert(data_root[0], "the API server did not start (FX_API_SERVER missing?)");
+    snprintf(out, cap, "%s/clock_skew_ms", data_root);
+}
+
+int64_t fx_clock_skew_ms(void)
+{
+    char p[620];
+    clock_file(p, sizeof p);
+    FILE *f = fopen(p, "r");
+    long long v = 0;
+    if (f && fscanf(f, "%lld", &v) != 1)
+        v = 0;
+    if (f)
+        fclose(f);
+    return (int64_t)v;
+}
+
+int64_t fx_clock_now_ms(void)
+{
+    /* The real clock plus the skew: what the server's clock_now_ms reads
+     * (this process installs no test clock of its own). */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + fx_clock_skew_ms();
+}
+
+int64_t fx_clock_now_s(void)
+{
+    return fx_clock_now_ms() / 1000;
+}
+
+void fx_clock_advance(int64_t ms)
+{
+    cr_assert_geq(ms, 0, "the test clock only moves forward");
+#ifndef FENTA_TEST_HOOKS
+    /* A build without the test hooks (a plain ops/build): `fenta serve`
+     * ignores the skew, so the same tests pass by waiting for the real
+     * clock instead, as slowly as they used to. */
+    static bool told;
+    if (!told)
+        fprintf(stderr, "fx_clock_advance: no FENTA_TEST_HOOKS in this build; sleeping instead\n");
+    told = true;
+    usleep((useconds_t)(ms * 1000));
+    return;
+#endif
+    char p[620], tmp[640];
+    clock_file(p, sizeof p);
+    snprintf(tmp, sizeof tmp, "%s.%d", p, (int)getpid());
+    int64_t skew = fx_clock_skew_ms() + ms;
+    /* Renamed into place so the server never reads half a number. */
+    FILE *f = fopen(tmp, "w");
+    cr_assert_not_null(f, "cannot write %s", tmp);
+    fprintf(f, "%lld\n", (long long)skew);
+    cr_assert_eq(fclose(f), 0);
+    cr_assert_eq(rename(tmp, p), 0, "cannot rename %s", tmp);
+    /* The server re-reads the file every CLOCK_SKEW_POLL_MS (10 ms) and its
+     * timer thread looks at the clock every 100 ms: after this the jump is
+     * seen by both. */
+    usleep(150000);
+}
+
+void fx_clock_advance_to(int64_t at_ms)
+{
+    int64_t now = fx_clock_now_ms();
+    if (at_ms > now)
+        fx_clock_advance(at_ms - now);
 }
 
 const char *fx_api_url(void)

@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Declare the server in a test file with FX_API_SERVER(config_json): the JSON
  * config (a string literal) it runs with; NULL for the default test config
@@ -31,9 +32,28 @@ const char *fx_api_data_dir(void);
  * process). The runner still stops it at exit. False when it did not come
  * back. */
 bool fx_api_kill_and_restart(void);
-/* The same with the server down for down_ms before it starts again (a
- * timer due meanwhile fires late). */
+/* The same with the server down for down_ms of its clock before it starts
+ * again (a timer due meanwhile fires late): the test clock (below) is
+ * advanced by down_ms while the server is down, nobody sleeps. */
 bool fx_api_kill_and_restart_after(int down_ms);
+
+/* The test clock: the server's wall clock (runtime/clock.h) runs ahead of
+ * the real one by a skew kept in DATA_ROOT/clock_skew_ms, which survives a
+ * restart. Tests of schedules, timers and retries advance it instead of
+ * sleeping. That takes a build with -DFENTA_TEST_HOOKS=ON (ops/test's);
+ * in one without, fx_clock_advance sleeps for real (the skew stays 0), so
+ * the same tests pass, slowly. The clock only moves forward, and
+ * PostgreSQL's now() stays real. */
+/* The server's clock now, in Unix milliseconds and seconds. */
+int64_t fx_clock_now_ms(void);
+int64_t fx_clock_now_s(void);
+/* How far ahead of the real clock the server's is, ms. */
+int64_t fx_clock_skew_ms(void);
+/* Moves the server's clock ahead by ms (>= 0); returns once the server
+ * has seen it (its timers due by then are firing). */
+void fx_clock_advance(int64_t ms);
+/* Moves it ahead to at_ms (nothing when that is not in the future). */
+void fx_clock_advance_to(int64_t at_ms);
 
 typedef struct {
     long status;  /* HTTP status, 0 when the request failed */
