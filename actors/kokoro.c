@@ -20,6 +20,7 @@
  * hyphenated word as two entries, so words are searched for in the text,
  * not counted. */
 #include "actors/kokoro.h"
+#include "runtime/crypto.h"
 #include "runtime/error.h"
 
 #include <curl/curl.h>
@@ -242,42 +243,15 @@ static int http_fail(const server_t *sv, const char *path, long status, const bo
 
 /* ---- decoding ------------------------------------------------------------ */
 
-static int b64_value(unsigned char c)
-{
-    return c >= 'A' && c <= 'Z'   ? c - 'A'
-           : c >= 'a' && c <= 'z' ? c - 'a' + 26
-           : c >= '0' && c <= '9' ? c - '0' + 52
-           : c == '+' || c == '-' ? 62
-           : c == '/' || c == '_' ? 63
-                                  : -1;
-}
-
 /* Standard or URL-safe base64, whitespace ignored; NULL when malformed. */
 static unsigned char *b64_decode(const char *s, size_t len, size_t *out_len)
 {
-    unsigned char *out = malloc(len / 4 * 3 + 3);
-    if (!out)
-        return NULL;
-    uint32_t acc = 0;
-    size_t n = 0, bits = 0, pad = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (isspace(c))
-            continue;
-        if (c == '=') {
-            pad++;
-            continue;
-        }
-        int v = b64_value(c);
-        if (v < 0 || pad > 0) { /* garbage, or data after padding */
-            free(out);
-            return NULL;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        if ((bits += 6) >= 8)
-            out[n++] = (unsigned char)(acc >> (bits -= 8));
+    size_t cap = len / 4 * 3 + 3;
+    unsigned char *out = malloc(cap);
+    if (out && crypto_b64_decode(CRYPTO_B64_ANY, s, len, out, cap, out_len) != 0) {
+        free(out);
+        out = NULL;
     }
-    *out_len = n;
     return out;
 }
 

@@ -11,6 +11,7 @@
 #include "http/objects_http.h"
 #include "http/request.h"
 #include "http/server.h"
+#include "runtime/crypto.h"
 #include "runtime/error.h"
 #include "runtime/fsutil.h"
 #include "runtime/log.h"
@@ -25,7 +26,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,10 +138,9 @@ static int read_secret(const char *dir, const char *name, char *out, size_t cap)
         return strlen(out) >= 32 ? 0 : FENTA_EINVAL;
     }
     unsigned char raw[32];
-    if (RAND_bytes(raw, sizeof raw) != 1)
+    if (crypto_random(raw, sizeof raw) != 0)
         return FENTA_EIO;
-    for (size_t i = 0; i < sizeof raw; i++)
-        snprintf(out + 2 * i, 3, "%02x", raw[i]);
+    crypto_hex(raw, sizeof raw, out);
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
     if (fd < 0 || write(fd, out, strlen(out)) != (ssize_t)strlen(out) || fsync(fd) != 0) {
         if (fd >= 0)

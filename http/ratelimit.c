@@ -8,6 +8,7 @@
  * every bucket into one chain. */
 #include "http/ratelimit.h"
 #include "runtime/clock.h"
+#include "runtime/crypto.h"
 #include "runtime/error.h"
 #include <math.h>
 #include <pthread.h>
@@ -15,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #define NSHARDS 64
@@ -185,7 +185,7 @@ ratelimit_t *ratelimit_new(size_t max_entries)
     ratelimit_t *rl = calloc(1, sizeof *rl);
     if (!rl)
         return NULL;
-    if (getrandom(rl->seed, sizeof rl->seed, 0) != (ssize_t)sizeof rl->seed) {
+    if (crypto_random(rl->seed, sizeof rl->seed) != 0) {
         /* No entropy (very early boot, seccomp): a clock-derived key still
          * differs per process, which is most of the protection. */
         struct timespec ts;

@@ -6,6 +6,7 @@
  * (another migrator may have applied it while we waited), the file, its row.
  * The lock is transaction-scoped so a migrator that dies releases it. */
 #include "storage/migrate.h"
+#include "runtime/crypto.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
 
@@ -13,7 +14,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,12 +123,9 @@ static int read_file(const char *path, char **out)
 
 static void sha256_hex(const char *data, char out[65])
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    EVP_Digest(data, strlen(data), md, &mdlen, EVP_sha256(), NULL);
-    for (unsigned i = 0; i < mdlen && i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-    out[64] = '\0';
+    uint8_t md[CRYPTO_SHA256_LEN] = {0};
+    crypto_sha256(data, strlen(data), md);
+    crypto_hex(md, sizeof md, out);
 }
 
 static int cmp_version(const void *a, const void *b)
