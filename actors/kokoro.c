@@ -29,7 +29,6 @@
 #include <ctype.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,22 +65,9 @@ typedef struct body {
     bool nomem;    /* growth failed: transfer stopped */
 } body_t;
 
-/* "Kokoro at URL: " + message, into errbuf; returns code. */
-static int kfail(char *errbuf, size_t errlen, const server_t *sv, int code, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static int kfail(char *errbuf, size_t errlen, const server_t *sv, int code, const char *fmt, ...)
-{
-    if (errbuf && errlen > 0) {
-        int n = snprintf(errbuf, errlen, "Kokoro at %s: ", sv->base);
-        if (n >= 0 && (size_t)n < errlen) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(errbuf + n, errlen - (size_t)n, fmt, ap);
-            va_end(ap);
-        }
-    }
-    return code;
-}
+/* "Kokoro at URL: " + message, into errbuf; returns code. fmt is a literal. */
+#define kfail(errbuf, errlen, sv, code, fmt, ...)                                                  \
+    fenta_fail(errbuf, errlen, code, "Kokoro at %s: " fmt, (sv)->base, ##__VA_ARGS__)
 
 static int server_parse(const char *url, long timeout_ms, server_t *sv, char *errbuf, size_t errlen)
 {

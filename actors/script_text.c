@@ -4,7 +4,6 @@
 #include "runtime/error.h"
 #include "runtime/strbuf.h"
 
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -327,20 +327,9 @@ typedef struct {
     int depth;       /* schema nesting */
 } cc_t;
 
-static int fail(cc_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(cc_t *c, const char *fmt, ...)
-{
-    if (c->err && c->errlen) {
-        int n = snprintf(c->err, c->errlen, "#%s: ", strbuf_str(&c->at));
-        if (n >= 0 && (size_t)n < c->errlen) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
-            va_end(ap);
-        }
-    }
-    return -1;
-}
+/* "#POINTER: " + message into the caller's buffer; -1. fmt is a literal. */
+#define fail(c, fmt, ...)                                                                          \
+    fenta_fail((c)->err, (c)->errlen, -1, "#%s: " fmt, strbuf_str(&(c)->at), ##__VA_ARGS__)
 
 static int fail_oom(cc_t *c)
 {
