@@ -10,6 +10,7 @@
 #include "runtime/crypto.h"
 #include "runtime/error.h"
 #include "runtime/fsutil.h"
+#include "runtime/strutil.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -352,17 +353,6 @@ int objects_delete(objects_t *o, const char *key, char *err, size_t errlen)
 
 /* ---- signatures -------------------------------------------------------------------- */
 
-static bool method_ok(const char *m)
-{
-    size_t n = m ? strlen(m) : 0;
-    if (n == 0 || n > 16)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (m[i] < 'A' || m[i] > 'Z')
-            return false;
-    return true;
-}
-
 /* An address in numeric text (v4 or v6, no zone id) into its bytes: *fam
  * AF_INET or AF_INET6, out 16 bytes. False when ip is not one. */
 static bool parse_ip(const char *ip, int *fam, unsigned char out[16])
@@ -406,7 +396,7 @@ int objects_presign_ip(const objects_t *o, const char *method, const char *key,
 {
     if (!o || !buf)
         return fenta_fail(err, errlen, FENTA_EINVAL, "no store or no buffer");
-    if (!method_ok(method))
+    if (!strutil_is_method(method))
         return fenta_fail(err, errlen, FENTA_EINVAL, "method must be an upper-case token");
     if (expires_unix_s < 0)
         return fenta_fail(err, errlen, FENTA_EINVAL, "expiry must not be negative");
@@ -443,7 +433,7 @@ int objects_verify_ip(const objects_t *o, const char *method, const char *key, i
 {
     if (!o)
         return fenta_fail(err, errlen, FENTA_EINVAL, "no store");
-    if (!method_ok(method))
+    if (!strutil_is_method(method))
         return fenta_fail(err, errlen, FENTA_EINVAL, "method must be an upper-case token");
     int rc = objects_key_check(key, err, errlen);
     if (rc != 0)
