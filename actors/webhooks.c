@@ -5,6 +5,7 @@
 #include "actors/name_uuid.h"
 #include "actors/webhooks_internal.h"
 #include "runtime/crypto.h"
+#include "runtime/fsutil.h"
 #include "runtime/dlq.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
@@ -637,8 +638,7 @@ static int delivery_message(actor_ctx_t *ctx, const envelope_t *msg)
 webhooks_t *webhooks_new(const webhooks_config_t *cfg, char *errbuf, size_t errlen)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s/webhook_events.json",
-             cfg->schemas_dir ? cfg->schemas_dir : FENTA_SOURCE_SCHEMAS);
+    snprintf(path, sizeof path, "%s/webhook_events.json", fsutil_schemas_dir(cfg->schemas_dir));
     json_error_t je;
     json_t *doc = json_load_file(path, 0, &je);
     if (!doc || !json_is_object(json_object_get(doc, "types"))) {
