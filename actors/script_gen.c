@@ -6,6 +6,7 @@
 #include "actors/script_text.h"
 #include "runtime/error.h"
 #include "runtime/strbuf.h"
+#include "runtime/vec.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -1111,14 +1112,9 @@ static size_t split_sentences(const char *s, size_t n, sent_t **out)
         while (cur.end > cur.start && is_space(s[cur.end - 1]))
             cur.end--;
         cur.words = count_words(s + cur.start, cur.end - cur.start);
-        if (count == cap) {
-            cap = cap ? cap * 2 : 16;
-            sent_t *nv = realloc(v, cap * sizeof *v);
-            if (!nv) {
-                free(v);
-                return SIZE_MAX;
-            }
-            v = nv;
+        if (vec_reserve(v, cap, count + 1) != 0) {
+            free(v);
+            return SIZE_MAX;
         }
         v[count++] = cur;
     }

@@ -9,6 +9,7 @@
 #include "json/jsonformat.h"
 #include "runtime/error.h"
 #include "runtime/strbuf.h"
+#include "runtime/vec.h"
 #include <math.h>
 #include <regex.h>
 #include <stdarg.h>
@@ -353,14 +354,8 @@ static void at_push(strbuf_t *b, const char *key)
 static node_t *new_node(cc_t *c)
 {
     jsonschema_t *s = c->s;
-    if (s->nnodes == s->capnodes) {
-        size_t cap = s->capnodes ? s->capnodes * 2 : 16;
-        node_t **nodes = realloc(s->nodes, cap * sizeof *nodes);
-        if (!nodes)
-            return NULL;
-        s->nodes = nodes;
-        s->capnodes = cap;
-    }
+    if (vec_reserve(s->nodes, s->capnodes, s->nnodes + 1) != 0)
+        return NULL;
     node_t *n = calloc(1, sizeof *n);
     if (!n)
         return NULL;

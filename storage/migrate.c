@@ -9,6 +9,7 @@
 #include "runtime/crypto.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
+#include "runtime/vec.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -153,7 +154,8 @@ static int load_dir(const char *dir, mig_t **out, int *nout)
         return FENTA_EIO;
     }
     mig_t *migs = NULL;
-    int n = 0, cap = 0, rc = 0;
+    int n = 0, rc = 0;
+    size_t cap = 0;
     struct dirent *de;
     while (rc == 0 && (de = readdir(d))) {
         size_t len = strlen(de->d_name);
@@ -178,13 +180,8 @@ static int load_dir(const char *dir, mig_t **out, int *nout)
             log_kv(LOG_ERROR, NULL, "migrate: cannot read migration",
                    (const char *[]){"file", path, "error", fenta_strerror(rc), NULL});
         free(path);
-        if (rc == 0 && n == cap) {
-            mig_t *nm = realloc(migs, sizeof *migs * (size_t)(cap = cap ? cap * 2 : 16));
-            if (!nm)
-                rc = FENTA_ENOMEM;
-            else
-                migs = nm;
-        }
+        if (rc == 0)
+            rc = vec_reserve(migs, cap, (size_t)n + 1);
         if (rc != 0) {
             free(m.file);
             free(m.name);
