@@ -108,9 +108,27 @@ void runtime__batch_free(batch_t *b)
     batch_free_chain(b);
 }
 
+/* An op of no known kind is a bug of the runtime, never bad input: every
+ * caller passes a constant. It must never reach the committer, which keeps
+ * retrying a failed write (it cannot drop a group without losing messages):
+ * the op would fail every retry, stalling every commit of the node behind an
+ * error that reads like a broken disk. So the process ends at once, on the
+ * thread that made the op: inside a handler, the crash journal names that
+ * handler's message, which is quarantined after a few crashes instead of
+ * crashing every start. abort(), not assert(): release builds
+ * (RelWithDebInfo) define NDEBUG and would compile an assert away. */
+_Noreturn static void bad_op(unsigned kind, const char *where)
+{
+    log_msg(LOG_ERROR, NULL, "%s: effect op of unknown kind %u (a runtime bug); aborting", where,
+            kind);
+    abort();
+}
+
 int runtime__batch_op(batch_t *b, op_kind_t kind, store_db_t db, const void *key, size_t klen,
                       const void *val, size_t vlen)
 {
+    if ((unsigned)kind >= OP_KINDS)
+        bad_op((unsigned)kind, "runtime__batch_op");
     if (vec_reserve(b->ops, b->capops, b->nops + 1) ||
         vec_reserve(b->buf, b->cap, b->len + klen + vlen))
         return FENTA_ENOMEM;
@@ -200,7 +218,10 @@ static int apply(store_txn_t *txn, void *arg)
                 break;
             }
             default:
-                rc = FENTA_EINVAL;
+                /* runtime__batch_op refuses such a kind, so the batch's
+                 * memory was overwritten: bad_op says why this is no error
+                 * code to retry. */
+                bad_op(op->kind, "commit");
             }
             if (rc)
                 return rc;

@@ -1,5 +1,6 @@
 /* runtime_internal.h - what the runtime's own files share (runtime__ prefix).
- * Nothing outside runtime/ includes this. */
+ * Nothing outside runtime/ includes this but tests/runtime/test_commit.c,
+ * which forges effect ops that the public API cannot make. */
 #ifndef FENTA_RUNTIME_INTERNAL_H
 #define FENTA_RUNTIME_INTERNAL_H
 #include "runtime/runtime.h"
@@ -20,6 +21,7 @@ typedef enum {
     OP_PUT,   /* put key = val */
     OP_DEL,   /* delete key (absent is fine) */
     OP_SPAWN, /* actors: put only if absent; children: put when the actor was created */
+    OP_KINDS, /* not a kind: how many there are (runtime__batch_op refuses the rest) */
 } op_kind_t;
 
 typedef struct {
@@ -50,6 +52,8 @@ struct batch {
 
 batch_t *runtime__batch_new(void);
 void runtime__batch_free(batch_t *b);
+/* Appends an op: 0 or FENTA_ENOMEM. A kind that is no op_kind_t aborts the
+ * process (commit.c says why). */
 int runtime__batch_op(batch_t *b, op_kind_t kind, store_db_t db, const void *key, size_t klen,
                       const void *val, size_t vlen);
 /* Adds a ref on a's uncommitted count (lock held). */
