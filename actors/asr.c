@@ -21,6 +21,7 @@
 #include "actors/asr.h"
 #include "actors/audio_pcm.h"
 #include "runtime/error.h"
+#include "runtime/vec.h"
 
 #include <pocketsphinx.h>
 #include <sphinxbase/err.h>
@@ -186,13 +187,8 @@ static int push_utt(span_t **v, size_t *nv, size_t *cap, const double *db, span_
             size_t room = MAX_UTT_FRAMES - 2 * PAD_FRAMES;
             piece.to = quietest(db, s.from + room / 2, s.from + room) + 1;
         }
-        if (*nv == *cap) {
-            size_t want = *cap ? *cap * 2 : 16;
-            span_t *p = realloc(*v, want * sizeof *p);
-            if (!p)
-                return FENTA_ENOMEM;
-            *v = p, *cap = want;
-        }
+        if (vec_reserve(*v, *cap, *nv + 1) != 0)
+            return FENTA_ENOMEM;
         (*v)[(*nv)++] = piece;
         if (piece.to >= s.to)
             return 0;
@@ -293,13 +289,8 @@ static int add_word(words_t *ws, const char *w, int64_t start, int64_t end)
             strspn(paren + 1, "0123456789") == (size_t)(w + len - 2 - paren))
             len = (size_t)(paren - w);
     }
-    if (ws->n == ws->cap) {
-        size_t want = ws->cap ? ws->cap * 2 : 64;
-        asr_word_t *p = realloc(ws->v, want * sizeof *p);
-        if (!p)
-            return FENTA_ENOMEM;
-        ws->v = p, ws->cap = want;
-    }
+    if (vec_reserve(ws->v, ws->cap, ws->n + 1) != 0)
+        return FENTA_ENOMEM;
     char *text = strndup(w, len);
     if (!text)
         return FENTA_ENOMEM;

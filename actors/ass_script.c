@@ -7,8 +7,8 @@
  * captions.c. */
 #include "actors/ass_script.h"
 #include "runtime/error.h"
+#include "runtime/strbuf.h"
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,67 +56,6 @@ void ass_script_colour(uint32_t rgba, char out[ASS_SCRIPT_COLOUR_LEN])
     unsigned r = rgba >> 24 & 0xff, g = rgba >> 16 & 0xff, b = rgba >> 8 & 0xff;
     unsigned alpha = 0xff - (rgba & 0xff); /* ASS alpha is transparency */
     snprintf(out, ASS_SCRIPT_COLOUR_LEN, "&H%02X%02X%02X%02X", alpha, b, g, r);
-}
-
-/* ---- the output buffer ---------------------------------------------------------- */
-
-typedef struct buf {
-    char *p;    /* the text so far, NUL-terminated once anything was written */
-    size_t len; /* bytes in p, without the NUL */
-    size_t cap; /* bytes allocated */
-    bool oom;   /* an allocation failed; everything after is dropped */
-} buf_t;
-
-static bool reserve(buf_t *b, size_t more)
-{
-    if (b->oom)
-        return false;
-    if (b->len + more + 1 <= b->cap)
-        return true;
-    size_t cap = b->cap > 0 ? b->cap : 4096;
-    while (cap < b->len + more + 1)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (p == NULL) {
-        b->oom = true;
-        return false;
-    }
-    b->p = p;
-    b->cap = cap;
-    return true;
-}
-
-static void put(buf_t *b, const char *s, size_t n)
-{
-    if (!reserve(b, n))
-        return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void puts_(buf_t *b, const char *s)
-{
-    put(b, s, strlen(s));
-}
-
-static void putf(buf_t *b, const char *fmt, ...)
-{
-    char tmp[512]; /* every formatted piece here is short: times, tags, style lines */
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof tmp) { /* a long font name: format again, on the heap */
-        if (n < 0 || !reserve(b, (size_t)n))
-            return;
-        va_start(ap, fmt);
-        vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-        va_end(ap);
-        b->len += (size_t)n;
-        return;
-    }
-    put(b, tmp, (size_t)n);
 }
 
 /* ---- validation ------------------------------------------------------------------ */
@@ -253,10 +192,10 @@ static int64_t clamped_cs(int64_t ms, int64_t lo, int64_t hi)
     return to_cs(ms < lo ? lo : ms > hi ? hi : ms);
 }
 
-static void put_time(buf_t *b, int64_t cs)
+static void put_time(strbuf_t *b, int64_t cs)
 {
-    putf(b, "%d:%02d:%02d.%02d", (int)(cs / 360000), (int)(cs / 6000 % 60), (int)(cs / 100 % 60),
-         (int)(cs % 100));
+    strbuf_appendf(b, "%d:%02d:%02d.%02d", (int)(cs / 360000), (int)(cs / 6000 % 60),
+                   (int)(cs / 100 % 60), (int)(cs % 100));
 }
 
 /* Appends s as event text that cannot open a tag (see the header):
@@ -264,57 +203,57 @@ static void put_time(buf_t *b, int64_t cs)
  * breaks, else a space like every other control character. The word joiner
  * goes after a backslash followed by N, n or h; the test is on the input
  * byte, so an 'n' that upper-casing turns into 'N' is covered too. */
-static void put_text(buf_t *b, const char *s, bool upper, bool breaks)
+static void put_text(strbuf_t *b, const char *s, bool upper, bool breaks)
 {
     for (; *s != '\0'; s++) {
         char c = *s;
         if (c == '{' || c == '}') {
             char esc[2] = {'\\', c};
-            put(b, esc, 2);
+            strbuf_append_len(b, esc, 2);
         } else if (c == '\\') {
-            put(b, "\\", 1);
+            strbuf_append_len(b, "\\", 1);
             if (s[1] == 'N' || s[1] == 'n' || s[1] == 'h')
-                puts_(b, WORD_JOINER);
+                strbuf_append(b, WORD_JOINER);
         } else if (c == '\n' && breaks) {
-            puts_(b, "\\N");
+            strbuf_append(b, "\\N");
         } else if ((unsigned char)c < 0x20 || c == 0x7f) {
-            put(b, " ", 1);
+            strbuf_append_len(b, " ", 1);
         } else {
             if (upper && c >= 'a' && c <= 'z')
                 c = (char)(c - 'a' + 'A');
-            put(b, &c, 1);
+            strbuf_append_len(b, &c, 1);
         }
     }
 }
 
 /* An override colour: \1c takes &HBBGGRR& and the alpha goes apart in \1a. */
-static void put_colour_tags(buf_t *b, uint32_t rgba)
+static void put_colour_tags(strbuf_t *b, uint32_t rgba)
 {
     char c[ASS_SCRIPT_COLOUR_LEN];
     ass_script_colour(rgba, c);
     /* c is "&HAABBGGRR": alpha at 2..3, colour at 4..9. */
-    putf(b, "\\1c&H%.6s&\\1a&H%.2s&", c + 4, c + 2);
+    strbuf_appendf(b, "\\1c&H%.6s&\\1a&H%.2s&", c + 4, c + 2);
 }
 
 /* The line's words, the word `mark` (or none if mark >= count) marked for
  * HIGHLIGHT or POP; \r after it returns to the Caption style for the rest. */
-static void put_line_text(buf_t *b, const captions_line_t *l, const captions_word_t *w,
+static void put_line_text(strbuf_t *b, const captions_line_t *l, const captions_word_t *w,
                           const ass_script_opts_t *o, size_t mark)
 {
     for (size_t j = 0; j < l->count; j++) {
         if (j > 0)
-            put(b, " ", 1);
+            strbuf_append_len(b, " ", 1);
         if (j == mark) {
-            puts_(b, "{");
+            strbuf_append(b, "{");
             put_colour_tags(b, o->highlight);
             if (o->effect == ASS_SCRIPT_FX_POP)
-                putf(b, "\\t(0,%d,\\fscx%d\\fscy%d)\\t(%d,%d,\\fscx100\\fscy100)", POP_UP_MS,
-                     POP_SCALE, POP_SCALE, POP_UP_MS, POP_DOWN_MS);
-            puts_(b, "}");
+                strbuf_appendf(b, "\\t(0,%d,\\fscx%d\\fscy%d)\\t(%d,%d,\\fscx100\\fscy100)",
+                               POP_UP_MS, POP_SCALE, POP_SCALE, POP_UP_MS, POP_DOWN_MS);
+            strbuf_append(b, "}");
         }
         put_text(b, w[l->first + j].text, l->uppercase, false);
         if (j == mark && j + 1 < l->count)
-            puts_(b, "{\\r}");
+            strbuf_append(b, "{\\r}");
     }
 }
 
@@ -322,7 +261,7 @@ static void put_line_text(buf_t *b, const captions_line_t *l, const captions_wor
  * (\k, the pause up to the next word). All edges are rounded absolute times
  * and t only moves forward, so durations are never negative and their sum
  * ends exactly where the last word ends. */
-static void put_karaoke_text(buf_t *b, const captions_line_t *l, const captions_word_t *w)
+static void put_karaoke_text(strbuf_t *b, const captions_line_t *l, const captions_word_t *w)
 {
     int64_t lo = l->start_ms, hi = l->end_ms;
     int64_t t = to_cs(lo);
@@ -333,28 +272,28 @@ static void put_karaoke_text(buf_t *b, const captions_line_t *l, const captions_
         ws = ws < t ? t : ws;
         we = we < ws ? ws : we;
         if (j > 0)
-            putf(b, "{\\k%" PRId64 "} ", ws - t);
+            strbuf_appendf(b, "{\\k%" PRId64 "} ", ws - t);
         else if (ws > t)
-            putf(b, "{\\k%" PRId64 "}", ws - t);
-        putf(b, "{\\kf%" PRId64 "}", we - ws);
+            strbuf_appendf(b, "{\\k%" PRId64 "}", ws - t);
+        strbuf_appendf(b, "{\\kf%" PRId64 "}", we - ws);
         put_text(b, wd->text, l->uppercase, false);
         t = we;
     }
 }
 
-static void put_dialogue_head(buf_t *b, int64_t start_cs, int64_t end_cs, const char *style)
+static void put_dialogue_head(strbuf_t *b, int64_t start_cs, int64_t end_cs, const char *style)
 {
-    puts_(b, "Dialogue: 0,");
+    strbuf_append(b, "Dialogue: 0,");
     put_time(b, start_cs);
-    puts_(b, ",");
+    strbuf_append(b, ",");
     put_time(b, end_cs);
-    putf(b, ",%s,,0,0,0,,", style);
+    strbuf_appendf(b, ",%s,,0,0,0,,", style);
 }
 
 /* HIGHLIGHT and POP: word j is marked from its start to the next word's
  * start (the last to the line's end). Empty intervals (two words within
  * the same centisecond) get no event: libass would never show them. */
-static void put_marked_events(buf_t *b, const captions_line_t *l, const captions_word_t *w,
+static void put_marked_events(strbuf_t *b, const captions_line_t *l, const captions_word_t *w,
                               const ass_script_opts_t *o)
 {
     int64_t lo = l->start_ms, hi = l->end_ms;
@@ -368,13 +307,13 @@ static void put_marked_events(buf_t *b, const captions_line_t *l, const captions
         if (to > from) {
             put_dialogue_head(b, from, to, "Caption");
             put_line_text(b, l, w, o, j);
-            puts_(b, "\n");
+            strbuf_append(b, "\n");
         }
         from = to;
     }
 }
 
-static void put_style(buf_t *b, const char *name, const ass_script_opts_t *o, int size,
+static void put_style(strbuf_t *b, const char *name, const ass_script_opts_t *o, int size,
                       uint32_t primary, uint32_t secondary, int alignment)
 {
     char c1[ASS_SCRIPT_COLOUR_LEN], c2[ASS_SCRIPT_COLOUR_LEN], c3[ASS_SCRIPT_COLOUR_LEN],
@@ -385,9 +324,9 @@ static void put_style(buf_t *b, const char *name, const ass_script_opts_t *o, in
     ass_script_colour(o->back, c4);
     /* Bold is -1 for true in ASS; BorderStyle 1 = outline + drop shadow;
      * Encoding 1 = default charset (font choice by family only). */
-    putf(b, "Style: %s,%s,%d,%s,%s,%s,%s,%d,0,0,0,100,100,0,0,1,%d,%d,%d,%d,%d,%d,1\n", name,
-         o->font, size, c1, c2, c3, c4, o->bold ? -1 : 0, o->outline_px, o->shadow_px, alignment,
-         o->margin_l, o->margin_r, o->margin_v);
+    strbuf_appendf(b, "Style: %s,%s,%d,%s,%s,%s,%s,%d,0,0,0,100,100,0,0,1,%d,%d,%d,%d,%d,%d,1\n",
+                   name, o->font, size, c1, c2, c3, c4, o->bold ? -1 : 0, o->outline_px,
+                   o->shadow_px, alignment, o->margin_l, o->margin_r, o->margin_v);
 }
 
 int ass_script_build(const captions_line_t *lines, size_t nlines, const captions_word_t *words,
@@ -403,22 +342,23 @@ int ass_script_build(const captions_line_t *lines, size_t nlines, const captions
     if (rc != 0)
         return rc;
 
-    buf_t b = {0};
-    putf(&b,
-         "[Script Info]\n"
-         "; Generated by Fenta (actors/ass_script.c).\n"
-         "ScriptType: v4.00+\n"
-         "PlayResX: %d\n"
-         "PlayResY: %d\n"
-         "WrapStyle: 0\n"
-         "ScaledBorderAndShadow: yes\n"
-         "YCbCr Matrix: None\n"
-         "\n"
-         "[V4+ Styles]\n"
-         "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, "
-         "BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, "
-         "BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n",
-         o->width, o->height);
+    strbuf_t b = STRBUF_INIT;
+    strbuf_appendf(
+        &b,
+        "[Script Info]\n"
+        "; Generated by Fenta (actors/ass_script.c).\n"
+        "ScriptType: v4.00+\n"
+        "PlayResX: %d\n"
+        "PlayResY: %d\n"
+        "WrapStyle: 0\n"
+        "ScaledBorderAndShadow: yes\n"
+        "YCbCr Matrix: None\n"
+        "\n"
+        "[V4+ Styles]\n"
+        "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, "
+        "BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, "
+        "BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n",
+        o->width, o->height);
     /* Numpad alignment: 2 bottom centre, 5 middle centre, 8 top centre. */
     static const int alignment[] = {
         [ASS_SCRIPT_POS_BOTTOM] = 2, [ASS_SCRIPT_POS_CENTER] = 5, [ASS_SCRIPT_POS_TOP] = 8};
@@ -429,14 +369,15 @@ int ass_script_build(const captions_line_t *lines, size_t nlines, const captions
     bool title = o->title != NULL && o->title[0] != '\0';
     if (title)
         put_style(&b, "Title", o, o->title_size, o->primary, o->highlight, 8);
-    puts_(&b, "\n[Events]\n"
-              "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n");
+    strbuf_append(
+        &b, "\n[Events]\n"
+            "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n");
     /* Same layer as the captions: if both sit at the top, libass's collision
      * handling stacks them instead of drawing one over the other. */
     if (title) {
         put_dialogue_head(&b, 0, to_cs(o->title_ms), "Title");
         put_text(&b, o->title, false, true);
-        puts_(&b, "\n");
+        strbuf_append(&b, "\n");
     }
     for (size_t i = 0; i < nlines; i++) {
         const captions_line_t *l = &lines[i];
@@ -449,12 +390,11 @@ int ass_script_build(const captions_line_t *lines, size_t nlines, const captions
             put_karaoke_text(&b, l, words);
         else
             put_line_text(&b, l, words, o, SIZE_MAX);
-        puts_(&b, "\n");
+        strbuf_append(&b, "\n");
     }
-    if (b.oom) {
-        free(b.p);
+    char *text = strbuf_take(&b, NULL);
+    if (!text)
         return FENTA_ENOMEM;
-    }
-    *out = b.p;
+    *out = text;
     return 0;
 }

@@ -21,6 +21,7 @@
  * not counted. */
 #include "actors/kokoro.h"
 #include "runtime/clock.h"
+#include "runtime/crypto.h"
 #include "runtime/error.h"
 
 #include <curl/curl.h>
@@ -29,7 +30,6 @@
 #include <ctype.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,22 +66,9 @@ typedef struct body {
     bool nomem;    /* growth failed: transfer stopped */
 } body_t;
 
-/* "Kokoro at URL: " + message, into errbuf; returns code. */
-static int kfail(char *errbuf, size_t errlen, const server_t *sv, int code, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-static int kfail(char *errbuf, size_t errlen, const server_t *sv, int code, const char *fmt, ...)
-{
-    if (errbuf && errlen > 0) {
-        int n = snprintf(errbuf, errlen, "Kokoro at %s: ", sv->base);
-        if (n >= 0 && (size_t)n < errlen) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(errbuf + n, errlen - (size_t)n, fmt, ap);
-            va_end(ap);
-        }
-    }
-    return code;
-}
+/* "Kokoro at URL: " + message, into errbuf; returns code. fmt is a literal. */
+#define kfail(errbuf, errlen, sv, code, fmt, ...)                                                  \
+    fenta_fail(errbuf, errlen, code, "Kokoro at %s: " fmt, (sv)->base, ##__VA_ARGS__)
 
 static int server_parse(const char *url, long timeout_ms, server_t *sv, char *errbuf, size_t errlen)
 {
@@ -243,42 +230,15 @@ static int http_fail(const server_t *sv, const char *path, long status, const bo
 
 /* ---- decoding ------------------------------------------------------------ */
 
-static int b64_value(unsigned char c)
-{
-    return c >= 'A' && c <= 'Z'   ? c - 'A'
-           : c >= 'a' && c <= 'z' ? c - 'a' + 26
-           : c >= '0' && c <= '9' ? c - '0' + 52
-           : c == '+' || c == '-' ? 62
-           : c == '/' || c == '_' ? 63
-                                  : -1;
-}
-
 /* Standard or URL-safe base64, whitespace ignored; NULL when malformed. */
 static unsigned char *b64_decode(const char *s, size_t len, size_t *out_len)
 {
-    unsigned char *out = malloc(len / 4 * 3 + 3);
-    if (!out)
-        return NULL;
-    uint32_t acc = 0;
-    size_t n = 0, bits = 0, pad = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (isspace(c))
-            continue;
-        if (c == '=') {
-            pad++;
-            continue;
-        }
-        int v = b64_value(c);
-        if (v < 0 || pad > 0) { /* garbage, or data after padding */
-            free(out);
-            return NULL;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        if ((bits += 6) >= 8)
-            out[n++] = (unsigned char)(acc >> (bits -= 8));
+    size_t cap = len / 4 * 3 + 3;
+    unsigned char *out = malloc(cap);
+    if (out && crypto_b64_decode(CRYPTO_B64_ANY, s, len, out, cap, out_len) != 0) {
+        free(out);
+        out = NULL;
     }
-    *out_len = n;
     return out;
 }
 

@@ -3,6 +3,7 @@
  * wording of errors about a file. */
 #ifndef FENTA_MEDIA_INTERNAL_H
 #define FENTA_MEDIA_INTERNAL_H
+#include "runtime/error.h"
 
 /* Routes FFmpeg's log away from stderr (its lines would interleave with our
  * structured log and say less than the errors we return) into a per-thread
@@ -15,8 +16,8 @@ const char *media__last_error(void);
 void media__clear_error(void);
 
 /* Writes "media file 'PATH': REASON" into errbuf (when errlen > 0) and
- * returns code (media_probe.c). */
-int media__fail(char *errbuf, size_t errlen, const char *path, int code, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+ * returns code: fenta_fail with the file in front. fmt is a string literal. */
+#define media__fail(errbuf, errlen, path, code, fmt, ...)                                          \
+    fenta_fail(errbuf, errlen, code, "media file '%s': " fmt, (path), ##__VA_ARGS__)
 
 #endif

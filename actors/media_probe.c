@@ -13,24 +13,9 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-
-int media__fail(char *errbuf, size_t errlen, const char *path, int code, const char *fmt, ...)
-{
-    if (errbuf && errlen > 0) {
-        int n = snprintf(errbuf, errlen, "media file '%s': ", path);
-        if (n >= 0 && (size_t)n < errlen) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(errbuf + n, errlen - (size_t)n, fmt, ap);
-            va_end(ap);
-        }
-    }
-    return code;
-}
 
 static void copy_name(char *dst, size_t cap, const char *src)
 {

@@ -1,14 +1,13 @@
 /* name_uuid.c - see name_uuid.h. */
 #include "actors/name_uuid.h"
 
-#include <openssl/evp.h>
+#include "runtime/crypto.h"
 #include <stdio.h>
 
 void name_uuid(const char *name, size_t len, char out[37])
 {
-    unsigned char md[EVP_MAX_MD_SIZE] = {0};
-    unsigned int mdlen = 0;
-    EVP_Digest(name, len, md, &mdlen, EVP_sha1(), NULL);
+    uint8_t md[CRYPTO_SHA1_LEN] = {0};
+    crypto_sha1(name, len, md);
     md[6] = (unsigned char)((md[6] & 0x0f) | 0x50); /* version 5 */
     md[8] = (unsigned char)((md[8] & 0x3f) | 0x80); /* RFC variant */
     snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", md[0],

@@ -69,20 +69,17 @@ void media__clear_error(void)
     last_error[0] = '\0';
 }
 
-static int fail(char *errbuf, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *errbuf, size_t errlen, int rc, const char *fmt, ...)
+/* Adds FFmpeg's last logged error, when there is one, after the message
+ * fenta_fail wrote; returns rc. */
+static int with_av_reason(char *errbuf, size_t errlen, int rc)
 {
-    if (errbuf && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(errbuf, errlen, fmt, ap);
-        va_end(ap);
-        if (last_error[0] && n >= 0 && (size_t)n < errlen)
-            snprintf(errbuf + n, errlen - (size_t)n, " (%s)", last_error);
-    }
+    size_t n = errbuf && errlen > 0 ? strlen(errbuf) : 0;
+    if (last_error[0] && n + 1 < errlen)
+        snprintf(errbuf + n, errlen - n, " (%s)", last_error);
     return rc;
 }
+#define fail(errbuf, errlen, rc, ...)                                                              \
+    with_av_reason(errbuf, errlen, fenta_fail(errbuf, errlen, rc, __VA_ARGS__))
 
 static int av_to_fenta(int averr)
 {

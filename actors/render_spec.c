@@ -3,6 +3,7 @@
 #include "actors/render_spec.h"
 #include "json/jsonschema.h"
 #include "runtime/error.h"
+#include "runtime/fsutil.h"
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -12,16 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#ifndef FENTA_SOURCE_SCHEMAS
-#define FENTA_SOURCE_SCHEMAS "schemas"
-#endif
-
 static const char *schemas_dir(const render_spec_opts_t *o)
 {
-    if (o && o->schemas_dir)
-        return o->schemas_dir;
-    const char *d = getenv("FENTA_SCHEMAS_DIR");
-    return d && *d ? d : FENTA_SOURCE_SCHEMAS;
+    return fsutil_schemas_dir(o ? o->schemas_dir : NULL);
 }
 
 /* Validates instance against schemas/render/NAME.json; problems are joined

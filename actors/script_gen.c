@@ -5,6 +5,8 @@
 #include "actors/script_gen.h"
 #include "actors/script_text.h"
 #include "runtime/error.h"
+#include "runtime/strbuf.h"
+#include "runtime/vec.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -13,55 +15,9 @@
 #include <string.h>
 #include <strings.h>
 
-/* ---- growable string ---------------------------------------------------- */
-
-typedef struct buf {
-    char *p;    /* the bytes, NUL-terminated once anything was added */
-    size_t len; /* bytes used, the NUL excluded */
-    size_t cap; /* bytes allocated */
-    bool oom;   /* an append failed: the contents are incomplete */
-} buf_t;
-
-static void buf_add(buf_t *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void buf_str(buf_t *b, const char *s)
-{
-    buf_add(b, s, strlen(s));
-}
-
-/* Hands the string over to the caller; NULL (and nothing leaked) when an
- * append failed. */
-static char *buf_take(buf_t *b)
-{
-    if (b->oom) {
-        free(b->p);
-        return NULL;
-    }
-    return b->p ? b->p : calloc(1, 1);
-}
-
 /* ---- UTF-8 and words ---------------------------------------------------- */
 
-static void utf8_put(buf_t *b, uint32_t c)
+static void utf8_put(strbuf_t *b, uint32_t c)
 {
     char e[4];
     size_t k;
@@ -76,7 +32,7 @@ static void utf8_put(buf_t *b, uint32_t c)
         e[0] = (char)(0xF0 | (c >> 18)), e[1] = (char)(0x80 | ((c >> 12) & 0x3F));
         e[2] = (char)(0x80 | ((c >> 6) & 0x3F)), e[3] = (char)(0x80 | (c & 0x3F)), k = 4;
     }
-    buf_add(b, e, k);
+    strbuf_append_len(b, e, k);
 }
 
 /* Returns 0 when s[0..n) is valid UTF-8, else FENTA_EINVAL naming the byte. */
@@ -133,7 +89,7 @@ static bool is_stripped(uint32_t c)
 }
 
 /* Cleans the topic into b (see the header); b->len == 0 means nothing left. */
-static int topic_clean(const char *topic, buf_t *b, char *errbuf, size_t errlen)
+static int topic_clean(const char *topic, strbuf_t *b, char *errbuf, size_t errlen)
 {
     size_t n = strlen(topic), chars = 0;
     int rc = utf8_check("topic", topic, n, errbuf, errlen);
@@ -149,9 +105,9 @@ static int topic_clean(const char *topic, buf_t *b, char *errbuf, size_t errlen)
             space = b->len > 0;
         } else if (!is_stripped(c)) {
             if (space)
-                buf_add(b, " ", 1);
+                strbuf_append_len(b, " ", 1);
             space = false;
-            buf_add(b, topic + i, k);
+            strbuf_append_len(b, topic + i, k);
         }
         i += k;
     }
@@ -163,12 +119,11 @@ static int topic_clean(const char *topic, buf_t *b, char *errbuf, size_t errlen)
     /* "Why do cats purr?" would end the hook sentence in the middle. */
     for (;;) {
         if (b->len > 0 && (strchr(".!?;:, ", b->p[b->len - 1])))
-            b->len -= 1;
+            strbuf_truncate(b, b->len - 1);
         else if (b->len >= 3 && memcmp(b->p + b->len - 3, "\xE2\x80\xA6", 3) == 0)
-            b->len -= 3; /* an ellipsis */
+            strbuf_truncate(b, b->len - 3); /* an ellipsis */
         else
             break;
-        b->p[b->len] = '\0';
     }
     if (b->len == 0)
         return fenta_fail(errbuf, errlen, FENTA_EINVAL, "topic is empty");
@@ -946,31 +901,31 @@ static const char *number(size_t i)
 
 /* Renders one sentence; num is the sentence's place among its kind (from 0),
  * count the number of kept items. */
-static void render(buf_t *b, const phrase_t *topic, const char *tmpl, size_t num, size_t of,
+static void render(strbuf_t *b, const phrase_t *topic, const char *tmpl, size_t num, size_t of,
                    size_t items)
 {
     if (b->len)
-        buf_add(b, " ", 1);
+        strbuf_append_len(b, " ", 1);
     for (const char *s = tmpl; *s;) {
         const char *ph = strchr(s, '{');
         if (!ph) {
-            buf_str(b, s);
+            strbuf_append(b, s);
             break;
         }
-        buf_add(b, s, (size_t)(ph - s));
+        strbuf_append_len(b, s, (size_t)(ph - s));
         if (strncmp(ph, "{T}", 3) == 0)
-            buf_add(b, topic->s, topic->len);
+            strbuf_append_len(b, topic->s, topic->len);
         else if (strncmp(ph, "{O}", 3) == 0)
-            buf_str(b, ordinal(num, of));
+            strbuf_append(b, ordinal(num, of));
         else if (strncmp(ph, "{n}", 3) == 0)
-            buf_str(b, number(num + 1));
+            strbuf_append(b, number(num + 1));
         else if (strncmp(ph, "{N}", 3) == 0)
-            buf_str(b, number(items));
+            strbuf_append(b, number(items));
         s = ph + 3;
     }
 }
 
-static void render_fillers(buf_t *b, const plan_t *p, int after)
+static void render_fillers(strbuf_t *b, const plan_t *p, int after)
 {
     for (size_t f = 0; f < p->nfill; f++)
         if (p->fill_after[f] == after)
@@ -998,15 +953,15 @@ int script_gen_generate(const char *topic, const char *genre, double duration_s,
         return fenta_fail(errbuf, errlen, FENTA_EINVAL,
                           "duration_s must be between %g and %g seconds, got %g",
                           SCRIPT_GEN_DURATION_MIN_S, SCRIPT_GEN_DURATION_MAX_S, duration_s);
-    buf_t clean = {0};
+    strbuf_t clean = STRBUF_INIT;
     int rc = topic_clean(topic, &clean, errbuf, errlen);
     if (rc) {
-        free(clean.p);
+        strbuf_free(&clean);
         return rc;
     }
     plan_t *p = calloc(1, sizeof *p);
     if (!p) {
-        free(clean.p);
+        strbuf_free(&clean);
         return fenta_fail(errbuf, errlen, FENTA_ENOMEM, "out of memory");
     }
 
@@ -1064,7 +1019,7 @@ int script_gen_generate(const char *topic, const char *genre, double duration_s,
     }
     plan_fill(p, lo, hi, &total);
 
-    buf_t b = {0};
+    strbuf_t b = STRBUF_INIT;
     size_t ords = count_on(p, K_ORDINAL), items = count_on(p, K_NUMBER), ord = 0, item = 0;
     render(&b, &p->full, p->hook, 0, 0, 0);
     render_fillers(&b, p, -1);
@@ -1082,8 +1037,8 @@ int script_gen_generate(const char *topic, const char *genre, double duration_s,
     }
     render(&b, &p->body, p->cta, 0, 0, 0);
     free(p);
-    free(clean.p);
-    *out = buf_take(&b);
+    strbuf_free(&clean);
+    *out = strbuf_take(&b, NULL);
     if (!*out)
         return fenta_fail(errbuf, errlen, FENTA_ENOMEM, "out of memory");
     return 0;
@@ -1157,14 +1112,9 @@ static size_t split_sentences(const char *s, size_t n, sent_t **out)
         while (cur.end > cur.start && is_space(s[cur.end - 1]))
             cur.end--;
         cur.words = count_words(s + cur.start, cur.end - cur.start);
-        if (count == cap) {
-            cap = cap ? cap * 2 : 16;
-            sent_t *nv = realloc(v, cap * sizeof *v);
-            if (!nv) {
-                free(v);
-                return SIZE_MAX;
-            }
-            v = nv;
+        if (vec_reserve(v, cap, count + 1) != 0) {
+            free(v);
+            return SIZE_MAX;
         }
         v[count++] = cur;
     }
@@ -1172,13 +1122,13 @@ static size_t split_sentences(const char *s, size_t n, sent_t **out)
     return count;
 }
 
-static void trim(buf_t *b, const char *s, const sent_t *v, size_t ns, size_t max)
+static void trim(strbuf_t *b, const char *s, const sent_t *v, size_t ns, size_t max)
 {
     size_t keep = 0, words = 0;
     while (keep < ns && words + v[keep].words <= max)
         words += v[keep++].words;
     if (keep) {
-        buf_add(b, s + v[0].start, v[keep - 1].end - v[0].start);
+        strbuf_append_len(b, s + v[0].start, v[keep - 1].end - v[0].start);
         return;
     }
     /* The first sentence alone is too long: its first max words, closed. */
@@ -1204,9 +1154,9 @@ static void trim(buf_t *b, const char *s, const sent_t *v, size_t ns, size_t max
     }
     if (cut == v[0].start)
         cut = end; /* nothing but punctuation: keep it rather than say nothing */
-    buf_add(b, s + v[0].start, cut - v[0].start);
+    strbuf_append_len(b, s + v[0].start, cut - v[0].start);
     if (!strchr(".!?", s[cut - 1]))
-        buf_add(b, ".", 1);
+        strbuf_append_len(b, ".", 1);
 }
 
 /* The sentence hook_first moves to the front, or 0 for none (see the header). */
@@ -1229,21 +1179,21 @@ static size_t hook_pick(const sent_t *v, size_t ns)
     return best;
 }
 
-static void hook_first(buf_t *b, const char *s, const sent_t *v, size_t ns)
+static void hook_first(strbuf_t *b, const char *s, const sent_t *v, size_t ns)
 {
     size_t pick = hook_pick(v, ns);
     if (!pick) {
-        buf_str(b, s);
+        strbuf_append(b, s);
         return;
     }
-    buf_add(b, s + v[pick].start, v[pick].end - v[pick].start);
+    strbuf_append_len(b, s + v[pick].start, v[pick].end - v[pick].start);
     if (!v[pick].term)
-        buf_add(b, ".", 1);
+        strbuf_append_len(b, ".", 1);
     for (size_t k = 0; k < ns; k++) {
         if (k == pick)
             continue;
-        buf_add(b, " ", 1);
-        buf_add(b, s + v[k].start, v[k].end - v[k].start);
+        strbuf_append_len(b, " ", 1);
+        strbuf_append_len(b, s + v[k].start, v[k].end - v[k].start);
     }
 }
 
@@ -1297,14 +1247,14 @@ static uint32_t upper_cp(uint32_t c, uint32_t *two)
     return c;
 }
 
-static void uppercase(buf_t *b, const char *s, size_t n)
+static void uppercase(strbuf_t *b, const char *s, size_t n)
 {
     for (size_t i = 0; i < n;) {
         uint32_t c, two;
         size_t k = script_text_utf8_decode((const unsigned char *)s + i, n - i, &c);
         uint32_t u = upper_cp(c, &two);
         if (u == c)
-            buf_add(b, s + i, k); /* untouched bytes stay exactly as they were */
+            strbuf_append_len(b, s + i, k); /* untouched bytes stay exactly as they were */
         else
             utf8_put(b, u);
         if (two)
@@ -1337,7 +1287,7 @@ int script_gen_transform(const char *text, const char *op, int max_words, char *
         return fenta_fail(errbuf, errlen, FENTA_EINVAL, "max_words must be at least 1, got %d",
                           max_words);
 
-    buf_t b = {0};
+    strbuf_t b = STRBUF_INIT;
     if (is_upper) {
         uppercase(&b, text, n);
     } else {
@@ -1351,7 +1301,7 @@ int script_gen_transform(const char *text, const char *op, int max_words, char *
             hook_first(&b, text, v, ns);
         free(v);
     }
-    *out = buf_take(&b);
+    *out = strbuf_take(&b, NULL);
     if (!*out)
         return fenta_fail(errbuf, errlen, FENTA_ENOMEM, "out of memory");
     return 0;

@@ -2,8 +2,8 @@
  * (markdown, URLs, emoji, numbers, symbols); the rules are in the header. */
 #include "actors/script_text.h"
 #include "runtime/error.h"
+#include "runtime/strbuf.h"
 
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -127,28 +127,9 @@ static bool is_non_latin_letter(uint32_t cp)
 /* A growing string that collapses whitespace as it is written: a space is
  * only pending until the next visible byte decides whether it is wanted. */
 typedef struct sbuf {
-    char *p;    /* the text so far, not NUL-terminated until sbuf_finish */
-    size_t len; /* bytes in p */
-    size_t cap; /* bytes allocated */
+    strbuf_t s; /* the text so far */
     bool space; /* a space is pending */
-    bool oom;   /* an allocation failed; everything after is dropped */
 } sbuf_t;
-
-static void sbuf_byte(sbuf_t *b, char c)
-{
-    if (b->oom)
-        return;
-    if (b->len + 1 >= b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p, b->cap = cap;
-    }
-    b->p[b->len++] = c;
-}
 
 static void sbuf_put(sbuf_t *b, const char *s, size_t n)
 {
@@ -158,19 +139,22 @@ static void sbuf_put(sbuf_t *b, const char *s, size_t n)
             b->space = true;
             continue;
         }
+        size_t len = strbuf_len(&b->s);
+        const char *t = strbuf_str(&b->s);
         /* "()" left by a removed URL or emoji goes, with the space before it. */
-        if (c == ')' && b->len > 0 && b->p[b->len - 1] == '(') {
-            b->len--;
-            if (b->len > 0 && b->p[b->len - 1] == ' ')
-                b->len--;
+        if (c == ')' && len > 0 && t[len - 1] == '(') {
+            len--;
+            if (len > 0 && t[len - 1] == ' ')
+                len--;
+            strbuf_truncate(&b->s, len);
             b->space = true;
             continue;
         }
-        if (b->space && b->len > 0 && !strchr(".,!?:;)]}", c) && b->p[b->len - 1] != '(' &&
-            b->p[b->len - 1] != '[')
-            sbuf_byte(b, ' ');
+        if (b->space && len > 0 && !strchr(".,!?:;)]}", c) && t[len - 1] != '(' &&
+            t[len - 1] != '[')
+            strbuf_appendc(&b->s, ' ');
         b->space = false;
-        sbuf_byte(b, c);
+        strbuf_appendc(&b->s, c);
     }
 }
 
@@ -185,11 +169,6 @@ static void sbuf_word(sbuf_t *b, const char *w)
     b->space = true;
     sbuf_str(b, w);
     b->space = true;
-}
-
-static void sbuf_finish(sbuf_t *b)
-{
-    sbuf_byte(b, '\0');
 }
 
 typedef struct norm {
@@ -813,21 +792,21 @@ int script_text_normalise(const char *in, size_t len, script_text_t *out, char *
     norm_t n;
     memset(&n, 0, sizeof n);
     normalise(&n, in ? in : "", len);
-    sbuf_finish(&n.sp);
-    sbuf_finish(&n.cap);
-    if (n.sp.oom || n.cap.oom) {
-        free(n.sp.p);
-        free(n.cap.p);
+    char *speech = strbuf_take(&n.sp.s, NULL);
+    char *captions = strbuf_take(&n.cap.s, NULL);
+    if (!speech || !captions) {
+        free(speech);
+        free(captions);
         return fenta_fail(errbuf, errlen, FENTA_ENOMEM, "out of memory");
     }
-    if (!has_content(n.cap.p) || !has_content(n.sp.p)) {
-        free(n.sp.p);
-        free(n.cap.p);
+    if (!has_content(captions) || !has_content(speech)) {
+        free(speech);
+        free(captions);
         return fenta_fail(errbuf, errlen, FENTA_EINVAL, "script is empty");
     }
-    out->speech = n.sp.p;
-    out->captions = n.cap.p;
-    out->words = count_words(n.cap.p);
+    out->speech = speech;
+    out->captions = captions;
+    out->words = count_words(captions);
     return 0;
 }
 

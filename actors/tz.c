@@ -2,10 +2,10 @@
  * local-to-instant questions from them; the format notes are in the header
  * and in RFC 8536. */
 #include "actors/tz.h"
+#include "runtime/error.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,19 +52,9 @@ struct tz {
     tz_rule_t rule; /* the footer's rule when has_rule */
 };
 
-static tz_t *fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static tz_t *fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return NULL;
-}
+/* fenta_fail for the functions that answer a tz_t: the message, and NULL. */
+#define fail(err, errlen, ...)                                                                     \
+    ((void)fenta_fail(err, errlen, FENTA_EINVAL, __VA_ARGS__), (tz_t *)NULL)
 
 static int64_t floor_div(int64_t a, int64_t b)
 {
@@ -566,20 +556,22 @@ static bool name_ok(const char *name, char *err, size_t errlen)
 {
     size_t len = strlen(name);
     if (len == 0) {
-        fail(err, errlen, "time zone name is empty");
+        (void)fenta_fail(err, errlen, FENTA_EINVAL, "time zone name is empty");
         return false;
     }
     if (len > TZ_NAME_MAX) {
-        fail(err, errlen, "time zone name is longer than %d characters", TZ_NAME_MAX);
+        (void)fenta_fail(err, errlen, FENTA_EINVAL, "time zone name is longer than %d characters",
+                         TZ_NAME_MAX);
         return false;
     }
     for (size_t i = 0; i < len; i++) {
         char ch = name[i];
         if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
               ch == '/' || ch == '_' || ch == '-' || ch == '+' || ch == '.')) {
-            fail(err, errlen,
-                 "time zone name \"%s\" has a character other than letters, digits and / _ - + .",
-                 name);
+            (void)fenta_fail(
+                err, errlen, FENTA_EINVAL,
+                "time zone name \"%s\" has a character other than letters, digits and / _ - + .",
+                name);
             return false;
         }
     }
@@ -587,10 +579,11 @@ static bool name_ok(const char *name, char *err, size_t errlen)
      * "..", no absolute paths, no hidden files, nothing outside the tree. */
     for (const char *c = name;; c++) {
         if (*c == '/' || *c == '.' || *c == '\0') {
-            fail(err, errlen,
-                 "time zone name \"%s\" is not a zone name (empty component or one starting with "
-                 "\".\")",
-                 name);
+            (void)fenta_fail(
+                err, errlen, FENTA_EINVAL,
+                "time zone name \"%s\" is not a zone name (empty component or one starting with "
+                "\".\")",
+                name);
             return false;
         }
         c = strchr(c, '/');

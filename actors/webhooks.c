@@ -4,15 +4,14 @@
 #include "actors/webhooks.h"
 #include "actors/name_uuid.h"
 #include "actors/webhooks_internal.h"
+#include "runtime/crypto.h"
+#include "runtime/fsutil.h"
 #include "runtime/dlq.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
 #include "runtime/metrics.h"
 
 #include <arpa/inet.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,11 +28,10 @@ static const char *sget(const json_t *o, const char *k)
 int webhooks_new_secret(char out[64])
 {
     unsigned char raw[24];
-    if (RAND_bytes(raw, sizeof raw) != 1)
+    if (crypto_random(raw, sizeof raw) != 0)
         return FENTA_EIO;
     memcpy(out, "whsec_", 6);
-    EVP_EncodeBlock((unsigned char *)out + 6, raw, sizeof raw);
-    return 0;
+    return crypto_b64_encode(CRYPTO_B64_STD, raw, sizeof raw, out + 6, 64 - 6) < 0 ? FENTA_EIO : 0;
 }
 
 int webhooks_sign(const char *secret, const char *msg_id, int64_t ts, const void *body, size_t len,
@@ -44,11 +42,10 @@ int webhooks_sign(const char *secret, const char *msg_id, int64_t ts, const void
     size_t sl = strlen(secret);
     if (sl == 0 || sl % 4 || sl > 256)
         return FENTA_EINVAL;
-    unsigned char key[200];
-    int kl = EVP_DecodeBlock(key, (const unsigned char *)secret, (int)sl);
-    if (kl < 0)
+    uint8_t key[200];
+    size_t kl = 0;
+    if (crypto_b64_decode(CRYPTO_B64_STD, secret, sl, key, sizeof key, &kl) != 0)
         return FENTA_EINVAL;
-    kl -= (secret[sl - 1] == '=') + (secret[sl - 2] == '='); /* DecodeBlock counts padding */
     char head[160];
     int hl = snprintf(head, sizeof head, "%s.%lld.", msg_id, (long long)ts);
     if (hl < 0 || (size_t)hl >= sizeof head)
@@ -58,21 +55,20 @@ int webhooks_sign(const char *secret, const char *msg_id, int64_t ts, const void
         return FENTA_ENOMEM;
     memcpy(msg, head, (size_t)hl);
     memcpy(msg + hl, body, len);
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int ml = 0;
-    bool ok = HMAC(EVP_sha256(), key, kl, msg, (size_t)hl + len, mac, &ml) != NULL;
+    uint8_t mac[CRYPTO_SHA256_LEN];
+    bool ok = crypto_hmac_sha256(key, kl, msg, (size_t)hl + len, mac) == 0;
     free(msg);
-    if (!ok || cap < 3 + 4 * ((ml + 2) / 3) + 1)
+    if (!ok || cap < 3 + CRYPTO_B64_LEN(sizeof mac) + 1)
         return FENTA_EINVAL;
     memcpy(out, "v1,", 3);
-    EVP_EncodeBlock((unsigned char *)out + 3, mac, (int)ml);
+    crypto_b64_encode(CRYPTO_B64_STD, mac, sizeof mac, out + 3, cap - 3);
     return 0;
 }
 
 int webhooks_new_event_id(const char *prefix, char *out, size_t cap)
 {
     unsigned char raw[12];
-    if (RAND_bytes(raw, sizeof raw) != 1)
+    if (crypto_random(raw, sizeof raw) != 0)
         return FENTA_EIO;
     int n = snprintf(out, cap, "%s", prefix);
     for (size_t i = 0; i < sizeof raw && n > 0 && (size_t)n < cap; i++)
@@ -642,8 +638,7 @@ static int delivery_message(actor_ctx_t *ctx, const envelope_t *msg)
 webhooks_t *webhooks_new(const webhooks_config_t *cfg, char *errbuf, size_t errlen)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s/webhook_events.json",
-             cfg->schemas_dir ? cfg->schemas_dir : FENTA_SOURCE_SCHEMAS);
+    snprintf(path, sizeof path, "%s/webhook_events.json", fsutil_schemas_dir(cfg->schemas_dir));
     json_error_t je;
     json_t *doc = json_load_file(path, 0, &je);
     if (!doc || !json_is_object(json_object_get(doc, "types"))) {

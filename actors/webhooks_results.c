@@ -4,10 +4,10 @@
  * (one statement) and sent (one commit) here, so neither the client's loop
  * nor a fan-out waits for PostgreSQL; also the sets of ids in flight. */
 #include "actors/webhooks_internal.h"
+#include "runtime/crypto.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
 
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,7 +134,7 @@ void webhooks__queue_pending(webhooks_t *w, json_t *rows)
 static int64_t jittered(int64_t ms)
 {
     uint32_t r = 0;
-    RAND_bytes((unsigned char *)&r, sizeof r);
+    crypto_random(&r, sizeof r);
     double f = 0.9 + 0.2 * ((double)r / 4294967295.0);
     return (int64_t)((double)ms * f);
 }

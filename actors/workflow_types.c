@@ -2,6 +2,7 @@
  * workflow document schema; lookups over them. See workflow.h. */
 #include "actors/workflow_internal.h"
 #include "runtime/error.h"
+#include "runtime/fsutil.h"
 #include <dirent.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -9,20 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef FENTA_SOURCE_SCHEMAS
-#define FENTA_SOURCE_SCHEMAS "schemas"
-#endif
-
 /* The schema every node file is checked against; it is not a node type. */
 #define NODE_TYPE_FILE "node-type.json"
-
-static const char *schemas_root(const char *dir)
-{
-    if (dir)
-        return dir;
-    const char *d = getenv("FENTA_SCHEMAS_DIR");
-    return d && *d ? d : FENTA_SOURCE_SCHEMAS;
-}
 
 /* Port names are what follows the first '.' of a port ref, so they are held
  * to the ref pattern of schemas/workflow.json; the node-type schema cannot say
@@ -175,7 +164,7 @@ static int by_name(const void *a, const void *b)
 
 workflow_types_t *workflow_types_load(const char *schemas_dir, char *errbuf, size_t errlen)
 {
-    const char *dir = schemas_root(schemas_dir);
+    const char *dir = fsutil_schemas_dir(schemas_dir);
     char path[PATH_MAX], err[512];
     snprintf(path, sizeof path, "%s/nodes/%s", dir, NODE_TYPE_FILE);
     json_error_t je;

@@ -11,8 +11,6 @@ int cmd_openapi(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 
-/* The schemas directory: FENTA_SCHEMAS_DIR or the source tree's schemas/. */
-const char *cli_schemas_dir(void);
 /* Loads NAME from the schemas directory (message on stderr and NULL on failure). */
 struct json_t;
 struct json_t *cli_load_json(const char *name);

@@ -2,6 +2,7 @@
  * from schemas/api.json and schemas/models.json, or check that FILE (the
  * committed schemas/openapi.json) is exactly that document. */
 #include "cli/commands.h"
+#include "runtime/fsutil.h"
 #include "http/openapi.h"
 
 #include <jansson.h>
@@ -9,16 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *cli_schemas_dir(void)
-{
-    const char *d = getenv("FENTA_SCHEMAS_DIR");
-    return d && *d ? d : FENTA_SOURCE_SCHEMAS;
-}
-
 json_t *cli_load_json(const char *name)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s", cli_schemas_dir(), name);
+    snprintf(path, sizeof path, "%s/%s", fsutil_schemas_dir(NULL), name);
     json_error_t e;
     json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &e);
     if (!j)

@@ -223,7 +223,7 @@ int cmd_render(int argc, char **argv)
     const char *kokoro = getenv("KOKORO_URL");
     render_config_t cfg = {.tts = {.kokoro_url = kokoro && *kokoro ? kokoro : NULL,
                                    .kokoro_voice = getenv("KOKORO_VOICE")},
-                           .schemas_dir = cli_schemas_dir(),
+                           .schemas_dir = fsutil_schemas_dir(NULL),
                            .on_event = on_event,
                            .arg = &w};
     render_t *r = render_new(&cfg);

@@ -12,6 +12,7 @@
 #include "http/request.h"
 #include "http/server.h"
 #include "runtime/clock.h"
+#include "runtime/crypto.h"
 #include "runtime/error.h"
 #include "runtime/fsutil.h"
 #include "runtime/log.h"
@@ -26,7 +27,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,10 +145,9 @@ static int read_secret(const char *dir, const char *name, char *out, size_t cap)
         return strlen(out) >= 32 ? 0 : FENTA_EINVAL;
     }
     unsigned char raw[32];
-    if (RAND_bytes(raw, sizeof raw) != 1)
+    if (crypto_random(raw, sizeof raw) != 0)
         return FENTA_EIO;
-    for (size_t i = 0; i < sizeof raw; i++)
-        snprintf(out + 2 * i, 3, "%02x", raw[i]);
+    crypto_hex(raw, sizeof raw, out);
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
     if (fd < 0 || write(fd, out, strlen(out)) != (ssize_t)strlen(out) || fsync(fd) != 0) {
         if (fd >= 0)
@@ -186,7 +185,7 @@ static int open_db(const char *data_dir, const char *url, int size, db_t *db)
     }
     int applied = 0;
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s/sql", cli_schemas_dir());
+    snprintf(dir, sizeof dir, "%s/sql", fsutil_schemas_dir(NULL));
     /* The database may still be starting (an external one): retry a while. */
     for (int attempt = 0;; attempt++) {
         err = migrate_apply(db->pool, dir, &applied);
@@ -403,11 +402,11 @@ int cmd_serve(int argc, char **argv)
         goto out;
     }
     char errbuf[512] = "";
-    if (!(types = workflow_types_load(cli_schemas_dir(), errbuf, sizeof errbuf))) {
+    if (!(types = workflow_types_load(fsutil_schemas_dir(NULL), errbuf, sizeof errbuf))) {
         fprintf(stderr, "fenta: node types: %s\n", errbuf);
         goto out;
     }
-    webhooks_config_t whc = {.pool = db.pool, .schemas_dir = cli_schemas_dir()};
+    webhooks_config_t whc = {.pool = db.pool, .schemas_dir = fsutil_schemas_dir(NULL)};
     if (webhook_options(json_object_get(cfg, "webhooks"), &whc, errbuf, sizeof errbuf) != 0) {
         fprintf(stderr, "fenta: config \"webhooks\": %s\n", errbuf);
         goto out;
@@ -421,7 +420,7 @@ int cmd_serve(int argc, char **argv)
     render = render_new(&(render_config_t){.tts = {.kokoro_url = kokoro && *kokoro ? kokoro : NULL,
                                                    .kokoro_voice = getenv("KOKORO_VOICE")},
                                            .objects_dir = objects_dir,
-                                           .schemas_dir = cli_schemas_dir(),
+                                           .schemas_dir = fsutil_schemas_dir(NULL),
                                            .on_event = job_engine_on_render_event});
     json_int_t cap = json_integer_value(json_object_get(cfg, "max_running_jobs_per_org"));
     jobs = render ? job_engine_new(&(job_config_t){.pool = db.pool,
@@ -429,7 +428,7 @@ int cmd_serve(int argc, char **argv)
                                                    .types = types,
                                                    .objects_dir = objects_dir,
                                                    .work_dir = work_dir,
-                                                   .schemas_dir = cli_schemas_dir(),
+                                                   .schemas_dir = fsutil_schemas_dir(NULL),
                                                    .max_running_per_org = cap > 0 ? (int)cap : 4,
                                                    .webhooks = true,
                                                    .webhooks_wanted = webhooks_wanted,
@@ -500,7 +499,7 @@ int cmd_serve(int argc, char **argv)
                                   .types = types,
                                   .objects = objects,
                                   .presign_ttl_s = o.presign_ttl_s,
-                                  .schemas_dir = cli_schemas_dir(),
+                                  .schemas_dir = fsutil_schemas_dir(NULL),
                                   .webhooks = hooks},
                   errbuf, sizeof errbuf);
     json_decref(api);
@@ -510,7 +509,7 @@ int cmd_serve(int argc, char **argv)
         goto out;
     }
     char openapi[4096];
-    snprintf(openapi, sizeof openapi, "%s/openapi.json", cli_schemas_dir());
+    snprintf(openapi, sizeof openapi, "%s/openapi.json", fsutil_schemas_dir(NULL));
     http_config_t hc = {.listen = o.listen ? o.listen : "127.0.0.1:8080",
                         .loops = o.loops,
                         .workers = o.workers,

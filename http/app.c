@@ -5,12 +5,10 @@
 #include "json/jsonformat.h"
 #include "http/token.h"
 #include "runtime/clock.h"
+#include "runtime/crypto.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/sha.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,9 +205,10 @@ app_t *app_new(const app_config_t *cfg, char *errbuf, size_t errlen)
         goto fail;
     }
     /* The cursor key is derived from the secret with its own label. */
-    unsigned int mdlen = 0;
-    HMAC(EVP_sha256(), cfg->secret, (int)cfg->secret_len, (const unsigned char *)"fenta-cursor", 12,
-         app->cursor_key, &mdlen);
+    if (crypto_hmac_sha256(cfg->secret, cfg->secret_len, "fenta-cursor", 12, app->cursor_key)) {
+        snprintf(errbuf, errlen, "could not derive the cursor key");
+        goto fail;
+    }
 
     json_t *deflimits = NULL;
     const json_t *limits = cfg->limits;
@@ -474,16 +473,9 @@ static void request_hash(http_req_t *req, char out[65])
 {
     size_t len = 0;
     const void *body = http_body(req, &len);
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    EVP_MD_CTX *s = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(s, EVP_sha256(), NULL);
-    EVP_DigestUpdate(s, http_path(req), strlen(http_path(req)));
-    if (body)
-        EVP_DigestUpdate(s, body, len);
-    EVP_DigestFinal_ex(s, md, NULL);
-    EVP_MD_CTX_free(s);
-    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    uint8_t md[CRYPTO_SHA256_LEN] = {0};
+    crypto_sha256_2(http_path(req), strlen(http_path(req)), body, body ? len : 0, md);
+    crypto_hex(md, sizeof md, out);
 }
 
 /* Claims the key, or answers with the recorded response. 0: go on. */

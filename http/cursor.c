@@ -9,11 +9,8 @@
  * them would mean a changed cursor could still decode. Here every character
  * of a valid cursor matters. */
 #include "http/cursor.h"
-#include "http/token.h"
+#include "runtime/crypto.h"
 #include "runtime/error.h"
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,23 +32,21 @@ static bool tag(const uint8_t key[CURSOR_KEY_BYTES], const unsigned char *msg, s
         return false;
     memcpy(buf, DOMAIN, dlen);
     memcpy(buf + dlen, msg, len);
-    unsigned char full[EVP_MAX_MD_SIZE];
-    unsigned int flen = 0;
-    bool ok = HMAC(EVP_sha256(), key, CURSOR_KEY_BYTES, buf, dlen + len, full, &flen) != NULL &&
-              flen >= TAG_BYTES;
+    uint8_t full[CRYPTO_SHA256_LEN];
+    bool ok = crypto_hmac_sha256(key, CURSOR_KEY_BYTES, buf, dlen + len, full) == 0;
     free(buf);
     if (ok)
         memcpy(out, full, TAG_BYTES);
-    OPENSSL_cleanse(full, sizeof full);
+    crypto_wipe(full, sizeof full);
     return ok;
 }
 
-/* Base64url is token.c's (strict: one accepted spelling per byte string). */
+/* Strict base64url: one accepted spelling per byte string. */
 static char *b64url_encode(const unsigned char *in, size_t n)
 {
-    size_t cap = TOKEN_B64URL_LEN(n) + 1;
+    size_t cap = CRYPTO_B64URL_LEN(n) + 1;
     char *out = malloc(cap);
-    if (out && token_b64url_encode(in, n, out, cap) < 0) {
+    if (out && crypto_b64_encode(CRYPTO_B64_URL, in, n, out, cap) < 0) {
         free(out);
         out = NULL;
     }
@@ -61,7 +56,7 @@ static char *b64url_encode(const unsigned char *in, size_t n)
 static long b64url_decode(const char *s, size_t n, unsigned char *out, size_t cap)
 {
     size_t len = 0;
-    return token_b64url_decode(s, n, out, cap, &len) == 0 ? (long)len : -1;
+    return crypto_b64_decode(CRYPTO_B64_URL, s, n, out, cap, &len) == 0 ? (long)len : -1;
 }
 
 char *cursor_encode(const uint8_t key[CURSOR_KEY_BYTES], const json_t *position)
@@ -118,7 +113,7 @@ json_t *cursor_decode(const uint8_t key[CURSOR_KEY_BYTES], const char *cursor, i
     unsigned char want[TAG_BYTES];
     if (!tag(key, raw, body, want))
         return decode_fail(err, FENTA_ENOMEM);
-    if (CRYPTO_memcmp(want, raw + body, TAG_BYTES) != 0)
+    if (!crypto_equal(want, raw + body, TAG_BYTES))
         return decode_fail(err, FENTA_EINVAL);
     /* Only our own output gets this far; the checks stay for a key that
      * leaked or a future encoder bug. */

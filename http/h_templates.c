@@ -4,6 +4,7 @@
 #include "actors/render_spec.h"
 #include "http/app_internal.h"
 #include "runtime/error.h"
+#include "runtime/fsutil.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -16,9 +17,7 @@
 
 static const char *schemas(app_t *app)
 {
-    return app->schemas_dir
-               ? app->schemas_dir
-               : (getenv("FENTA_SCHEMAS_DIR") ? getenv("FENTA_SCHEMAS_DIR") : FENTA_SOURCE_SCHEMAS);
+    return fsutil_schemas_dir(app->schemas_dir);
 }
 
 static json_t *tpl_json(app_t *app, const pg_result_t *r, int row)

@@ -4,14 +4,11 @@
 #include "http/jwt.h"
 #include "http/token.h"
 #include "runtime/clock.h"
+#include "runtime/crypto.h"
 #include "runtime/error.h"
 #include <jansson.h>
 #include <jwt.h>
 #include <errno.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,11 +59,9 @@ jwts_t *jwts_new(const jwts_config_t *cfg)
     j->audience = strdup(cfg->audience);
     j->ttl_s = cfg->ttl_s;
     j->leeway_s = cfg->leeway_s;
-    unsigned int n = 0;
     if (!j->issuer || !j->audience ||
-        !HMAC(EVP_sha256(), j->key, (int)j->key_len, (const unsigned char *)CSRF_LABEL,
-              sizeof CSRF_LABEL - 1, j->csrf_key, &n) ||
-        n != sizeof j->csrf_key) {
+        crypto_hmac_sha256(j->key, j->key_len, CSRF_LABEL, sizeof CSRF_LABEL - 1, j->csrf_key) !=
+            0) {
         jwts_destroy(&j);
         return NULL;
     }
@@ -78,8 +73,8 @@ void jwts_destroy(jwts_t **self_p)
     if (!self_p || !*self_p)
         return;
     jwts_t *j = *self_p;
-    OPENSSL_cleanse(j->key, sizeof j->key);
-    OPENSSL_cleanse(j->csrf_key, sizeof j->csrf_key);
+    crypto_wipe(j->key, sizeof j->key);
+    crypto_wipe(j->csrf_key, sizeof j->csrf_key);
     free(j->issuer);
     free(j->audience);
     free(j);
@@ -122,9 +117,9 @@ int jwts_sign(const jwts_t *j, const char *sub, const char *org, const char *sid
     jwts_claims_t c;
     memset(&c, 0, sizeof c);
     unsigned char raw[JTI_BYTES];
-    if (RAND_bytes(raw, sizeof raw) != 1)
+    if (crypto_random(raw, sizeof raw) != 0)
         return FENTA_EIO;
-    token_b64url_encode(raw, sizeof raw, c.jti, sizeof c.jti);
+    crypto_b64_encode(CRYPTO_B64_URL, raw, sizeof raw, c.jti, sizeof c.jti);
     strcpy(c.sub, sub); /* lengths checked by valid_id_str */
     strcpy(c.sid, sid);
     if (org)
@@ -183,7 +178,7 @@ static json_t *segment_object(const char *seg, size_t len)
 {
     unsigned char buf[DECODED_MAX];
     size_t n = 0;
-    if (token_b64url_decode(seg, len, buf, sizeof buf, &n) != 0)
+    if (crypto_b64_decode(CRYPTO_B64_URL, seg, len, buf, sizeof buf, &n) != 0)
         return NULL;
     json_t *v = json_loadb((const char *)buf, n, JSON_REJECT_DUPLICATES, NULL);
     if (v && !json_is_object(v)) {
@@ -318,7 +313,8 @@ int jwts_verify(const jwts_t *j, const char *token, size_t len, jwts_claims_t *c
     unsigned char sig[DECODED_MAX];
     size_t sig_len = 0;
     if (!header || !payload ||
-        token_b64url_decode(d2 + 1, (size_t)(end - d2 - 1), sig, sizeof sig, &sig_len) != 0) {
+        crypto_b64_decode(CRYPTO_B64_URL, d2 + 1, (size_t)(end - d2 - 1), sig, sizeof sig,
+                          &sig_len) != 0) {
         *why = "malformed";
         goto done;
     }
@@ -365,12 +361,7 @@ static int csrf_mac(const jwts_t *j, const char *sid, unsigned char mac[32])
 {
     if (!j || !valid_id_str(sid))
         return FENTA_EINVAL;
-    unsigned int n = 0;
-    if (!HMAC(EVP_sha256(), j->csrf_key, sizeof j->csrf_key, (const unsigned char *)sid,
-              strlen(sid), mac, &n) ||
-        n != 32)
-        return FENTA_EIO;
-    return 0;
+    return crypto_hmac_sha256(j->csrf_key, sizeof j->csrf_key, sid, strlen(sid), mac);
 }
 
 int jwts_csrf_make(const jwts_t *j, const char *sid, char *out, size_t out_size)
@@ -381,7 +372,7 @@ int jwts_csrf_make(const jwts_t *j, const char *sid, char *out, size_t out_size)
     int rc = csrf_mac(j, sid, mac);
     if (rc)
         return rc;
-    token_b64url_encode(mac, sizeof mac, out, out_size);
+    crypto_b64_encode(CRYPTO_B64_URL, mac, sizeof mac, out, out_size);
     return 0;
 }
 
@@ -393,6 +384,6 @@ int jwts_csrf_check(const jwts_t *j, const char *sid, const char *presented, siz
      * return on it leaks nothing; the content comparison is constant-time. */
     if (!presented || len != JWTS_CSRF_LEN || csrf_mac(j, sid, want) != 0)
         return FENTA_EAUTH;
-    token_b64url_encode(want, sizeof want, want_s, sizeof want_s);
-    return CRYPTO_memcmp(want_s, presented, JWTS_CSRF_LEN) == 0 ? 0 : FENTA_EAUTH;
+    crypto_b64_encode(CRYPTO_B64_URL, want, sizeof want, want_s, sizeof want_s);
+    return crypto_equal(want_s, presented, JWTS_CSRF_LEN) ? 0 : FENTA_EAUTH;
 }

@@ -1,10 +1,9 @@
 /* password.c - argon2id hashing and verification over libargon2, the dummy
  * verify and the password policy. The only file that includes <argon2.h>. */
 #include "http/password.h"
+#include "runtime/crypto.h"
 #include "runtime/error.h"
 #include <argon2.h>
-#include <openssl/crypto.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -66,7 +65,7 @@ int password_hash(const password_params_t *params, const char *pw, size_t len, c
     if (out_size < need || out_size < 1)
         return FENTA_EINVAL;
     unsigned char salt[SALT_BYTES];
-    if (RAND_bytes(salt, sizeof salt) != 1)
+    if (crypto_random(salt, sizeof salt) != 0)
         return FENTA_EIO;
     int rc = argon2id_hash_encoded(p->t_cost, p->m_cost_kib, p->parallelism, pw, len, salt,
                                    sizeof salt, HASH_BYTES, out, out_size);

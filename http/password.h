@@ -4,7 +4,7 @@
  *
  * Stored form: the PHC string libargon2 encodes,
  *     $argon2id$v=19$m=<KiB>,t=<passes>,p=<lanes>$<salt b64>$<hash b64>
- * with a 16-byte RAND_bytes salt and a 32-byte hash, so the parameters travel
+ * with a 16-byte random salt (crypto_random) and a 32-byte hash, so the parameters travel
  * with each hash and can be raised later (password_needs_rehash).
  *
  * Parameters are explicit (a password_params_t, NULL meaning the defaults):

@@ -8,14 +8,13 @@
  * every bucket into one chain. */
 #include "http/ratelimit.h"
 #include "runtime/clock.h"
+#include "runtime/crypto.h"
 #include "runtime/error.h"
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #define NSHARDS 64
@@ -185,7 +184,7 @@ ratelimit_t *ratelimit_new(size_t max_entries)
     ratelimit_t *rl = calloc(1, sizeof *rl);
     if (!rl)
         return NULL;
-    if (getrandom(rl->seed, sizeof rl->seed, 0) != (ssize_t)sizeof rl->seed) {
+    if (crypto_random(rl->seed, sizeof rl->seed) != 0) {
         /* No entropy (very early boot, seccomp): a clock-derived key still
          * differs per process, which is most of the protection. */
         rl->seed[0] = (uint64_t)clock_now_ms() * 0x9e3779b97f4a7c15ULL;
@@ -385,43 +384,30 @@ void ratelimit_headers(const ratelimit_result_t *r, ratelimit_headers_t *out)
 
 /* ---- configuration -------------------------------------------------------- */
 
-static int cfg_fail(char *errbuf, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int cfg_fail(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-    if (errbuf && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(errbuf, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return FENTA_EINVAL;
-}
-
 static int parse_limit(const json_t *v, const char *where, ratelimit_limit_t *out, char *errbuf,
                        size_t errlen)
 {
     if (!json_is_object(v))
-        return cfg_fail(errbuf, errlen, "%s: must be an object {\"rate\": ..., \"burst\": ...}",
-                        where);
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                          "%s: must be an object {\"rate\": ..., \"burst\": ...}", where);
     const char *key;
     json_t *value;
     json_object_foreach((json_t *)v, key, value)
     {
         if (strcmp(key, "rate") != 0 && strcmp(key, "burst") != 0)
-            return cfg_fail(errbuf, errlen, "%s: unknown member \"%s\" (expected rate, burst)",
-                            where, key);
+            return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                              "%s: unknown member \"%s\" (expected rate, burst)", where, key);
     }
     const json_t *rate = json_object_get(v, "rate"), *burst = json_object_get(v, "burst");
     if (!rate || !burst)
-        return cfg_fail(errbuf, errlen, "%s: needs both rate and burst", where);
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL, "%s: needs both rate and burst", where);
     double r = json_number_value(rate), b = json_number_value(burst);
     if (!json_is_number(rate) || !(r > 0) || !isfinite(r) || r > 1e9)
-        return cfg_fail(errbuf, errlen, "%s.rate: must be a number of tokens per second > 0",
-                        where);
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                          "%s.rate: must be a number of tokens per second > 0", where);
     if (!json_is_number(burst) || !(b >= 1) || b > 1e9 || b != floor(b))
-        return cfg_fail(errbuf, errlen, "%s.burst: must be a whole number >= 1", where);
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL, "%s.burst: must be a whole number >= 1",
+                          where);
     *out = (ratelimit_limit_t){.rate = r, .burst = b};
     return 0;
 }
@@ -463,7 +449,7 @@ void ratelimit_config_destroy(ratelimit_config_t **self_p)
 static int parse_config(const json_t *config, ratelimit_config_t *c, char *errbuf, size_t errlen)
 {
     if (!json_is_object(config))
-        return cfg_fail(errbuf, errlen, "rate limits: must be an object");
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL, "rate limits: must be an object");
     const char *key;
     json_t *value;
     json_object_foreach((json_t *)config, key, value)
@@ -478,13 +464,14 @@ static int parse_config(const json_t *config, ratelimit_config_t *c, char *errbu
         } else if (strcmp(key, "max_keys") == 0) {
             json_int_t n = json_integer_value(value);
             if (!json_is_integer(value) || n < 1 || n > 1000000000)
-                return cfg_fail(errbuf, errlen, "max_keys: must be a whole number >= 1");
+                return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                                  "max_keys: must be a whole number >= 1");
             c->max_entries = (size_t)n;
         } else if (strcmp(key, "routes") == 0) {
             if (!json_is_object(value))
-                return cfg_fail(errbuf, errlen,
-                                "routes: must be an object of \"METHOD /path\": "
-                                "{\"rate\": ..., \"burst\": ...}");
+                return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                                  "routes: must be an object of \"METHOD /path\": "
+                                  "{\"rate\": ..., \"burst\": ...}");
             c->routes = calloc(json_object_size(value) + 1, sizeof *c->routes);
             if (!c->routes)
                 return FENTA_ENOMEM;
@@ -495,10 +482,11 @@ static int parse_config(const json_t *config, ratelimit_config_t *c, char *errbu
                 char where[320];
                 snprintf(where, sizeof where, "routes[\"%.256s\"]", route);
                 if (!route_ok(route))
-                    return cfg_fail(errbuf, errlen,
-                                    "%s: a route is \"METHOD /path\" (GET, HEAD, POST, PUT, PATCH, "
-                                    "DELETE or OPTIONS, one space, a path from \"/\")",
-                                    where);
+                    return fenta_fail(
+                        errbuf, errlen, FENTA_EINVAL,
+                        "%s: a route is \"METHOD /path\" (GET, HEAD, POST, PUT, PATCH, "
+                        "DELETE or OPTIONS, one space, a path from \"/\")",
+                        where);
                 ratelimit_route_t *r = &c->routes[c->nroutes];
                 if ((rc = parse_limit(limit, where, &r->limit, errbuf, errlen)) < 0)
                     return rc;
@@ -507,8 +495,8 @@ static int parse_config(const json_t *config, ratelimit_config_t *c, char *errbu
                 c->nroutes++;
             }
         } else {
-            return cfg_fail(errbuf, errlen,
-                            "unknown member \"%s\" (expected ip, user, routes, max_keys)", key);
+            return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                              "unknown member \"%s\" (expected ip, user, routes, max_keys)", key);
         }
         if (rc < 0)
             return rc;
@@ -528,7 +516,7 @@ int ratelimit_config_parse(const json_t *config, ratelimit_config_t **out, char 
     int rc = parse_config(config, c, errbuf, errlen);
     if (rc < 0) {
         if (rc == FENTA_ENOMEM)
-            cfg_fail(errbuf, errlen, "out of memory");
+            fenta_fail(errbuf, errlen, FENTA_EINVAL, "out of memory");
         ratelimit_config_destroy(&c);
         return rc;
     }

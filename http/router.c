@@ -3,6 +3,7 @@
  * compare is a few short strcmps, cheaper than any structure to maintain. */
 #include "http/router.h"
 #include "runtime/error.h"
+#include "runtime/strutil.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -60,17 +61,6 @@ const http_route_t *router_route(const router_t *r, size_t i)
     return r && i < r->n ? &r->entries[i]->route : NULL;
 }
 
-static bool method_ok(const char *m)
-{
-    size_t n = m ? strlen(m) : 0;
-    if (n == 0 || n > 16)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (m[i] < 'A' || m[i] > 'Z')
-            return false;
-    return true;
-}
-
 /* Literal characters: RFC 3986 pchar without '%' (a literal is compared with
  * the decoded path, so it must not itself be encoded) and nothing a metric
  * label would need escaped. */
@@ -102,7 +92,7 @@ static char *dup_or_null(const char *s)
 static entry_t *compile(const http_route_t *route, int *err)
 {
     *err = FENTA_EINVAL;
-    if (!route || !route->handler || !method_ok(route->method) || !route->pattern ||
+    if (!route || !route->handler || !strutil_is_method(route->method) || !route->pattern ||
         route->pattern[0] != '/')
         return NULL;
     entry_t *e = calloc(1, sizeof(*e));

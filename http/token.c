@@ -1,10 +1,8 @@
-/* token.c - opaque bearer secrets (generate, hash, verify, classify) and the
- * strict base64url codec. See token.h for the formats. */
+/* token.c - opaque bearer secrets (generate, hash, verify, classify). See
+ * token.h for the formats. */
 #include "http/token.h"
+#include "runtime/crypto.h"
 #include "runtime/error.h"
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -12,29 +10,10 @@
 #define SECRET_BYTES 32
 
 static const char BASE62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-static const char B64URL[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 static bool is_base62(unsigned char c)
 {
     return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-}
-
-/* Value of a base64url character, or -1. A table would be faster, but this is
- * branchy only on the character class, which is public (the shape of a token),
- * never on secret bits beyond what the caller already holds. */
-static int b64url_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
 }
 
 /* The 32 bytes as a fixed-width 43-digit base62 number, most significant digit
@@ -54,7 +33,7 @@ static void base62_encode32(const unsigned char in[SECRET_BYTES], char out[TOKEN
         }
         out[i] = BASE62[rem];
     }
-    OPENSSL_cleanse(num, sizeof num);
+    crypto_wipe(num, sizeof num);
 }
 
 static const char *kind_prefix(token_kind_t kind, size_t *len)
@@ -79,70 +58,37 @@ int token_generate(token_kind_t kind, char *out, size_t out_size)
     if (!prefix || !out || out_size < plen + TOKEN_BODY_LEN + 1)
         return FENTA_EINVAL;
     unsigned char raw[SECRET_BYTES];
-    if (RAND_bytes(raw, sizeof raw) != 1)
+    if (crypto_random(raw, sizeof raw) != 0)
         return FENTA_EIO;
     memcpy(out, prefix, plen);
     base62_encode32(raw, out + plen);
     out[plen + TOKEN_BODY_LEN] = '\0';
-    OPENSSL_cleanse(raw, sizeof raw);
-    return 0;
-}
-
-static int sha256(const char *data, size_t len, unsigned char md[32])
-{
-    unsigned int mdlen = 0;
-    if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
-        return FENTA_EIO;
+    crypto_wipe(raw, sizeof raw);
     return 0;
 }
 
 int token_hash(const char *secret, size_t len, char *out, size_t out_size)
 {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char md[32];
+    uint8_t md[CRYPTO_SHA256_LEN];
     if ((!secret && len) || !out || out_size < TOKEN_HASH_HEX_LEN + 1)
         return FENTA_EINVAL;
-    int rc = sha256(secret ? secret : "", len, md);
+    int rc = crypto_sha256(secret, len, md);
     if (rc)
         return rc;
-    for (size_t i = 0; i < sizeof md; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
-    out[TOKEN_HASH_HEX_LEN] = '\0';
+    crypto_hex(md, sizeof md, out);
     return 0;
-}
-
-/* Hex to bytes, without branching on the digit values (the stored hash is not
- * secret in itself, but it is cheap to keep the whole comparison flat). */
-static bool unhex32(const char *hex, unsigned char out[32])
-{
-    unsigned bad = 0;
-    for (size_t i = 0; i < 64; i++) {
-        unsigned c = (unsigned char)hex[i];
-        unsigned d = c - '0';          /* 0..9 when a digit, huge otherwise */
-        unsigned l = (c | 0x20) - 'a'; /* 0..5 when a-f/A-F */
-        unsigned is_d = (d < 10), is_l = (l < 6);
-        unsigned v = (d & -is_d) | ((l + 10) & -is_l);
-        bad |= !(is_d | is_l);
-        if (i & 1)
-            out[i / 2] |= (unsigned char)v;
-        else
-            out[i / 2] = (unsigned char)(v << 4);
-    }
-    return bad == 0;
 }
 
 int token_verify(const char *presented, size_t len, const char *stored_hex)
 {
-    unsigned char got[32], want[32];
+    uint8_t got[CRYPTO_SHA256_LEN], want[CRYPTO_SHA256_LEN];
     if (!presented || !stored_hex || strnlen(stored_hex, 65) != TOKEN_HASH_HEX_LEN)
         return FENTA_EAUTH;
-    if (!unhex32(stored_hex, want))
+    if (crypto_unhex(stored_hex, want, sizeof want) != 0)
         return FENTA_EAUTH;
-    if (sha256(presented, len, got))
+    if (crypto_sha256(presented, len, got))
         return FENTA_EAUTH;
-    return CRYPTO_memcmp(got, want, sizeof got) == 0 ? 0 : FENTA_EAUTH;
+    return crypto_equal(got, want, sizeof got) ? 0 : FENTA_EAUTH;
 }
 
 /* Kind of s when it is a well-formed PAT or refresh token, else INVALID; sets
@@ -189,7 +135,7 @@ static bool looks_like_jwt(const char *s, size_t len)
                 return false;
             dots++;
             seg = 0;
-        } else if (b64url_value((unsigned char)s[i]) < 0) {
+        } else if (!is_base62((unsigned char)s[i]) && s[i] != '-' && s[i] != '_') {
             return false;
         } else {
             seg++;
@@ -207,64 +153,4 @@ token_kind_t token_classify(const char *s, size_t len)
     if (k != TOKEN_KIND_INVALID)
         return k;
     return looks_like_jwt(s, len) ? TOKEN_KIND_JWT : TOKEN_KIND_INVALID;
-}
-
-int token_b64url_encode(const unsigned char *in, size_t len, char *out, size_t out_size)
-{
-    if (!out || (!in && len))
-        return FENTA_EINVAL;
-    size_t need = TOKEN_B64URL_LEN(len);
-    if (out_size < need + 1 || need > INT32_MAX)
-        return FENTA_ETOOBIG;
-    size_t o = 0, i = 0;
-    for (; i + 3 <= len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        out[o++] = B64URL[v >> 18];
-        out[o++] = B64URL[(v >> 12) & 63];
-        out[o++] = B64URL[(v >> 6) & 63];
-        out[o++] = B64URL[v & 63];
-    }
-    if (len - i == 1) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        out[o++] = B64URL[v >> 18];
-        out[o++] = B64URL[(v >> 12) & 63];
-    } else if (len - i == 2) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-        out[o++] = B64URL[v >> 18];
-        out[o++] = B64URL[(v >> 12) & 63];
-        out[o++] = B64URL[(v >> 6) & 63];
-    }
-    out[o] = '\0';
-    return (int)o;
-}
-
-int token_b64url_decode(const char *in, size_t len, unsigned char *out, size_t out_size,
-                        size_t *out_len)
-{
-    if ((!in && len) || !out_len || len % 4 == 1)
-        return FENTA_EINVAL;
-    size_t need = len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0);
-    if (need > out_size || (!out && need))
-        return FENTA_ETOOBIG;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64url_value((unsigned char)in[i]);
-        if (v < 0)
-            return FENTA_EINVAL;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    /* Leftover bits must be zero: otherwise "AB" and "AC" would both decode
-     * to the same byte and a signature could be re-spelt. */
-    if (acc != 0)
-        return FENTA_EINVAL;
-    *out_len = o;
-    return 0;
 }

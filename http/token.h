@@ -1,7 +1,7 @@
 /* token.h - opaque bearer secrets: personal access tokens and refresh tokens.
  *
  * A secret is a type prefix followed by 43 base62 characters that encode 32
- * bytes from RAND_bytes (256 bits):
+ * random bytes (crypto_random, 256 bits):
  *     fenta_pat_<43 base62>   personal access token
  *     fenta_rt_<43 base62>    refresh token
  * The server stores only token_hash() of a secret (hex SHA-256 of the whole
@@ -11,9 +11,6 @@
  *
  * token_classify() tells a presented bearer string apart (PAT, refresh, JWT)
  * from its public shape alone, before any secret is looked at.
- *
- * Also home of the strict base64url codec (RFC 4648 §5, no padding) used by
- * the JWT and CSRF code.
  *
  * All functions are thread-safe and allocate nothing; outputs go to caller
  * buffers of the documented sizes. */
@@ -65,21 +62,5 @@ int token_public_id(const char *secret, size_t len, char *out, size_t out_size);
 /* The kind of a presented bearer string, from its shape only (a JWT is not
  * verified here: use jwts_verify). Never reads past len. */
 token_kind_t token_classify(const char *s, size_t len);
-
-/* Characters token_b64url_encode writes for n input bytes (no NUL, no padding). */
-#define TOKEN_B64URL_LEN(n) (((n) / 3) * 4 + ((n) % 3 ? (n) % 3 + 1 : 0))
-
-/* Base64url without padding of len bytes into out, NUL-terminated. Returns the
- * number of characters written, FENTA_ETOOBIG (nothing usable written) when
- * out_size < TOKEN_B64URL_LEN(len) + 1, FENTA_EINVAL for NULL buffers. */
-int token_b64url_encode(const unsigned char *in, size_t len, char *out, size_t out_size);
-
-/* Strict base64url decode of len characters into out: refuses padding, any
- * character outside [A-Za-z0-9_-], a length of 1 mod 4 and non-zero unused
- * trailing bits (so each byte string has exactly one accepted encoding).
- * Stores the decoded size in *out_len. FENTA_EINVAL for bad input,
- * FENTA_ETOOBIG when out_size is too small. */
-int token_b64url_decode(const char *in, size_t len, unsigned char *out, size_t out_size,
-                        size_t *out_len);
 
 #endif

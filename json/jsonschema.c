@@ -8,6 +8,8 @@
 #include "json/jsonschema.h"
 #include "json/jsonformat.h"
 #include "runtime/error.h"
+#include "runtime/strbuf.h"
+#include "runtime/vec.h"
 #include <math.h>
 #include <regex.h>
 #include <stdarg.h>
@@ -22,86 +24,6 @@
 #define MAX_DEPTH 2048
 /* Schemas are written by us, but a runaway nesting still gets a message. */
 #define MAX_SCHEMA_DEPTH 256
-
-/* ---- a growable byte buffer (paths, canonical forms, messages) ---------- */
-
-typedef struct {
-    char *p;    /* bytes, always NUL-terminated when cap > 0 */
-    size_t len; /* bytes used, excluding the NUL */
-    size_t cap; /* bytes allocated */
-    bool oom;   /* an append failed; the content is then incomplete */
-} sbuf_t;
-
-static void sb_putn(sbuf_t *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (b->len + n + 1 > cap)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(sbuf_t *b, const char *s)
-{
-    sb_putn(b, s, strlen(s));
-}
-
-static void sb_putc(sbuf_t *b, char c)
-{
-    sb_putn(b, &c, 1);
-}
-
-static void sb_printf(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf_t *b, const char *fmt, ...)
-{
-    char tmp[128];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n < sizeof tmp) {
-        sb_putn(b, tmp, (size_t)n);
-        return;
-    }
-    char *big = malloc((size_t)n + 1);
-    if (!big) {
-        b->oom = true;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    sb_putn(b, big, (size_t)n);
-    free(big);
-}
-
-/* Drops everything after len (used to pop a path segment). */
-static void sb_truncate(sbuf_t *b, size_t len)
-{
-    if (b->p && len <= b->len) {
-        b->len = len;
-        b->p[len] = '\0';
-    }
-}
-
-static const char *sb_str(const sbuf_t *b)
-{
-    return b->p ? b->p : "";
-}
 
 /* ---- UTF-8 -------------------------------------------------------------- */
 
@@ -183,40 +105,40 @@ static bool real_as_int(double d, long long *out)
 }
 
 /* 0, or -1 when the value nests deeper than MAX_DEPTH (b->oom on memory). */
-static int canon(sbuf_t *b, const json_t *v, int depth)
+static int canon(strbuf_t *b, const json_t *v, int depth)
 {
     if (depth > MAX_DEPTH)
         return -1;
     long long ll;
     switch (json_typeof(v)) {
     case JSON_NULL:
-        sb_putc(b, 'N');
+        strbuf_appendc(b, 'N');
         return 0;
     case JSON_TRUE:
-        sb_putc(b, 'T');
+        strbuf_appendc(b, 'T');
         return 0;
     case JSON_FALSE:
-        sb_putc(b, 'F');
+        strbuf_appendc(b, 'F');
         return 0;
     case JSON_INTEGER:
-        sb_printf(b, "i%lld", (long long)json_integer_value(v));
+        strbuf_appendf(b, "i%lld", (long long)json_integer_value(v));
         return 0;
     case JSON_REAL:
         if (real_as_int(json_real_value(v), &ll))
-            sb_printf(b, "i%lld", ll);
+            strbuf_appendf(b, "i%lld", ll);
         else
-            sb_printf(b, "r%.17g", json_real_value(v));
+            strbuf_appendf(b, "r%.17g", json_real_value(v));
         return 0;
     case JSON_STRING:
-        sb_printf(b, "s%zu:", json_string_length(v));
-        sb_putn(b, json_string_value(v), json_string_length(v));
+        strbuf_appendf(b, "s%zu:", json_string_length(v));
+        strbuf_append_len(b, json_string_value(v), json_string_length(v));
         return 0;
     case JSON_ARRAY: {
-        sb_printf(b, "a%zu[", json_array_size(v));
+        strbuf_appendf(b, "a%zu[", json_array_size(v));
         for (size_t i = 0; i < json_array_size(v); i++)
             if (canon(b, json_array_get(v, i), depth + 1) < 0)
                 return -1;
-        sb_putc(b, ']');
+        strbuf_appendc(b, ']');
         return 0;
     }
     case JSON_OBJECT: {
@@ -234,14 +156,14 @@ static int canon(sbuf_t *b, const json_t *v, int depth)
             m[k].value = json_object_iter_value(it);
         }
         qsort(m, k, sizeof *m, cmp_members);
-        sb_printf(b, "o%zu{", k);
+        strbuf_appendf(b, "o%zu{", k);
         int rc = 0;
         for (size_t i = 0; i < k && rc == 0; i++) {
-            sb_printf(b, "s%zu:", m[i].len);
-            sb_putn(b, m[i].key, m[i].len);
+            strbuf_appendf(b, "s%zu:", m[i].len);
+            strbuf_append_len(b, m[i].key, m[i].len);
             rc = canon(b, m[i].value, depth + 1);
         }
-        sb_putc(b, '}');
+        strbuf_appendc(b, '}');
         free(m);
         return rc;
     }
@@ -402,24 +324,13 @@ typedef struct {
     jsonschema_t *s; /* being built */
     char *err;       /* caller's error buffer, may be NULL */
     size_t errlen;   /* its size */
-    sbuf_t at;       /* JSON Pointer of the schema being compiled */
+    strbuf_t at;     /* JSON Pointer of the schema being compiled */
     int depth;       /* schema nesting */
 } cc_t;
 
-static int fail(cc_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(cc_t *c, const char *fmt, ...)
-{
-    if (c->err && c->errlen) {
-        int n = snprintf(c->err, c->errlen, "#%s: ", sb_str(&c->at));
-        if (n >= 0 && (size_t)n < c->errlen) {
-            va_list ap;
-            va_start(ap, fmt);
-            vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
-            va_end(ap);
-        }
-    }
-    return -1;
-}
+/* "#POINTER: " + message into the caller's buffer; -1. fmt is a literal. */
+#define fail(c, fmt, ...)                                                                          \
+    fenta_fail((c)->err, (c)->errlen, -1, "#%s: " fmt, strbuf_str(&(c)->at), ##__VA_ARGS__)
 
 static int fail_oom(cc_t *c)
 {
@@ -427,30 +338,24 @@ static int fail_oom(cc_t *c)
 }
 
 /* Appends "/" and key escaped as a JSON Pointer token (~ -> ~0, / -> ~1). */
-static void at_push(sbuf_t *b, const char *key)
+static void at_push(strbuf_t *b, const char *key)
 {
-    sb_putc(b, '/');
+    strbuf_appendc(b, '/');
     for (const char *p = key; *p; p++) {
         if (*p == '~')
-            sb_puts(b, "~0");
+            strbuf_append(b, "~0");
         else if (*p == '/')
-            sb_puts(b, "~1");
+            strbuf_append(b, "~1");
         else
-            sb_putc(b, *p);
+            strbuf_appendc(b, *p);
     }
 }
 
 static node_t *new_node(cc_t *c)
 {
     jsonschema_t *s = c->s;
-    if (s->nnodes == s->capnodes) {
-        size_t cap = s->capnodes ? s->capnodes * 2 : 16;
-        node_t **nodes = realloc(s->nodes, cap * sizeof *nodes);
-        if (!nodes)
-            return NULL;
-        s->nodes = nodes;
-        s->capnodes = cap;
-    }
+    if (vec_reserve(s->nodes, s->capnodes, s->nnodes + 1) != 0)
+        return NULL;
     node_t *n = calloc(1, sizeof *n);
     if (!n)
         return NULL;
@@ -470,7 +375,7 @@ static node_t *compile_sub(cc_t *c, const json_t *schema, const char *name)
     if (name)
         at_push(&c->at, name);
     node_t *n = compile_node(c, schema);
-    sb_truncate(&c->at, mark);
+    strbuf_truncate(&c->at, mark);
     return n;
 }
 
@@ -573,13 +478,13 @@ static int kw_additional(cc_t *c, node_t *n, const json_t *v)
 /* Fills l (zeroed by the caller, freed by literal_free even half-filled). */
 static int literal_init(cc_t *c, literal_t *l, const json_t *v)
 {
-    sbuf_t b = {0};
+    strbuf_t b = STRBUF_INIT;
     if (canon(&b, v, 0) < 0) {
-        free(b.p);
+        strbuf_free(&b);
         return fail(c, "value nests too deeply");
     }
     if (b.oom) {
-        free(b.p);
+        strbuf_free(&b);
         return fail_oom(c);
     }
     l->canon = b.p;
@@ -759,7 +664,7 @@ static int kw_ref(cc_t *c, node_t *n, const json_t *v)
     if (!json_is_string(v))
         return fail(c, "must be a string");
     n->ref = strdup(json_string_value(v));
-    n->ref_at = strdup(sb_str(&c->at));
+    n->ref_at = strdup(strbuf_str(&c->at));
     return n->ref && n->ref_at ? 0 : fail_oom(c);
 }
 
@@ -881,7 +786,7 @@ static node_t *compile_node(cc_t *c, const json_t *schema)
         at_push(&c->at, key);
         rc = KEYWORDS[k].compile(c, n, value);
         if (rc == 0)
-            sb_truncate(&c->at, mark);
+            strbuf_truncate(&c->at, mark);
         if (rc < 0)
             break;
     }
@@ -967,8 +872,8 @@ static int link_refs(cc_t *c)
         node_t *n = s->nodes[i];
         if (!n->ref)
             continue;
-        sb_truncate(&c->at, 0);
-        sb_puts(&c->at, n->ref_at);
+        strbuf_truncate(&c->at, 0);
+        strbuf_append(&c->at, n->ref_at);
         n->ref_target = resolve(c, n->ref);
         if (!n->ref_target)
             return -1;
@@ -981,8 +886,8 @@ static int link_refs(cc_t *c)
         size_t steps = 0;
         for (node_t *p = n->ref_target; p; p = p->ref_target) {
             if (p == n || ++steps > s->nnodes) {
-                sb_truncate(&c->at, 0);
-                sb_puts(&c->at, n->ref_at);
+                strbuf_truncate(&c->at, 0);
+                strbuf_append(&c->at, n->ref_at);
                 return fail(c, "$ref \"%s\" is part of a cycle that never descends", n->ref);
             }
         }
@@ -1011,11 +916,11 @@ jsonschema_t *jsonschema_compile(const json_t *schema, char *errbuf, size_t errl
     if (!c.s->root || link_refs(&c) < 0 || c.at.oom) {
         if (c.at.oom)
             fail_oom(&c);
-        free(c.at.p);
+        strbuf_free(&c.at);
         jsonschema_free(&c.s);
         return NULL;
     }
-    free(c.at.p);
+    strbuf_free(&c.at);
     return c.s;
 }
 
@@ -1059,7 +964,7 @@ static bool format_ok(enum format f, const char *s, size_t n)
 
 typedef struct {
     json_t *problems; /* collected problems; NULL: stop at the first */
-    sbuf_t path;      /* JSONPath of the value being validated */
+    strbuf_t path;    /* JSONPath of the value being validated */
     bool failed;      /* at least one problem */
     bool oom;         /* memory ran out; the result is FENTA_ENOMEM */
 } vc_t;
@@ -1084,7 +989,7 @@ static void problem(vc_t *v, const char *keyword, const char *fmt, ...)
     /* Truncation may have cut a multi-byte character; jansson wants UTF-8. */
     for (size_t len = strlen(msg); len && utf8_count((unsigned char *)msg, len) < 0;)
         msg[--len] = '\0';
-    json_t *p = json_pack("{s:s, s:s, s:s}", "path", v->path.oom ? "$" : sb_str(&v->path),
+    json_t *p = json_pack("{s:s, s:s, s:s}", "path", v->path.oom ? "$" : strbuf_str(&v->path),
                           "keyword", keyword, "message", msg);
     if (!p || json_array_append_new(v->problems, p) < 0)
         v->oom = true;
@@ -1111,26 +1016,26 @@ static bool plain_name(const char *k, size_t n)
 }
 
 /* ".name" or "['any \'name\'']" (JSONPath normalized-path escaping). */
-static void path_member(sbuf_t *b, const char *k, size_t n)
+static void path_member(strbuf_t *b, const char *k, size_t n)
 {
     if (plain_name(k, n)) {
-        sb_putc(b, '.');
-        sb_putn(b, k, n);
+        strbuf_appendc(b, '.');
+        strbuf_append_len(b, k, n);
         return;
     }
-    sb_puts(b, "['");
+    strbuf_append(b, "['");
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)k[i];
         if (ch == '\'' || ch == '\\') {
-            sb_putc(b, '\\');
-            sb_putc(b, (char)ch);
+            strbuf_appendc(b, '\\');
+            strbuf_appendc(b, (char)ch);
         } else if (ch < 0x20) {
-            sb_printf(b, "\\u%04x", ch);
+            strbuf_appendf(b, "\\u%04x", ch);
         } else {
-            sb_putc(b, (char)ch);
+            strbuf_appendc(b, (char)ch);
         }
     }
-    sb_puts(b, "']");
+    strbuf_append(b, "']");
 }
 
 static bool types_match(unsigned types, const json_t *inst)
@@ -1273,18 +1178,18 @@ static bool check_string(vc_t *v, const node_t *n, const json_t *inst)
 
 static void check_literals(vc_t *v, const node_t *n, const json_t *inst)
 {
-    sbuf_t b = {0};
+    strbuf_t b = STRBUF_INIT;
     if (canon(&b, inst, 0) < 0) {
-        free(b.p);
+        strbuf_free(&b);
         problem(v, n->konst ? "const" : "enum", "nests too deeply to compare");
         return;
     }
     if (b.oom) {
-        free(b.p);
+        strbuf_free(&b);
         v->oom = true;
         return;
     }
-    const char *c = sb_str(&b);
+    const char *c = strbuf_str(&b);
     if (n->konst && !(n->konst->len == b.len && memcmp(n->konst->canon, c, b.len) == 0))
         problem(v, "const", "must be equal to %s", n->const_text);
     if (n->nenums) {
@@ -1294,7 +1199,7 @@ static void check_literals(vc_t *v, const node_t *n, const json_t *inst)
         if (!found)
             problem(v, "enum", "must be one of: %s", n->enum_text);
     }
-    free(b.p);
+    strbuf_free(&b);
 }
 
 typedef struct {
@@ -1327,7 +1232,7 @@ static void check_unique(vc_t *v, const json_t *inst)
     }
     bool too_deep = false;
     for (size_t i = 0; i < n && !v->oom; i++) {
-        sbuf_t b = {0};
+        strbuf_t b = STRBUF_INIT;
         if (canon(&b, json_array_get(inst, i), 0) < 0)
             too_deep = true;
         if (b.oom)
@@ -1372,7 +1277,7 @@ static void check_object(vc_t *v, const node_t *n, const json_t *inst, int depth
             continue;
         path_member(&v->path, k, klen);
         problem(v, "required", "is required");
-        sb_truncate(&v->path, mark);
+        strbuf_truncate(&v->path, mark);
     }
     if (!n->prop_index && n->addl == ADDL_ANY)
         return;
@@ -1391,7 +1296,7 @@ static void check_object(vc_t *v, const node_t *n, const json_t *inst, int depth
             validate(v, sub, json_object_iter_value(it), depth + 1);
         else
             problem(v, "additionalProperties", "is not allowed");
-        sb_truncate(&v->path, mark);
+        strbuf_truncate(&v->path, mark);
     }
 }
 
@@ -1410,9 +1315,9 @@ static void check_array(vc_t *v, const node_t *n, const json_t *inst, int depth)
         return;
     size_t mark = v->path.len;
     for (size_t i = 0; i < count && !done(v); i++) {
-        sb_printf(&v->path, "[%zu]", i);
+        strbuf_appendf(&v->path, "[%zu]", i);
         validate(v, n->items, json_array_get(inst, i), depth + 1);
-        sb_truncate(&v->path, mark);
+        strbuf_truncate(&v->path, mark);
     }
 }
 
@@ -1462,11 +1367,11 @@ int jsonschema_validate(const jsonschema_t *schema, const json_t *instance, json
         if (!v.problems)
             return FENTA_ENOMEM;
     }
-    sb_putc(&v.path, '$');
+    strbuf_appendc(&v.path, '$');
     validate(&v, schema->root, instance, 0);
     if (v.path.oom)
         v.oom = true;
-    free(v.path.p);
+    strbuf_free(&v.path);
     if (v.oom) {
         json_decref(v.problems);
         return FENTA_ENOMEM;

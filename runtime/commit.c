@@ -11,6 +11,7 @@
 #include "runtime/log.h"
 #include "runtime/metrics.h"
 #include "runtime/clock.h"
+#include "runtime/vec.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -123,28 +124,13 @@ _Noreturn static void bad_op(unsigned kind, const char *where)
     abort();
 }
 
-static int grow_to(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap ? *cap * 2 : 8;
-    while (n < need)
-        n *= 2;
-    void *q = realloc(*p, n * elem);
-    if (!q)
-        return FENTA_ENOMEM;
-    *p = q;
-    *cap = n;
-    return 0;
-}
-
 int runtime__batch_op(batch_t *b, op_kind_t kind, store_db_t db, const void *key, size_t klen,
                       const void *val, size_t vlen)
 {
     if ((unsigned)kind >= OP_KINDS)
         bad_op((unsigned)kind, "runtime__batch_op");
-    if (grow_to((void **)&b->ops, &b->capops, b->nops + 1, sizeof(op_t)) ||
-        grow_to((void **)&b->buf, &b->cap, b->len + klen + vlen, 1))
+    if (vec_reserve(b->ops, b->capops, b->nops + 1) ||
+        vec_reserve(b->buf, b->cap, b->len + klen + vlen))
         return FENTA_ENOMEM;
     op_t *op = &b->ops[b->nops++];
     *op = (op_t){.kind = (uint8_t)kind,
@@ -166,7 +152,7 @@ int runtime__batch_op(batch_t *b, op_kind_t kind, store_db_t db, const void *key
 int runtime__batch_hold(runtime_t *rt, batch_t *b, actor_t *a)
 {
     (void)rt;
-    if (grow_to((void **)&b->actors, &b->capactors, b->nactors + 1, sizeof(actor_t *)))
+    if (vec_reserve(b->actors, b->capactors, b->nactors + 1))
         return FENTA_ENOMEM;
     b->actors[b->nactors++] = a;
     a->uncommitted++;

@@ -10,6 +10,7 @@
 #include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
+#include "runtime/vec.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -220,14 +221,8 @@ static int collect_cb(const dlq_entry_t *e, void *arg)
     collect_t *c = arg;
     if (c->decodable_only && !e->env)
         return 0;
-    if (c->n == c->cap) {
-        size_t n = c->cap ? c->cap * 2 : 16;
-        dlq_entry_t **v = realloc(c->v, n * sizeof *v);
-        if (!v)
-            return FENTA_ENOMEM;
-        c->v = v;
-        c->cap = n;
-    }
+    if (vec_reserve(c->v, c->cap, c->n + 1) != 0)
+        return FENTA_ENOMEM;
     dlq_entry_t *copy = calloc(1, sizeof *copy);
     if (!copy)
         return FENTA_ENOMEM;

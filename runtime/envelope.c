@@ -11,6 +11,7 @@
  * strings, and skips unknown values iteratively, so nesting depth is no issue. */
 #include "runtime/envelope.h"
 #include "runtime/error.h"
+#include "runtime/strbuf.h"
 #include <msgpack.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -224,32 +225,12 @@ int envelope_add_error(envelope_t *self, uint32_t attempt, int64_t at_ms, const 
 
 /* ---- encode ----------------------------------------------------------------------- */
 
-typedef struct {
-    uint8_t *data; /* malloc'd, handed to the caller at the end */
-    size_t len;    /* bytes written */
-    size_t cap;    /* bytes allocated */
-} wbuf_t;
-
 /* msgpack-c's write callback: 0 or -1, which the packer passes back up. */
 static int wbuf_write(void *data, const char *p, size_t n)
 {
-    wbuf_t *w = data;
-    if (n > w->cap - w->len) {
-        size_t cap = w->cap ? w->cap : 256;
-        while (n > cap - w->len) {
-            if (cap > SIZE_MAX / 2)
-                return -1;
-            cap *= 2;
-        }
-        uint8_t *d = realloc(w->data, cap);
-        if (d == NULL)
-            return -1;
-        w->data = d;
-        w->cap = cap;
-    }
-    memcpy(w->data + w->len, p, n);
-    w->len += n;
-    return 0;
+    strbuf_t *w = data;
+    strbuf_append_len(w, p, n);
+    return strbuf_failed(w) ? -1 : 0;
 }
 
 static int pack_str(msgpack_packer *pk, const char *s, size_t len)
@@ -285,7 +266,7 @@ static int check_encodable(const envelope_t *self)
 }
 
 /* Enough for everything but the variable parts; only a first allocation size,
- * wbuf_write grows past it if it is ever wrong. */
+ * the buffer grows past it if it is ever wrong. */
 static size_t encoded_size_hint(const envelope_t *self)
 {
     size_t n = 128 + self->body_len;
@@ -342,9 +323,8 @@ int envelope_encode(const envelope_t *self, uint8_t **out, size_t *out_len)
     int rc = check_encodable(self);
     if (rc != 0)
         return rc;
-    wbuf_t w = {NULL, 0, encoded_size_hint(self)};
-    w.data = malloc(w.cap);
-    if (w.data == NULL)
+    strbuf_t w = STRBUF_INIT;
+    if (!strbuf_reserve(&w, encoded_size_hint(self)))
         return FENTA_ENOMEM;
     msgpack_packer pk;
     msgpack_packer_init(&pk, &w, wbuf_write);
@@ -353,12 +333,14 @@ int envelope_encode(const envelope_t *self, uint8_t **out, size_t *out_len)
     int bad = msgpack_pack_map(&pk, FIELD_COUNT);
     for (size_t i = 0; i < FIELD_COUNT; i++)
         bad |= pack_field(&pk, self, &fields[i]);
-    if (bad) {
-        free(w.data);
+    size_t len = 0;
+    uint8_t *data = (uint8_t *)strbuf_take(&w, &len); /* NULL when an append failed */
+    if (bad || data == NULL) {
+        free(data);
         return FENTA_ENOMEM; /* the only way our write callback fails */
     }
-    *out = w.data;
-    *out_len = w.len;
+    *out = data;
+    *out_len = len;
     return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -93,4 +94,16 @@ fail:;
     unlink(tmp);
     errno = e;
     return -1;
+}
+
+#ifndef FENTA_SOURCE_SCHEMAS
+#define FENTA_SOURCE_SCHEMAS "schemas"
+#endif
+
+const char *fsutil_schemas_dir(const char *configured)
+{
+    if (configured)
+        return configured;
+    const char *d = getenv("FENTA_SCHEMAS_DIR");
+    return d && *d ? d : FENTA_SOURCE_SCHEMAS;
 }

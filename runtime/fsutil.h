@@ -1,7 +1,8 @@
 /* fsutil.h - the file-system steps durable code repeats: folders made with
  * their parents, and files replaced whole or not at all (temporary file,
  * fsync, rename, fsync of the folder), so a crash never leaves half a file
- * under the final name; and folders removed whole. */
+ * under the final name; folders removed whole; and where the schemas
+ * folder is. */
 #ifndef FENTA_FSUTIL_H
 #define FENTA_FSUTIL_H
 #include <stddef.h>
@@ -22,5 +23,13 @@ int fsutil_sync_dir_of(const char *path);
 /* Writes len bytes to path.part, fsyncs it, renames it to path and fsyncs
  * the folder. 0, or -1 with errno (path.part removed). */
 int fsutil_write_file(const char *path, const void *data, size_t len, mode_t mode);
+
+/* The schemas folder (migrations, JSON Schemas, node types, templates, the
+ * OpenAPI document): configured when not NULL, else $FENTA_SCHEMAS_DIR when
+ * set and not empty, else the source tree's schemas/ (FENTA_SOURCE_SCHEMAS,
+ * fixed at build time). Borrowed: configured, the environment's or a
+ * constant. The one place this is decided, so the server, the renderer and
+ * the CLI never disagree about which files they read. */
+const char *fsutil_schemas_dir(const char *configured);
 
 #endif

@@ -8,8 +8,8 @@
  * value; if it would wrap, the id borrows the next millisecond instead. */
 #include "runtime/id.h"
 #include "runtime/clock.h"
+#include "runtime/crypto.h"
 #include "runtime/error.h"
-#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
@@ -61,14 +61,14 @@ static bool rnd_increment(uint8_t rnd[ID_RAND_BYTES])
     return false;
 }
 
-/* Fresh randomness for a new millisecond. RAND_bytes only fails when the
+/* Fresh randomness for a new millisecond. crypto_random only fails when the
  * system has no entropy source at all; counting on from the previous value
  * keeps ids unique and ordered within this process, which is the part of the
  * contract that a void id_new can still keep. */
 static void rnd_fresh(uint8_t rnd[ID_RAND_BYTES])
 {
     uint8_t fresh[ID_RAND_BYTES];
-    if (RAND_bytes(fresh, sizeof fresh) == 1)
+    if (crypto_random(fresh, sizeof fresh) == 0)
         memcpy(rnd, fresh, sizeof fresh);
     else
         rnd_increment(rnd);

@@ -44,6 +44,7 @@
 #include "runtime/crashlog.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
+#include "runtime/vec.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,14 +161,8 @@ static poison_t *find(poison_t *v, size_t n, uint64_t fp)
 
 static poison_t *add(fold_t *f, uint64_t fp)
 {
-    if (f->n == f->cap) {
-        size_t n = f->cap ? f->cap * 2 : 8;
-        poison_t *v = realloc(f->v, n * sizeof *v);
-        if (!v)
-            return NULL;
-        f->v = v;
-        f->cap = n;
-    }
+    if (vec_reserve(f->v, f->cap, f->n + 1) != 0)
+        return NULL;
     poison_t *p = &f->v[f->n++];
     memset(p, 0, sizeof *p);
     p->fp = fp;

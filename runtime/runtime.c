@@ -11,6 +11,7 @@
 #include "runtime/error.h"
 #include "runtime/log.h"
 #include "runtime/metrics.h"
+#include "runtime/vec.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -771,19 +772,6 @@ int actor_set_state(actor_ctx_t *ctx, const void *state, size_t len)
     return 0;
 }
 
-static int grow_ptrs(void ***p, size_t *cap, size_t need)
-{
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap ? *cap * 2 : 4;
-    void **q = realloc(*p, n * sizeof *q);
-    if (!q)
-        return FENTA_ENOMEM;
-    *p = q;
-    *cap = n;
-    return 0;
-}
-
 /* Adds a message to a batch: into the mailbox, a timer, or the outbox. The
  * envelope stays the caller's. */
 static int batch_message(runtime_t *rt, batch_t *b, const envelope_t *env, bool *local)
@@ -843,7 +831,7 @@ static int ctx_send(actor_ctx_t *ctx, const char *to, const char *type, const vo
     bool local;
     int rc = batch_message(ctx->rt, ctx->batch, env, &local);
     if (!rc && local) {
-        rc = grow_ptrs((void ***)&ctx->local, &ctx->caplocal, ctx->nlocal + 1);
+        rc = vec_reserve(ctx->local, ctx->caplocal, ctx->nlocal + 1);
         if (!rc) {
             ctx->local[ctx->nlocal++] = env;
             return 0;
@@ -1022,8 +1010,7 @@ int actor_spawn(actor_ctx_t *ctx, const char *addr, const char *sup, const void 
     rc = batch_spawn(ctx->batch, addr, sup, &sid, state, state_len);
     if (!rc) {
         a = make_resident(rt, addr, sup, &sid, state, state_len);
-        rc = a ? grow_ptrs((void ***)&ctx->spawned, &ctx->capspawned, ctx->nspawned + 1)
-               : FENTA_ENOMEM;
+        rc = a ? vec_reserve(ctx->spawned, ctx->capspawned, ctx->nspawned + 1) : FENTA_ENOMEM;
         if (!rc)
             ctx->spawned[ctx->nspawned++] = a;
     }

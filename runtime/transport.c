@@ -19,6 +19,7 @@
 #include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
+#include "runtime/vec.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -162,14 +163,8 @@ static int outbox_cb(const void *k, size_t kl, const void *v, size_t vl, void *a
     }
     if (!sent)
         return 0; /* not sent (peer unreachable): next round */
-    if (s->n == s->cap) {
-        size_t n = s->cap ? s->cap * 2 : 64;
-        inflight_t *q = realloc(s->next, n * sizeof *q);
-        if (!q)
-            return 0;
-        s->next = q;
-        s->cap = n;
-    }
+    if (vec_reserve(s->next, s->cap, s->n + 1) != 0)
+        return 0;
     s->next[s->n++] = (inflight_t){id, sent};
     return 0;
 }

@@ -6,14 +6,15 @@
  * (another migrator may have applied it while we waited), the file, its row.
  * The lock is transaction-scoped so a migrator that dies releases it. */
 #include "storage/migrate.h"
+#include "runtime/crypto.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
+#include "runtime/vec.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,12 +124,9 @@ static int read_file(const char *path, char **out)
 
 static void sha256_hex(const char *data, char out[65])
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    EVP_Digest(data, strlen(data), md, &mdlen, EVP_sha256(), NULL);
-    for (unsigned i = 0; i < mdlen && i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-    out[64] = '\0';
+    uint8_t md[CRYPTO_SHA256_LEN] = {0};
+    crypto_sha256(data, strlen(data), md);
+    crypto_hex(md, sizeof md, out);
 }
 
 static int cmp_version(const void *a, const void *b)
@@ -156,7 +154,8 @@ static int load_dir(const char *dir, mig_t **out, int *nout)
         return FENTA_EIO;
     }
     mig_t *migs = NULL;
-    int n = 0, cap = 0, rc = 0;
+    int n = 0, rc = 0;
+    size_t cap = 0;
     struct dirent *de;
     while (rc == 0 && (de = readdir(d))) {
         size_t len = strlen(de->d_name);
@@ -181,13 +180,8 @@ static int load_dir(const char *dir, mig_t **out, int *nout)
             log_kv(LOG_ERROR, NULL, "migrate: cannot read migration",
                    (const char *[]){"file", path, "error", fenta_strerror(rc), NULL});
         free(path);
-        if (rc == 0 && n == cap) {
-            mig_t *nm = realloc(migs, sizeof *migs * (size_t)(cap = cap ? cap * 2 : 16));
-            if (!nm)
-                rc = FENTA_ENOMEM;
-            else
-                migs = nm;
-        }
+        if (rc == 0)
+            rc = vec_reserve(migs, cap, (size_t)n + 1);
         if (rc != 0) {
             free(m.file);
             free(m.name);

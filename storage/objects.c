@@ -7,17 +7,16 @@
  * the same file system as every object, so the rename is atomic, and no key
  * can name it (segments never start with "."). */
 #include "storage/objects.h"
+#include "runtime/crypto.h"
 #include "runtime/error.h"
 #include "runtime/fsutil.h"
+#include "runtime/strutil.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,7 +157,7 @@ void objects_close(objects_t **o_p)
         return;
     objects_t *o = *o_p;
     if (o->secret)
-        OPENSSL_cleanse(o->secret, o->secretlen);
+        crypto_wipe(o->secret, o->secretlen);
     free(o->secret);
     free(o->root);
     free(o);
@@ -354,17 +353,6 @@ int objects_delete(objects_t *o, const char *key, char *err, size_t errlen)
 
 /* ---- signatures -------------------------------------------------------------------- */
 
-static bool method_ok(const char *m)
-{
-    size_t n = m ? strlen(m) : 0;
-    if (n == 0 || n > 16)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (m[i] < 'A' || m[i] > 'Z')
-            return false;
-    return true;
-}
-
 /* An address in numeric text (v4 or v6, no zone id) into its bytes: *fam
  * AF_INET or AF_INET6, out 16 bytes. False when ip is not one. */
 static bool parse_ip(const char *ip, int *fam, unsigned char out[16])
@@ -394,21 +382,12 @@ static int sign(const objects_t *o, const char *method, const char *key, int64_t
            : snprintf(msg, sizeof(msg), "%s\n%s\n%lld", method, key, (long long)expires);
     if (n < 0 || (size_t)n >= sizeof(msg))
         return FENTA_EINVAL;
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int maclen = 0;
-    if (!HMAC(EVP_sha256(), o->secret, (int)o->secretlen, (const unsigned char *)msg, (size_t)n,
-              mac, &maclen) ||
-        maclen != 32)
+    uint8_t mac[CRYPTO_SHA256_LEN];
+    if (crypto_hmac_sha256(o->secret, o->secretlen, msg, (size_t)n, mac) != 0)
         return FENTA_EIO;
-    unsigned char b64[48];
-    int bl = EVP_EncodeBlock(b64, mac, (int)maclen); /* 44 chars, one '=' */
-    if (bl != SIG_LEN + 1)
-        return FENTA_EIO;
-    for (int i = 0; i < SIG_LEN; i++)
-        out[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : (char)b64[i];
-    out[SIG_LEN] = '\0';
-    OPENSSL_cleanse(mac, sizeof(mac));
-    return 0;
+    int bl = crypto_b64_encode(CRYPTO_B64_URL, mac, sizeof mac, out, SIG_LEN + 1);
+    crypto_wipe(mac, sizeof(mac));
+    return bl == SIG_LEN ? 0 : FENTA_EIO;
 }
 
 int objects_presign_ip(const objects_t *o, const char *method, const char *key,
@@ -417,7 +396,7 @@ int objects_presign_ip(const objects_t *o, const char *method, const char *key,
 {
     if (!o || !buf)
         return fenta_fail(err, errlen, FENTA_EINVAL, "no store or no buffer");
-    if (!method_ok(method))
+    if (!strutil_is_method(method))
         return fenta_fail(err, errlen, FENTA_EINVAL, "method must be an upper-case token");
     if (expires_unix_s < 0)
         return fenta_fail(err, errlen, FENTA_EINVAL, "expiry must not be negative");
@@ -454,7 +433,7 @@ int objects_verify_ip(const objects_t *o, const char *method, const char *key, i
 {
     if (!o)
         return fenta_fail(err, errlen, FENTA_EINVAL, "no store");
-    if (!method_ok(method))
+    if (!strutil_is_method(method))
         return fenta_fail(err, errlen, FENTA_EINVAL, "method must be an upper-case token");
     int rc = objects_key_check(key, err, errlen);
     if (rc != 0)
@@ -465,8 +444,8 @@ int objects_verify_ip(const objects_t *o, const char *method, const char *key, i
         return fenta_fail(err, errlen, FENTA_EDENIED, "the URL signature is invalid");
     /* the length of a good signature is public; only the bytes are compared
      * in constant time */
-    bool good = sig && strlen(sig) == SIG_LEN && CRYPTO_memcmp(sig, want, SIG_LEN) == 0;
-    OPENSSL_cleanse(want, sizeof(want));
+    bool good = sig && strlen(sig) == SIG_LEN && crypto_equal(sig, want, SIG_LEN);
+    crypto_wipe(want, sizeof(want));
     if (!good)
         return fenta_fail(err, errlen, FENTA_EDENIED, "the URL signature is invalid");
     if (bound_ip) {

@@ -10,6 +10,7 @@
 #include "http/jwt.h"
 #include "http/token.h"
 #include "runtime/clock.h"
+#include "runtime/crypto.h"
 #include "runtime/error.h"
 #include <criterion/criterion.h>
 #include <openssl/evp.h>
@@ -58,7 +59,7 @@ TestSuite(jwt, .init = setup, .fini = teardown);
 
 static void b64(const void *in, size_t len, char *out, size_t cap)
 {
-    cr_assert_geq(token_b64url_encode(in, len, out, cap), 0);
+    cr_assert_geq(crypto_b64_encode(CRYPTO_B64_URL, in, len, out, cap), 0);
 }
 
 /* header.payload.signature with the signature made by md under key (md NULL:
@@ -386,7 +387,8 @@ Test(jwt, tampered_payload_refused)
     char *d1 = strchr(tok, '.'), *d2 = strchr(d1 + 1, '.');
     unsigned char p[2048];
     size_t n = 0;
-    cr_assert_eq(token_b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), p, sizeof p - 1, &n), 0);
+    cr_assert_eq(
+        crypto_b64_decode(CRYPTO_B64_URL, d1 + 1, (size_t)(d2 - d1 - 1), p, sizeof p - 1, &n), 0);
     p[n] = '\0';
     char *o = strstr((char *)p, "org-1");
     cr_assert_not_null(o);
