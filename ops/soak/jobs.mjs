@@ -12,7 +12,7 @@
 // the last line.
 import { connect } from '../bench/lib.mjs';
 
-const [base, rateArg = '400', secondsArg = '60'] = process.argv.slice(2);
+const [base, rateArg = '20', secondsArg = '300'] = process.argv.slice(2);
 const RATE = Number(rateArg), SECONDS = Number(secondsArg);
 const c = connect(base);
 const DEAD = 'fenta_messages_dead_lettered_total';

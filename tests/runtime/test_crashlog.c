@@ -451,7 +451,9 @@ Test(crashlog, a_crashing_message_sent_again_under_a_new_id_is_still_counted)
             break;
         assert_segv_death(status, deaths + 1);
         cr_assert_lt(deaths, 3, "the process kept dying: %d deaths", deaths + 1);
-        cr_assert_eq(drop_poison(dir), 1, "the crashing message was pending");
+        /* 0 when it crashed the process before its own send was durable:
+         * the very case this test is about, lost by the crash itself. */
+        cr_assert_leq(drop_poison(dir), 1, "one crashing message at most was pending");
     }
     cr_assert_eq(deaths, 2, "quarantined after 2 crashes, not %d", deaths);
     dead_t d = check_counts(dir, NO_MARK);
