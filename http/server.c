@@ -5,6 +5,9 @@
  * server_h2o_internal.h: streamed responses (server_stream.c), the access
  * log and request metrics (access_log.c), listening sockets, TLS and
  * connections (listen.c), and h2o's own error responses (server_errors.c).
+ * What is left (about 960 lines) is one path, a request from on_req to
+ * send_response with the loops and workers it runs on; it stays one file
+ * because all of it shares the job and guard lifetimes described below.
  *
  * These files are the one module that includes <h2o.h>. h2o is libh2o-evloop 2.2: it buffers
  * a whole request body (up to globalconf.max_request_entity_size, set to
