@@ -98,7 +98,7 @@ const char *app__role_name(unsigned bit)
     return "none";
 }
 
-static unsigned scope_bit(const char *name)
+unsigned app__scope_bit(const char *name)
 {
     for (unsigned i = 0; name && i < 3; i++)
         if (strcmp(name, scope_names[i]) == 0)
@@ -137,7 +137,7 @@ static int load_perms(app_t *app, const json_t *perms, char *errbuf, size_t errl
             }
             d->roles |= b;
         }
-        d->scope = scope_bit(json_string_value(json_object_get(p, "scope")));
+        d->scope = app__scope_bit(json_string_value(json_object_get(p, "scope")));
         if (!d->scope) {
             snprintf(errbuf, errlen, "permission %s: scope must be read, write or admin", name);
             return FENTA_EINVAL;
@@ -154,7 +154,6 @@ static int perm_index(const app_t *app, const char *name)
     return -1;
 }
 
-static int before(http_req_t *req, const http_route_t *route);
 static void dispatch(http_req_t *req);
 
 /* The listener's callback: a user changed (drop their entries), or
@@ -363,7 +362,7 @@ static bool ready(void *arg)
 void app_bind(app_t *app, http_config_t *cfg)
 {
     cfg->app = app;
-    cfg->before = before;
+    cfg->before = app__before;
     cfg->ready = ready;
 }
 
@@ -418,7 +417,7 @@ pg_conn_t *app__db(http_req_t *req)
 }
 
 /* Gives the request's connection back to the pool. */
-static void release_conn(http_req_t *req)
+void app__release_conn(http_req_t *req)
 {
     caller_t *cl = http_data(req);
     if (cl && cl->conn)
@@ -431,7 +430,7 @@ static void dispatch(http_req_t *req)
 {
     const route_info_t *ri = app__route(req);
     ri->fn(req);
-    release_conn(req);
+    app__release_conn(req);
 }
 
 int app__exec(pg_conn_t *conn, const char *sql, int nparams, const char *const *params)
@@ -467,125 +466,11 @@ void app__db_error(http_req_t *req, int rc, pg_conn_t *conn)
     app__error(req, 500, "internal", "internal error", NULL);
 }
 
-/* ---- idempotency ---------------------------------------------------------------- */
-
-static void request_hash(http_req_t *req, char out[65])
-{
-    size_t len = 0;
-    const void *body = http_body(req, &len);
-    uint8_t md[CRYPTO_SHA256_LEN] = {0};
-    crypto_sha256_2(http_path(req), strlen(http_path(req)), body, body ? len : 0, md);
-    crypto_hex(md, sizeof md, out);
-}
-
-/* Claims the key, or answers with the recorded response. 0: go on. */
-static int idempotency_begin(http_req_t *req, caller_t *c, const route_info_t *ri)
-{
-    const char *key = http_header(req, "idempotency-key");
-    if (!key)
-        return 0;
-    if (!*key || strlen(key) > 255) {
-        app__error(req, 400, "invalid_idempotency_key", "Idempotency-Key must be 1-255 characters",
-                   NULL);
-        return 1;
-    }
-    snprintf(c->idem_user, sizeof c->idem_user, "%s",
-             c->user_id[0] ? c->user_id : "00000000-0000-0000-0000-000000000000");
-    char hash[65];
-    request_hash(req, hash);
-    pg_conn_t *conn = app__db(req);
-    if (!conn)
-        return 1;
-    int err = 0;
-    const char *p[] = {c->idem_user, ri->key, key, hash};
-    /* Keys live 24 h; a request that never finished (its process died) holds
-     * its key for 5 minutes, then a retry takes it over. */
-    pg_result_t *res = pg_query(
-        conn,
-        "INSERT INTO idempotency_keys (user_id, route, key, request_hash) VALUES ($1, $2, $3, $4) "
-        "ON CONFLICT (user_id, route, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, "
-        "status = 0, response = NULL, created_at = now() WHERE idempotency_keys.created_at < "
-        "now() - interval '24 hours' OR (idempotency_keys.status = 0 AND "
-        "idempotency_keys.created_at < now() - interval '5 minutes') RETURNING 1",
-        4, p, &err);
-    /* Now and then, clear a slice of expired keys. */
-    static _Atomic unsigned calls;
-    if (res && atomic_fetch_add(&calls, 1) % 1000 == 999)
-        pg_exec(conn,
-                "DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys "
-                "WHERE created_at < now() - interval '24 hours' LIMIT 1000)",
-                0, NULL);
-    int done = 0;
-    if (!res) {
-        app__db_error(req, err, conn);
-        done = 1;
-    } else if (pg_nrows(res) == 1) {
-        c->idem = true;
-        snprintf(c->idem_key, sizeof c->idem_key, "%s", key);
-    } else {
-        pg_result_t *old = pg_query(conn,
-                                    "SELECT request_hash, status, response FROM idempotency_keys "
-                                    "WHERE user_id = $1 AND route = $2 AND key = $3",
-                                    3, p, &err);
-        done = 1;
-        if (!old || pg_nrows(old) != 1) {
-            app__db_error(req, old ? FENTA_ECONFLICT : err, conn);
-        } else if (strcmp(pg_get(old, 0, 0), hash) != 0) {
-            app__error(req, 422, "idempotency_key_reused",
-                       "this Idempotency-Key was used with a different request", NULL);
-        } else if (atoi(pg_get(old, 0, 1)) == 0) {
-            http_add_header(req, "retry-after", "1");
-            app__error(req, 409, "idempotency_in_progress",
-                       "a request with this Idempotency-Key is still being processed", NULL);
-        } else {
-            json_t *body =
-                json_loads(pg_get(old, 0, 2) ? pg_get(old, 0, 2) : "null", JSON_DECODE_ANY, NULL);
-            http_add_header(req, "idempotent-replayed", "true");
-            int st = atoi(pg_get(old, 0, 1));
-            if (st == 204 || !body) {
-                json_decref(body);
-                http_respond_raw(req, st, NULL, "", 0);
-            } else {
-                http_respond_json(req, st, body);
-            }
-        }
-        pg_result_free(&old);
-    }
-    pg_result_free(&res);
-    app__db_done(req, &conn);
-    return done;
-}
-
-/* Records the final answer (or forgets the key after a server error, so a
- * retry can run again). */
-static void idempotency_end(http_req_t *req, caller_t *c, int status, const json_t *body)
-{
-    c->idem = false;
-    pg_conn_t *conn = c->conn;
-    int err = 0;
-    if (!conn && !(conn = c->conn = pg_acquire(app__of(req)->pool, 3000, &err)))
-        return; /* the row stays "in progress": a retry with the key gets 409 */
-    const route_info_t *ri = app__route(req);
-    char st[8];
-    snprintf(st, sizeof st, "%d", status);
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    const char *p[] = {c->idem_user, ri->key, c->idem_key, st, text};
-    if (status >= 500)
-        pg_exec(conn, "DELETE FROM idempotency_keys WHERE user_id = $1 AND route = $2 AND key = $3",
-                3, p);
-    else
-        pg_exec(conn,
-                "UPDATE idempotency_keys SET status = $4, response = $5 "
-                "WHERE user_id = $1 AND route = $2 AND key = $3",
-                5, p);
-    free(text);
-}
-
 void app__reply(http_req_t *req, int status, json_t *body)
 {
     caller_t *c = http_data(req);
     if (c && c->idem)
-        idempotency_end(req, c, status, body);
+        app__idempotency_end(req, c, status, body);
     if (status == 204 || !body) {
         json_decref(body);
         http_respond_raw(req, status, NULL, "", 0);
@@ -600,7 +485,7 @@ void app__error(http_req_t *req, int status, const char *code, const char *messa
     if (c && c->idem) {
         json_t *doc = json_pack("{s:{s:s, s:s, s:O?}}", "error", "code", code, "message", message,
                                 "details", details);
-        idempotency_end(req, c, status, doc);
+        app__idempotency_end(req, c, status, doc);
         json_decref(doc);
     }
     http_respond_error(req, status, code, message, details);
@@ -609,166 +494,6 @@ void app__error(http_req_t *req, int status, const char *code, const char *messa
 void app__no_content(http_req_t *req)
 {
     app__reply(req, 204, NULL);
-}
-
-/* ---- pagination ------------------------------------------------------------------ */
-
-/* ?sort: "created_at" (oldest first, the default) or "-created_at". */
-static int page_sort(http_req_t *req, bool *desc)
-{
-    const char *sort = http_query(req, "sort");
-    *desc = sort && strcmp(sort, "-created_at") == 0;
-    if (sort && *sort && strcmp(sort, "created_at") != 0 && !*desc) {
-        app__error(req, 400, "invalid_sort", "sort must be created_at or -created_at",
-                   json_pack("[{s:s, s:s}]", "path", "$query.sort", "message",
-                             "must be created_at or -created_at"));
-        return FENTA_EINVAL;
-    }
-    return 0;
-}
-
-int app__page(http_req_t *req, int *limit, json_t **after)
-{
-    *after = NULL;
-    bool desc;
-    if (page_sort(req, &desc))
-        return FENTA_EINVAL;
-    if (cursor_limit(http_query(req, "limit"), 20, CURSOR_LIMIT_MAX, limit) != 0) {
-        app__error(req, 400, "invalid_limit", "limit must be a whole number from 1 to 100",
-                   json_pack("[{s:s, s:s}]", "path", "$query.limit", "message", "must be 1..100"));
-        return FENTA_EINVAL;
-    }
-    const char *cur = http_query(req, "cursor");
-    if (cur && *cur) {
-        int err = 0;
-        json_t *pos = cursor_decode(app__of(req)->cursor_key, cur, &err);
-        json_t *route = pos ? json_object_get(pos, "r") : NULL;
-        json_t *last = pos ? json_object_get(pos, "a") : NULL;
-        /* A cursor belongs to one list, in one order. */
-        if (!pos || !json_is_string(route) ||
-            strcmp(json_string_value(route), app__route(req)->key) != 0 ||
-            json_is_true(json_object_get(pos, "d")) != desc || json_array_size(last) != 2) {
-            json_decref(pos);
-            app__error(req, 400, "invalid_cursor",
-                       "the cursor is not one this list gave out in this order (or was altered)",
-                       NULL);
-            return FENTA_EINVAL;
-        }
-        *after = json_incref(last);
-        json_decref(pos);
-    }
-    return 0;
-}
-
-json_t *app__next_cursor(http_req_t *req, const char *created_at, const char *id)
-{
-    bool desc = false;
-    const char *sort = http_query(req, "sort");
-    desc = sort && strcmp(sort, "-created_at") == 0;
-    json_t *pos =
-        json_pack("{s:s, s:[s,s], s:b}", "r", app__route(req)->key, "a", created_at, id, "d", desc);
-    char *c = pos ? cursor_encode(app__of(req)->cursor_key, pos) : NULL;
-    json_decref(pos);
-    json_t *v = c ? json_string(c) : json_null();
-    free(c);
-    return v;
-}
-
-/* Expands a list query template: {cmp} is the keyset comparison and {dir}
- * the order for the chosen sort. The templates are our own constants. */
-static char *expand(const char *tmpl, bool desc)
-{
-    size_t cap = strlen(tmpl) + 64;
-    char *out = malloc(cap);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    for (const char *p = tmpl; *p;) {
-        const char *rep = NULL;
-        size_t skip = 0;
-        if (strncmp(p, "{cmp}", 5) == 0)
-            rep = desc ? "<" : ">", skip = 5;
-        else if (strncmp(p, "{dir}", 5) == 0)
-            rep = desc ? "DESC" : "ASC", skip = 5;
-        if (rep) {
-            size_t rl = strlen(rep);
-            if (o + rl + 1 >= cap && !(out = realloc(out, cap *= 2)))
-                return NULL;
-            memcpy(out + o, rep, rl);
-            o += rl;
-            p += skip;
-        } else {
-            if (o + 2 >= cap && !(out = realloc(out, cap *= 2)))
-                return NULL;
-            out[o++] = *p++;
-        }
-    }
-    out[o] = 0;
-    return out;
-}
-
-/* Keyset pages over (created_at, id), ascending: rows inserted meanwhile
- * land after the cursor, so no page repeats or skips a row. */
-void app__list_page(http_req_t *req, const char *sql, const char *const *params, int nparams,
-                    app_row_fn row_json, const char *idcol)
-{
-    int limit;
-    json_t *after;
-    if (app__page(req, &limit, &after))
-        return;
-    pg_conn_t *c = app__db(req);
-    if (!c) {
-        json_decref(after);
-        return;
-    }
-    char lim[16];
-    snprintf(lim, sizeof lim, "%d", limit + 1);
-    const char *p[8];
-    for (int i = 0; i < nparams; i++)
-        p[i] = params[i];
-    p[nparams] = lim;
-    p[nparams + 1] = after ? json_string_value(json_array_get(after, 0)) : NULL;
-    p[nparams + 2] = after ? json_string_value(json_array_get(after, 1)) : NULL;
-    int err = 0;
-    const char *sort = http_query(req, "sort");
-    char *q = expand(sql, sort && strcmp(sort, "-created_at") == 0);
-    pg_result_t *r = q ? pg_query(c, q, nparams + 3, p, &err) : NULL;
-    free(q);
-    json_decref(after);
-    if (!r) {
-        app__db_error(req, err, c);
-    } else {
-        caller_t *cl = app__caller(req);
-        json_t *data =
-            cl && cl->list_prefix && !p[nparams + 1] ? json_incref(cl->list_prefix) : json_array();
-        int n = pg_nrows(r) < limit ? pg_nrows(r) : limit;
-        for (int i = 0; i < n; i++)
-            json_array_append_new(data, row_json(app__of(req), r, i));
-        json_t *next = pg_nrows(r) > limit ? app__next_cursor(req, pg_getn(r, n - 1, "raw_created"),
-                                                              pg_getn(r, n - 1, idcol))
-                                           : json_null();
-        app__reply(req, 200, json_pack("{s:o, s:o}", "data", data, "next_cursor", next));
-    }
-    pg_result_free(&r);
-    app__db_done(req, &c);
-}
-
-void app__list_page_under(http_req_t *req, const char *parent_table, const char *missing,
-                          const char *sql, const char *const *params, int nparams,
-                          app_row_fn row_json, const char *idcol)
-{
-    pg_conn_t *c = app__db(req);
-    if (!c)
-        return;
-    char q[160];
-    snprintf(q, sizeof q, "SELECT id FROM %s WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL",
-             parent_table);
-    pg_result_t *parent = app__load(req, c, q, missing);
-    app__db_done(req, &c);
-    if (!parent)
-        return; /* answered: 404 or the database's error */
-    pg_result_free(&parent);
-    app__list_page(req, sql, params, nparams, row_json, idcol);
 }
 
 /* ---- rows ------------------------------------------------------------------------- */
@@ -845,289 +570,4 @@ json_t *app__org_json(app_t *app, const pg_result_t *r, int row)
     if (o && role)
         json_object_set_new(o, "role", json_string(role));
     return o;
-}
-
-/* ---- the before hook ------------------------------------------------------------ */
-
-static int limited(http_req_t *req, const ratelimit_result_t *res)
-{
-    ratelimit_headers_t h;
-    ratelimit_headers(res, &h);
-    http_add_header(req, "ratelimit-limit", h.limit);
-    http_add_header(req, "ratelimit-remaining", h.remaining);
-    http_add_header(req, "ratelimit-reset", h.reset);
-    if (res->allowed)
-        return 0;
-    http_add_header(req, "retry-after", h.retry_after);
-    http_respond_error(req, 429, "rate_limited", "too many requests; see Retry-After", NULL);
-    return 1;
-}
-
-static int unauthorized(http_req_t *req, const char *why)
-{
-    http_add_header(req, "www-authenticate", "Bearer realm=\"fenta\"");
-    http_respond_error(req, 401, "unauthorized", why, NULL);
-    return 1;
-}
-
-const char *app__cookie(http_req_t *req, const char *name, char *buf, size_t cap)
-{
-    const char *h = http_header(req, "cookie");
-    size_t nl = strlen(name);
-    for (const char *p = h; p && *p;) {
-        while (*p == ' ' || *p == ';')
-            p++;
-        const char *end = strchr(p, ';');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
-            size_t vl = len - nl - 1;
-            if (vl >= cap)
-                return NULL;
-            memcpy(buf, p + nl + 1, vl);
-            buf[vl] = 0;
-            return buf;
-        }
-        p = end;
-    }
-    return NULL;
-}
-
-/* Who is calling: a session JWT (header or cookie) or a personal access
- * token. 0 with the caller filled, or 1 after answering 401. */
-static int authenticate(http_req_t *req, caller_t *c)
-{
-    app_t *app = app__of(req);
-    const char *authz = http_header(req, "authorization");
-    char cookiebuf[JWTS_TOKEN_MAX + 1];
-    const char *tok = NULL;
-    bool from_cookie = false;
-    if (authz) {
-        if (strncasecmp(authz, "Bearer ", 7) != 0)
-            return unauthorized(req, "use 'Authorization: Bearer <token>'");
-        tok = authz + 7;
-    } else if ((tok = app__cookie(req, "fenta_access", cookiebuf, sizeof cookiebuf))) {
-        from_cookie = true;
-    } else {
-        return unauthorized(req, "authentication required");
-    }
-    size_t tl = strlen(tok);
-    token_kind_t kind = token_classify(tok, tl);
-    pg_conn_t *conn = NULL;
-    int err = 0;
-    if (kind == TOKEN_KIND_PAT && !from_cookie) {
-        char hash[TOKEN_HASH_HEX_LEN + 1];
-        if (token_hash(tok, tl, hash, sizeof hash) != 0)
-            return unauthorized(req, "invalid token");
-        if (!(conn = app__db(req)))
-            return 1;
-        const char *p[] = {hash};
-        pg_result_t *r =
-            /* last_used_at is kept to the minute: one write a minute per
-             * token, not one per request. */
-            pg_query(conn,
-                     "WITH t AS (SELECT id, user_id, org_id, scopes, last_used_at FROM "
-                     "personal_access_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND "
-                     "(expires_at IS NULL OR expires_at > now())), u AS (UPDATE "
-                     "personal_access_tokens p SET last_used_at = now() FROM t WHERE p.id = t.id "
-                     "AND (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 "
-                     "minute')) SELECT id, user_id, org_id, array_to_string(scopes, ',') AS "
-                     "scopes FROM t",
-                     1, p, &err);
-        if (!r) {
-            app__db_error(req, err, conn);
-            app__db_done(req, &conn);
-            return 1;
-        }
-        int n = pg_nrows(r);
-        if (n == 1) {
-            snprintf(c->pat_id, sizeof c->pat_id, "%s", pg_get(r, 0, 0));
-            snprintf(c->user_id, sizeof c->user_id, "%s", pg_get(r, 0, 1));
-            snprintf(c->token_org, sizeof c->token_org, "%s", pg_get(r, 0, 2));
-            char scopes[64];
-            snprintf(scopes, sizeof scopes, "%s", pg_get(r, 0, 3));
-            for (char *s = strtok(scopes, ","); s; s = strtok(NULL, ","))
-                c->scopes |= scope_bit(s);
-            c->via = "pat";
-        }
-        pg_result_free(&r);
-        app__db_done(req, &conn);
-        return n == 1 ? 0 : unauthorized(req, "invalid, expired or revoked token");
-    }
-    if (kind != TOKEN_KIND_JWT)
-        return unauthorized(req, "invalid token");
-    jwts_claims_t cl;
-    const char *why = NULL;
-    if (jwts_verify(app->jwt, tok, tl, &cl, &why) != 0)
-        return unauthorized(req, "invalid or expired access token");
-    if (from_cookie && strcmp(http_method(req), "GET") != 0 &&
-        strcmp(http_method(req), "HEAD") != 0) {
-        const char *csrf = http_header(req, "x-csrf-token");
-        if (!csrf || jwts_csrf_check(app->jwt, cl.sid, csrf, strlen(csrf)) != 0) {
-            http_respond_error(req, 403, "csrf", "missing or wrong X-CSRF-Token", NULL);
-            return 1;
-        }
-    }
-    /* A revoked session (logout, refresh-token reuse) ends its access tokens at
-     * once: known-live sessions come from the cache, which every revocation
-     * clears (authcache.h); anything else is read from the database. */
-    if (authcache_session_live(app->cache, cl.sid, cl.sub))
-        goto live;
-    uint64_t seq = authcache_seq(app->cache);
-    if (!(conn = app__db(req)))
-        return 1;
-    const char *p[] = {cl.sid, cl.sub};
-    pg_result_t *r = app__is_uuid(cl.sid) && app__is_uuid(cl.sub)
-                         ? pg_query(conn,
-                                    "SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2 "
-                                    "AND revoked_at IS NULL",
-                                    2, p, &err)
-                         : NULL;
-    if (!r && err) {
-        app__db_error(req, err, conn);
-        app__db_done(req, &conn);
-        return 1;
-    }
-    int n = r ? pg_nrows(r) : 0;
-    pg_result_free(&r);
-    app__db_done(req, &conn);
-    if (n != 1)
-        return unauthorized(req, "the session has ended");
-    authcache_session_put(app->cache, seq, cl.sid, cl.sub);
-live:
-    snprintf(c->user_id, sizeof c->user_id, "%s", cl.sub);
-    snprintf(c->session_id, sizeof c->session_id, "%s", cl.sid);
-    snprintf(c->token_org, sizeof c->token_org, "%s", cl.org);
-    c->scopes = SCOPE_ALL;
-    c->via = from_cookie ? "cookie" : "jwt";
-    return 0;
-}
-
-/* The permission table decides: the token's scope, then, on organisation
- * routes, membership (none: 404, as if the organisation did not exist) and
- * the role. 0, or 1 after answering. */
-static int authorize(http_req_t *req, caller_t *c, const route_info_t *ri)
-{
-    const perm_t *perm = &app__of(req)->perms[ri->perm];
-    if (!(c->scopes & perm->scope)) {
-        http_respond_error(req, 403, "insufficient_scope",
-                           "this token's scopes do not allow this request",
-                           json_pack("{s:s}", "required_scope",
-                                     perm->scope == SCOPE_READ    ? "read"
-                                     : perm->scope == SCOPE_WRITE ? "write"
-                                                                  : "admin"));
-        return 1;
-    }
-    /* Organisation routes without the organisation in their path act in
-     * the one X-Org-Id names, else the token's own. */
-    const char *org = NULL;
-    if (ri->org_param[0])
-        org = http_param(req, ri->org_param);
-    else if (perm->roles == 0)
-        return 0;
-    else if (!(org = http_header(req, "x-org-id")) || !*org)
-        org = c->token_org;
-    if (!app__is_uuid(org) || (c->pat_id[0] && strcasecmp(org, c->token_org) != 0)) {
-        http_respond_error(req, 404, "not_found", "no such organisation", NULL);
-        return 1;
-    }
-    pg_conn_t *conn = app__db(req);
-    if (!conn)
-        return 1;
-    int err = 0;
-    const char *p[] = {org, c->user_id};
-    pg_result_t *r = pg_query(
-        conn, "SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2", 2, p, &err);
-    int rc = 0;
-    if (!r) {
-        app__db_error(req, err, conn);
-        rc = 1;
-    } else if (pg_nrows(r) != 1) {
-        http_respond_error(req, 404, "not_found", "no such organisation", NULL);
-        rc = 1;
-    } else {
-        c->role = app__role_bit(pg_get(r, 0, 0));
-        snprintf(c->org_id, sizeof c->org_id, "%s", org);
-        if (!(c->role & perm->roles)) {
-            http_respond_error(req, 403, "forbidden",
-                               "your role in this organisation does not allow this",
-                               json_pack("{s:s}", "role", app__role_name(c->role)));
-            rc = 1;
-        }
-    }
-    pg_result_free(&r);
-    app__db_done(req, &conn);
-    if (!rc)
-        http_log_field(req, "org_id", c->org_id);
-    return rc;
-}
-
-static int validate(http_req_t *req, const route_info_t *ri)
-{
-    if (!ri->request)
-        return 0;
-    json_t *body = http_read_json(req);
-    if (!body)
-        return 1; /* 400/415 answered */
-    json_t *problems = NULL;
-    if (jsonschema_validate(ri->request, body, &problems) != 0) {
-        http_respond_error(req, 400, "invalid_request", "the request body is not valid", problems);
-        return 1;
-    }
-    return 0;
-}
-
-static int checks(http_req_t *req, const http_route_t *route);
-
-static int before(http_req_t *req, const http_route_t *route)
-{
-    int rc = checks(req, route);
-    if (rc)
-        release_conn(req); /* answered: the handler will not run */
-    return rc;
-}
-
-static int checks(http_req_t *req, const http_route_t *route)
-{
-    app_t *app = app__of(req);
-    const route_info_t *ri = route->data;
-    caller_t *c = app__caller(req);
-    if (!c) {
-        http_respond_error(req, 503, "unavailable", "out of memory", NULL);
-        return 1;
-    }
-    ratelimit_result_t acc = {.allowed = true, .limit = -1}, r;
-    char key[RATELIMIT_MAX_KEY];
-    const char *ip = http_client_ip(req);
-    if (app->limits->has_ip) {
-        snprintf(key, sizeof key, "ip:%s", ip);
-        if (ratelimit_take(app->rl, key, app->limits->ip.rate, app->limits->ip.burst, &r) == 0)
-            ratelimit_result_merge(&acc, &r);
-    }
-    const ratelimit_limit_t *rl = ratelimit_config_route(app->limits, ri->key);
-    if (rl) {
-        snprintf(key, sizeof key, "route:%s|ip:%s", ri->key, ip);
-        if (ratelimit_take(app->rl, key, rl->rate, rl->burst, &r) == 0)
-            ratelimit_result_merge(&acc, &r);
-    }
-    if (acc.limit >= 0 && limited(req, &acc))
-        return 1;
-    if (ri->auth) {
-        if (authenticate(req, c))
-            return 1;
-        http_log_field(req, "user_id", c->user_id);
-        if (app->limits->has_user) {
-            snprintf(key, sizeof key, "user:%s", c->user_id);
-            if (ratelimit_take(app->rl, key, app->limits->user.rate, app->limits->user.burst, &r) ==
-                    0 &&
-                limited(req, &r))
-                return 1;
-        }
-        if (authorize(req, c, ri))
-            return 1;
-    }
-    if (validate(req, ri))
-        return 1;
-    if (ri->idempotent && idempotency_begin(req, c, ri))
-        return 1;
-    return 0;
 }

@@ -162,7 +162,23 @@ const char *app__cookie(http_req_t *req, const char *name, char *buf, size_t cap
 /* Role names <-> bits. */
 unsigned app__role_bit(const char *name);
 const char *app__role_name(unsigned bit);
+/* A token scope name ("read", "write", "admin") -> its bit; 0 when unknown. */
+unsigned app__scope_bit(const char *name);
 bool app__is_uuid(const char *s);
+
+/* The before hook (app_before.c): http_config_t.before of every API route.
+ * 0: run the handler; 1: the request was answered (and its connection
+ * released). */
+int app__before(http_req_t *req, const http_route_t *route);
+/* Gives the request's connection back to the pool (app.c). */
+void app__release_conn(http_req_t *req);
+/* Idempotency keys (app_idempotency.c). _begin claims the request's
+ * Idempotency-Key, or answers with the recorded response (or 400, 409,
+ * 422): 0 go on, 1 answered. _end records the final answer, or forgets the
+ * key after a server error so a retry can run again; app__reply and
+ * app__error call it. */
+int app__idempotency_begin(http_req_t *req, caller_t *c, const route_info_t *ri);
+void app__idempotency_end(http_req_t *req, caller_t *c, int status, const json_t *body);
 
 /* Whether doc, a spec, template, graph or inputs a client wrote at JSON
  * path root ("$.spec"), names no server path and no malformed key

@@ -2,9 +2,9 @@
  * the local object store, with byte ranges, streamed from the file. See
  * objects_http.h.
  *
- * Besides server.c this is the one module that includes <h2o.h>: streaming a
- * response needs an h2o generator, which the route table's in-memory
- * responses cannot express.
+ * Besides the server (server.c and its parts) this is the one module that
+ * includes <h2o.h>: streaming a response needs an h2o generator, which the
+ * route table's in-memory responses cannot express.
  *
  * Streaming: the file is opened and fstat'ed once (so the size, ETag and
  * bytes sent all belong to one inode, even if a put replaces the object
@@ -450,7 +450,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
 /* ---- access log and metrics ----------------------------------------------------------- */
 
-/* The same line and counter server.c writes for routed requests. */
+/* The same line and counter http/access_log.c writes for routed requests. */
 static void log_access(h2o_logger_t *self, h2o_req_t *req)
 {
     int status = req->res.status ? req->res.status : 499; /* 499: the client went away first */

@@ -3,7 +3,7 @@
  * three spellings, hex, constant-time comparison and wiping.
  *
  * This is the only includer of OpenSSL's headers apart from the TLS setup of
- * the HTTP server (http/server.c), which needs libssl itself. Everything here
+ * the HTTP server (http/listen.c), which needs libssl itself. Everything here
  * returns 0 or a negative FENTA_E* code; OpenSSL's 1/0 returns stop here.
  * Buffers are the caller's; nothing is allocated. */
 #ifndef FENTA_CRYPTO_H

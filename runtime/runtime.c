@@ -1,6 +1,11 @@
-/* runtime.c - actors in memory, dispatchers, handler contexts and the
- * runtime's life cycle. Durability lives in commit.c (group commit), delayed
- * messages in timers.c, supervision in supervisor.c, dead letters in dlq.c.
+/* runtime.c - dispatch: delivering messages to actors' in-memory queues,
+ * the dispatchers that run them, handling one message (its retry or dead
+ * letter on failure), sending from outside, and the runtime's life cycle.
+ * The actor table, loading and passivation live in actors_table.c, the
+ * handler context API and spawning in actor_ctx.c, inspection (state, stats,
+ * quiesce) in runtime_inspect.c; durability in commit.c (group commit),
+ * delayed messages in timers.c, supervision in supervisor.c, dead letters in
+ * dlq.c.
  *
  * Locking: rt->lock guards the actor table, every actor's queue and flags,
  * the run queues, the idle list and the supervisors. Handlers run without it.
@@ -11,41 +16,13 @@
 #include "runtime/error.h"
 #include "runtime/log.h"
 #include "runtime/metrics.h"
-#include "runtime/vec.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define RECORD_VERSION 1
-
-struct actor_ctx {
-    runtime_t *rt;         /* the runtime */
-    actor_t *actor;        /* the actor being handled */
-    const envelope_t *msg; /* the message being handled (NULL in on_start/on_stop) */
-    batch_t *batch;        /* effects to commit with the ack */
-    envelope_t **local;    /* local sends to deliver in memory once queued for commit */
-    size_t nlocal, caplocal;
-    actor_t **spawned; /* actors created here, made resident with the ack */
-    size_t nspawned, capspawned;
-    uint8_t *new_state; /* replacement state (owned) */
-    size_t new_len;
-    bool state_set; /* actor_set_state was called */
-    int error;      /* first error of an effect call (ENOMEM...) */
-    char why[512];  /* actor_fail's text */
-};
-
-/* ---- small helpers ------------------------------------------------------ */
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return h;
-}
+/* ---- keys and routes ---------------------------------------------------- */
 
 size_t runtime__mbox_key(uint8_t *buf, const char *to, const fenta_id_t *id)
 {
@@ -73,16 +50,6 @@ int64_t runtime__timer_key_due(const void *key)
     return (int64_t)d;
 }
 
-static const kind_t *kind_of(runtime_t *rt, const char *addr)
-{
-    const char *slash = strchr(addr, '/');
-    size_t n = slash ? (size_t)(slash - addr) : strlen(addr);
-    for (size_t i = 0; i < rt->nkinds; i++)
-        if (strlen(rt->kinds[i].beh->kind) == n && memcmp(rt->kinds[i].beh->kind, addr, n) == 0)
-            return &rt->kinds[i];
-    return NULL;
-}
-
 const char *runtime__route_of(runtime_t *rt, const char *addr, const char **endpoint)
 {
     const char *slash = strchr(addr, '/');
@@ -94,50 +61,6 @@ const char *runtime__route_of(runtime_t *rt, const char *addr, const char **endp
             return rt->routes[i].node;
         }
     return NULL;
-}
-
-/* Actor record: version(1) sup_len(2) sup spawn_id(16) state. */
-int runtime__actor_record(uint8_t **out, size_t *len, const char *sup, const fenta_id_t *spawn_id,
-                          const void *state, size_t state_len)
-{
-    size_t sl = strlen(sup);
-    size_t n = 1 + 2 + sl + ID_BYTES + state_len;
-    uint8_t *r = malloc(n);
-    if (!r)
-        return FENTA_ENOMEM;
-    r[0] = RECORD_VERSION;
-    r[1] = (uint8_t)(sl >> 8);
-    r[2] = (uint8_t)sl;
-    memcpy(r + 3, sup, sl);
-    memcpy(r + 3 + sl, spawn_id->b, ID_BYTES);
-    if (state_len)
-        memcpy(r + 3 + sl + ID_BYTES, state, state_len);
-    *out = r;
-    *len = n;
-    return 0;
-}
-
-typedef struct {
-    char sup[256];        /* supervisor name */
-    fenta_id_t spawn_id;  /* spawn order */
-    const uint8_t *state; /* borrowed from the store */
-    size_t state_len;
-} record_view_t;
-
-static int record_parse(const void *buf, size_t len, record_view_t *out)
-{
-    const uint8_t *r = buf;
-    if (len < 3 || r[0] != RECORD_VERSION)
-        return FENTA_EDECODE;
-    size_t sl = ((size_t)r[1] << 8) | r[2];
-    if (sl >= sizeof out->sup || len < 3 + sl + ID_BYTES)
-        return FENTA_EDECODE;
-    memcpy(out->sup, r + 3, sl);
-    out->sup[sl] = 0;
-    memcpy(out->spawn_id.b, r + 3 + sl, ID_BYTES);
-    out->state = r + 3 + sl + ID_BYTES;
-    out->state_len = len - 3 - sl - ID_BYTES;
-    return 0;
 }
 
 static void kind_metrics_init(kind_metrics_t *m, const char *kind)
@@ -156,14 +79,14 @@ static void kind_metrics_init(kind_metrics_t *m, const char *kind)
                                      labels);
 }
 
-static const kind_metrics_t *metrics_of(runtime_t *rt, const actor_t *a)
+const kind_metrics_t *runtime__metrics_of(runtime_t *rt, const actor_t *a)
 {
     return a->kind ? &a->kind->m : &rt->unknown_m;
 }
 
 /* One log line about a message, with its ids. */
-static void log_message(log_level_t lvl, const actor_t *a, const envelope_t *msg, const char *text,
-                        const char *error)
+void runtime__log_message(log_level_t lvl, const actor_t *a, const envelope_t *msg,
+                          const char *text, const char *error)
 {
     if (!log_enabled(lvl))
         return;
@@ -172,113 +95,6 @@ static void log_message(log_level_t lvl, const actor_t *a, const envelope_t *msg
     snprintf(attempt, sizeof attempt, "%u", msg->attempt);
     log_kv(lvl, &(log_ctx_t){.actor = a->addr, .msg_id = id, .corr = msg->corr}, text,
            (const char *const[]){"type", msg->type, "attempt", attempt, "error", error, NULL});
-}
-
-/* ---- actor table (rt->lock held) ----------------------------------------- */
-
-static actor_t *actor_find(runtime_t *rt, const char *addr)
-{
-    for (actor_t *a = rt->buckets[hash_str(addr) & (rt->nbuckets - 1)]; a; a = a->hnext)
-        if (strcmp(a->addr, addr) == 0)
-            return a;
-    return NULL;
-}
-
-static void table_grow(runtime_t *rt)
-{
-    size_t n = rt->nbuckets * 2;
-    actor_t **nb = calloc(n, sizeof *nb);
-    if (!nb)
-        return; /* longer chains, still correct */
-    for (size_t i = 0; i < rt->nbuckets; i++) {
-        actor_t *a = rt->buckets[i];
-        while (a) {
-            actor_t *next = a->hnext;
-            size_t h = hash_str(a->addr) & (n - 1);
-            a->hnext = nb[h];
-            nb[h] = a;
-            a = next;
-        }
-    }
-    free(rt->buckets);
-    rt->buckets = nb;
-    rt->nbuckets = n;
-}
-
-static actor_t *actor_get(runtime_t *rt, const char *addr)
-{
-    actor_t *a = actor_find(rt, addr);
-    if (a)
-        return a;
-    a = calloc(1, sizeof *a);
-    if (!a || !(a->addr = strdup(addr))) {
-        free(a);
-        return NULL;
-    }
-    a->kind = kind_of(rt, addr);
-    a->sup = runtime__sup_root(rt);
-    if (rt->nactors + 1 > rt->nbuckets)
-        table_grow(rt);
-    size_t h = hash_str(addr) & (rt->nbuckets - 1);
-    a->hnext = rt->buckets[h];
-    rt->buckets[h] = a;
-    rt->nactors++;
-    metric_set(rt->m_resident, (double)rt->nactors);
-    return a;
-}
-
-static void idle_unlink(runtime_t *rt, actor_t *a)
-{
-    if (!a->idle_listed)
-        return;
-    if (a->iprev)
-        a->iprev->inext = a->inext;
-    else
-        rt->idle_head = a->inext;
-    if (a->inext)
-        a->inext->iprev = a->iprev;
-    else
-        rt->idle_tail = a->iprev;
-    a->iprev = a->inext = NULL;
-    a->idle_listed = false;
-    rt->nidle--;
-}
-
-static void idle_push(runtime_t *rt, actor_t *a)
-{
-    if (a->idle_listed)
-        return;
-    a->iprev = rt->idle_tail;
-    a->inext = NULL;
-    if (rt->idle_tail)
-        rt->idle_tail->inext = a;
-    else
-        rt->idle_head = a;
-    rt->idle_tail = a;
-    a->idle_listed = true;
-    rt->nidle++;
-}
-
-static void actor_free(actor_t *a)
-{
-    for (size_t i = 0; i < a->qlen; i++)
-        envelope_destroy(&a->q[(a->qhead + i) % a->qcap]);
-    free(a->q);
-    free(a->state);
-    free(a->addr);
-    free(a);
-}
-
-static void actor_unlink(runtime_t *rt, actor_t *a)
-{
-    actor_t **pp = &rt->buckets[hash_str(a->addr) & (rt->nbuckets - 1)];
-    while (*pp && *pp != a)
-        pp = &(*pp)->hnext;
-    if (*pp)
-        *pp = a->hnext;
-    idle_unlink(rt, a);
-    rt->nactors--;
-    metric_set(rt->m_resident, (double)rt->nactors);
 }
 
 static int queue_push(actor_t *a, envelope_t *env)
@@ -311,14 +127,14 @@ static envelope_t *queue_pop(actor_t *a)
 }
 
 /* Puts a on its dispatcher's run queue if it can run now (lock held). */
-static void schedule(runtime_t *rt, actor_t *a)
+void runtime__schedule(runtime_t *rt, actor_t *a)
 {
     if (a->queued || a->running || !a->qlen || atomic_load(&rt->stopping))
         return;
     if (!runtime__sup_running(a->sup))
         return; /* its supervisor gave up; mail waits for an operator */
     dispatcher_t *d = &rt->disps[a->kind ? a->kind->disp : 0];
-    idle_unlink(rt, a);
+    runtime__idle_unlink(rt, a);
     a->queued = true;
     a->rnext = NULL;
     if (d->tail)
@@ -334,12 +150,12 @@ void runtime__schedule_all(runtime_t *rt)
 {
     for (size_t i = 0; i < rt->nbuckets; i++)
         for (actor_t *a = rt->buckets[i]; a; a = a->hnext)
-            schedule(rt, a);
+            runtime__schedule(rt, a);
 }
 
 static void deliver_locked(runtime_t *rt, envelope_t *env)
 {
-    actor_t *a = actor_get(rt, env->to);
+    actor_t *a = runtime__actor_get(rt, env->to);
     if (!a || queue_push(a, env) != 0) {
         /* Out of memory: the message is durable; it is picked up on the next start. */
         log_msg(LOG_ERROR, NULL, "out of memory delivering to %s; left in the store", env->to);
@@ -348,7 +164,7 @@ static void deliver_locked(runtime_t *rt, envelope_t *env)
     }
     atomic_fetch_add(&rt->pending, 1);
     metric_add(rt->m_pending, 1);
-    schedule(rt, a);
+    runtime__schedule(rt, a);
 }
 
 void runtime__deliver(runtime_t *rt, envelope_t *env)
@@ -358,125 +174,7 @@ void runtime__deliver(runtime_t *rt, envelope_t *env)
     pthread_mutex_unlock(&rt->lock);
 }
 
-/* ---- loading and passivation ------------------------------------------------ */
-
-typedef struct {
-    const char *addr;  /* whose record */
-    int rc;            /* 0 found, ENOTFOUND, EDECODE */
-    record_view_t rec; /* parsed view */
-    uint8_t *state;    /* copied state */
-} load_t;
-
-static int load_fn(store_txn_t *txn, void *arg)
-{
-    load_t *l = arg;
-    const void *v;
-    size_t vl;
-    l->rc = store_get(txn, STORE_ACTORS, l->addr, strlen(l->addr), &v, &vl);
-    if (l->rc)
-        return 0;
-    if ((l->rc = record_parse(v, vl, &l->rec)))
-        return 0;
-    if (l->rec.state_len) {
-        l->state = malloc(l->rec.state_len);
-        if (!l->state)
-            l->rc = FENTA_ENOMEM;
-        else
-            memcpy(l->state, l->rec.state, l->rec.state_len);
-    }
-    return 0;
-}
-
-/* Reads the actor's committed record (dispatcher thread, a is held running). */
-static void actor_load(runtime_t *rt, actor_t *a)
-{
-    load_t l = {.addr = a->addr};
-    int rc = store_read(rt->store, load_fn, &l);
-    pthread_mutex_lock(&rt->lock);
-    if (rc == 0 && l.rc == 0) {
-        free(a->state);
-        a->state = l.state;
-        a->state_len = l.rec.state_len;
-        a->spawn_id = l.rec.spawn_id;
-        supervisor_t *s = runtime__sup_find(rt, l.rec.sup);
-        a->sup = s ? s : runtime__sup_root(rt);
-        a->loaded = true;
-        a->missing = false;
-    } else {
-        free(l.state);
-        a->missing = true; /* re-checked on each message: a spawn may be on its way */
-    }
-    pthread_mutex_unlock(&rt->lock);
-}
-
-static void ctx_reset(actor_ctx_t *c);
-
-static void call_stop(runtime_t *rt, actor_t *a)
-{
-    if (a->started && a->kind && a->kind->beh->on_stop) {
-        actor_ctx_t c = {.rt = rt, .actor = a};
-        a->kind->beh->on_stop(&c);
-    }
-    a->started = false;
-    a->user = NULL;
-}
-
-/* Drops idle resident actors beyond the cap. Called without the lock. */
-static void passivate(runtime_t *rt)
-{
-    size_t cap = rt->opts.max_resident_idle ? rt->opts.max_resident_idle : 10000;
-    for (;;) {
-        pthread_mutex_lock(&rt->lock);
-        actor_t *a = rt->idle_head;
-        if (rt->nidle <= cap || !a) {
-            pthread_mutex_unlock(&rt->lock);
-            return;
-        }
-        idle_unlink(rt, a);
-        if (a->qlen || a->running || a->queued || a->uncommitted) {
-            pthread_mutex_unlock(&rt->lock);
-            continue; /* it became busy; it will be listed again when idle */
-        }
-        a->running = true; /* keep dispatchers off while on_stop runs */
-        pthread_mutex_unlock(&rt->lock);
-        call_stop(rt, a);
-        pthread_mutex_lock(&rt->lock);
-        a->running = false;
-        if (a->qlen) {
-            schedule(rt, a); /* mail arrived meanwhile; keep it */
-        } else {
-            actor_unlink(rt, a);
-            actor_free(a);
-        }
-        pthread_mutex_unlock(&rt->lock);
-    }
-}
-
 /* ---- handling one message ------------------------------------------------ */
-
-static void ctx_reset(actor_ctx_t *c)
-{
-    for (size_t i = 0; i < c->nlocal; i++)
-        envelope_destroy(&c->local[i]);
-    free(c->local);
-    free(c->spawned);
-    free(c->new_state);
-    runtime__batch_free(c->batch);
-    memset(c, 0, sizeof *c);
-}
-
-static void record_error(actor_ctx_t *c, int rc)
-{
-    if (rc && !c->error)
-        c->error = rc;
-}
-
-void runtime__actor_committed(runtime_t *rt, actor_t *a)
-{
-    /* Only committed actors may leave memory: their store record is current. */
-    if (--a->uncommitted == 0 && !a->qlen && !a->running && !a->queued)
-        idle_push(rt, a);
-}
 
 /* The failed message goes to a retry timer or, after its last attempt, to the
  * dead-letter queue, in the batch that acks it. */
@@ -501,14 +199,14 @@ static int fail_message(runtime_t *rt, actor_t *a, batch_t *b, envelope_t *msg, 
         if (!rc) {
             atomic_fetch_add(&rt->retried, 1);
             atomic_fetch_add(&rt->timers_count, 1);
-            metric_inc(metrics_of(rt, a)->retried);
-            log_message(LOG_WARN, a, msg, "handler failed; retry scheduled", why);
+            metric_inc(runtime__metrics_of(rt, a)->retried);
+            runtime__log_message(LOG_WARN, a, msg, "handler failed; retry scheduled", why);
         }
         return rc;
     }
     atomic_fetch_add(&rt->dead, 1);
-    metric_inc(metrics_of(rt, a)->dead);
-    log_message(LOG_ERROR, a, msg, "message dead-lettered", why);
+    metric_inc(runtime__metrics_of(rt, a)->dead);
+    runtime__log_message(LOG_ERROR, a, msg, "message dead-lettered", why);
     return runtime__dlq_add(b, msg, NULL, 0, &msg->id, why);
 }
 
@@ -534,21 +232,21 @@ static void handle_one(runtime_t *rt, actor_t *a, envelope_t *msg)
     runtime__batch_op(c.batch, OP_DEL, STORE_MBOX, mk, mkl, NULL, 0);
 
     if (!a->loaded)
-        actor_load(rt, a);
+        runtime__actor_load(rt, a);
     int rc = 0;
     const char *why = NULL;
     char whybuf[600];
     if (a->missing || !a->kind) {
         why = a->missing ? "no such actor" : "no behaviour registered for this kind";
-        ctx_reset(&c);
+        runtime__ctx_reset(&c);
         c.batch = runtime__batch_new();
         if (c.batch) {
             runtime__batch_op(c.batch, OP_DEL, STORE_MBOX, mk, mkl, NULL, 0);
             envelope_add_error(msg, msg->attempt, clock_now_ms(), why);
             runtime__dlq_add(c.batch, msg, NULL, 0, &msg->id, why);
             atomic_fetch_add(&rt->dead, 1);
-            metric_inc(metrics_of(rt, a)->dead);
-            log_message(LOG_ERROR, a, msg, "message dead-lettered", why);
+            metric_inc(runtime__metrics_of(rt, a)->dead);
+            runtime__log_message(LOG_ERROR, a, msg, "message dead-lettered", why);
         }
         goto commit;
     }
@@ -559,8 +257,8 @@ static void handle_one(runtime_t *rt, actor_t *a, envelope_t *msg)
          * the ack, without running it. */
         atomic_fetch_add(&rt->dead, 1);
         atomic_fetch_add(&rt->quarantined, 1);
-        metric_inc(metrics_of(rt, a)->dead);
-        metric_inc(metrics_of(rt, a)->quarantined);
+        metric_inc(runtime__metrics_of(rt, a)->dead);
+        metric_inc(runtime__metrics_of(rt, a)->quarantined);
         goto commit;
     }
     /* From here to the handler's return a fatal signal names this message
@@ -569,7 +267,7 @@ static void handle_one(runtime_t *rt, actor_t *a, envelope_t *msg)
      * lands in the dead-letter queue, where an operator sees it). */
     crashlog_begin(a->addr, &msg->id, msg->type, msg->corr, fp);
     if (a->restart_pending) {
-        call_stop(rt, a);
+        runtime__actor_stop(rt, a);
         a->restart_pending = false;
         if (beh->on_start) {
             actor_ctx_t sc = {.rt = rt, .actor = a};
@@ -616,14 +314,14 @@ static void handle_one(runtime_t *rt, actor_t *a, envelope_t *msg)
             c.spawned[i]->spawned_here = false;
         }
         pthread_mutex_unlock(&rt->lock);
-        ctx_reset(&c);
+        runtime__ctx_reset(&c);
         c.batch = runtime__batch_new();
         if (c.batch) {
             runtime__batch_op(c.batch, OP_DEL, STORE_MBOX, mk, mkl, NULL, 0);
             fail_message(rt, a, c.batch, msg, whybuf);
         }
         atomic_fetch_add(&rt->failed, 1);
-        metric_inc(metrics_of(rt, a)->failed);
+        metric_inc(runtime__metrics_of(rt, a)->failed);
         pthread_mutex_lock(&rt->lock);
         runtime__sup_child_failed(rt, a);
         pthread_mutex_unlock(&rt->lock);
@@ -635,10 +333,10 @@ static void handle_one(runtime_t *rt, actor_t *a, envelope_t *msg)
             c.new_state = NULL;
         }
         atomic_fetch_add(&rt->processed, 1);
-        metric_inc(metrics_of(rt, a)->processed);
+        metric_inc(runtime__metrics_of(rt, a)->processed);
     }
 commit:
-    metric_observe(metrics_of(rt, a)->latency, (double)(clock_mono_us() - t0) / 1e6);
+    metric_observe(runtime__metrics_of(rt, a)->latency, (double)(clock_mono_us() - t0) / 1e6);
     envelope_destroy(&msg);
     /* One critical section for the hold, the hand-over to the committer and
      * the deliveries; the caller goes on under the same lock. Deliver after
@@ -655,7 +353,7 @@ commit:
     for (size_t i = 0; i < c.nlocal; i++)
         deliver_locked(rt, c.local[i]);
     c.nlocal = 0;
-    ctx_reset(&c);
+    runtime__ctx_reset(&c);
 }
 
 /* Wakes every idle thread of every dispatcher (lock held). */
@@ -679,7 +377,7 @@ static void *dispatcher_main(void *arg)
                 d->name);
     pthread_mutex_lock(&rt->lock);
     for (;;) {
-        /* Idle: sleep on this thread's ZeroMQ inproc waker. schedule() pops
+        /* Idle: sleep on this thread's ZeroMQ inproc waker. runtime__schedule() pops
          * one idle thread and sends it a token; a token sent before the
          * thread blocks waits in the pipe, so no wake-up is lost. */
         while (!d->head && !atomic_load(&rt->stopping)) {
@@ -711,13 +409,13 @@ static void *dispatcher_main(void *arg)
         d->running--;
         a->running = false;
         if (a->qlen)
-            schedule(rt, a); /* one message per turn: back of the queue */
+            runtime__schedule(rt, a); /* one message per turn: back of the queue */
         else if (!a->uncommitted)
-            idle_push(rt, a);
+            runtime__idle_push(rt, a);
         bool over = rt->nidle > (rt->opts.max_resident_idle ? rt->opts.max_resident_idle : 10000);
         if (over) {
             pthread_mutex_unlock(&rt->lock);
-            passivate(rt);
+            runtime__passivate(rt);
             pthread_mutex_lock(&rt->lock);
         }
     }
@@ -726,55 +424,7 @@ static void *dispatcher_main(void *arg)
     return NULL;
 }
 
-/* ---- handler API ---------------------------------------------------------- */
-
-const char *actor_self(const actor_ctx_t *ctx)
-{
-    return ctx->actor->addr;
-}
-
-runtime_t *actor_runtime(const actor_ctx_t *ctx)
-{
-    return ctx->rt;
-}
-
-void *actor_kind_user(const actor_ctx_t *ctx)
-{
-    return ctx->actor->kind ? ctx->actor->kind->beh->user : NULL;
-}
-
-const void *actor_state(const actor_ctx_t *ctx, size_t *len)
-{
-    if (ctx->state_set) {
-        *len = ctx->new_len;
-        return ctx->new_state;
-    }
-    *len = ctx->actor->state_len;
-    return ctx->actor->state;
-}
-
-int actor_set_state(actor_ctx_t *ctx, const void *state, size_t len)
-{
-    if (!ctx->batch)
-        return FENTA_EINVAL; /* only while handling a message */
-    uint8_t *s = NULL;
-    if (len) {
-        if (!(s = malloc(len))) {
-            record_error(ctx, FENTA_ENOMEM);
-            return FENTA_ENOMEM;
-        }
-        memcpy(s, state, len);
-    }
-    free(ctx->new_state);
-    ctx->new_state = s;
-    ctx->new_len = len;
-    ctx->state_set = true;
-    return 0;
-}
-
-/* Adds a message to a batch: into the mailbox, a timer, or the outbox. The
- * envelope stays the caller's. */
-static int batch_message(runtime_t *rt, batch_t *b, const envelope_t *env, bool *local)
+int runtime__batch_message(runtime_t *rt, batch_t *b, const envelope_t *env, bool *local)
 {
     uint8_t *wire;
     size_t wl;
@@ -814,261 +464,6 @@ int runtime__batch_due(runtime_t *rt, batch_t *b, const envelope_t *env, const v
     return runtime__batch_op(b, OP_PUT, STORE_MBOX, key, kl, wire, wl);
 }
 
-static int ctx_send(actor_ctx_t *ctx, const char *to, const char *type, const void *body,
-                    size_t len, int64_t delay_ms)
-{
-    if (!ctx->batch)
-        return FENTA_EINVAL;
-    const char *corr = ctx->msg ? ctx->msg->corr : NULL;
-    envelope_t *env = envelope_new(to, ctx->actor->addr, type, corr, body, len);
-    if (!env) {
-        int rc = to && type ? FENTA_ENOMEM : FENTA_EINVAL;
-        record_error(ctx, rc);
-        return rc;
-    }
-    if (delay_ms > 0)
-        env->not_before_ms = clock_now_ms() + delay_ms;
-    bool local;
-    int rc = batch_message(ctx->rt, ctx->batch, env, &local);
-    if (!rc && local) {
-        rc = vec_reserve(ctx->local, ctx->caplocal, ctx->nlocal + 1);
-        if (!rc) {
-            ctx->local[ctx->nlocal++] = env;
-            return 0;
-        }
-    }
-    envelope_destroy(&env);
-    record_error(ctx, rc);
-    return rc;
-}
-
-int actor_send(actor_ctx_t *ctx, const char *to, const char *type, const void *body,
-               size_t body_len)
-{
-    return ctx_send(ctx, to, type, body, body_len, 0);
-}
-
-int actor_send_after(actor_ctx_t *ctx, const char *to, const char *type, const void *body,
-                     size_t body_len, int64_t delay_ms)
-{
-    return ctx_send(ctx, to, type, body, body_len, delay_ms > 0 ? delay_ms : 0);
-}
-
-int actor_dead_letter(actor_ctx_t *ctx, const char *to, const char *type, const void *body,
-                      size_t body_len, const char *why)
-{
-    if (!ctx->batch)
-        return FENTA_EINVAL;
-    const char *corr = ctx->msg ? ctx->msg->corr : NULL;
-    envelope_t *env = envelope_new(to, ctx->actor->addr, type, corr, body, body_len);
-    if (!env) {
-        int rc = to && type ? FENTA_ENOMEM : FENTA_EINVAL;
-        record_error(ctx, rc);
-        return rc;
-    }
-    envelope_add_error(env, 0, clock_now_ms(), why ? why : "dead-lettered by its actor");
-    int rc = runtime__dlq_add(ctx->batch, env, NULL, 0, &env->id,
-                              why ? why : "dead-lettered by its actor");
-    if (rc == 0) {
-        atomic_fetch_add(&ctx->rt->dead, 1);
-        metric_inc(metrics_of(ctx->rt, ctx->actor)->dead);
-        log_message(LOG_ERROR, ctx->actor, env, "message dead-lettered", why);
-    }
-    envelope_destroy(&env);
-    record_error(ctx, rc);
-    return rc;
-}
-
-int actor_fail(actor_ctx_t *ctx, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(ctx->why, sizeof ctx->why, fmt, ap);
-    va_end(ap);
-    return FENTA_EHANDLER;
-}
-
-void *actor_user(const actor_ctx_t *ctx)
-{
-    return ctx->actor->user;
-}
-
-void actor_set_user(actor_ctx_t *ctx, void *user)
-{
-    ctx->actor->user = user;
-}
-
-/* ---- spawning ------------------------------------------------------------- */
-
-typedef struct {
-    const char *addr;
-    bool exists;
-} exists_t;
-
-static int exists_fn(store_txn_t *txn, void *arg)
-{
-    exists_t *e = arg;
-    const void *v;
-    size_t vl;
-    e->exists = store_get(txn, STORE_ACTORS, e->addr, strlen(e->addr), &v, &vl) == 0;
-    return 0;
-}
-
-/* Adds the spawn ops of addr to b. */
-static int batch_spawn(batch_t *b, const char *addr, const char *sup, const fenta_id_t *sid,
-                       const void *state, size_t len)
-{
-    uint8_t *rec;
-    size_t rl;
-    int rc = runtime__actor_record(&rec, &rl, sup, sid, state, len);
-    if (rc)
-        return rc;
-    rc = runtime__batch_op(b, OP_SPAWN, STORE_ACTORS, addr, strlen(addr), rec, rl);
-    free(rec);
-    if (rc)
-        return rc;
-    uint8_t ck[256 + 1 + ID_BYTES];
-    size_t sl = strlen(sup);
-    memcpy(ck, sup, sl);
-    ck[sl] = 0;
-    memcpy(ck + sl + 1, sid->b, ID_BYTES);
-    return runtime__batch_op(b, OP_SPAWN, STORE_CHILDREN, ck, sl + 1 + ID_BYTES, addr,
-                             strlen(addr));
-}
-
-static int check_spawn_args(runtime_t *rt, const char *addr, const char **sup)
-{
-    if (!addr || !strchr(addr, '/') || strlen(addr) > ENVELOPE_ADDR_MAX)
-        return FENTA_EINVAL;
-    if (!*sup)
-        *sup = "root";
-    if (strlen(*sup) > 255)
-        return FENTA_EINVAL;
-    (void)rt;
-    return 0;
-}
-
-/* Makes a freshly spawned actor resident with its initial state (lock held). */
-static actor_t *make_resident(runtime_t *rt, const char *addr, const char *sup,
-                              const fenta_id_t *sid, const void *state, size_t len)
-{
-    actor_t *a = actor_get(rt, addr);
-    if (!a)
-        return NULL;
-    if (a->loaded)
-        return a;
-    uint8_t *s = NULL;
-    if (len && (s = malloc(len)))
-        memcpy(s, state, len);
-    free(a->state);
-    a->state = s;
-    a->state_len = s ? len : 0;
-    a->spawn_id = *sid;
-    supervisor_t *sp = runtime__sup_find(rt, sup);
-    a->sup = sp ? sp : runtime__sup_root(rt);
-    a->loaded = true;
-    a->missing = false;
-    a->spawned_here = true;
-    return a;
-}
-
-bool actor_exists(actor_ctx_t *ctx, const char *addr)
-{
-    exists_t e = {.addr = addr};
-    store_read(ctx->rt->store, exists_fn, &e);
-    if (e.exists)
-        return true;
-    runtime_t *rt = ctx->rt;
-    pthread_mutex_lock(&rt->lock);
-    actor_t *a = actor_find(rt, addr);
-    bool there = a && a->loaded && !a->missing;
-    pthread_mutex_unlock(&rt->lock);
-    return there;
-}
-
-int actor_spawn(actor_ctx_t *ctx, const char *addr, const char *sup, const void *state,
-                size_t state_len)
-{
-    if (!ctx->batch)
-        return FENTA_EINVAL;
-    int rc = check_spawn_args(ctx->rt, addr, &sup);
-    if (rc) {
-        record_error(ctx, rc);
-        return rc;
-    }
-    exists_t e = {.addr = addr};
-    store_read(ctx->rt->store, exists_fn, &e);
-    runtime_t *rt = ctx->rt;
-    pthread_mutex_lock(&rt->lock);
-    actor_t *a = actor_find(rt, addr);
-    if (e.exists || (a && a->loaded && !a->missing)) {
-        pthread_mutex_unlock(&rt->lock);
-        return 0; /* already there: spawning is idempotent */
-    }
-    fenta_id_t sid;
-    id_new(&sid);
-    rc = batch_spawn(ctx->batch, addr, sup, &sid, state, state_len);
-    if (!rc) {
-        a = make_resident(rt, addr, sup, &sid, state, state_len);
-        rc = a ? vec_reserve(ctx->spawned, ctx->capspawned, ctx->nspawned + 1) : FENTA_ENOMEM;
-        if (!rc)
-            ctx->spawned[ctx->nspawned++] = a;
-    }
-    pthread_mutex_unlock(&rt->lock);
-    record_error(ctx, rc);
-    return rc;
-}
-
-typedef struct {
-    int result; /* OP_SPAWN result of the actors op */
-} spawn_wait_t;
-
-static void after_spawn(runtime_t *rt, batch_t *b, void *arg)
-{
-    (void)rt;
-    ((spawn_wait_t *)arg)->result = b->ops[0].result;
-}
-
-int runtime_spawn(runtime_t *rt, const char *addr, const char *sup, const void *state,
-                  size_t state_len)
-{
-    int rc = check_spawn_args(rt, addr, &sup);
-    if (rc)
-        return rc;
-    batch_t *b = runtime__batch_new();
-    if (!b)
-        return FENTA_ENOMEM;
-    fenta_id_t sid;
-    id_new(&sid);
-    if ((rc = batch_spawn(b, addr, sup, &sid, state, state_len))) {
-        runtime__batch_free(b);
-        return rc;
-    }
-    spawn_wait_t w = {0};
-    b->after = after_spawn;
-    b->after_arg = &w;
-    runtime__commit_wait(rt, runtime__commit_submit(rt, b));
-    if (w.result)
-        return w.result;
-    pthread_mutex_lock(&rt->lock);
-    actor_t *a = actor_find(rt, addr);
-    if (!a || !a->running) {
-        /* Resident but not yet loaded (mail came first), or absent: either
-         * way the committed record is the truth; load it on first message. */
-        if (a) {
-            a->loaded = false;
-            a->missing = false;
-        }
-        a = make_resident(rt, addr, sup, &sid, state, state_len);
-        if (a && !a->qlen && !a->uncommitted)
-            idle_push(rt, a);
-    }
-    if (a)
-        schedule(rt, a);
-    pthread_mutex_unlock(&rt->lock);
-    return 0;
-}
-
 /* ---- sending from outside -------------------------------------------------- */
 
 int runtime_send_many(runtime_t *rt, envelope_t **envs, size_t n)
@@ -1085,7 +480,7 @@ int runtime_send_many(runtime_t *rt, envelope_t **envs, size_t n)
     }
     int rc = 0;
     for (size_t i = 0; i < n && !rc; i++)
-        rc = batch_message(rt, b, envs[i], &local[i]);
+        rc = runtime__batch_message(rt, b, envs[i], &local[i]);
     if (rc) {
         runtime__batch_free(b);
         free(local);
@@ -1123,115 +518,6 @@ int runtime_send(runtime_t *rt, const char *to, const char *type, const char *co
                  const void *body, size_t body_len)
 {
     return runtime_send_at(rt, to, type, corr, body, body_len, 0);
-}
-
-/* ---- reading --------------------------------------------------------------- */
-
-typedef struct {
-    const char *addr;
-    void *state;
-    size_t len;
-    int rc;
-} state_read_t;
-
-static int state_fn(store_txn_t *txn, void *arg)
-{
-    state_read_t *s = arg;
-    const void *v;
-    size_t vl;
-    record_view_t rec;
-    if ((s->rc = store_get(txn, STORE_ACTORS, s->addr, strlen(s->addr), &v, &vl)))
-        return 0;
-    if ((s->rc = record_parse(v, vl, &rec)))
-        return 0;
-    if (rec.state_len) {
-        if (!(s->state = malloc(rec.state_len)))
-            s->rc = FENTA_ENOMEM;
-        else
-            memcpy(s->state, rec.state, rec.state_len);
-    }
-    s->len = rec.state_len;
-    return 0;
-}
-
-int runtime_actor_state(runtime_t *rt, const char *addr, void **state, size_t *len)
-{
-    state_read_t s = {.addr = addr};
-    int rc = store_read(rt->store, state_fn, &s);
-    if (rc)
-        return rc;
-    *state = s.state;
-    *len = s.len;
-    return s.rc;
-}
-
-void runtime_stats(runtime_t *rt, runtime_stats_t *out)
-{
-    out->processed = atomic_load(&rt->processed);
-    out->failed = atomic_load(&rt->failed);
-    out->retried = atomic_load(&rt->retried);
-    out->dead_lettered = atomic_load(&rt->dead);
-    out->quarantined = atomic_load(&rt->quarantined);
-    out->commits = atomic_load(&rt->commits);
-    out->pending = atomic_load(&rt->pending);
-    pthread_mutex_lock(&rt->lock);
-    out->resident = rt->nactors;
-    pthread_mutex_unlock(&rt->lock);
-    out->timers = atomic_load(&rt->timers_count);
-}
-
-const char *runtime_node(const runtime_t *rt)
-{
-    return rt->node;
-}
-
-typedef struct {
-    int64_t horizon; /* a timer due before this counts as work */
-    bool busy;       /* found one */
-    size_t outbox;   /* entries not yet acked by other nodes */
-} quiet_t;
-
-static int first_timer_cb(const void *k, size_t kl, const void *v, size_t vl, void *arg)
-{
-    (void)kl, (void)v, (void)vl;
-    quiet_t *q = arg;
-    q->busy = runtime__timer_key_due(k) <= q->horizon;
-    return 1;
-}
-
-static int quiet_fn(store_txn_t *txn, void *arg)
-{
-    quiet_t *q = arg;
-    store_scan(txn, STORE_TIMERS, NULL, 0, NULL, 0, first_timer_cb, q);
-    q->outbox = store_count(txn, STORE_OUTBOX);
-    return 0;
-}
-
-int runtime_quiesce(runtime_t *rt, int64_t horizon_ms, int timeout_ms)
-{
-    int64_t deadline = clock_mono_us() + (int64_t)timeout_ms * 1000;
-    int calm = 0;
-    while (clock_mono_us() < deadline) {
-        bool busy = atomic_load(&rt->pending) > 0;
-        pthread_mutex_lock(&rt->lock);
-        for (size_t i = 0; i < rt->ndisps; i++)
-            busy |= rt->disps[i].running > 0 || rt->disps[i].head != NULL;
-        pthread_mutex_unlock(&rt->lock);
-        pthread_mutex_lock(&rt->clock_);
-        busy |= rt->done_seq != rt->next_seq;
-        pthread_mutex_unlock(&rt->clock_);
-        if (!busy) {
-            quiet_t q = {.horizon = clock_now_ms() + horizon_ms};
-            store_read(rt->store, quiet_fn, &q);
-            busy = q.busy || q.outbox > 0;
-        }
-        /* Two calm looks in a row: a timer firing between them shows up. */
-        calm = busy ? 0 : calm + 1;
-        if (calm >= 2)
-            return 0;
-        usleep(1000);
-    }
-    return FENTA_ETIMEOUT;
 }
 
 /* ---- life cycle ----------------------------------------------------------- */
@@ -1542,8 +828,8 @@ void runtime_destroy(runtime_t **rt_p)
             actor_t *a = rt->buckets[i];
             while (a) {
                 actor_t *next = a->hnext;
-                call_stop(rt, a);
-                actor_free(a);
+                runtime__actor_stop(rt, a);
+                runtime__actor_free(a);
                 a = next;
             }
         }
@@ -1574,16 +860,4 @@ void runtime_destroy(runtime_t **rt_p)
     free(rt->listen);
     free(rt);
     *rt_p = NULL;
-}
-
-void runtime__restart_children(runtime_t *rt, supervisor_t *s, const actor_t *after, bool deep)
-{
-    for (size_t i = 0; i < rt->nbuckets; i++)
-        for (actor_t *a = rt->buckets[i]; a; a = a->hnext) {
-            if (!a->started)
-                continue;
-            bool mine = deep ? (a->sup && runtime__sup_descends(a->sup, s)) : a->sup == s;
-            if (mine && (!after || id_cmp(&a->spawn_id, &after->spawn_id) > 0))
-                a->restart_pending = true;
-        }
 }

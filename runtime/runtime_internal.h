@@ -3,6 +3,7 @@
  * which forges effect ops that the public API cannot make. */
 #ifndef FENTA_RUNTIME_INTERNAL_H
 #define FENTA_RUNTIME_INTERNAL_H
+#include "runtime/log.h"
 #include "runtime/runtime.h"
 #include "runtime/store.h"
 #include "runtime/supervisor.h"
@@ -262,8 +263,73 @@ int runtime__transport_start(runtime_t *rt);
 void runtime__transport_stop(runtime_t *rt);
 void runtime__transport_poke(runtime_t *rt);
 
-/* Actor records (runtime.c). */
+/* ---- the actor table (actors_table.c) ---------------------------------------- */
+
+/* Actor record: version(1) sup_len(2) sup spawn_id(16) state. */
 int runtime__actor_record(uint8_t **out, size_t *len, const char *sup, const fenta_id_t *spawn_id,
                           const void *state, size_t state_len);
+/* A parsed record, pointing into the buffer it was parsed from. */
+typedef struct {
+    char sup[256];        /* supervisor name */
+    fenta_id_t spawn_id;  /* spawn order */
+    const uint8_t *state; /* borrowed from the store */
+    size_t state_len;
+} record_view_t;
+
+/* 0 or FENTA_EDECODE. */
+int runtime__record_parse(const void *buf, size_t len, record_view_t *out);
+
+/* With rt->lock held: the resident actor at addr, or NULL; _get makes it
+ * resident (unloaded) when absent, NULL when out of memory. */
+actor_t *runtime__actor_find(runtime_t *rt, const char *addr);
+actor_t *runtime__actor_get(runtime_t *rt, const char *addr);
+/* The idle list, oldest first, that passivation drains (lock held). */
+void runtime__idle_unlink(runtime_t *rt, actor_t *a);
+void runtime__idle_push(runtime_t *rt, actor_t *a);
+/* Frees an actor no longer in the table, with its queued messages. */
+void runtime__actor_free(actor_t *a);
+/* Reads the actor's committed record (dispatcher thread, a held running,
+ * lock not held). */
+void runtime__actor_load(runtime_t *rt, actor_t *a);
+/* Runs on_stop if on_start ran (lock not held, a held running). */
+void runtime__actor_stop(runtime_t *rt, actor_t *a);
+/* Drops idle resident actors beyond the cap (lock not held). */
+void runtime__passivate(runtime_t *rt);
+
+/* ---- dispatch (runtime.c) ------------------------------------------------------ */
+
+/* Puts a on its dispatcher's run queue if it can run now (lock held). */
+void runtime__schedule(runtime_t *rt, actor_t *a);
+/* Adds a message to a batch: into the mailbox, a timer, or the outbox. The
+ * envelope stays the caller's; *local as for runtime__batch_due. */
+int runtime__batch_message(runtime_t *rt, batch_t *b, const envelope_t *env, bool *local);
+/* The metrics of a's kind (the unknown kind's when it has none). */
+const kind_metrics_t *runtime__metrics_of(runtime_t *rt, const actor_t *a);
+/* One log line about a message, with its ids. */
+void runtime__log_message(log_level_t lvl, const actor_t *a, const envelope_t *msg,
+                          const char *text, const char *error);
+
+/* ---- the handler context (actor_ctx.c) ----------------------------------------- */
+
+/* A handler's context: on the dispatcher's stack for one message (or for
+ * on_start / on_stop, with no batch, so no effects). */
+struct actor_ctx {
+    runtime_t *rt;         /* the runtime */
+    actor_t *actor;        /* the actor being handled */
+    const envelope_t *msg; /* the message being handled (NULL in on_start/on_stop) */
+    batch_t *batch;        /* effects to commit with the ack */
+    envelope_t **local;    /* local sends to deliver in memory once queued for commit */
+    size_t nlocal, caplocal;
+    actor_t **spawned; /* actors created here, made resident with the ack */
+    size_t nspawned, capspawned;
+    uint8_t *new_state; /* replacement state (owned) */
+    size_t new_len;
+    bool state_set; /* actor_set_state was called */
+    int error;      /* first error of an effect call (ENOMEM...) */
+    char why[512];  /* actor_fail's text */
+};
+
+/* Frees what the context staged and zeroes it. */
+void runtime__ctx_reset(actor_ctx_t *c);
 
 #endif
