@@ -1,4 +1,4 @@
-/* media_internal.h - what the media modules of actors/ (media_probe,
+/* media_internal.h - what the modules of actors/media/ (media_probe,
  * audio_pcm, render_graph) share: FFmpeg's log, kept off stderr, and the
  * wording of errors about a file. */
 #ifndef FENTA_MEDIA_INTERNAL_H

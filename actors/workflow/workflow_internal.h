@@ -1,5 +1,5 @@
 /* workflow_internal.h - what workflow_types.c and workflow_graph.c share:
- * the loaded node types. Not for use outside actors/workflow*.c. */
+ * the loaded node types. Not for use outside actors/workflow/. */
 #ifndef FENTA_WORKFLOW_INTERNAL_H
 #define FENTA_WORKFLOW_INTERNAL_H
 #include "actors/workflow/workflow.h"
