@@ -5,7 +5,7 @@
  * and folder, the render resumes at the stage it was in; a finished render
  * or a changed spec starts afresh. Progress is a bar on a terminal and JSON
  * lines otherwise, so scripts and CI can follow it. */
-#include "actors/render.h"
+#include "actors/render/render.h"
 #include "cli/commands.h"
 #include "runtime/clock.h"
 #include "runtime/error.h"

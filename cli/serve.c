@@ -2,11 +2,11 @@
  * PostgreSQL default, migrations, the actor runtime and the HTTP API, and an
  * orderly stop on SIGTERM/SIGINT. */
 #include "cli/commands.h"
-#include "actors/job.h"
-#include "actors/render.h"
-#include "actors/schedule.h"
-#include "actors/webhooks.h"
-#include "actors/workflow.h"
+#include "actors/jobs/job.h"
+#include "actors/render/render.h"
+#include "actors/schedules/schedule.h"
+#include "actors/webhooks/webhooks.h"
+#include "actors/workflow/workflow.h"
 #include "http/app.h"
 #include "http/objects_http.h"
 #include "http/request.h"

@@ -7,7 +7,7 @@
 #define FENTA_APP_H
 #include "http/password.h"
 #include "http/server.h"
-#include "actors/workflow.h"
+#include "actors/workflow/workflow.h"
 #include "runtime/runtime.h"
 #include "storage/objects.h"
 #include "storage/pg.h"

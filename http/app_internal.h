@@ -184,7 +184,7 @@ void app__idempotency_end(http_req_t *req, caller_t *c, int status, const json_t
  * path root ("$.spec"), names no server path and no malformed key
  * (render_sources_check); if it does, answers 400 with code, every problem
  * in details ({"path", "keyword", "message"}), and returns false. Whose
- * keys they are is checked when a job reads them (actors/job_internal.h),
+ * keys they are is checked when a job reads them (actors/jobs/job_internal.h),
  * where a missing object gets the same answer. */
 bool app__sources_ok(http_req_t *req, const json_t *doc, const char *root, const char *code);
 

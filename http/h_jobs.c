@@ -1,9 +1,9 @@
 /* h_jobs.c - jobs as clients see them: direct renders, the list with its
  * filters, one job with presigned artifact URLs (their lifetime shortened
  * with ?expires_in, bound to the caller's address with ?bind_ip=true),
- * cancel and retry (both messages to the job's actor: actors/job.h). */
-#include "actors/job.h"
-#include "actors/render_spec.h"
+ * cancel and retry (both messages to the job's actor: actors/jobs/job.h). */
+#include "actors/jobs/job.h"
+#include "actors/render/render_spec.h"
 #include "http/app_internal.h"
 #include "runtime/clock.h"
 #include "runtime/error.h"

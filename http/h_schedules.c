@@ -1,8 +1,8 @@
 /* h_schedules.c - schedules of workflow runs: CRUD, pause and resume, and a
  * preview of the next fire times. Every change bumps the row's generation
- * and tells the schedule's actor (actors/schedule.h), which re-arms its
+ * and tells the schedule's actor (actors/schedules/schedule.h), which re-arms its
  * timer from the row. */
-#include "actors/schedule.h"
+#include "actors/schedules/schedule.h"
 #include "http/app_internal.h"
 #include "runtime/clock.h"
 #include "runtime/error.h"

@@ -1,7 +1,7 @@
 /* h_templates.c - montage templates: the built-in starters (files in
  * schemas/templates, read-only, listed first) and an organisation's own
  * (rows, checked against the template schema merged over 'clean'). */
-#include "actors/render_spec.h"
+#include "actors/render/render_spec.h"
 #include "http/app_internal.h"
 #include "runtime/error.h"
 #include "runtime/fsutil.h"

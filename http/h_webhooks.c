@@ -1,7 +1,7 @@
 /* h_webhooks.c - webhook endpoints: CRUD, secret rotation with overlap,
  * the declared event types, a test ping, the list of deliveries and
- * redelivery. The deliveries themselves are actors (actors/webhooks.h). */
-#include "actors/webhooks.h"
+ * redelivery. The deliveries themselves are actors (actors/webhooks/webhooks.h). */
+#include "actors/webhooks/webhooks.h"
 #include "http/app_internal.h"
 #include "runtime/error.h"
 

@@ -1,7 +1,7 @@
 /* h_workflows.c - workflows: node types, CRUD with a new version on every
  * saved graph, validation (every problem at once), credit estimates, and
- * runs (a job row, then its actor: actors/job.h). */
-#include "actors/job.h"
+ * runs (a job row, then its actor: actors/jobs/job.h). */
+#include "actors/jobs/job.h"
 #include "http/app_internal.h"
 #include "runtime/error.h"
 

@@ -2,7 +2,7 @@
  * refused with the field at fault, CRUD with pause and resume, previews
  * across a DST change, and a schedule firing on time, once, into a job
  * whose id is derived from the schedule and the due time. */
-#include "actors/schedule.h"
+#include "actors/schedules/schedule.h"
 #include "tests/support/api_fixture.h"
 #include "tests/support/fixtures.h"
 

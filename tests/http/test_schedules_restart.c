@@ -7,7 +7,7 @@
  * server (misfire grace 15 s). Time is the server's test clock
  * (fx_clock_advance): the test moves it to each due time and through each
  * outage instead of sleeping to real minute boundaries. */
-#include "actors/schedule.h"
+#include "actors/schedules/schedule.h"
 #include "tests/support/api_fixture.h"
 #include "tests/support/fixtures.h"
 

@@ -2,7 +2,7 @@
  * tests: plain HTTP/1.1 on 127.0.0.1 at a random port, served by a
  * background thread, one connection at a time.
  *
- * It speaks the real server's wire format (see actors/kokoro.c):
+ * It speaks the real server's wire format (see actors/speech/kokoro.c):
  * POST /dev/captioned_speech answers {"audio": base64 WAV, "audio_format":
  * "audio/wav", "timestamps": [{"word", "start_time", "end_time"}, ...]} and
  * POST /v1/audio/speech the WAV bytes. It checks the request JSON the way

@@ -1,0 +1,287 @@
+/* test_schedule.c - the schedule actor on the fake clock, against a private
+ * PostgreSQL and a real runtime: it arms one timer for the next due time
+ * and writes it to the row, fires on time and not a millisecond before,
+ * once, into the job whose id is derived from the due time (the job kind
+ * here is a stub that records job.start), skips or runs once a firing
+ * missed by more than the grace, and arms nothing while paused. No test
+ * sleeps for a due time: each one moves the fake clock. */
+#include "actors/schedules/schedule.h"
+#include "actors/workflow/workflow.h"
+#include "runtime/clock.h"
+#include "runtime/error.h"
+#include "runtime/runtime.h"
+#include "storage/migrate.h"
+#include "storage/pg.h"
+#include "tests/support/fixtures.h"
+#include "tests/support/pg_fixture.h"
+
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define T0_S 1798761630LL /* 2027-01-01T00:00:30Z: 30 s before a minute turns */
+#define GRACE_S 15
+
+static const char GRAPH[] =
+    "{\"nodes\":[{\"id\":\"t\",\"type\":\"input.text\",\"params\":{\"text\":\"Hello there.\"}},"
+    "{\"id\":\"u\",\"type\":\"script.transform\",\"params\":{\"op\":\"uppercase\"}}],"
+    "\"edges\":[{\"from\":\"t.text\",\"to\":\"u.text\"}]}";
+
+static char *dir, *conninfo;
+static pg_pool_t *pool;
+static workflow_types_t *types;
+static schedule_engine_t *engine;
+static runtime_t *rt;
+static char org[37], wf[37];
+
+/* The stub job kind: every job.start it receives, by job id. */
+static pthread_mutex_t started_lock = PTHREAD_MUTEX_INITIALIZER;
+static char started[16][37];
+static int nstarted;
+
+static int job_msg(actor_ctx_t *ctx, const envelope_t *m)
+{
+    if (strcmp(m->type, "job.start") == 0) {
+        pthread_mutex_lock(&started_lock);
+        if (nstarted < 16)
+            snprintf(started[nstarted++], 37, "%s", strchr(actor_self(ctx), '/') + 1);
+        pthread_mutex_unlock(&started_lock);
+    }
+    return 0;
+}
+
+static const behaviour_t job_stub = {.kind = "job", .on_message = job_msg};
+
+static int starts(void)
+{
+    pthread_mutex_lock(&started_lock);
+    int n = nstarted;
+    pthread_mutex_unlock(&started_lock);
+    return n;
+}
+
+/* The first cell of sql with up to three parameters (the first NULL ends
+ * them), as a string the caller frees; NULL for SQL NULL or no row. */
+static char *cell3(const char *sql, const char *p1, const char *p2, const char *p3)
+{
+    int err = 0;
+    pg_conn_t *c = pg_acquire(pool, 5000, &err);
+    cr_assert_not_null(c, "%s", fenta_strerror(err));
+    const char *p[] = {p1, p2, p3};
+    int n = p1 ? p2 ? p3 ? 3 : 2 : 1 : 0;
+    pg_result_t *r = pg_query(c, sql, n, p, &err);
+    cr_assert_not_null(r, "%s: %s", sql, fenta_strerror(err));
+    const char *v = pg_nrows(r) > 0 ? pg_get(r, 0, 0) : NULL;
+    char *out = v ? strdup(v) : NULL;
+    pg_result_free(&r);
+    pg_release(pool, &c);
+    return out;
+}
+
+static char *cell(const char *sql, const char *p1, const char *p2)
+{
+    return cell3(sql, p1, p2, NULL);
+}
+
+static int64_t cell_int(const char *sql, const char *p1, const char *p2)
+{
+    char *v = cell(sql, p1, p2);
+    int64_t n = v ? atoll(v) : -1;
+    free(v);
+    return n;
+}
+
+static void setup(void)
+{
+    clock_fake_set(T0_S * 1000);
+    nstarted = 0;
+    dir = fx_tmpdir("schedule");
+    conninfo = fx_pg_fresh_db();
+    int err = 0;
+    pool = pg_pool_new(conninfo, 4, &err);
+    cr_assert_not_null(pool);
+    int applied = 0;
+    cr_assert_eq(migrate_apply(pool, FENTA_SOURCE_SCHEMAS "/sql", &applied), 0);
+    char why[256] = "";
+    types = workflow_types_load(FENTA_SOURCE_SCHEMAS, why, sizeof why);
+    cr_assert_not_null(types, "%s", why);
+    char *o = cell("INSERT INTO orgs (name) VALUES ('o') RETURNING id", NULL, NULL);
+    snprintf(org, sizeof org, "%s", o);
+    free(o);
+    char *w = cell("INSERT INTO workflows (org_id, name) VALUES ($1, 'w') RETURNING id", org, NULL);
+    snprintf(wf, sizeof wf, "%s", w);
+    free(w);
+    free(cell("INSERT INTO workflow_versions (workflow_id, version, graph) VALUES ($1, 1, "
+              "$2::jsonb) RETURNING 1",
+              wf, GRAPH));
+    engine = schedule_engine_new(&(schedule_config_t){
+        .pool = pool, .types = types, .misfire_grace_s = GRACE_S, .webhooks = false});
+    cr_assert_not_null(engine);
+    rt = fx_runtime(dir, true);
+    cr_assert_eq(runtime_register(rt, &job_stub), 0);
+    cr_assert_eq(schedule_engine_register(engine, rt), 0);
+    cr_assert_eq(runtime_start(rt), 0);
+}
+
+static void teardown(void)
+{
+    runtime_destroy(&rt);
+    schedule_engine_destroy(&engine);
+    workflow_types_free(&types);
+    pg_pool_destroy(&pool);
+    free(conninfo);
+    fx_rmdir(dir);
+    dir = NULL;
+    clock_fake_clear();
+}
+
+TestSuite(schedule, .init = setup, .fini = teardown);
+
+/* A schedule of the workflow every minute; its id into id[37]. */
+static void make(const char *misfire, char id[37])
+{
+    char *s = cell3("INSERT INTO schedules (org_id, workflow_id, cron, misfire) VALUES ($1, $2, "
+                    "'* * * * *', $3) RETURNING id",
+                    org, wf, misfire);
+    snprintf(id, 37, "%s", s);
+    free(s);
+    cr_assert_eq(schedule_sync(rt, id), 0);
+}
+
+/* Handlers done and nothing due now on the fake clock. */
+static void settle(void)
+{
+    cr_assert_eq(runtime_quiesce(rt, 0, 10000), 0, "the runtime did not settle");
+}
+
+static int64_t next_fire(const char *id)
+{
+    return cell_int("SELECT extract(epoch FROM next_fire_at)::bigint FROM schedules WHERE id = $1",
+                    id, NULL);
+}
+
+static int runs(const char *id, const char *outcome)
+{
+    return (int)cell_int("SELECT count(*) FROM schedule_runs WHERE schedule_id = $1 AND "
+                         "outcome = $2",
+                         id, outcome);
+}
+
+/* Moves the fake clock to at_s and lets whatever is due run. */
+static void clock_to(int64_t at_s)
+{
+    clock_fake_set(at_s * 1000);
+    /* The timer thread looks at the clock at least every 100 ms. */
+    usleep(250000);
+    settle();
+}
+
+/* The minute after T0 (30 s ahead): the first due time of every test. */
+#define DUE1 (T0_S + 30)
+
+Test(schedule, arms_the_next_minute_and_fires_on_time_once_into_the_derived_job)
+{
+    char id[37];
+    make("skip", id);
+    settle();
+    cr_assert_eq(next_fire(id), DUE1, "next_fire_at is the next minute of the fake clock");
+    /* A millisecond before it is due: nothing. */
+    clock_fake_set(DUE1 * 1000 - 1);
+    usleep(300000);
+    settle();
+    cr_assert_eq(starts(), 0, "fired before its time");
+    cr_assert_eq(runs(id, "started"), 0);
+    clock_to(DUE1);
+    cr_assert_eq(starts(), 1, "fired once at its due time");
+    char want[37];
+    schedule_job_id(id, DUE1, want);
+    cr_assert_str_eq(started[0], want, "the job id is derived from the schedule and due time");
+    cr_assert_eq(runs(id, "started"), 1);
+    cr_assert_eq(cell_int("SELECT floor(extract(epoch FROM created_at) * 1000)::bigint FROM "
+                          "schedule_runs WHERE schedule_id = $1",
+                          id, NULL),
+                 DUE1 * 1000, "the run is stamped by the actor's clock, not PostgreSQL's");
+    cr_assert_eq(cell_int("SELECT count(*) FROM jobs WHERE id = $1 AND schedule_id = $2", want, id),
+                 1, "the job row exists, tied to its schedule");
+    cr_assert_eq(cell_int("SELECT fire_count FROM schedules WHERE id = $1", id, NULL), 1);
+    cr_assert_eq(next_fire(id), DUE1 + 60, "armed again for the minute after");
+    /* A sync with nothing changed neither fires again nor re-arms. */
+    cr_assert_eq(schedule_sync(rt, id), 0);
+    clock_to(DUE1 + 30);
+    cr_assert_eq(starts(), 1);
+    clock_to(DUE1 + 60);
+    cr_assert_eq(starts(), 2, "and fires at the next minute");
+    cr_assert_eq(runs(id, "started"), 2);
+}
+
+Test(schedule, late_within_the_grace_still_fires_the_missed_time)
+{
+    char id[37];
+    make("skip", id);
+    settle();
+    clock_to(DUE1 + GRACE_S);
+    cr_assert_eq(starts(), 1, "late by the grace exactly: not a misfire");
+    char want[37];
+    schedule_job_id(id, DUE1, want);
+    cr_assert_str_eq(started[0], want);
+    cr_assert_eq(runs(id, "skipped"), 0);
+}
+
+Test(schedule, a_misfire_past_the_grace_is_skipped_and_the_next_time_is_after_now)
+{
+    char id[37];
+    make("skip", id);
+    settle();
+    /* Three due times go by at once (the node was down). */
+    clock_to(DUE1 + 150);
+    cr_assert_eq(starts(), 0, "a skipped firing starts no job");
+    cr_assert_eq(runs(id, "skipped"), 1, "the missed time is recorded once, as skipped");
+    cr_assert_eq(runs(id, "started"), 0);
+    cr_assert_eq(cell_int("SELECT extract(epoch FROM due_at)::bigint FROM schedule_runs WHERE "
+                          "schedule_id = $1",
+                          id, NULL),
+                 DUE1);
+    cr_assert_eq(next_fire(id), DUE1 + 180, "armed after now, not for the other missed times");
+    clock_to(DUE1 + 180);
+    cr_assert_eq(starts(), 1, "then fires on time again");
+}
+
+Test(schedule, a_misfire_with_run_once_runs_once_for_all_missed_times)
+{
+    char id[37];
+    make("run_once", id);
+    settle();
+    clock_to(DUE1 + 150);
+    cr_assert_eq(starts(), 1, "one run for all the missed times");
+    char want[37];
+    schedule_job_id(id, DUE1, want);
+    cr_assert_str_eq(started[0], want, "named after the first missed due time");
+    cr_assert_eq(runs(id, "started"), 1);
+    cr_assert_eq(next_fire(id), DUE1 + 180);
+}
+
+Test(schedule, a_paused_schedule_arms_nothing_and_resumes_at_the_next_time)
+{
+    char id[37];
+    make("skip", id);
+    settle();
+    free(cell("UPDATE schedules SET paused = true, generation = generation + 1 WHERE id = $1 "
+              "RETURNING 1",
+              id, NULL));
+    cr_assert_eq(schedule_sync(rt, id), 0);
+    settle();
+    cr_assert_eq(next_fire(id), -1, "no next time while paused");
+    clock_to(DUE1 + 10);
+    cr_assert_eq(starts(), 0, "the timer armed before the pause does nothing");
+    free(cell("UPDATE schedules SET paused = false, generation = generation + 1 WHERE id = $1 "
+              "RETURNING 1",
+              id, NULL));
+    cr_assert_eq(schedule_sync(rt, id), 0);
+    settle();
+    cr_assert_eq(next_fire(id), DUE1 + 60, "resumed: the next time after now");
+    clock_to(DUE1 + 60);
+    cr_assert_eq(starts(), 1);
+}
