@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,17 +19,36 @@
 #include <unistd.h>
 
 /* A free port now, for KOKORO_URL: nothing listens there until the test
- * says so. */
+ * says so. Taken below the kernel's ephemeral range, which port-0 binds and
+ * outbound connections draw from: a port from that range, released, was
+ * taken by another suite running alongside before the fake Kokoro could
+ * bind it again ("Address already in use"). */
 static int free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof a;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &al) != 0)
-        abort();
-    close(fd);
-    return ntohs(a.sin_port);
+    int lo = 32768, hi = 60999;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        if (fscanf(f, "%d %d", &lo, &hi) != 2)
+            lo = 32768;
+        fclose(f);
+    }
+    if (lo <= 10001)
+        abort(); /* no room below the range: a machine set up unlike any we run on */
+    srand((unsigned)getpid());
+    for (int tries = 0; tries < 1000; tries++) {
+        int port = 10000 + rand() % (lo - 10000);
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                                .sin_port = htons((uint16_t)port)};
+        if (fd < 0)
+            abort();
+        bool ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        close(fd);
+        if (ok)
+            return port;
+    }
+    abort();
 }
 
 ReportHook(PRE_ALL)(struct criterion_test_set *set)

@@ -406,16 +406,35 @@ static void check_exactly_once(uint32_t n, size_t dlq)
     cr_expect_eq(ca.outbox, 0, "A's outbox holds %zu messages", ca.outbox);
 }
 
+/* A free port for B, taken below the kernel's ephemeral range (which port-0
+ * binds and outbound connections draw from): B binds it again at each
+ * restart, and a released ephemeral port can be taken meanwhile by a suite
+ * running alongside. */
 static int free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert_geq(fd, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t sl = sizeof sa;
-    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
-    close(fd);
-    return ntohs(sa.sin_port);
+    int lo = 32768, hi = 60999;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        if (fscanf(f, "%d %d", &lo, &hi) != 2)
+            lo = 32768;
+        fclose(f);
+    }
+    cr_assert_gt(lo, 10001, "no room below the ephemeral port range");
+    srand((unsigned)getpid());
+    for (int tries = 0; tries < 1000; tries++) {
+        int port = 10000 + rand() % (lo - 10000);
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        cr_assert_geq(fd, 0);
+        struct sockaddr_in sa = {.sin_family = AF_INET,
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                                 .sin_port = htons((uint16_t)port)};
+        bool ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+        close(fd);
+        if (ok)
+            return port;
+    }
+    cr_assert_fail("no free port below %d", lo);
+    return -1;
 }
 
 static void setup(void)
