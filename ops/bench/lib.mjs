@@ -3,8 +3,9 @@
 // with the session's bearer token, and the Prometheus counters it serves.
 import http2 from 'node:http2';
 
-// connect(base) -> { request(method, path, body), setToken(t), metric(name),
-// close() }. request resolves with the parsed JSON body and rejects on a
+// connect(base) -> { request(method, path, body), raw(method, path, body),
+// setToken(t), metric(name), close(), session }. raw resolves with
+// {status, text} whatever the status; request resolves with the parsed JSON body and rejects on a
 // status >= 300; metric sums every series of a counter on /metrics.
 export function connect(base) {
   const session = http2.connect(base);
@@ -41,5 +42,5 @@ export function connect(base) {
     return sum;
   }
 
-  return { request, metric, setToken: (t) => { token = t; }, close: () => session.close(), session };
+  return { request, raw, metric, setToken: (t) => { token = t; }, close: () => session.close(), session };
 }

@@ -32,10 +32,10 @@
 // and what its /metrics say happened (fan-out and commit times...).
 // Prints a report, then one JSON object as the last line. Exits 1 when
 // deliveries are missing after WAIT_S or a checked signature is wrong.
+import { connect } from './lib.mjs';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import http2 from 'node:http2';
 
 const [base, nArg = '5000', slowArg = '200'] = process.argv.slice(2);
 const env = (k, d) => Number(process.env[k] ?? d);
@@ -124,28 +124,16 @@ const rport = receiver.address().port;
 
 // ---- the API over HTTP/2 -----------------------------------------------------------------
 
-const session = http2.connect(base);
-session.on('error', (e) => fail(`http2: ${e.message}`));
+const client = connect(base);
+const { session } = client;
 let token = null;
 
-function request(method, path, body) {
-  return new Promise((resolve, reject) => {
-    const headers = { ':method': method, ':path': path };
-    if (token) headers.authorization = `Bearer ${token}`;
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const s = session.request(headers);
-    let status = 0, text = '';
-    s.on('response', (h) => { status = h[':status']; });
-    s.setEncoding('utf8');
-    s.on('data', (d) => { text += d; });
-    s.on('end', () => {
-      let json = null;
-      try { json = JSON.parse(text); } catch { /* reported below */ }
-      resolve({ status, json, text });
-    });
-    s.on('error', reject);
-    s.end(body === undefined ? undefined : JSON.stringify(body));
-  });
+async function request(method, path, body) {
+  client.setToken(token);
+  const r = await client.raw(method, path, body);
+  let json = null;
+  try { json = JSON.parse(r.text); } catch { /* reported below */ }
+  return { ...r, json };
 }
 
 async function api(method, path, body) {
