@@ -198,25 +198,32 @@ static const char TEXT_DOC[] =
     "\"type\":\"script.transform\",\"params\":{\"op\":\"uppercase\"}}],"
     "\"edges\":[{\"from\":\"t.text\",\"to\":\"u.text\"}]}}";
 
+/* Saves TEXT_DOC as who's workflow and runs it; the job's id into job. */
+static void run_text(const json_t *who, char job[64])
+{
+    fx_resp_t r = call("POST", "/v1/workflows", TEXT_DOC, who);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    char path[160];
+    snprintf(path, sizeof path, "/v1/workflows/%s/run", sget(r.json, "id"));
+    fx_resp_free(&r);
+    r = call("POST", path, "{\"max_credits\":10}", who);
+    cr_assert_eq(r.status, 202, "%s", r.body);
+    snprintf(job, 64, "%s", sget(r.json, "id"));
+    fx_resp_free(&r);
+}
+
 Test(webhooks, a_jobs_events_arrive_in_order_and_verified)
 {
     receiver_t *rv = receiver_start();
     json_t *s = fx_register("whd");
-    char id[64], secret[80], path[160], job[64];
+    char id[64], secret[80], job[64];
     receiver_hook(rv, s, "jobs",
                   "[\"job.started\",\"job.progress\",\"job.succeeded\",\"job.failed\"]", NULL, id,
                   secret);
     /* A second endpoint that wants only the outcome. */
     char id2[64], secret2[80];
     receiver_hook(rv, s, "outcome", "[\"job.succeeded\"]", NULL, id2, secret2);
-    fx_resp_t r = call("POST", "/v1/workflows", TEXT_DOC, s);
-    cr_assert_eq(r.status, 201, "%s", r.body);
-    snprintf(path, sizeof path, "/v1/workflows/%s/run", sget(r.json, "id"));
-    fx_resp_free(&r);
-    r = call("POST", path, "{\"max_credits\":10}", s);
-    cr_assert_eq(r.status, 202, "%s", r.body);
-    snprintf(job, sizeof job, "%s", sget(r.json, "id"));
-    fx_resp_free(&r);
+    run_text(s, job);
     json_decref(fx_wait_job(s, job, "succeeded", 60));
 
     json_t *log = NULL;
@@ -430,17 +437,10 @@ Test(webhooks, a_failed_first_attempt_keeps_the_order_of_first_sends)
 {
     receiver_t *rv = receiver_start();
     json_t *s = fx_register("whj");
-    char id[64], secret[80], path[160], job[64];
+    char id[64], secret[80], job[64];
     receiver_hook(rv, s, "order", "[\"job.started\",\"job.progress\",\"job.succeeded\"]",
                   "\"mode\":\"fail\",\"fail_times\":1", id, secret);
-    fx_resp_t r = call("POST", "/v1/workflows", TEXT_DOC, s);
-    cr_assert_eq(r.status, 201, "%s", r.body);
-    snprintf(path, sizeof path, "/v1/workflows/%s/run", sget(r.json, "id"));
-    fx_resp_free(&r);
-    r = call("POST", path, "{\"max_credits\":10}", s);
-    cr_assert_eq(r.status, 202, "%s", r.body);
-    snprintf(job, sizeof job, "%s", sget(r.json, "id"));
-    fx_resp_free(&r);
+    run_text(s, job);
     json_decref(fx_wait_job(s, job, "succeeded", 60));
     /* Every event arrives; the first one twice (its first attempt failed). */
     json_t *log = NULL;
@@ -538,14 +538,8 @@ Test(webhooks, an_events_body_is_made_once_from_its_stored_time)
     json_t *s = fx_register("whj");
     char id[64], secret[80], path[200], job[64];
     receiver_hook(rv, s, "once", "[\"job.started\",\"job.succeeded\"]", NULL, id, secret);
-    fx_resp_t r = call("POST", "/v1/workflows", TEXT_DOC, s);
-    cr_assert_eq(r.status, 201, "%s", r.body);
-    snprintf(path, sizeof path, "/v1/workflows/%s/run", sget(r.json, "id"));
-    fx_resp_free(&r);
-    r = call("POST", path, "{\"max_credits\":10}", s);
-    cr_assert_eq(r.status, 202, "%s", r.body);
-    snprintf(job, sizeof job, "%s", sget(r.json, "id"));
-    fx_resp_free(&r);
+    run_text(s, job);
+    fx_resp_t r;
     json_t *doc = fx_wait_job(s, job, "succeeded", 60);
     json_t *log = receiver_wait(rv, "once", 2, 20);
     cr_assert_eq(json_array_size(log), 2, "%s", json_dumps(log, 0));
