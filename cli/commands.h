@@ -11,8 +11,9 @@ int cmd_openapi(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 
-/* Loads NAME from the schemas directory (message on stderr and NULL on failure). */
+/* Loads NAME from the schemas directory dir (message on stderr and NULL on
+ * failure). */
 struct json_t;
-struct json_t *cli_load_json(const char *name);
+struct json_t *cli_load_json(const char *dir, const char *name);
 
 #endif

@@ -4,6 +4,7 @@
  * history), a supervisor restarting it, and an operator replaying the dead
  * letter once the fault is fixed. */
 #include "cli/commands.h"
+#include "cli/config.h"
 #include "runtime/clock.h"
 #include "runtime/dlq.h"
 #include "runtime/error.h"
@@ -102,17 +103,30 @@ int cmd_demo(int argc, char **argv)
                "Runs 20 items through ingest -> transform -> sink, sends every fifth to a\n"
                "failing 'enricher' (3 attempts with backoff, then the dead-letter queue),\n"
                "then fixes the fault and replays the dead letters. DATA_DIR (default: a new\n"
-               "temporary directory) holds the LMDB mailboxes.\n");
+               "temporary directory) holds the LMDB mailboxes.\n\n");
+        fenta_config_usage(stdout, CONFIG_DEMO);
         return 0;
     }
+    fenta_config_t c;
+    char why[1024];
+    int loaded = fenta_config_load(&c, CONFIG_DEMO, &argc, argv, why, sizeof why);
+    /* The demo prints its own story: the log says only errors unless a level
+     * is asked for. */
+    log_level_t level = fenta_config_source(&c, "log_level") == CONFIG_FROM_DEFAULT
+                            ? LOG_ERROR
+                            : (log_level_t)c.log_level;
+    fenta_config_free(&c);
+    if (loaded != 0) {
+        fprintf(stderr, "fenta demo: %s\n", why);
+        return 2;
+    }
+    log_set_level(level);
     char tmpl[] = "/tmp/fenta-demo-XXXXXX";
     const char *dir = argc > 1 ? argv[1] : mkdtemp(tmpl);
     if (!dir) {
         perror("fenta demo: mkdtemp");
         return 1;
     }
-    if (!getenv("FENTA_LOG_LEVEL"))
-        log_set_level(LOG_ERROR); /* the demo prints its own story */
     int err = 0;
     runtime_t *rt = runtime_new(&(runtime_opts_t){.data_dir = dir}, &err);
     if (!rt) {

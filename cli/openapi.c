@@ -2,18 +2,19 @@
  * from schemas/api.json and schemas/models.json, or check that FILE (the
  * committed schemas/openapi.json) is exactly that document. */
 #include "cli/commands.h"
-#include "runtime/fsutil.h"
+#include "cli/config.h"
 #include "http/openapi.h"
+#include "runtime/log.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-json_t *cli_load_json(const char *name)
+json_t *cli_load_json(const char *dir, const char *name)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s", fsutil_schemas_dir(NULL), name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
     json_error_t e;
     json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &e);
     if (!j)
@@ -24,15 +25,28 @@ json_t *cli_load_json(const char *name)
 int cmd_openapi(int argc, char **argv)
 {
     if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        printf("usage: fenta openapi [--check FILE]\n\n"
+        printf("usage: fenta openapi [--check FILE] [options]\n\n"
                "Prints the OpenAPI 3.1 document built from api.json and models.json in the\n"
-               "schemas directory (FENTA_SCHEMAS_DIR, default: the source tree's schemas/).\n"
-               "--check FILE exits 1 when FILE differs from it.\n");
+               "schemas directory. --check FILE exits 1 when FILE differs from it.\n\n");
+        fenta_config_usage(stdout, CONFIG_OPENAPI);
         return 0;
     }
-    json_t *api = cli_load_json("api.json"), *models = cli_load_json("models.json");
-    if (!api || !models)
+    fenta_config_t c;
+    char why[1024];
+    if (fenta_config_load(&c, CONFIG_OPENAPI, &argc, argv, why, sizeof why) != 0) {
+        fprintf(stderr, "fenta: %s\n", why);
+        fenta_config_free(&c);
+        return 2;
+    }
+    log_set_level((log_level_t)c.log_level);
+    json_t *api = cli_load_json(c.schemas_dir, "api.json"),
+           *models = cli_load_json(c.schemas_dir, "models.json");
+    fenta_config_free(&c);
+    if (!api || !models) {
+        json_decref(api);
+        json_decref(models);
         return 1;
+    }
     char err[256];
     json_t *doc = openapi_build(api, models, err, sizeof err);
     json_decref(api);

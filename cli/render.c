@@ -7,6 +7,7 @@
  * lines otherwise, so scripts and CI can follow it. */
 #include "actors/render/render.h"
 #include "cli/commands.h"
+#include "cli/config.h"
 #include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/fsutil.h"
@@ -140,23 +141,48 @@ static bool resumable(const char *state, const char *out, const json_t *spec, ch
     return same;
 }
 
+static int render_main(const fenta_config_t *c, int argc, char **argv);
+
 static void usage(FILE *out)
 {
     fprintf(out, "usage: fenta render SPEC.json --out DIR [--progress auto|bar|json|none]\n\n"
                  "Renders the short a render spec describes (schemas/render/spec.json) into DIR:\n"
                  "video.mp4 (H.264/AAC, faststart), captions.srt, thumbnail.jpg and render.json\n"
                  "(stage timings, probes, loudness). Works offline: espeak-ng speaks the script\n"
-                 "unless KOKORO_URL is set. Run again after an interruption to resume.\n");
+                 "unless KOKORO_URL is set. Run again after an interruption to resume.\n\n");
+    fenta_config_usage(out, CONFIG_RENDER);
 }
 
 int cmd_render(int argc, char **argv)
 {
-    const char *spec_path = NULL, *out = NULL, *progress = "auto";
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i++)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
-        } else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) {
+        }
+    /* The settings' flags are taken out of argv; what is left is ours. */
+    fenta_config_t c;
+    char why[1024];
+    if (fenta_config_load(&c, CONFIG_RENDER, &argc, argv, why, sizeof why) != 0) {
+        fprintf(stderr, "fenta render: %s\n", why);
+        fenta_config_free(&c);
+        return 2;
+    }
+    /* A render's progress is its own output: the log says only what goes
+     * wrong unless a level is asked for. */
+    log_set_level(fenta_config_source(&c, "log_level") == CONFIG_FROM_DEFAULT
+                      ? LOG_WARN
+                      : (log_level_t)c.log_level);
+    int rc = render_main(&c, argc, argv);
+    fenta_config_free(&c);
+    return rc;
+}
+
+static int render_main(const fenta_config_t *c, int argc, char **argv)
+{
+    const char *spec_path = NULL, *out = NULL, *progress = "auto";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) {
             out = argv[++i];
         } else if (strcmp(argv[i], "--progress") == 0 && i + 1 < argc) {
             progress = argv[++i];
@@ -217,13 +243,10 @@ int cmd_render(int argc, char **argv)
     bool tty = isatty(STDERR_FILENO);
     w.bar = strcmp(progress, "bar") == 0 || (strcmp(progress, "auto") == 0 && tty);
     w.json = strcmp(progress, "json") == 0 || (strcmp(progress, "auto") == 0 && !tty);
-    if (!getenv("FENTA_LOG_LEVEL"))
-        log_set_level(LOG_WARN);
 
-    const char *kokoro = getenv("KOKORO_URL");
-    render_config_t cfg = {.tts = {.kokoro_url = kokoro && *kokoro ? kokoro : NULL,
-                                   .kokoro_voice = getenv("KOKORO_VOICE")},
-                           .schemas_dir = fsutil_schemas_dir(NULL),
+    render_config_t cfg = {.tts = {.kokoro_url = c->kokoro_url, .kokoro_voice = c->kokoro_voice},
+                           .schemas_dir = c->schemas_dir,
+                           .asr_model_dir = c->asr_model_dir,
                            .on_event = on_event,
                            .arg = &w};
     render_t *r = render_new(&cfg);

@@ -2,6 +2,7 @@
  * PostgreSQL default, migrations, the actor runtime and the HTTP API, and an
  * orderly stop on SIGTERM/SIGINT. */
 #include "cli/commands.h"
+#include "cli/config.h"
 #include "actors/jobs/job.h"
 #include "actors/render/render.h"
 #include "actors/schedules/schedule.h"
@@ -23,7 +24,6 @@
 #include "storage/objects.h"
 #include "storage/pg.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -33,66 +33,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The options, as data: name, environment variable, config-file key, help. */
-typedef struct {
-    const char *listen;     /* host:port */
-    const char *data_dir;   /* everything on disk */
-    const char *database;   /* DATABASE_URL, NULL = embedded */
-    const char *jwt_secret; /* NULL = generated and kept in the data directory */
-    const char *tls_cert, *tls_key;
-    int loops, workers;     /* threads */
-    int crash_after;        /* crashes of the process before a message is quarantined */
-    size_t max_upload_part; /* h2o's own body limit; 0 = the server's default */
-    size_t max_connections; /* 0 = the server's default */
-    json_t *limits;         /* rate limits (borrowed from the config document) */
-    int insecure_cookies;   /* plain-HTTP development */
-    int pw_cheap;           /* tests: cheap argon2 parameters */
-    int presign_ttl_s;      /* lifetime of presigned URLs, seconds */
-} serve_opts_t;
-
-static const struct {
-    const char *flag, *env, *key, *help;
-} options[] = {
-    {"--listen", "FENTA_LISTEN", "listen", "address to listen on (default 127.0.0.1:8080)"},
-    {"--data-dir", "FENTA_DATA_DIR", "data_dir",
-     "data directory: embedded database, mailboxes, secrets (default ./data)"},
-    {"--database-url", "DATABASE_URL", "database_url",
-     "PostgreSQL connection string; unset: a private cluster in the data directory"},
-    {"--jwt-secret", "JWT_SECRET", "jwt_secret",
-     "token signing secret (>= 32 bytes); unset: generated once, kept in DATA_DIR/jwt_secret"},
-    {"--tls-cert", "FENTA_TLS_CERT", "tls_cert", "PEM certificate chain: enables TLS with ALPN h2"},
-    {"--tls-key", "FENTA_TLS_KEY", "tls_key", "PEM private key for --tls-cert"},
-    {"--loops", "FENTA_LOOPS", "loops", "event-loop threads (default: cores)"},
-    {"--workers", "FENTA_WORKERS", "workers", "handler threads (default 16)"},
-    {"--crash-quarantine-after", "FENTA_CRASH_QUARANTINE_AFTER", "crash_quarantine_after",
-     "times a message may crash the process before it goes to the dead-letter queue (default 2)"},
-    {"--max-upload-part-bytes", "FENTA_MAX_UPLOAD_PART_BYTES", "max_upload_part_bytes",
-     "largest request body read at all (default 67174400: a 64 MiB upload part and 64 KiB); "
-     "each route's own limit (schemas/api.json) answers 413 below it"},
-    {"--max-connections", "FENTA_MAX_CONNECTIONS", "max_connections",
-     "open client connections (default 4096); more are closed on accept"},
-    {"--presign-ttl-s", "FENTA_PRESIGN_TTL_S", "presign_ttl_s",
-     "lifetime of presigned download URLs, the most ?expires_in may ask (default 3600)"},
-#ifdef FENTA_TEST_HOOKS
-    /* Only in a build with -DFENTA_TEST_HOOKS=ON (ops/test): a shipped binary
-     * has no way to move its clock. */
-    {"--test-clock-file", "FENTA_TEST_CLOCK_FILE", "test_clock_file",
-     "tests only: a file holding milliseconds the clock runs ahead by (runtime/clock.h)"},
-#endif
-};
-
 static void serve_usage(void)
 {
     printf("usage: fenta serve [--config FILE] [options]\n\n"
            "Runs the API. Each option can also come from the environment or from the JSON\n"
-           "config file (FENTA_CONFIG or --config); flags win over the environment, which\n"
-           "wins over the file.\n\n");
-    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
-        printf("  %-24s %-28s %s\n", options[i].flag, options[i].env, options[i].help);
-    printf("\nThe config file may also hold \"rate_limits\" ({\"ip\":{\"rate\":R,\"burst\":B},"
-           " \"user\":{...},\n\"routes\":{\"POST /v1/auth/login\":{...}}}) and "
-           "\"insecure_cookies\": true (plain-HTTP\ndevelopment only). SIGTERM or Ctrl-C stops "
-           "it in order: in-flight requests finish.\n");
+           "config file (FENTA_CONFIG or --config) under its key (fenta serve --help-config\n"
+           "lists them); flags win over the environment, which wins over the file.\n\n");
+    fenta_config_usage(stdout, CONFIG_SERVE);
+    printf("\nSIGTERM or Ctrl-C stops it in order: in-flight requests finish.\n");
 }
 
 /* GET /bench/constant: a constant body of bench_constant_bytes bytes, no auth,
@@ -104,31 +52,6 @@ static size_t bench_len;
 static void bench_constant(http_req_t *req)
 {
     http_respond_raw(req, 200, "application/json", bench_body, bench_len);
-}
-
-/* flag > environment > config file. */
-/* The value of the option whose config key is key: the flag, else the
- * environment, else the config file; NULL when none gives it. Options are
- * named, not numbered, so adding one cannot shift another's source. */
-static const char *pick(int argc, char **argv, const char *key, const json_t *cfg)
-{
-    size_t i = 0, n = sizeof options / sizeof options[0];
-    while (i < n && strcmp(options[i].key, key) != 0)
-        i++;
-    assert(i < n); /* a key missing from options[] is our bug */
-    for (int a = 1; a + 1 < argc; a++)
-        if (strcmp(argv[a], options[i].flag) == 0)
-            return argv[a + 1];
-    const char *e = getenv(options[i].env);
-    if (e && *e)
-        return e;
-    const json_t *v = json_object_get(cfg, options[i].key);
-    if (json_is_integer(v)) {
-        static char buf[sizeof options / sizeof options[0]][32]; /* one per option */
-        snprintf(buf[i], sizeof buf[0], "%lld", (long long)json_integer_value(v));
-        return buf[i];
-    }
-    return json_string_value(v);
 }
 
 /* Reads DIR/NAME, or generates 32 random bytes as hex into it once. */
@@ -164,16 +87,19 @@ typedef struct {
     pg_pool_t *pool;
 } db_t;
 
-static int open_db(const char *data_dir, const char *url, int size, db_t *db)
+/* Opens the database the configuration names (or starts the embedded one)
+ * and applies the migrations it lacks. */
+static int open_db(const fenta_config_t *c, int size, db_t *db)
 {
     int err = 0;
-    const char *conninfo = url;
-    if (!url) {
-        db->embedded = embedded_pg_start(data_dir, &err);
+    const char *conninfo = c->database_url;
+    if (!conninfo) {
+        embedded_pg_opts_t eo = {.bindir = c->pg_bindir, .timezone = c->pg_timezone};
+        db->embedded = embedded_pg_start_opts(c->data_dir, &eo, &err);
         if (!db->embedded) {
             fprintf(stderr,
                     "fenta: cannot start the embedded PostgreSQL in %s: %s (see %s/pg.log)\n",
-                    data_dir, fenta_strerror(err), data_dir);
+                    c->data_dir, fenta_strerror(err), c->data_dir);
             return err;
         }
         conninfo = embedded_pg_conninfo(db->embedded);
@@ -185,7 +111,7 @@ static int open_db(const char *data_dir, const char *url, int size, db_t *db)
     }
     int applied = 0;
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s/sql", fsutil_schemas_dir(NULL));
+    snprintf(dir, sizeof dir, "%s/sql", c->schemas_dir);
     /* The database may still be starting (an external one): retry a while. */
     for (int attempt = 0;; attempt++) {
         err = migrate_apply(db->pool, dir, &applied);
@@ -208,46 +134,49 @@ static void close_db(db_t *db)
     embedded_pg_stop(&db->embedded);
 }
 
-static json_t *load_config(int argc, char **argv)
+/* Fills c for cmd from argv and the environment (cli/config.h), refuses
+ * arguments that are no setting of cmd, and sets the log level. 0, or the
+ * exit status (2) after saying why on stderr. */
+static int configure(fenta_config_t *c, unsigned cmd, int argc, char **argv)
 {
-    const char *path = getenv("FENTA_CONFIG");
-    for (int a = 1; a + 1 < argc; a++)
-        if (strcmp(argv[a], "--config") == 0)
-            path = argv[a + 1];
-    if (!path)
-        return json_object();
-    json_error_t e;
-    json_t *cfg = json_load_file(path, JSON_REJECT_DUPLICATES, &e);
-    if (!cfg || !json_is_object(cfg)) {
-        fprintf(stderr, "fenta: %s:%d: %s\n", path, e.line, cfg ? "not an object" : e.text);
-        json_decref(cfg);
-        return NULL;
+    char why[1024];
+    if (fenta_config_load(c, cmd, &argc, argv, why, sizeof why) != 0) {
+        fprintf(stderr, "fenta: %s\n", why);
+        return 2;
     }
-    return cfg;
+    if (argc > 1) {
+        fprintf(stderr, "fenta %s: unknown option '%s' (fenta %s --help lists them)\n", argv[0],
+                argv[1], argv[0]);
+        return 2;
+    }
+    log_set_level((log_level_t)c->log_level);
+    return 0;
 }
 
 int cmd_migrate(int argc, char **argv)
 {
     if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        printf("usage: fenta migrate [--config FILE] [--data-dir DIR] [--database-url URL]\n\n"
+        printf("usage: fenta migrate [--config FILE] [options]\n\n"
                "Applies the SQL migrations of schemas/sql that the database lacks, each in\n"
-               "its own transaction, and exits (fenta serve does the same at start-up).\n");
+               "its own transaction, and exits (fenta serve does the same at start-up).\n\n");
+        fenta_config_usage(stdout, CONFIG_MIGRATE);
         return 0;
     }
-    json_t *cfg = load_config(argc, argv);
-    if (!cfg)
-        return 2;
-    const char *dir = pick(argc, argv, "data_dir", cfg);
-    dir = dir ? dir : "data";
-    if (fsutil_mkdirs(dir, 0755) != 0) {
-        fprintf(stderr, "fenta: cannot create %s: %s\n", dir, strerror(errno));
+    fenta_config_t c;
+    int rc = configure(&c, CONFIG_MIGRATE, argc, argv);
+    if (rc) {
+        fenta_config_free(&c);
+        return rc;
+    }
+    if (fsutil_mkdirs(c.data_dir, 0755) != 0) {
+        fprintf(stderr, "fenta: cannot create %s: %s\n", c.data_dir, strerror(errno));
+        fenta_config_free(&c);
         return 1;
     }
     db_t db = {0};
-    int rc = open_db(dir, pick(argc, argv, "database_url", cfg), 2, &db);
+    rc = open_db(&c, 2, &db);
     close_db(&db);
-    json_decref(cfg);
-    free(bench_body);
+    fenta_config_free(&c);
     if (!rc)
         printf("migrations up to date\n");
     return rc ? 1 : 0;
@@ -292,88 +221,39 @@ int cmd_serve(int argc, char **argv)
     }
     /* Before any thread exists: only signals_wait_term takes these. */
     signals_block_term();
-    json_t *cfg = load_config(argc, argv);
-    if (!cfg)
-        return 2;
-    serve_opts_t o = {0};
-    o.listen = pick(argc, argv, "listen", cfg);
-    o.data_dir = pick(argc, argv, "data_dir", cfg);
-    o.database = pick(argc, argv, "database_url", cfg);
-    o.jwt_secret = pick(argc, argv, "jwt_secret", cfg);
-    o.tls_cert = pick(argc, argv, "tls_cert", cfg);
-    o.tls_key = pick(argc, argv, "tls_key", cfg);
-    o.loops = pick(argc, argv, "loops", cfg) ? atoi(pick(argc, argv, "loops", cfg)) : 0;
-    o.workers = pick(argc, argv, "workers", cfg) ? atoi(pick(argc, argv, "workers", cfg)) : 16;
-    o.crash_after = pick(argc, argv, "crash_quarantine_after", cfg)
-                        ? atoi(pick(argc, argv, "crash_quarantine_after", cfg))
-                        : 2;
-    const char *ttl = pick(argc, argv, "presign_ttl_s", cfg);
-    o.presign_ttl_s = APP_PRESIGN_TTL_S;
-    if (ttl) {
-        /* a week at most: a download link is not a share link */
-        size_t n = strlen(ttl);
-        long long v = n >= 1 && n <= 7 && strspn(ttl, "0123456789") == n ? atoll(ttl) : 0;
-        if (v < 1 || v > 7 * 86400) {
-            fprintf(stderr, "fenta: --presign-ttl-s must be whole seconds from 1 to 604800\n");
-            json_decref(cfg);
-            return 2;
-        }
-        o.presign_ttl_s = (int)v;
+    if (argc > 1 && strcmp(argv[1], "--help-config") == 0) {
+        fenta_config_doc_table(stdout);
+        return 0;
+    }
+    /* Every setting is read and checked here, before anything starts. */
+    fenta_config_t o;
+    int rc = configure(&o, CONFIG_SERVE, argc, argv);
+    if (rc) {
+        fenta_config_free(&o);
+        return rc;
     }
 #ifdef FENTA_TEST_HOOKS
     /* Before any thread reads the clock: the skew is read from here on. */
-    const char *clock_file = pick(argc, argv, "test_clock_file", cfg);
-    if (clock_file && clock_test_skew_file(clock_file) == 0)
-        fprintf(stderr, "fenta: test clock: %s (now %lld ms ahead)\n", clock_file,
+    if (o.test_clock_file && clock_test_skew_file(o.test_clock_file) == 0)
+        fprintf(stderr, "fenta: test clock: %s (now %lld ms ahead)\n", o.test_clock_file,
                 (long long)clock_test_skew_ms());
 #endif
-    o.limits = json_object_get(cfg, "rate_limits");
-    o.insecure_cookies = json_is_true(json_object_get(cfg, "insecure_cookies"));
-    o.pw_cheap = json_is_true(json_object_get(cfg, "cheap_passwords_for_tests"));
-    if (!o.data_dir)
-        o.data_dir = "data";
-    if (o.workers < 1 || o.workers > 1024 || o.loops < 0 || o.loops > 256) {
-        fprintf(stderr, "fenta: --workers must be 1..1024 and --loops 0..256\n");
-        json_decref(cfg);
-        return 2;
-    }
-    if (o.crash_after < 1 || o.crash_after > 1000) {
-        fprintf(stderr, "fenta: --crash-quarantine-after must be 1..1000\n");
-        json_decref(cfg);
-        return 2;
-    }
-    const char *mup = pick(argc, argv, "max_upload_part_bytes", cfg),
-               *mc = pick(argc, argv, "max_connections", cfg);
-    char *end = NULL;
-    /* every route's own limit (1 MiB for JSON) must fit under it */
-    if (mup && ((o.max_upload_part = strtoull(mup, &end, 10)) < 1024 * 1024 || *end)) {
-        fprintf(stderr, "fenta: --max-upload-part-bytes must be a number of bytes >= 1048576\n");
-        json_decref(cfg);
-        return 2;
-    }
-    if (mc && ((o.max_connections = strtoull(mc, &end, 10)) < 1 || *end)) {
-        fprintf(stderr, "fenta: --max-connections must be a positive number\n");
-        json_decref(cfg);
-        return 2;
-    }
     if (fsutil_mkdirs(o.data_dir, 0755) != 0) {
         fprintf(stderr, "fenta: cannot create the data directory %s: %s\n", o.data_dir,
                 strerror(errno));
+        fenta_config_free(&o);
         return 1;
     }
     char secret[256];
     if (o.jwt_secret) {
-        if (strlen(o.jwt_secret) < 32) {
-            fprintf(stderr, "fenta: JWT_SECRET must be at least 32 bytes\n");
-            return 2;
-        }
         snprintf(secret, sizeof secret, "%s", o.jwt_secret);
     } else if (read_secret(o.data_dir, "jwt_secret", secret, sizeof secret) != 0) {
         fprintf(stderr, "fenta: cannot read or create %s/jwt_secret\n", o.data_dir);
+        fenta_config_free(&o);
         return 1;
     }
 
-    int rc = 1;
+    rc = 1;
     db_t db = {0};
     runtime_t *rt = NULL;
     app_t *app = NULL;
@@ -386,7 +266,7 @@ int cmd_serve(int argc, char **argv)
     webhooks_t *hooks = NULL;
     /* A worker may hold the request's connection and take a second for a
      * transaction: two per worker. */
-    if (open_db(o.data_dir, o.database, 2 * o.workers + 2, &db) != 0)
+    if (open_db(&o, 2 * o.workers + 2, &db) != 0)
         goto out;
 
     /* Render outputs and uploads live in the object store, downloaded
@@ -402,12 +282,12 @@ int cmd_serve(int argc, char **argv)
         goto out;
     }
     char errbuf[512] = "";
-    if (!(types = workflow_types_load(fsutil_schemas_dir(NULL), errbuf, sizeof errbuf))) {
+    if (!(types = workflow_types_load(o.schemas_dir, errbuf, sizeof errbuf))) {
         fprintf(stderr, "fenta: node types: %s\n", errbuf);
         goto out;
     }
-    webhooks_config_t whc = {.pool = db.pool, .schemas_dir = fsutil_schemas_dir(NULL)};
-    if (webhook_options(json_object_get(cfg, "webhooks"), &whc, errbuf, sizeof errbuf) != 0) {
+    webhooks_config_t whc = {.pool = db.pool, .schemas_dir = o.schemas_dir};
+    if (webhook_options(o.webhooks, &whc, errbuf, sizeof errbuf) != 0) {
         fprintf(stderr, "fenta: config \"webhooks\": %s\n", errbuf);
         goto out;
     }
@@ -416,40 +296,43 @@ int cmd_serve(int argc, char **argv)
         goto out;
     }
     /* The job engine drives renders and hears their stage events. */
-    const char *kokoro = getenv("KOKORO_URL");
-    render = render_new(&(render_config_t){.tts = {.kokoro_url = kokoro && *kokoro ? kokoro : NULL,
-                                                   .kokoro_voice = getenv("KOKORO_VOICE")},
-                                           .objects_dir = objects_dir,
-                                           .schemas_dir = fsutil_schemas_dir(NULL),
-                                           .on_event = job_engine_on_render_event});
-    json_int_t cap = json_integer_value(json_object_get(cfg, "max_running_jobs_per_org"));
-    jobs = render ? job_engine_new(&(job_config_t){.pool = db.pool,
-                                                   .render = render,
-                                                   .types = types,
-                                                   .objects_dir = objects_dir,
-                                                   .work_dir = work_dir,
-                                                   .schemas_dir = fsutil_schemas_dir(NULL),
-                                                   .max_running_per_org = cap > 0 ? (int)cap : 4,
-                                                   .webhooks = true,
-                                                   .webhooks_wanted = webhooks_wanted,
-                                                   .webhooks_arg = hooks})
-                  : NULL;
+    render = render_new(
+        &(render_config_t){.tts = {.kokoro_url = o.kokoro_url, .kokoro_voice = o.kokoro_voice},
+                           .objects_dir = objects_dir,
+                           .schemas_dir = o.schemas_dir,
+                           .asr_model_dir = o.asr_model_dir,
+                           .on_event = job_engine_on_render_event});
+    jobs = render
+               ? job_engine_new(&(job_config_t){.pool = db.pool,
+                                                .render = render,
+                                                .types = types,
+                                                .objects_dir = objects_dir,
+                                                .work_dir = work_dir,
+                                                .schemas_dir = o.schemas_dir,
+                                                .max_running_per_org = o.max_running_jobs_per_org,
+                                                .webhooks = true,
+                                                .webhooks_wanted = webhooks_wanted,
+                                                .webhooks_arg = hooks})
+               : NULL;
     if (!jobs) {
         fprintf(stderr, "fenta: out of memory\n");
         goto out;
     }
     render_set_event_arg(render, jobs);
-    json_int_t grace = json_integer_value(json_object_get(cfg, "schedule_misfire_grace_s"));
-    if (!(schedules = schedule_engine_new(&(schedule_config_t){
-              .pool = db.pool, .types = types, .misfire_grace_s = (int)grace, .webhooks = true}))) {
+    if (!(schedules = schedule_engine_new(
+              &(schedule_config_t){.pool = db.pool,
+                                   .types = types,
+                                   .misfire_grace_s = o.schedule_misfire_grace_s,
+                                   .webhooks = true}))) {
         fprintf(stderr, "fenta: out of memory\n");
         goto out;
     }
 
     char mbox[4096];
     snprintf(mbox, sizeof mbox, "%s/mailboxes", o.data_dir);
-    rt = runtime_new(&(runtime_opts_t){.data_dir = mbox, .crash_quarantine_after = o.crash_after},
-                     &err);
+    rt = runtime_new(
+        &(runtime_opts_t){.data_dir = mbox, .crash_quarantine_after = o.crash_quarantine_after},
+        &err);
     if (!rt || (err = render_register(render, rt)) != 0 ||
         (err = job_engine_register(jobs, rt)) != 0 ||
         (err = schedule_engine_register(schedules, rt)) != 0 ||
@@ -473,7 +356,8 @@ int cmd_serve(int argc, char **argv)
     else if (recovered)
         log_msg(LOG_INFO, NULL, "resumed %d webhook deliveries", recovered);
 
-    json_t *api = cli_load_json("api.json"), *models = cli_load_json("models.json");
+    json_t *api = cli_load_json(o.schemas_dir, "api.json"),
+           *models = cli_load_json(o.schemas_dir, "models.json");
     if (!api || !models) {
         json_decref(api);
         json_decref(models);
@@ -481,7 +365,7 @@ int cmd_serve(int argc, char **argv)
     }
     password_params_t pw;
     password_params_default(&pw);
-    if (o.pw_cheap) {
+    if (o.cheap_passwords_for_tests) {
         pw.t_cost = 1;
         pw.m_cost_kib = 64;
     }
@@ -490,17 +374,18 @@ int cmd_serve(int argc, char **argv)
                                   .secret_len = strlen(secret),
                                   .api = api,
                                   .models = models,
-                                  .limits = o.limits,
+                                  .limits = o.rate_limits,
                                   .pw = &pw,
                                   .insecure_cookies = o.insecure_cookies,
-                                  .listen_conninfo =
-                                      db.embedded ? embedded_pg_conninfo(db.embedded) : o.database,
+                                  .listen_conninfo = db.embedded ? embedded_pg_conninfo(db.embedded)
+                                                                 : o.database_url,
                                   .rt = rt,
                                   .types = types,
                                   .objects = objects,
                                   .presign_ttl_s = o.presign_ttl_s,
-                                  .schemas_dir = fsutil_schemas_dir(NULL),
-                                  .webhooks = hooks},
+                                  .schemas_dir = o.schemas_dir,
+                                  .webhooks = hooks,
+                                  .sse_heartbeat_ms = o.sse_heartbeat_ms},
                   errbuf, sizeof errbuf);
     json_decref(api);
     json_decref(models);
@@ -509,11 +394,11 @@ int cmd_serve(int argc, char **argv)
         goto out;
     }
     char openapi[4096];
-    snprintf(openapi, sizeof openapi, "%s/openapi.json", fsutil_schemas_dir(NULL));
-    http_config_t hc = {.listen = o.listen ? o.listen : "127.0.0.1:8080",
+    snprintf(openapi, sizeof openapi, "%s/openapi.json", o.schemas_dir);
+    http_config_t hc = {.listen = o.listen,
                         .loops = o.loops,
                         .workers = o.workers,
-                        .max_upload_part = o.max_upload_part,
+                        .max_upload_part = o.max_upload_part_bytes,
                         .max_connections = o.max_connections,
                         .tls_cert = o.tls_cert,
                         .tls_key = o.tls_key,
@@ -524,8 +409,8 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "fenta: cannot listen on %s: %s\n", hc.listen, fenta_strerror(err));
         goto out;
     }
-    json_int_t cb = json_integer_value(json_object_get(cfg, "bench_constant_bytes"));
-    if (cb > 2 && cb < (1 << 20) && (bench_body = malloc((size_t)cb))) {
+    int cb = o.bench_constant_bytes;
+    if (cb > 2 && (bench_body = malloc((size_t)cb))) {
         bench_len = (size_t)cb;
         memset(bench_body, ' ', bench_len);
         bench_body[0] = '{';
@@ -572,9 +457,9 @@ out:
     workflow_types_free(&types);
     objects_close(&objects);
     close_db(&db);
-    json_decref(cfg);
     free(bench_body);
     if (!rc)
         log_msg(LOG_INFO, NULL, "stopped");
+    fenta_config_free(&o);
     return rc;
 }

@@ -176,6 +176,7 @@ app_t *app_new(const app_config_t *cfg, char *errbuf, size_t errlen)
     app->rt = cfg->rt;
     app->objects = cfg->objects;
     app->presign_ttl_s = cfg->presign_ttl_s > 0 ? cfg->presign_ttl_s : APP_PRESIGN_TTL_S;
+    app->sse_heartbeat_ms = cfg->sse_heartbeat_ms;
     app->webhooks = cfg->webhooks;
     app->types = cfg->types;
     if (cfg->schemas_dir && !(app->schemas_dir = strdup(cfg->schemas_dir))) {

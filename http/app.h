@@ -44,6 +44,7 @@ typedef struct {
     const char *schemas_dir;       /* templates and render schemas; NULL = the default */
     webhooks_t *webhooks;          /* webhook deliveries (borrowed); NULL = the webhook routes
                                       answer 503 */
+    int sse_heartbeat_ms;          /* a comment line on every event stream this often; 0 = 15 s */
 } app_config_t;
 
 /* Compiles the route table, schemas and limits. NULL with a message. */

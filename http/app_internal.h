@@ -66,6 +66,7 @@ struct app {
     int presign_ttl_s;             /* their lifetime and the longest ?expires_in */
     char *schemas_dir;             /* NULL = default */
     sse_hub_t *hub;                /* live job events for SSE streams; NULL = none */
+    int sse_heartbeat_ms;          /* the hub's heartbeat (app_config_t) */
     webhooks_t *webhooks;          /* webhook deliveries (borrowed); NULL = none */
     route_info_t *routes;          /* one per route of api.json */
     http_route_t *hroutes;         /* the same, as the server's table */

@@ -135,5 +135,5 @@ void h_events_stream(http_req_t *req)
 
 sse_hub_t *app__hub_new(app_t *app, const char *conninfo)
 {
-    return sse_hub_new(app->pool, conninfo, hub_frame, app);
+    return sse_hub_new(app->pool, conninfo, app->sse_heartbeat_ms, hub_frame, app);
 }

@@ -246,7 +246,8 @@ static void *beat_main(void *arg)
     return NULL;
 }
 
-sse_hub_t *sse_hub_new(pg_pool_t *pool, const char *conninfo, sse_frame_fn frame, void *arg)
+sse_hub_t *sse_hub_new(pg_pool_t *pool, const char *conninfo, int heartbeat_ms, sse_frame_fn frame,
+                       void *arg)
 {
     sse_hub_t *h = calloc(1, sizeof *h);
     if (!h)
@@ -254,8 +255,7 @@ sse_hub_t *sse_hub_new(pg_pool_t *pool, const char *conninfo, sse_frame_fn frame
     h->pool = pool;
     h->frame = frame;
     h->arg = arg;
-    const char *b = getenv("FENTA_SSE_HEARTBEAT_MS");
-    h->beat_ms = b && atoi(b) >= 10 ? atoi(b) : 15000;
+    h->beat_ms = heartbeat_ms >= 10 ? heartbeat_ms : 15000;
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->cond, NULL);
     int err = 0;

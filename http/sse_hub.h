@@ -7,8 +7,9 @@
  * every subscribed stream of that
  * organisation (and job, for a job's stream). After a lost connection it
  * catches every stream up from the table. It also writes a comment line to
- * every stream every 15 s (FENTA_SSE_HEARTBEAT_MS overrides), which is how
- * closed streams are found and dropped.
+ * every stream every heartbeat_ms (15 s unless configured: the
+ * sse_heartbeat_ms setting, cli/config.h), which is how closed streams are
+ * found and dropped.
  *
  * Threads: subscribe and replay run on request workers; the hub's own
  * listener and heartbeat threads do the rest. Streams are never blocked on:
@@ -27,8 +28,10 @@ typedef struct sse_sub sse_sub_t;
 typedef char *(*sse_frame_fn)(void *arg, const char *id, const char *type, const char *data,
                               bool *final);
 
-/* Starts listening (conninfo: the database). NULL on failure. */
-sse_hub_t *sse_hub_new(pg_pool_t *pool, const char *conninfo, sse_frame_fn frame, void *arg);
+/* Starts listening (conninfo: the database); heartbeat_ms is how often
+ * every stream gets a comment line (below 10: 15000). NULL on failure. */
+sse_hub_t *sse_hub_new(pg_pool_t *pool, const char *conninfo, int heartbeat_ms, sse_frame_fn frame,
+                       void *arg);
 /* Ends every stream, stops the threads, frees; NULL-safe; NULLs *hub_p. */
 void sse_hub_destroy(sse_hub_t **hub_p);
 

@@ -102,8 +102,7 @@ fail:;
 
 const char *fsutil_schemas_dir(const char *configured)
 {
-    if (configured)
-        return configured;
-    const char *d = getenv("FENTA_SCHEMAS_DIR");
-    return d && *d ? d : FENTA_SOURCE_SCHEMAS;
+    /* No environment here: FENTA_SCHEMAS_DIR is read with every other
+     * setting by cli/config.c, which passes the folder down. */
+    return configured ? configured : FENTA_SOURCE_SCHEMAS;
 }

@@ -25,11 +25,12 @@ int fsutil_sync_dir_of(const char *path);
 int fsutil_write_file(const char *path, const void *data, size_t len, mode_t mode);
 
 /* The schemas folder (migrations, JSON Schemas, node types, templates, the
- * OpenAPI document): configured when not NULL, else $FENTA_SCHEMAS_DIR when
- * set and not empty, else the source tree's schemas/ (FENTA_SOURCE_SCHEMAS,
- * fixed at build time). Borrowed: configured, the environment's or a
- * constant. The one place this is decided, so the server, the renderer and
- * the CLI never disagree about which files they read. */
+ * OpenAPI document): configured when not NULL (the commands pass the
+ * schemas_dir setting, cli/config.h: --schemas-dir, FENTA_SCHEMAS_DIR),
+ * else the source tree's schemas/ (FENTA_SOURCE_SCHEMAS, fixed at build
+ * time). Borrowed: configured or a constant. The one place this is
+ * decided, so the server, the renderer and the CLI never disagree about
+ * which files they read. */
 const char *fsutil_schemas_dir(const char *configured);
 
 #endif

@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,7 +32,7 @@ static const char *const level_names[] = {"debug", "info", "warn", "error"};
 static const char *const fixed_fields[] = {"ts",     "level", "msg",      "actor",
                                            "msg_id", "corr",  "truncated"};
 
-static _Atomic int min_level = LEVEL_UNSET; /* LEVEL_UNSET until set or read from env */
+static _Atomic int min_level = LEVEL_UNSET; /* LEVEL_UNSET (info) until log_set_level */
 static _Atomic int out_fd = 2;              /* where lines go */
 /* Lines can be longer than PIPE_BUF, and above it the kernel may interleave
  * two writers on a pipe; holding this across the write keeps lines whole. */
@@ -53,27 +52,12 @@ static int clamp_level(int l)
     return l < LOG_DEBUG ? LOG_DEBUG : l > LOG_ERROR ? LOG_ERROR : l;
 }
 
-static int level_from_env(void)
-{
-    const char *s = getenv("FENTA_LOG_LEVEL");
-    if (s)
-        for (int l = LOG_DEBUG; l <= LOG_ERROR; l++)
-            if (strcasecmp(s, level_names[l]) == 0)
-                return l;
-    return LOG_INFO;
-}
-
 static int current_level(void)
 {
+    /* Unset until log_set_level: the commands set the configured level
+     * (log_level, FENTA_LOG_LEVEL: cli/config.h) before they start anything. */
     int lv = atomic_load_explicit(&min_level, memory_order_relaxed);
-    if (lv != LEVEL_UNSET)
-        return lv;
-    /* First use. A log_set_level racing with us wins: it was explicit. */
-    int expected = LEVEL_UNSET;
-    int env = level_from_env();
-    if (atomic_compare_exchange_strong(&min_level, &expected, env))
-        return env;
-    return expected;
+    return lv != LEVEL_UNSET ? lv : LOG_INFO;
 }
 
 void log_set_level(log_level_t level)

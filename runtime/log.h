@@ -30,8 +30,8 @@ typedef struct {
     const char *corr;   /* correlation id across actors */
 } log_ctx_t;
 
-/* Lowest level written. Until called, FENTA_LOG_LEVEL (debug|info|warn|error)
- * is read on the first log call; unset or unknown means info. */
+/* Lowest level written; info until called. The fenta commands call it with
+ * the log_level setting (--log-level, FENTA_LOG_LEVEL: cli/config.h). */
 void log_set_level(log_level_t level);
 /* Where lines go; default 2. The fd stays the caller's: log never closes it. */
 void log_set_fd(int fd);

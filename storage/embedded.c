@@ -45,15 +45,18 @@
 #define EMB_READY_MS 30000 /* how long a started server may take to accept us */
 
 struct embedded_pg {
-    char *data_dir;        /* absolute DATA_DIR */
-    char *pgdata;          /* DATA_DIR/pg */
-    char *sockdir;         /* socket directory the server uses */
-    char *logpath;         /* DATA_DIR/pg.log */
-    char *superuser;       /* role to connect as */
-    char *conninfo;        /* for database fenta */
-    bool reused;           /* found running at start */
-    bool no_sync;          /* embedded_pg_opts_t.no_sync */
-    embedded__user_t user; /* who runs the tools */
+    char *data_dir;          /* absolute DATA_DIR */
+    char *pgdata;            /* DATA_DIR/pg */
+    char *sockdir;           /* socket directory the server uses */
+    char *logpath;           /* DATA_DIR/pg.log */
+    char *superuser;         /* role to connect as */
+    char *conninfo;          /* for database fenta */
+    bool reused;             /* found running at start */
+    bool no_sync;            /* embedded_pg_opts_t.no_sync */
+    char *bindir;            /* embedded_pg_opts_t.bindir; NULL = the default */
+    char *timezone;          /* embedded_pg_opts_t.timezone; NULL = none */
+    embedded__tools_t tools; /* bindir and timezone, as embedded__run takes them */
+    embedded__user_t user;   /* who runs the tools */
 };
 
 /* ---- paths and small files ------------------------------------------------ */
@@ -255,7 +258,7 @@ static int create_cluster(embedded_pg_t *e)
                               e->no_sync ? "--no-sync" : NULL,
                               NULL};
         log_msg(LOG_INFO, NULL, "embedded postgres: creating cluster in %s", e->pgdata);
-        if (embedded__run(&e->user, e->data_dir, e->logpath, "initdb", args) != 0) {
+        if (embedded__run(&e->user, &e->tools, e->data_dir, e->logpath, "initdb", args) != 0) {
             log_tool_failure(e, "initdb");
             rc = FENTA_EIO;
         }
@@ -361,6 +364,8 @@ static void emb_free(embedded_pg_t *e)
     free(e->logpath);
     free(e->superuser);
     free(e->conninfo);
+    free(e->bindir);
+    free(e->timezone);
     free(e);
 }
 
@@ -490,7 +495,7 @@ static int ensure_database(embedded_pg_t *e)
 static int start_server(embedded_pg_t *e)
 {
     const char *args[] = {"start", "-w", "-t", "60", "-s", "-D", e->pgdata, "-l", e->logpath, NULL};
-    if (embedded__run(&e->user, e->data_dir, e->logpath, "pg_ctl", args) != 0) {
+    if (embedded__run(&e->user, &e->tools, e->data_dir, e->logpath, "pg_ctl", args) != 0) {
         log_tool_failure(e, "pg_ctl start");
         return FENTA_EIO;
     }
@@ -522,6 +527,13 @@ embedded_pg_t *embedded_pg_start_opts(const char *data_dir, const embedded_pg_op
     if (!e)
         return NULL;
     e->no_sync = opts && opts->no_sync;
+    if ((opts && opts->bindir && *opts->bindir && !(e->bindir = strdup(opts->bindir))) ||
+        (opts && opts->timezone && *opts->timezone && !(e->timezone = strdup(opts->timezone)))) {
+        *err = FENTA_ENOMEM;
+        emb_free(e);
+        return NULL;
+    }
+    e->tools = (embedded__tools_t){.bindir = e->bindir, .timezone = e->timezone};
     struct sockaddr_un sun;
     if (strlen(e->sockdir) + strlen(EMB_SOCKET_NAME) >= sizeof sun.sun_path) {
         log_msg(LOG_ERROR, NULL,
@@ -613,7 +625,7 @@ static int stop_server(embedded_pg_t *e)
     int rc = 0;
     if (running_postmaster(e->pgdata, e->sockdir, NULL) > 0) {
         const char *args[] = {"stop", "-w", "-t", "60", "-s", "-m", "fast", "-D", e->pgdata, NULL};
-        if (embedded__run(&e->user, e->data_dir, e->logpath, "pg_ctl", args) != 0) {
+        if (embedded__run(&e->user, &e->tools, e->data_dir, e->logpath, "pg_ctl", args) != 0) {
             log_tool_failure(e, "pg_ctl stop");
             rc = FENTA_EIO;
         } else {

@@ -21,21 +21,27 @@
  * DATA_DIR must already be searchable by that user, else start fails with
  * FENTA_EDENIED naming the directory.
  *
- * The tools are /usr/lib/postgresql/15/bin unless FENTA_PG_BINDIR says
- * otherwise. They are run with fork/exec (never a shell), in a session of
- * their own, so a terminal's Ctrl-C reaches Fenta, which then stops the
- * server in order. */
+ * The tools are EMBEDDED_PG_BINDIR unless the options name another folder
+ * (the pg_bindir setting, cli/config.h). They are run with fork/exec (never a shell), in a session
+ * of their own, so a terminal's Ctrl-C reaches Fenta, which then stops the server in order. */
 #ifndef FENTA_EMBEDDED_H
 #define FENTA_EMBEDDED_H
 #include <stdbool.h>
 
+/* Where Debian's postgresql-15 package puts initdb, pg_ctl and postgres. */
+#define EMBEDDED_PG_BINDIR "/usr/lib/postgresql/15/bin"
+
 typedef struct embedded_pg embedded_pg_t;
 
-/* Options of embedded_pg_start_opts; zero is the default. */
+/* Options of embedded_pg_start_opts; zero is the default. Strings are
+ * copied. */
 typedef struct {
-    bool no_sync; /* throwaway cluster (tests): initdb --no-sync, fsync and
-                     full_page_writes off. Survives a crash of the server, not
-                     of the machine. */
+    bool no_sync;         /* throwaway cluster (tests): initdb --no-sync, fsync and
+                             full_page_writes off. Survives a crash of the server, not
+                             of the machine. */
+    const char *bindir;   /* the PostgreSQL tools; NULL or "" = EMBEDDED_PG_BINDIR */
+    const char *timezone; /* TZ of the tools (initdb writes it as the cluster's
+                             timezone); NULL or "" = none given, theirs */
 } embedded_pg_opts_t;
 
 /* Creates the cluster under data_dir (once; data_dir is created if missing)

@@ -11,6 +11,7 @@
  * server in order, not the server directly). */
 #include "runtime/error.h"
 #include "runtime/log.h"
+#include "storage/embedded.h"
 #include "storage/embedded_internal.h"
 
 #include <errno.h>
@@ -25,14 +26,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#define EMB_BINDIR "/usr/lib/postgresql/15/bin"
-
-static const char *bindir(void)
-{
-    const char *d = getenv("FENTA_PG_BINDIR");
-    return d && *d ? d : EMB_BINDIR;
-}
 
 static int user_fill(embedded__user_t *u, const struct passwd *pw)
 {
@@ -117,11 +110,11 @@ static void child_setup(const embedded__user_t *u, int outfd)
         _exit(126);
 }
 
-int embedded__run(const embedded__user_t *u, const char *cwd, const char *logpath, const char *tool,
-                  const char *const *args)
+int embedded__run(const embedded__user_t *u, const embedded__tools_t *t, const char *cwd,
+                  const char *logpath, const char *tool, const char *const *args)
 {
     char exe[PATH_MAX];
-    snprintf(exe, sizeof exe, "%s/%s", bindir(), tool);
+    snprintf(exe, sizeof exe, "%s/%s", t->bindir ? t->bindir : EMBEDDED_PG_BINDIR, tool);
     if (access(exe, X_OK) != 0) {
         log_msg(LOG_ERROR, NULL,
                 "embedded postgres: %s not found (install postgresql-15, or set "
@@ -147,7 +140,7 @@ int embedded__run(const embedded__user_t *u, const char *cwd, const char *logpat
     envp[envc++] = env_home;
     envp[envc++] = env_user;
     envp[envc++] = env_logname;
-    if (getenv("TZ") && snprintf(env_tz, sizeof env_tz, "TZ=%s", getenv("TZ")) < (int)sizeof env_tz)
+    if (t->timezone && snprintf(env_tz, sizeof env_tz, "TZ=%s", t->timezone) < (int)sizeof env_tz)
         envp[envc++] = env_tz;
     envp[envc] = NULL;
 

@@ -47,9 +47,11 @@ typedef struct render_event {
 } render_event_t;
 
 typedef struct render_config {
-    tts_config_t tts;        /* Kokoro when tts.kokoro_url is set, else espeak-ng */
-    const char *objects_dir; /* object-store keys in specs resolve here; NULL = refused */
-    const char *schemas_dir; /* NULL = FENTA_SCHEMAS_DIR or the source tree */
+    tts_config_t tts;          /* Kokoro when tts.kokoro_url is set, else espeak-ng */
+    const char *objects_dir;   /* object-store keys in specs resolve here; NULL = refused */
+    const char *schemas_dir;   /* NULL = the source tree's (fsutil_schemas_dir) */
+    const char *asr_model_dir; /* a recording without its words is transcribed with this
+                                  pocketsphinx model; NULL = ASR_DEFAULT_MODEL_DIR */
     /* Called on the stage's dispatcher thread; keep it short. */
     void (*on_event)(void *arg, const render_event_t *ev);
     void *arg;

@@ -117,8 +117,7 @@ typedef struct render_spec_opts {
     /* A tenant's spec: paths are refused and every key must be an existing
      * object of the tenant's (render_key_resolve); NULL = trusted (the CLI). */
     const render_tenant_t *tenant;
-    const char *
-        schemas_dir; /* holds render/ and templates/; NULL = FENTA_SCHEMAS_DIR or the source tree */
+    const char *schemas_dir; /* holds render/ and templates/; NULL = the source tree's */
 } render_spec_opts_t;
 
 /* Checks and resolves spec (borrowed) into *out. Returns 0; or FENTA_EINVAL

@@ -250,11 +250,13 @@ render_t *render_new(const render_config_t *cfg)
     r->espeak_voice = dup_or_null(cfg->tts.espeak_voice);
     r->objects_dir = dup_or_null(cfg->objects_dir);
     r->schemas_dir = dup_or_null(cfg->schemas_dir);
+    r->asr_model_dir = dup_or_null(cfg->asr_model_dir);
     r->cfg.tts.kokoro_url = r->kokoro_url;
     r->cfg.tts.kokoro_voice = r->kokoro_voice;
     r->cfg.tts.espeak_voice = r->espeak_voice;
     r->cfg.objects_dir = r->objects_dir;
     r->cfg.schemas_dir = r->schemas_dir;
+    r->cfg.asr_model_dir = r->asr_model_dir;
     for (int i = 0; i < RENDER_NSTAGES; i++) {
         struct render_stage_user *u = &r->stage[i];
         u->r = r;
@@ -279,6 +281,7 @@ void render_destroy(render_t **self_p)
     free(r->espeak_voice);
     free(r->objects_dir);
     free(r->schemas_dir);
+    free(r->asr_model_dir);
     pthread_mutex_destroy(&r->runs_lock);
     free(r);
     *self_p = NULL;

@@ -297,7 +297,8 @@ static int recognise(render_ctx_t *c, json_t *words, json_t *script, char *errbu
     size_t nheard = 0;
     int64_t audio_ms = 0;
     char err[512];
-    int rc = asr_transcribe(c->spec.voice_path, &heard, &nheard, &audio_ms, err, sizeof err);
+    int rc = asr_transcribe(c->r->cfg.asr_model_dir, c->spec.voice_path, &heard, &nheard, &audio_ms,
+                            err, sizeof err);
     if (rc)
         return fenta_fail(errbuf, errlen, rc, "voice: %s", err);
     json_object_set_new(c->result, "duration_ms", json_integer(audio_ms));

@@ -424,8 +424,8 @@ void asr_words_free(asr_word_t **words, size_t n)
     *words = NULL;
 }
 
-int asr_transcribe(const char *path, asr_word_t **words, size_t *n, int64_t *audio_ms, char *errbuf,
-                   size_t errlen)
+int asr_transcribe(const char *models, const char *path, asr_word_t **words, size_t *n,
+                   int64_t *audio_ms, char *errbuf, size_t errlen)
 {
     if (errbuf && errlen > 0)
         errbuf[0] = '\0';
@@ -455,9 +455,7 @@ int asr_transcribe(const char *path, asr_word_t **words, size_t *n, int64_t *aud
     }
     words_t ws = {0};
     if (nutt > 0) { /* silence needs no model */
-        const char *dir = getenv("FENTA_ASR_MODEL_DIR");
-        if (!dir || !*dir)
-            dir = ASR_DEFAULT_MODEL_DIR;
+        const char *dir = models && *models ? models : ASR_DEFAULT_MODEL_DIR;
         pthread_mutex_lock(&model_lock);
         rc = load_model(dir, errbuf, errlen);
         if (rc == 0) {

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Where the model is looked for unless FENTA_ASR_MODEL_DIR names another
+/* Where the model is looked for unless asr_transcribe is given another
  * directory with the same layout: en-us/ (the acoustic model), en-us.lm.bin
  * and cmudict-en-us.dict. */
 #define ASR_DEFAULT_MODEL_DIR "/usr/share/pocketsphinx/model/en-us"
@@ -50,17 +50,19 @@ typedef struct asr_word {
  *   FENTA_EUNAVAILABLE  the model is missing or cannot be loaded;
  *   FENTA_EIO           the decoder failed on this audio;
  *   FENTA_ENOMEM        out of memory.
+ * model_dir is the model's folder (NULL or empty: ASR_DEFAULT_MODEL_DIR);
+ * the loaded model is kept while later calls name the same folder.
  * Thread-safe (serialised, see above). Model problems are logged nowhere:
  * pocketsphinx's own log is silenced and the message says what is wrong. */
-int asr_transcribe(const char *path, asr_word_t **words, size_t *n, int64_t *audio_ms, char *errbuf,
-                   size_t errlen);
+int asr_transcribe(const char *model_dir, const char *path, asr_word_t **words, size_t *n,
+                   int64_t *audio_ms, char *errbuf, size_t errlen);
 
 /* Frees n words from asr_transcribe and NULLs *words; NULL or *words NULL is
  * a no-op. */
 void asr_words_free(asr_word_t **words, size_t n);
 
 /* Frees the cached model, if any (the next transcription loads it again,
- * from FENTA_ASR_MODEL_DIR as it is then). For orderly shutdown and tests;
+ * from the folder it names). For orderly shutdown and tests;
  * waits for a transcription in progress. */
 void asr_unload(void);
 

@@ -1,6 +1,7 @@
 /* fixtures.c - shared test fixtures (see fixtures.h). */
 #include "tests/support/fixtures.h"
 #include "runtime/clock.h"
+#include "runtime/log.h"
 
 #include <criterion/criterion.h>
 #include <ftw.h>
@@ -8,8 +9,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Suites log at the level ops/test asks for (FENTA_LOG_LEVEL=warn keeps
+ * their logs short), as `fenta` does through cli/config.c: runtime/log.c
+ * reads no environment. Runs in every suite that links this file, before
+ * Criterion forks its tests; a test may still call log_set_level. */
+__attribute__((constructor)) static void fx_log_level(void)
+{
+    static const char *const names[] = {"debug", "info", "warn", "error"};
+    const char *want = getenv("FENTA_LOG_LEVEL");
+    for (int l = LOG_DEBUG; want && l <= LOG_ERROR; l++)
+        if (strcasecmp(want, names[l]) == 0)
+            log_set_level((log_level_t)l);
+}
 
 char *fx_tmpdir(const char *tag)
 {

@@ -260,7 +260,7 @@ static void expect_well_formed(const asr_word_t *w, size_t n, int64_t audio_ms)
 static void transcribe(const char *name, asr_word_t **w, size_t *n, int64_t *ms)
 {
     char err[512];
-    int rc = asr_transcribe(fixture(name), w, n, ms, err, sizeof err);
+    int rc = asr_transcribe(NULL, fixture(name), w, n, ms, err, sizeof err);
     cr_assert_eq(rc, 0, "%s: %d %s", name, rc, err);
 }
 
@@ -401,7 +401,7 @@ static void expect_refused(const char *name, int code, const char *reason)
     size_t n = 99;
     int64_t ms = 99;
     char err[512];
-    int rc = asr_transcribe(path, &w, &n, &ms, err, sizeof err);
+    int rc = asr_transcribe(NULL, path, &w, &n, &ms, err, sizeof err);
     cr_assert_eq(rc, code, "%s: got %d (%s), want %d", name, rc, err, code);
     cr_expect_not_null(strstr(err, path), "message does not name the file: %s", err);
     cr_expect_not_null(strstr(err, reason), "message lacks '%s': %s", reason, err);
@@ -440,19 +440,18 @@ Test(asr, refuses_more_than_30_minutes)
 
 Test(asr, missing_model_is_named)
 {
-    setenv("FENTA_ASR_MODEL_DIR", "/nonexistent/asr-model", 1);
+    const char *models = "/nonexistent/asr-model"; /* the asr_model_dir setting */
     asr_word_t *w;
     size_t n;
     int64_t ms;
     char err[512];
-    int rc = asr_transcribe(fixture("s1.wav"), &w, &n, &ms, err, sizeof err);
+    int rc = asr_transcribe(models, fixture("s1.wav"), &w, &n, &ms, err, sizeof err);
     cr_expect_eq(rc, FENTA_EUNAVAILABLE, "%d %s", rc, err);
     cr_expect_not_null(strstr(err, "/nonexistent/asr-model/en-us"), "%s", err);
     cr_expect_not_null(strstr(err, "missing"), "%s", err);
     /* Silence needs no model, so it still succeeds. */
-    cr_expect_eq(asr_transcribe(fixture("silence.wav"), &w, &n, &ms, err, sizeof err), 0, "%s",
-                 err);
-    unsetenv("FENTA_ASR_MODEL_DIR");
+    cr_expect_eq(asr_transcribe(models, fixture("silence.wav"), &w, &n, &ms, err, sizeof err), 0,
+                 "%s", err);
 }
 
 Test(asr, bad_arguments)
@@ -461,9 +460,10 @@ Test(asr, bad_arguments)
     size_t n;
     int64_t ms;
     char err[64];
-    cr_expect_eq(asr_transcribe(NULL, &w, &n, &ms, err, sizeof err), FENTA_EINVAL);
-    cr_expect_eq(asr_transcribe(fixture("s1.wav"), NULL, &n, &ms, err, sizeof err), FENTA_EINVAL);
-    cr_expect_eq(asr_transcribe(fixture("empty.wav"), &w, &n, &ms, NULL, 0), FENTA_EINVAL);
+    cr_expect_eq(asr_transcribe(NULL, NULL, &w, &n, &ms, err, sizeof err), FENTA_EINVAL);
+    cr_expect_eq(asr_transcribe(NULL, fixture("s1.wav"), NULL, &n, &ms, err, sizeof err),
+                 FENTA_EINVAL);
+    cr_expect_eq(asr_transcribe(NULL, fixture("empty.wav"), &w, &n, &ms, NULL, 0), FENTA_EINVAL);
     asr_words_free(NULL, 3);
     w = NULL;
     asr_words_free(&w, 0);
