@@ -322,3 +322,29 @@ Test(embedded, root_needs_a_reachable_directory)
     free(inner);
     free(locked);
 }
+
+/* The tools' folder and time zone come from the options (the pg_bindir and
+ * pg_timezone settings, FENTA_PG_BINDIR and TZ), not from the environment. */
+Test(embedded, tools_are_run_from_the_configured_folder)
+{
+    setenv("FENTA_PG_BINDIR", "/usr/lib/postgresql/15/bin", 1); /* not ours to read */
+    int err = 0;
+    embedded_pg_t *e = embedded_pg_start_opts(
+        dir, &(embedded_pg_opts_t){.no_sync = true, .bindir = "/nonexistent/pg/bin"}, &err);
+    cr_expect_null(e);
+    cr_expect_eq(err, FENTA_EIO, "%s", fenta_strerror(err));
+    embedded_pg_stop(&e);
+    unsetenv("FENTA_PG_BINDIR");
+}
+
+Test(embedded, cluster_takes_the_configured_time_zone)
+{
+    setenv("TZ", "Asia/Tokyo", 1); /* not ours to read */
+    int err = 0;
+    embedded_pg_t *e = embedded_pg_start_opts(
+        dir, &(embedded_pg_opts_t){.no_sync = true, .timezone = "Pacific/Chatham"}, &err);
+    cr_assert_not_null(e, "%s", fenta_strerror(err));
+    expect_scalar(embedded_pg_conninfo(e), "SHOW TimeZone", "Pacific/Chatham");
+    embedded_pg_stop(&e);
+    unsetenv("TZ");
+}
