@@ -162,9 +162,10 @@ int cmd_render(int argc, char **argv)
         }
     /* The settings' flags are taken out of argv; what is left is ours. */
     fenta_config_t c;
-    char why[1024];
-    if (fenta_config_load(&c, CONFIG_RENDER, &argc, argv, why, sizeof why) != 0) {
-        fprintf(stderr, "fenta render: %s\n", why);
+    char why[1024] = "";
+    if (fenta_config_load(&c, CONFIG_RENDER, &argc, argv, why, sizeof why) != 0 ||
+        fenta_config_export_env(&c) != 0) {
+        fprintf(stderr, "fenta render: %s\n", why[0] ? why : "out of memory");
         fenta_config_free(&c);
         return 2;
     }

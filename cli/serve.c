@@ -150,6 +150,10 @@ static int configure(fenta_config_t *c, unsigned cmd, int argc, char **argv)
         return 2;
     }
     log_set_level((log_level_t)c->log_level);
+    if (fenta_config_export_env(c) != 0) {
+        fprintf(stderr, "fenta: out of memory\n");
+        return 1;
+    }
     return 0;
 }
 

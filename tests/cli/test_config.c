@@ -186,6 +186,21 @@ Test(config, the_module_settings_come_from_their_variables)
     fenta_config_free(&c);
 }
 
+/* kokoro.c still reads KOKORO_API_KEY itself: a key given by flag or file
+ * is put there for it. */
+Test(config, kokoro_api_key_from_a_flag_reaches_the_environment)
+{
+    fenta_config_t c;
+    char why[512];
+    cr_assert_eq(load_argv(&c, CONFIG_RENDER,
+                           (char *[]){"render", "--kokoro-api-key", "sk-flag", NULL}, NULL, why,
+                           sizeof why),
+                 0, "%s", why);
+    cr_assert_eq(fenta_config_export_env(&c), 0);
+    cr_expect_str_eq(getenv("KOKORO_API_KEY"), "sk-flag");
+    fenta_config_free(&c);
+}
+
 Test(config, unknown_key_in_the_file_is_named)
 {
     write_cfg("{\"workers\": 3, \"wokers\": 4}");
