@@ -117,8 +117,8 @@ int embedded__run(const embedded__user_t *u, const embedded__tools_t *t, const c
     snprintf(exe, sizeof exe, "%s/%s", t->bindir ? t->bindir : EMBEDDED_PG_BINDIR, tool);
     if (access(exe, X_OK) != 0) {
         log_msg(LOG_ERROR, NULL,
-                "embedded postgres: %s not found (install postgresql-15, or set "
-                "FENTA_PG_BINDIR)",
+                "embedded postgres: %s not found (install postgresql-15, or name its "
+                "folder with --pg-bindir or FENTA_PG_BINDIR)",
                 exe);
         return -1;
     }

@@ -30,7 +30,7 @@
 typedef struct workflow_types workflow_types_t;
 
 /* Reads every schemas_dir/nodes/<type>.json but node-type.json (NULL schemas_dir =
- * FENTA_SCHEMAS_DIR or the source tree's schemas/), checks each against
+ * the source tree's schemas/: fsutil_schemas_dir), checks each against
  * node-type.json, that its file is named after its type, that its port names
  * are [a-z][a-z0-9_]{0,63}, and compiles its params schema; also loads
  * schemas_dir/workflow.json. NULL on failure with errbuf naming the file and
