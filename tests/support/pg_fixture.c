@@ -247,3 +247,38 @@ void fx_pg_start_server(void)
     ensure_cluster();
     start_cluster();
 }
+
+char *fx_pg_cell(pg_pool_t *pool, const char *sql, const char *p1, const char *p2, const char *p3)
+{
+    int err = 0;
+    pg_conn_t *c = pg_acquire(pool, 10000, &err);
+    cr_assert_not_null(c, "%s", fenta_strerror(err));
+    const char *p[] = {p1, p2, p3};
+    int n = p1 ? p2 ? p3 ? 3 : 2 : 1 : 0;
+    pg_result_t *r = pg_query(c, sql, n, p, &err);
+    cr_assert_not_null(r, "%s: %s (%s)", sql, fenta_strerror(err), pg_error_message(c));
+    const char *v = pg_nrows(r) > 0 ? pg_get(r, 0, 0) : NULL;
+    char *out = v ? strdup(v) : NULL;
+    pg_result_free(&r);
+    pg_release(pool, &c);
+    return out;
+}
+
+long long fx_pg_int(pg_pool_t *pool, const char *sql, const char *p1, const char *p2,
+                    const char *p3)
+{
+    char *v = fx_pg_cell(pool, sql, p1, p2, p3);
+    long long n = v ? atoll(v) : -1;
+    free(v);
+    return n;
+}
+
+void fx_pg_exec(pg_pool_t *pool, const char *sql)
+{
+    int err = 0;
+    pg_conn_t *c = pg_acquire(pool, 10000, &err);
+    cr_assert_not_null(c, "%s", fenta_strerror(err));
+    int rc = pg_exec_script(c, sql);
+    cr_assert_eq(rc, 0, "%s: %s", sql, pg_error_message(c));
+    pg_release(pool, &c);
+}
