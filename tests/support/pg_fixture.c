@@ -8,6 +8,7 @@
 #include "runtime/clock.h"
 #include "runtime/error.h"
 #include "storage/embedded.h"
+#include "storage/migrate.h"
 #include "storage/pg.h"
 
 #include <criterion/criterion.h>
@@ -281,4 +282,26 @@ void fx_pg_exec(pg_pool_t *pool, const char *sql)
     int rc = pg_exec_script(c, sql);
     cr_assert_eq(rc, 0, "%s: %s", sql, pg_error_message(c));
     pg_release(pool, &c);
+}
+
+pg_pool_t *fx_pg_fresh_pool(int n)
+{
+    char *conninfo = fx_pg_fresh_db();
+    int err = 0;
+    pg_pool_t *pool = pg_pool_new(conninfo, n, &err);
+    free(conninfo);
+    cr_assert_not_null(pool, "pg_pool_new: %s", fenta_strerror(err));
+    int applied = 0;
+    int rc = migrate_apply(pool, FENTA_SOURCE_SCHEMAS "/sql", &applied);
+    cr_assert_eq(rc, 0, "migrations: %s", fenta_strerror(rc));
+    return pool;
+}
+
+void fx_pg_org(pg_pool_t *pool, const char *name, char id[37])
+{
+    char *o =
+        fx_pg_cell(pool, "INSERT INTO orgs (name) VALUES ($1) RETURNING id", name, NULL, NULL);
+    cr_assert_not_null(o);
+    snprintf(id, 37, "%s", o);
+    free(o);
 }

@@ -35,6 +35,12 @@ void fx_pg_start_server(void);
 /* The data directory of this process's cluster (DATA_DIR of embedded.h). */
 const char *fx_pg_data_dir(void);
 
+/* A pool of n connections to a new database (fx_pg_fresh_db) with every
+ * migration of schemas/sql applied: what a suite of an actor or a storage
+ * module starts from. Destroy it with pg_pool_destroy. */
+pg_pool_t *fx_pg_fresh_pool(int n);
+/* A new organisation (a row of orgs named name); its id into id[37]. */
+void fx_pg_org(pg_pool_t *pool, const char *name, char id[37]);
 /* The first cell of the first row of sql, run on a connection of pool with
  * up to three text parameters (the first NULL ends them), as a string the
  * caller frees; NULL for SQL NULL or no row. Asserts the query runs. */

@@ -19,7 +19,6 @@
 #include "runtime/dlq.h"
 #include "runtime/error.h"
 #include "runtime/runtime.h"
-#include "storage/migrate.h"
 #include "storage/pg.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/pg_fixture.h"
@@ -47,7 +46,7 @@ static const char CHAIN[] =
     "{\"id\":\"v\",\"type\":\"script.transform\",\"params\":{\"op\":\"trim\"}}],"
     "\"edges\":[{\"from\":\"t.text\",\"to\":\"u.text\"},{\"from\":\"u.text\",\"to\":\"v.text\"}]}";
 
-static char *dir, *conninfo;
+static char *dir;
 static pg_pool_t *pool;
 static workflow_types_t *types;
 static job_engine_t *engine;
@@ -68,18 +67,11 @@ static void setup(void)
 {
     clock_fake_set(T0_MS);
     dir = fx_tmpdir("job-actor");
-    conninfo = fx_pg_fresh_db();
-    int err = 0;
-    pool = pg_pool_new(conninfo, 4, &err);
-    cr_assert_not_null(pool);
-    int applied = 0;
-    cr_assert_eq(migrate_apply(pool, FENTA_SOURCE_SCHEMAS "/sql", &applied), 0);
+    pool = fx_pg_fresh_pool(4);
     char why[256] = "";
     types = workflow_types_load(FENTA_SOURCE_SCHEMAS, why, sizeof why);
     cr_assert_not_null(types, "%s", why);
-    char *o = cell("INSERT INTO orgs (name) VALUES ('o') RETURNING id", NULL, NULL);
-    snprintf(org, sizeof org, "%s", o);
-    free(o);
+    fx_pg_org(pool, "o", org);
     char objects[4096], work[4096];
     snprintf(objects, sizeof objects, "%s/objects", dir);
     snprintf(work, sizeof work, "%s/work", dir);
@@ -102,7 +94,6 @@ static void teardown(void)
     job_engine_destroy(&engine);
     workflow_types_free(&types);
     pg_pool_destroy(&pool);
-    free(conninfo);
     fx_rmdir(dir);
     dir = NULL;
     clock_fake_clear();

@@ -13,7 +13,6 @@
 #include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/runtime.h"
-#include "storage/migrate.h"
 #include "storage/pg.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/pg_fixture.h"
@@ -32,7 +31,7 @@ static const char GRAPH[] =
     "{\"id\":\"u\",\"type\":\"script.transform\",\"params\":{\"op\":\"uppercase\"}}],"
     "\"edges\":[{\"from\":\"t.text\",\"to\":\"u.text\"}]}";
 
-static char *dir, *conninfo;
+static char *dir;
 static pg_pool_t *pool;
 static workflow_types_t *types;
 static schedule_engine_t *engine;
@@ -85,18 +84,11 @@ static void setup(void)
     clock_fake_set(T0_S * 1000);
     nstarted = 0;
     dir = fx_tmpdir("schedule");
-    conninfo = fx_pg_fresh_db();
-    int err = 0;
-    pool = pg_pool_new(conninfo, 4, &err);
-    cr_assert_not_null(pool);
-    int applied = 0;
-    cr_assert_eq(migrate_apply(pool, FENTA_SOURCE_SCHEMAS "/sql", &applied), 0);
+    pool = fx_pg_fresh_pool(4);
     char why[256] = "";
     types = workflow_types_load(FENTA_SOURCE_SCHEMAS, why, sizeof why);
     cr_assert_not_null(types, "%s", why);
-    char *o = cell("INSERT INTO orgs (name) VALUES ('o') RETURNING id", NULL, NULL);
-    snprintf(org, sizeof org, "%s", o);
-    free(o);
+    fx_pg_org(pool, "o", org);
     char *w = cell("INSERT INTO workflows (org_id, name) VALUES ($1, 'w') RETURNING id", org, NULL);
     snprintf(wf, sizeof wf, "%s", w);
     free(w);
@@ -118,7 +110,6 @@ static void teardown(void)
     schedule_engine_destroy(&engine);
     workflow_types_free(&types);
     pg_pool_destroy(&pool);
-    free(conninfo);
     fx_rmdir(dir);
     dir = NULL;
     clock_fake_clear();

@@ -18,7 +18,6 @@
 #include "runtime/dlq.h"
 #include "runtime/error.h"
 #include "runtime/runtime.h"
-#include "storage/migrate.h"
 #include "storage/pg.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/pg_fixture.h"
@@ -32,7 +31,7 @@
 
 #define WAIT_S 20 /* bound on every wait for a real HTTP round trip */
 
-static char *dir, *conninfo;
+static char *dir;
 static pg_pool_t *pool;
 static webhooks_t *hooks;
 static runtime_t *rt;
@@ -69,16 +68,8 @@ static void setup(void)
     clock_fake_clear();
     clock_fake_set(clock_now_ms());
     dir = fx_tmpdir("webhooks-actor");
-    conninfo = fx_pg_fresh_db();
-    int err = 0;
-    pool = pg_pool_new(conninfo, 4, &err);
-    cr_assert_not_null(pool);
-    int applied = 0;
-    cr_assert_eq(migrate_apply(pool, FENTA_SOURCE_SCHEMAS "/sql", &applied), 0);
-    char *o =
-        fx_pg_cell(pool, "INSERT INTO orgs (name) VALUES ('o') RETURNING id", NULL, NULL, NULL);
-    snprintf(org, sizeof org, "%s", o);
-    free(o);
+    pool = fx_pg_fresh_pool(4);
+    fx_pg_org(pool, "o", org);
     rv = receiver_start();
 }
 
@@ -89,7 +80,6 @@ static void teardown(void)
     runtime_destroy(&rt);
     receiver_stop(&rv);
     pg_pool_destroy(&pool);
-    free(conninfo);
     fx_rmdir(dir);
     dir = NULL;
     clock_fake_clear();
