@@ -128,6 +128,17 @@ static void make(const char *misfire, char id[37])
     cr_assert_eq(schedule_sync(rt, id), 0);
 }
 
+/* Changes the schedule's row as the API does (set, e.g. "paused = true",
+ * with a new generation), then tells its actor. */
+static void change(const char *id, const char *set)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "UPDATE schedules SET %s, generation = generation + 1 WHERE id = $1 RETURNING 1", set);
+    free(cell(sql, id, NULL));
+    cr_assert_eq(schedule_sync(rt, id), 0);
+}
+
 /* Handlers done and nothing due now on the fake clock. */
 static void settle(void)
 {
@@ -245,18 +256,12 @@ Test(schedule, a_paused_schedule_arms_nothing_and_resumes_at_the_next_time)
     char id[37];
     make("skip", id);
     settle();
-    free(cell("UPDATE schedules SET paused = true, generation = generation + 1 WHERE id = $1 "
-              "RETURNING 1",
-              id, NULL));
-    cr_assert_eq(schedule_sync(rt, id), 0);
+    change(id, "paused = true");
     settle();
     cr_assert_eq(next_fire(id), -1, "no next time while paused");
     clock_to(DUE1 + 10);
     cr_assert_eq(starts(), 0, "the timer armed before the pause does nothing");
-    free(cell("UPDATE schedules SET paused = false, generation = generation + 1 WHERE id = $1 "
-              "RETURNING 1",
-              id, NULL));
-    cr_assert_eq(schedule_sync(rt, id), 0);
+    change(id, "paused = false");
     settle();
     cr_assert_eq(next_fire(id), DUE1 + 60, "resumed: the next time after now");
     clock_to(DUE1 + 60);
@@ -270,10 +275,7 @@ Test(schedule, a_changed_expression_re_arms_and_the_old_timer_does_nothing)
     settle();
     /* Every five minutes from now on: the timer armed for DUE1 belongs to
      * the old generation. */
-    free(cell("UPDATE schedules SET cron = '*/5 * * * *', generation = generation + 1 WHERE id = "
-              "$1 RETURNING 1",
-              id, NULL));
-    cr_assert_eq(schedule_sync(rt, id), 0);
+    change(id, "cron = '*/5 * * * *'");
     settle();
     int64_t five = DUE1 + 4 * 60; /* 00:05:00, the next multiple of five minutes */
     cr_assert_eq(next_fire(id), five, "armed for the new expression");
@@ -296,10 +298,7 @@ Test(schedule, a_deleted_schedule_never_fires_again)
     settle();
     clock_to(DUE1);
     cr_assert_eq(starts(), 1);
-    free(cell("UPDATE schedules SET deleted_at = now(), generation = generation + 1 WHERE id = $1 "
-              "RETURNING 1",
-              id, NULL));
-    cr_assert_eq(schedule_sync(rt, id), 0);
+    change(id, "deleted_at = now()");
     settle();
     cr_assert_eq(next_fire(id), -1, "no next time once deleted");
     clock_to(DUE1 + 60);

@@ -75,9 +75,12 @@ static void setup(void)
 
 static void teardown(void)
 {
-    /* The engine first: its client and writer threads send to the runtime. */
-    webhooks_destroy(&hooks);
+    /* The runtime first: its kinds borrow the engine's behaviours, which
+     * runtime_destroy reads as it stops the resident actors (the engine
+     * first was a use after free). Every test ends with no request in
+     * flight, so the engine's threads have nothing left to send to it. */
     runtime_destroy(&rt);
+    webhooks_destroy(&hooks);
     receiver_stop(&rv);
     pg_pool_destroy(&pool);
     fx_rmdir(dir);
