@@ -95,7 +95,11 @@ int runtime_quiesce(runtime_t *rt, int64_t horizon_ms, int timeout_ms)
     int64_t deadline = clock_mono_us() + (int64_t)timeout_ms * 1000;
     int calm = 0;
     while (clock_mono_us() < deadline) {
-        bool busy = atomic_load(&rt->pending) > 0;
+        /* `firing` before `pending`: a timer whose store entry is gone but
+         * whose message is not yet delivered shows as one or the other
+         * (this look, or the next one), never as calm twice. */
+        bool busy = atomic_load(&rt->firing);
+        busy |= atomic_load(&rt->pending) > 0;
         pthread_mutex_lock(&rt->lock);
         for (size_t i = 0; i < rt->ndisps; i++)
             busy |= rt->disps[i].running > 0 || rt->disps[i].head != NULL;

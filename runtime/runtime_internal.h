@@ -229,6 +229,10 @@ struct runtime {
     bool tstop;
     pthread_t timer_thread;
     _Atomic uint64_t timers_count; /* timers in the store, approximately */
+    /* The timer thread is moving due timers to mailboxes: set before their
+     * store entries go, cleared once their messages count in `pending`, so
+     * runtime_quiesce never sees a fired timer as neither timer nor mail. */
+    _Atomic bool firing;
 
     /* ZeroMQ (transport.c): the context, the node transport */
     void *zctx;

@@ -144,7 +144,9 @@ void *runtime__timer_main(void *arg)
                 }
                 break; /* stopping: they fire on the next start */
             }
+            atomic_store(&rt->firing, true);
             fire(rt, d);
+            atomic_store(&rt->firing, false);
             continue;
         }
         int64_t wait = d->next_due == INT64_MAX ? TIMER_MAX_SLEEP_MS : d->next_due - d->now;

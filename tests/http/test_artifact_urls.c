@@ -18,11 +18,6 @@ FX_API_SERVER("{\"insecure_cookies\": true, \"cheap_passwords_for_tests\": true,
               "\"rate_limits\": {\"ip\": {\"rate\": 10000, \"burst\": 20000}, \"user\": "
               "{\"rate\": 10000, \"burst\": 20000}}}")
 
-static fx_resp_t call(const char *method, const char *path, const char *body, const json_t *who)
-{
-    return fx_req(method, path, body, &(fx_opts_t){.bearer = fx_token(who), .http2 = true});
-}
-
 /* GET path (an object URL) from source (NULL: 127.0.0.1). */
 static fx_resp_t fetch_from(const char *path, const char *source)
 {
@@ -43,25 +38,12 @@ static char *rendered_job(const json_t *who)
         "\"profile\":\"720p\",\"duration_s\":5}},"
         "{\"id\":\"out\",\"type\":\"export\",\"params\":{\"preset\":\"ultrafast\"}},"
         "{\"id\":\"send\",\"type\":\"deliver\"}],\"edges\":["
-        "{\"from\":\"script.text\",\"to\":\"voice.text\"},"
-        "{\"from\":\"voice.words\",\"to\":\"subs.words\"},"
-        "{\"from\":\"voice.audio\",\"to\":\"edit.audio\"},"
-        "{\"from\":\"voice.words\",\"to\":\"edit.words\"},"
-        "{\"from\":\"subs.captions\",\"to\":\"edit.captions\"},"
-        "{\"from\":\"edit.timeline\",\"to\":\"out.timeline\"},"
-        "{\"from\":\"out.artifacts\",\"to\":\"send.artifacts\"}]}}";
-    fx_resp_t r = call("POST", "/v1/workflows", doc, who);
-    cr_assert_eq(r.status, 201, "%s", r.body);
-    char path[160];
-    snprintf(path, sizeof path, "/v1/workflows/%s/run",
-             json_string_value(json_object_get(r.json, "id")));
-    fx_resp_free(&r);
-    r = call("POST", path, "{\"max_credits\":1000}", who);
-    cr_assert_eq(r.status, 202, "%s", r.body);
-    char *id = strdup(json_string_value(json_object_get(r.json, "id")));
-    fx_resp_free(&r);
-    json_decref(fx_wait_job(who, id, "succeeded", 150));
-    return id;
+        "{\"from\":\"script.text\",\"to\":\"voice.text\"}," FX_RENDER_CHAIN_EDGES "]}}";
+    char id[64];
+    json_t *job = fx_run_workflow(who, doc, "{\"max_credits\":1000}", id, 150);
+    cr_assert_str_eq(json_string_value(json_object_get(job, "status")), "succeeded");
+    json_decref(job);
+    return strdup(id);
 }
 
 /* The URL of the artifact named name in a job document (borrowed). */
@@ -92,7 +74,7 @@ static json_t *job_with(const json_t *who, const char *id, const char *query, lo
 {
     char path[256];
     snprintf(path, sizeof path, "/v1/jobs/%s%s", id, query);
-    fx_resp_t r = call("GET", path, NULL, who);
+    fx_resp_t r = fx_call("GET", path, NULL, who);
     cr_assert_eq(r.status, want_status, "%s: %s", path, r.body);
     json_t *doc = json_incref(r.json);
     fx_resp_free(&r);
@@ -140,7 +122,7 @@ Test(artifact_urls, expiry_default_short_and_ip_bound_through_the_server, .timeo
 
     /* The list hands out the same kind of URLs, shortened on request. */
     now = (long long)time(NULL);
-    fx_resp_t l = call("GET", "/v1/jobs?expires_in=300", NULL, s);
+    fx_resp_t l = fx_call("GET", "/v1/jobs?expires_in=300", NULL, s);
     cr_assert_eq(l.status, 200, "%s", l.body);
     exp =
         url_expires(artifact_url(json_array_get(json_object_get(l.json, "data"), 0), "video.mp4"));
@@ -248,7 +230,7 @@ Test(artifact_urls, expires_in_past_the_platform_lifetime_and_bad_values_are_400
                      "invalid_bind_ip");
     json_decref(e);
     /* the list checks them too */
-    fx_resp_t l = call("GET", "/v1/jobs?expires_in=7200", NULL, s);
+    fx_resp_t l = fx_call("GET", "/v1/jobs?expires_in=7200", NULL, s);
     cr_assert_eq(l.status, 400, "%s", l.body);
     fx_resp_free(&l);
     /* the bounds themselves are fine: the job is then simply not there */

@@ -16,11 +16,6 @@ FX_API_SERVER("{\"insecure_cookies\": true, \"cheap_passwords_for_tests\": true,
               "\"max_running_jobs_per_org\": 2, \"rate_limits\": {\"ip\": {\"rate\": 10000, "
               "\"burst\": 20000}, \"user\": {\"rate\": 10000, \"burst\": 20000}}}")
 
-static fx_resp_t call(const char *method, const char *path, const char *body, const json_t *who)
-{
-    return fx_req(method, path, body, &(fx_opts_t){.bearer = fx_token(who), .http2 = true});
-}
-
 /* A short 720p render: a generated script of ~6 s, voice, captions,
  * montage, export, deliver. extra_nodes/extra_edges splice in more. */
 static char *workflow_doc(const char *name, const char *montage_extra, const char *extra_nodes,
@@ -37,13 +32,7 @@ static char *workflow_doc(const char *name, const char *montage_extra, const cha
                  "\"profile\":\"720p\",\"duration_s\":%g%s}},"
                  "{\"id\":\"out\",\"type\":\"export\",\"params\":{\"preset\":\"ultrafast\"}},"
                  "{\"id\":\"send\",\"type\":\"deliver\"}%s],\"edges\":["
-                 "{\"from\":\"script.text\",\"to\":\"voice.text\"},"
-                 "{\"from\":\"voice.words\",\"to\":\"subs.words\"},"
-                 "{\"from\":\"voice.audio\",\"to\":\"edit.audio\"},"
-                 "{\"from\":\"voice.words\",\"to\":\"edit.words\"},"
-                 "{\"from\":\"subs.captions\",\"to\":\"edit.captions\"},"
-                 "{\"from\":\"edit.timeline\",\"to\":\"out.timeline\"},"
-                 "{\"from\":\"out.artifacts\",\"to\":\"send.artifacts\"}%s]}}",
+                 "{\"from\":\"script.text\",\"to\":\"voice.text\"}," FX_RENDER_CHAIN_EDGES "%s]}}",
                  name, seconds, seconds < 5 ? 5 : seconds, montage_extra ? montage_extra : "",
                  extra_nodes ? extra_nodes : "", extra_edges ? extra_edges : "") < 0)
         return NULL;
@@ -53,30 +42,19 @@ static char *workflow_doc(const char *name, const char *montage_extra, const cha
 /* Creates, estimates and runs; returns the job id (the caller frees). */
 static char *run(const json_t *who, const char *doc, const char **workflow_out)
 {
-    fx_resp_t r = call("POST", "/v1/workflows", doc, who);
-    cr_assert_eq(r.status, 201, "%s", r.body);
     char wid[64], path[160];
-    snprintf(wid, sizeof wid, "%s", json_string_value(json_object_get(r.json, "id")));
-    cr_assert(json_is_true(json_object_get(r.json, "valid")), "%s", r.body);
-    fx_resp_free(&r);
+    fx_save_workflow(who, doc, wid);
     snprintf(path, sizeof path, "/v1/workflows/%s/estimate", wid);
-    r = call("POST", path, "{}", who);
+    fx_resp_t r = fx_call("POST", path, "{}", who);
     cr_assert_eq(r.status, 201, "%s", r.body);
     cr_assert_geq(json_number_value(json_object_get(r.json, "total")), 0);
     char body[128];
     snprintf(body, sizeof body, "{\"estimate_id\":\"%s\"}",
              json_string_value(json_object_get(r.json, "id")));
     fx_resp_free(&r);
-    snprintf(path, sizeof path, "/v1/workflows/%s/run", wid);
-    r = call("POST", path, body, who);
-    cr_assert_eq(r.status, 202, "%s", r.body);
-    /* The 202 shows the job as it is when answered: a job whose first node
-     * fails at once (a missing upload) may already be failed by then, on a
-     * machine busy with other suites. Never a status a new job cannot have. */
-    const char *st = json_string_value(json_object_get(r.json, "status"));
-    cr_assert(st && strstr("queued running failed", st), "%s", r.body);
-    char *id = strdup(json_string_value(json_object_get(r.json, "id")));
-    fx_resp_free(&r);
+    char job[64];
+    fx_start_run(who, wid, body, job);
+    char *id = strdup(job);
     if (workflow_out)
         *workflow_out = strdup(wid);
     return id;
@@ -96,7 +74,7 @@ Test(jobs, design_estimate_run_watch_and_download, .timeout = 240)
     /* The job's stream replays from its start and ends after "completed". */
     char path[128];
     snprintf(path, sizeof path, "/v1/jobs/%s/events", id);
-    fx_resp_t ev = call("GET", path, NULL, s);
+    fx_resp_t ev = fx_call("GET", path, NULL, s);
     cr_assert_eq(ev.status, 200);
     char ct[64];
     cr_assert_str_eq(fx_header(&ev, "content-type", ct, sizeof ct), "text/event-stream");
@@ -172,7 +150,7 @@ Test(jobs, design_estimate_run_watch_and_download, .timeout = 240)
     }
     cr_assert(saw_mp4);
     /* The job is in the list, filtered by status. */
-    fx_resp_t l = call("GET", "/v1/jobs?status=succeeded&sort=-created_at", NULL, s);
+    fx_resp_t l = fx_call("GET", "/v1/jobs?status=succeeded&sort=-created_at", NULL, s);
     cr_assert_eq(l.status, 200);
     cr_assert_str_eq(json_string_value(
                          json_object_get(json_array_get(json_object_get(l.json, "data"), 0), "id")),
@@ -194,7 +172,7 @@ Test(jobs, validation_names_every_problem_with_its_node_and_port)
         "{\"id\":\"v\",\"type\":\"tts\"},{\"id\":\"c\",\"type\":\"captions\"}],\"edges\":["
         "{\"from\":\"a.text\",\"to\":\"b.text\"},{\"from\":\"b.text\",\"to\":\"a.text\"},"
         "{\"from\":\"v.audio\",\"to\":\"c.words\"}]}}";
-    fx_resp_t r = call("POST", "/v1/workflows", doc, s);
+    fx_resp_t r = fx_call("POST", "/v1/workflows", doc, s);
     cr_assert_eq(r.status, 201, "%s", r.body);
     cr_assert(json_is_false(json_object_get(r.json, "valid")));
     char path[160];
@@ -204,7 +182,7 @@ Test(jobs, validation_names_every_problem_with_its_node_and_port)
     snprintf(runp, sizeof runp, "/v1/workflows/%s/run",
              json_string_value(json_object_get(r.json, "id")));
     fx_resp_free(&r);
-    r = call("POST", path, "{}", s);
+    r = fx_call("POST", path, "{}", s);
     cr_assert_eq(r.status, 200);
     cr_assert(json_is_false(json_object_get(r.json, "valid")));
     bool cycle = false, mismatch = false, missing = false;
@@ -227,13 +205,9 @@ Test(jobs, validation_names_every_problem_with_its_node_and_port)
     cr_assert(cycle && mismatch && missing, "%s", r.body);
     fx_resp_free(&r);
     /* An invalid workflow does not run. */
-    r = call("POST", runp, "{\"max_credits\": 100}", s);
-    cr_assert_eq(r.status, 422, "%s", r.body);
-    fx_resp_free(&r);
+    fx_expect("POST", runp, "{\"max_credits\": 100}", s, 422);
     /* A run needs an estimate or a budget. */
-    r = call("POST", runp, "{}", s);
-    cr_assert_eq(r.status, 400, "%s", r.body);
-    fx_resp_free(&r);
+    fx_expect("POST", runp, "{}", s, 400);
     json_decref(s);
 }
 
@@ -246,7 +220,7 @@ Test(jobs, cancel_stops_a_running_render_promptly, .timeout = 240)
     char path[128];
     snprintf(path, sizeof path, "/v1/jobs/%s", id);
     for (int i = 0; i < 600; i++) {
-        fx_resp_t r = call("GET", path, NULL, s);
+        fx_resp_t r = fx_call("GET", path, NULL, s);
         const char *st = node_field(r.json, "edit", "status");
         json_t *stages =
             json_object_get(json_object_get(json_object_get(r.json, "nodes"), "edit"), "stages");
@@ -257,7 +231,7 @@ Test(jobs, cancel_stops_a_running_render_promptly, .timeout = 240)
         usleep(100000);
     }
     snprintf(path, sizeof path, "/v1/jobs/%s/cancel", id);
-    fx_resp_t c = call("POST", path, NULL, s);
+    fx_resp_t c = fx_call("POST", path, NULL, s);
     cr_assert_eq(c.status, 202, "%s", c.body);
     fx_resp_free(&c);
     json_t *job = fx_wait_job(s, id, "cancelled", 10);
@@ -265,7 +239,7 @@ Test(jobs, cancel_stops_a_running_render_promptly, .timeout = 240)
     cr_assert_str_neq(node_field(job, "edit", "status"), "succeeded");
     /* Nothing is left running: no video was delivered. */
     cr_assert_eq(json_array_size(json_object_get(job, "artifacts")), 0);
-    c = call("POST", path, NULL, s);
+    c = fx_call("POST", path, NULL, s);
     cr_assert_eq(c.status, 409, "%s", c.body);
     fx_resp_free(&c);
     json_decref(job);
@@ -312,7 +286,7 @@ Test(jobs, retry_resumes_at_the_failed_node, .timeout = 240)
     cr_assert_eq(system(cmd), 0);
     char path[128];
     snprintf(path, sizeof path, "/v1/jobs/%s/retry", id);
-    fx_resp_t r = call("POST", path, NULL, s);
+    fx_resp_t r = fx_call("POST", path, NULL, s);
     cr_assert_eq(r.status, 202, "%s", r.body);
     fx_resp_free(&r);
     /* The answer shows the job as it was; the actor takes it from there. */
@@ -338,21 +312,13 @@ static void add_member(const json_t *owner, const json_t *who, const char *role)
     snprintf(path, sizeof path, "/v1/orgs/%s/members", fx_org(owner));
     snprintf(body, sizeof body, "{\"email\":\"%s\",\"role\":\"%s\"}",
              json_string_value(json_object_get(json_object_get(who, "user"), "email")), role);
-    fx_resp_t r = call("POST", path, body, owner);
+    fx_resp_t r = fx_call("POST", path, body, owner);
     cr_assert_eq(r.status, 201, "%s", r.body);
     snprintf(body, sizeof body, "{\"token\":\"%s\"}",
              json_string_value(json_object_get(r.json, "token")));
     fx_resp_free(&r);
-    r = call("POST", "/v1/invitations/accept", body, who);
-    cr_assert_eq(r.status, 200, "%s", r.body);
-    fx_resp_free(&r);
+    fx_expect("POST", "/v1/invitations/accept", body, who, 200);
 }
-
-static const char TEXT_DOC[] =
-    "{\"name\":\"text\",\"graph\":{\"nodes\":[{\"id\":\"t\",\"type\":"
-    "\"input.text\",\"params\":{\"text\":\"Hello there.\"}},{\"id\":\"u\","
-    "\"type\":\"script.transform\",\"params\":{\"op\":\"uppercase\"}}],"
-    "\"edges\":[{\"from\":\"t.text\",\"to\":\"u.text\"}]}}";
 
 static const char *text_output(const json_t *job)
 {
@@ -365,26 +331,23 @@ static const char *text_output(const json_t *job)
 Test(jobs, a_run_by_estimate_uses_the_inputs_it_priced)
 {
     json_t *s = fx_register("eve");
-    fx_resp_t r = call("POST", "/v1/workflows", TEXT_DOC, s);
-    cr_assert_eq(r.status, 201, "%s", r.body);
-    char path[160], body[160];
-    snprintf(path, sizeof path, "/v1/workflows/%s/estimate",
-             json_string_value(json_object_get(r.json, "id")));
-    fx_resp_free(&r);
-    r = call("POST", path, "{\"inputs\":{\"t\":{\"text\":\"Fixed input.\"}}}", s);
+    char wid[64], path[160], body[160];
+    fx_save_workflow(s, FX_TEXT_WORKFLOW, wid);
+    snprintf(path, sizeof path, "/v1/workflows/%s/estimate", wid);
+    fx_resp_t r = fx_call("POST", path, "{\"inputs\":{\"t\":{\"text\":\"Fixed input.\"}}}", s);
     cr_assert_eq(r.status, 201, "%s", r.body);
     snprintf(body, sizeof body, "{\"estimate_id\":\"%s\"}",
              json_string_value(json_object_get(r.json, "id")));
     fx_resp_free(&r);
     strcpy(strstr(path, "/estimate"), "/run");
-    r = call("POST", path, body, s);
+    r = fx_call("POST", path, body, s);
     cr_assert_eq(r.status, 202, "%s", r.body);
     json_t *job = fx_wait_job(s, json_string_value(json_object_get(r.json, "id")), "succeeded", 30);
     fx_resp_free(&r);
     cr_assert_str_eq(text_output(job), "FIXED INPUT.");
     json_decref(job);
     /* Without an estimate, the saved parameters. */
-    r = call("POST", path, "{\"max_credits\": 5}", s);
+    r = fx_call("POST", path, "{\"max_credits\": 5}", s);
     cr_assert_eq(r.status, 202, "%s", r.body);
     job = fx_wait_job(s, json_string_value(json_object_get(r.json, "id")), "succeeded", 30);
     fx_resp_free(&r);
@@ -398,7 +361,7 @@ Test(jobs, a_viewer_reads_but_cannot_run_and_others_see_nothing)
     json_t *owner = fx_register("bea"), *viewer = fx_register("cal"), *other = fx_register("dee");
     add_member(owner, viewer, "viewer");
     const char *wid = NULL;
-    char *id = run(owner, TEXT_DOC, &wid);
+    char *id = run(owner, FX_TEXT_WORKFLOW, &wid);
     json_t *job = fx_wait_job(owner, id, "succeeded", 30);
     cr_assert_str_eq(text_output(job), "HELLO THERE.");
     json_decref(job);
@@ -417,9 +380,7 @@ Test(jobs, a_viewer_reads_but_cannot_run_and_others_see_nothing)
     fx_resp_free(&r);
     /* Another organisation: not found, whether named or not. */
     snprintf(path, sizeof path, "/v1/jobs/%s", id);
-    r = call("GET", path, NULL, other);
-    cr_assert_eq(r.status, 404, "%s", r.body);
-    fx_resp_free(&r);
+    fx_expect("GET", path, NULL, other, 404);
     r = fx_req("GET", path, NULL,
                &(fx_opts_t){.bearer = fx_token(other), .http2 = true, .headers = hdrs});
     cr_assert_eq(r.status, 404, "%s", r.body);
@@ -434,69 +395,49 @@ Test(jobs, a_viewer_reads_but_cannot_run_and_others_see_nothing)
 Test(jobs, templates_list_builtins_and_check_new_ones)
 {
     json_t *s = fx_register("eli");
-    fx_resp_t r = call("GET", "/v1/templates", NULL, s);
+    fx_resp_t r = fx_call("GET", "/v1/templates", NULL, s);
     cr_assert_eq(r.status, 200);
     cr_assert_geq(json_array_size(json_object_get(r.json, "data")), 3);
     fx_resp_free(&r);
-    r = call("POST", "/v1/templates",
-             "{\"name\":\"mine\",\"template\":{\"captions\":{\"size\":-4}}}", s);
+    r = fx_call("POST", "/v1/templates",
+                "{\"name\":\"mine\",\"template\":{\"captions\":{\"size\":-4}}}", s);
     cr_assert_eq(r.status, 400, "%s", r.body);
     cr_assert(strstr(r.body, "size"), "%s", r.body);
     fx_resp_free(&r);
-    r = call("POST", "/v1/templates",
-             "{\"name\":\"mine\",\"template\":{\"captions\":{\"size\":70,\"effect\":\"pop\"}}}", s);
+    r = fx_call("POST", "/v1/templates",
+                "{\"name\":\"mine\",\"template\":{\"captions\":{\"size\":70,\"effect\":\"pop\"}}}",
+                s);
     cr_assert_eq(r.status, 201, "%s", r.body);
     char mine[96];
     snprintf(mine, sizeof mine, "/v1/templates/%s",
              json_string_value(json_object_get(r.json, "id")));
     fx_resp_free(&r);
-    r = call("POST", "/v1/templates", "{\"name\":\"bold\",\"template\":{}}", s);
-    cr_assert_eq(r.status, 409, "%s", r.body);
-    fx_resp_free(&r);
-    r = call("GET", "/v1/templates/bold", NULL, s);
+    fx_expect("POST", "/v1/templates", "{\"name\":\"bold\",\"template\":{}}", s, 409);
+    r = fx_call("GET", "/v1/templates/bold", NULL, s);
     cr_assert_eq(r.status, 200);
     cr_assert(json_is_true(json_object_get(r.json, "builtin")));
     fx_resp_free(&r);
     /* Deleting: a built-in is refused, the org's own goes once. */
-    r = call("DELETE", "/v1/templates/bold", NULL, s);
-    cr_assert_eq(r.status, 403, "%s", r.body);
-    fx_resp_free(&r);
-    r = call("DELETE", mine, NULL, s);
-    cr_assert_eq(r.status, 204, "%s", r.body);
-    fx_resp_free(&r);
-    r = call("DELETE", mine, NULL, s);
-    cr_assert_eq(r.status, 404, "%s", r.body);
-    fx_resp_free(&r);
-    r = call("GET", mine, NULL, s);
-    cr_assert_eq(r.status, 404, "%s", r.body);
-    fx_resp_free(&r);
+    fx_expect("DELETE", "/v1/templates/bold", NULL, s, 403);
+    fx_expect("DELETE", mine, NULL, s, 204);
+    fx_expect("DELETE", mine, NULL, s, 404);
+    fx_expect("GET", mine, NULL, s, 404);
     json_decref(s);
 }
 
 Test(jobs, a_deleted_workflow_is_gone)
 {
     json_t *s = fx_register("gus"), *other = fx_register("hal");
-    fx_resp_t r = call("POST", "/v1/workflows", TEXT_DOC, s);
-    cr_assert_eq(r.status, 201, "%s", r.body);
-    char path[96];
-    snprintf(path, sizeof path, "/v1/workflows/%s",
-             json_string_value(json_object_get(r.json, "id")));
-    fx_resp_free(&r);
-    r = call("DELETE", path, NULL, other);
+    char wid[64], path[96];
+    fx_save_workflow(s, FX_TEXT_WORKFLOW, wid);
+    snprintf(path, sizeof path, "/v1/workflows/%s", wid);
+    fx_resp_t r = fx_call("DELETE", path, NULL, other);
     cr_assert_eq(r.status, 404, "another organisation's: %s", r.body);
     fx_resp_free(&r);
-    r = call("DELETE", "/v1/workflows/not-a-uuid", NULL, s);
-    cr_assert_eq(r.status, 404, "%s", r.body);
-    fx_resp_free(&r);
-    r = call("DELETE", path, NULL, s);
-    cr_assert_eq(r.status, 204, "%s", r.body);
-    fx_resp_free(&r);
-    r = call("GET", path, NULL, s);
-    cr_assert_eq(r.status, 404, "%s", r.body);
-    fx_resp_free(&r);
-    r = call("DELETE", path, NULL, s);
-    cr_assert_eq(r.status, 404, "%s", r.body);
-    fx_resp_free(&r);
+    fx_expect("DELETE", "/v1/workflows/not-a-uuid", NULL, s, 404);
+    fx_expect("DELETE", path, NULL, s, 204);
+    fx_expect("GET", path, NULL, s, 404);
+    fx_expect("DELETE", path, NULL, s, 404);
     json_decref(s);
     json_decref(other);
 }
@@ -512,18 +453,18 @@ Test(jobs, the_running_jobs_cap_holds, .timeout = 300)
     snprintf(path, sizeof path, "/v1/workflows/%s/run", wid);
     snprintf(body, sizeof body, "{\"max_credits\": 1000}");
     for (int i = 1; i < 4; i++) {
-        fx_resp_t r = call("POST", path, body, s);
+        fx_resp_t r = fx_call("POST", path, body, s);
         cr_assert_eq(r.status, 202, "%s", r.body);
         ids[i] = strdup(json_string_value(json_object_get(r.json, "id")));
         fx_resp_free(&r);
     }
     int max_running = 0, done = 0;
     for (int t = 0; t < 2400 && done < 4; t++) {
-        fx_resp_t r = call("GET", "/v1/jobs?status=running", NULL, s);
+        fx_resp_t r = fx_call("GET", "/v1/jobs?status=running", NULL, s);
         int n = (int)json_array_size(json_object_get(r.json, "data"));
         max_running = n > max_running ? n : max_running;
         fx_resp_free(&r);
-        r = call("GET", "/v1/jobs?status=succeeded", NULL, s);
+        r = fx_call("GET", "/v1/jobs?status=succeeded", NULL, s);
         done = (int)json_array_size(json_object_get(r.json, "data"));
         fx_resp_free(&r);
         usleep(100000);

@@ -31,26 +31,15 @@ static const char DOC[] =
     "{\"id\":\"out\",\"type\":\"export\",\"params\":{\"preset\":\"ultrafast\"}},"
     "{\"id\":\"send\",\"type\":\"deliver\"}],\"edges\":["
     "{\"from\":\"t.text\",\"to\":\"u.text\"},"
-    "{\"from\":\"u.text\",\"to\":\"voice.text\"},"
-    "{\"from\":\"voice.words\",\"to\":\"subs.words\"},"
-    "{\"from\":\"voice.audio\",\"to\":\"edit.audio\"},"
-    "{\"from\":\"voice.words\",\"to\":\"edit.words\"},"
-    "{\"from\":\"subs.captions\",\"to\":\"edit.captions\"},"
-    "{\"from\":\"edit.timeline\",\"to\":\"out.timeline\"},"
-    "{\"from\":\"out.artifacts\",\"to\":\"send.artifacts\"}]}}";
+    "{\"from\":\"u.text\",\"to\":\"voice.text\"}," FX_RENDER_CHAIN_EDGES "]}}";
 static const char *const NODES[] = {"t", "u", "voice", "subs", "edit", "out", "send"};
 #define NNODES (sizeof NODES / sizeof NODES[0])
-
-static fx_resp_t call(const char *method, const char *path, const char *body, const json_t *who)
-{
-    return fx_req(method, path, body, &(fx_opts_t){.bearer = fx_token(who), .http2 = true});
-}
 
 static int count_status(const json_t *who, const char *status)
 {
     char path[96];
     snprintf(path, sizeof path, "/v1/jobs?status=%s&limit=100", status);
-    fx_resp_t r = call("GET", path, NULL, who);
+    fx_resp_t r = fx_call("GET", path, NULL, who);
     cr_assert_eq(r.status, 200, "%s", r.body);
     int n = (int)json_array_size(json_object_get(r.json, "data"));
     fx_resp_free(&r);
@@ -63,7 +52,7 @@ static void check_events_once(const json_t *who, const char *id)
 {
     char path[128];
     snprintf(path, sizeof path, "/v1/jobs/%s/events", id);
-    fx_resp_t ev = call("GET", path, NULL, who);
+    fx_resp_t ev = fx_call("GET", path, NULL, who);
     cr_assert_eq(ev.status, 200, "%s", ev.body);
     int completed = 0, finished[NNODES] = {0};
     long last_id = 0;
@@ -99,19 +88,13 @@ static void check_events_once(const json_t *who, const char *id)
 Test(jobs_crash, sigkill_with_20_jobs_running_then_restart, .timeout = 600)
 {
     json_t *s = fx_register("kit");
-    fx_resp_t r = call("POST", "/v1/workflows", DOC, s);
-    cr_assert_eq(r.status, 201, "%s", r.body);
-    cr_assert(json_is_true(json_object_get(r.json, "valid")), "%s", r.body);
-    char path[160];
-    snprintf(path, sizeof path, "/v1/workflows/%s/run",
-             json_string_value(json_object_get(r.json, "id")));
-    fx_resp_free(&r);
+    char wid[64];
+    fx_save_workflow(s, DOC, wid);
     char *ids[NJOBS];
     for (int i = 0; i < NJOBS; i++) {
-        r = call("POST", path, "{\"max_credits\": 100}", s);
-        cr_assert_eq(r.status, 202, "%s", r.body);
-        ids[i] = strdup(json_string_value(json_object_get(r.json, "id")));
-        fx_resp_free(&r);
+        char job[64];
+        fx_start_run(s, wid, "{\"max_credits\": 100}", job);
+        ids[i] = strdup(job);
     }
     /* Kill once every job is admitted (under a cap of 20) and rendering is
      * under way, while most are still running. */
@@ -142,7 +125,7 @@ Test(jobs_crash, sigkill_with_20_jobs_running_then_restart, .timeout = 600)
     for (int i = 0; i < NJOBS; i++) {
         char jp[128];
         snprintf(jp, sizeof jp, "/v1/jobs/%s", ids[i]);
-        r = call("GET", jp, NULL, s);
+        fx_resp_t r = fx_call("GET", jp, NULL, s);
         cr_assert_eq(r.status, 200, "%s", r.body);
         json_t *arts = json_object_get(r.json, "artifacts");
         cr_assert_geq(json_array_size(arts), 3, "%s", r.body);

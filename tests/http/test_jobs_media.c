@@ -27,11 +27,6 @@ FX_API_SERVER("{\"insecure_cookies\": true, \"cheap_passwords_for_tests\": true,
  * running side by side have timeouts of their own (LeakSanitizer sees it). */
 TestSuite(jobs_media, .timeout = 300);
 
-static fx_resp_t call(const char *method, const char *path, const char *body, const json_t *who)
-{
-    return fx_req(method, path, body, &(fx_opts_t){.bearer = fx_token(who), .http2 = true});
-}
-
 /* The server still answers. */
 static void alive(void)
 {
@@ -61,7 +56,7 @@ static char *render(const json_t *who, const char *spec)
 {
     char *body = NULL;
     cr_assert(asprintf(&body, "{\"spec\":%s}", spec) > 0);
-    fx_resp_t r = call("POST", "/v1/renders", body, who);
+    fx_resp_t r = fx_call("POST", "/v1/renders", body, who);
     cr_assert_eq(r.status, 202, "%s", r.body);
     char *id = strdup(json_string_value(json_object_get(r.json, "id")));
     fx_resp_free(&r);
@@ -147,7 +142,7 @@ Test(jobs_media, bad_media_fails_the_job_not_the_server)
                  fx_org(s), names[i]);
         char *body = NULL;
         cr_assert(asprintf(&body, "{\"spec\":%s}", spec) > 0);
-        fx_resp_t r = call("POST", "/v1/renders", body, s);
+        fx_resp_t r = fx_call("POST", "/v1/renders", body, s);
         free(body);
         if (r.status == 202) {
             /* Accepted: the job fails at ingest, naming the file. */
@@ -204,13 +199,10 @@ static char *media_workflow(const json_t *who)
                  "{\"from\":\"edit.timeline\",\"to\":\"out.timeline\"},"
                  "{\"from\":\"out.artifacts\",\"to\":\"send.artifacts\"}]}}",
                  o, o, o, o) > 0);
-    fx_resp_t r = call("POST", "/v1/workflows", doc, who);
+    char id[64];
+    fx_save_workflow(who, doc, id);
     free(doc);
-    cr_assert_eq(r.status, 201, "%s", r.body);
-    cr_assert(json_is_true(json_object_get(r.json, "valid")), "%s", r.body);
-    char *id = strdup(json_string_value(json_object_get(r.json, "id")));
-    fx_resp_free(&r);
-    return id;
+    return strdup(id);
 }
 
 Test(jobs_media, a_workflow_over_my_recording_clips_and_stills)
@@ -218,13 +210,8 @@ Test(jobs_media, a_workflow_over_my_recording_clips_and_stills)
     json_t *s = fx_register("wim");
     fx_media_uploads(s);
     char *wf = media_workflow(s);
-    char path[160];
-    snprintf(path, sizeof path, "/v1/workflows/%s/run", wf);
-    fx_resp_t r = call("POST", path, "{\"max_credits\": 1000}", s);
-    cr_assert_eq(r.status, 202, "%s", r.body);
     char id[64];
-    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(r.json, "id")));
-    fx_resp_free(&r);
+    fx_start_run(s, wf, "{\"max_credits\": 1000}", id);
     json_t *job = fx_wait_job(s, id, "succeeded failed", 240);
     cr_assert_str_eq(json_string_value(json_object_get(job, "status")), "succeeded", "%s",
                      json_dumps(json_object_get(job, "error"), 0));
@@ -246,7 +233,7 @@ Test(jobs_media, a_schedule_runs_my_media_workflow_and_a_webhook_is_told)
     char *wf = media_workflow(s);
     char body[256];
     snprintf(body, sizeof body, "{\"workflow_id\":\"%s\",\"cron\":\"* * * * *\"}", wf);
-    fx_resp_t r = call("POST", "/v1/schedules", body, s);
+    fx_resp_t r = fx_call("POST", "/v1/schedules", body, s);
     cr_assert_eq(r.status, 201, "%s", r.body);
     char sid[64], path[160];
     snprintf(sid, sizeof sid, "%s", json_string_value(json_object_get(r.json, "id")));
@@ -262,7 +249,7 @@ Test(jobs_media, a_schedule_runs_my_media_workflow_and_a_webhook_is_told)
     for (int round = 0; round < 15 && !fired; round++) {
         fx_clock_advance_to((fx_clock_now_s() / 60 + 1) * 60 * 1000);
         for (int t = 0; t < 25 && !fired; t++) {
-            r = call("GET", path, NULL, s);
+            r = fx_call("GET", path, NULL, s);
             fired = json_integer_value(json_object_get(r.json, "fire_count")) >= 1;
             fx_resp_free(&r);
             if (!fired)
@@ -283,9 +270,7 @@ Test(jobs_media, a_schedule_runs_my_media_workflow_and_a_webhook_is_told)
     snprintf(jid, sizeof jid, "%s", job_id);
     json_decref(log);
     snprintf(path, sizeof path, "/v1/schedules/%s/pause", sid);
-    r = call("POST", path, NULL, s);
-    cr_assert_eq(r.status, 200, "%s", r.body);
-    fx_resp_free(&r);
+    fx_expect("POST", path, NULL, s, 200);
     json_t *job = fx_wait_job(s, jid, "succeeded failed", 240);
     cr_assert_str_eq(json_string_value(json_object_get(job, "status")), "succeeded", "%s",
                      json_dumps(json_object_get(job, "error"), 0));
@@ -315,12 +300,6 @@ Test(jobs_media, a_schedule_runs_my_media_workflow_and_a_webhook_is_told)
     json_decref(s);
 }
 
-static const char TEXT_DOC[] =
-    "{\"name\":\"text\",\"graph\":{\"nodes\":[{\"id\":\"t\",\"type\":"
-    "\"input.text\",\"params\":{\"text\":\"Hello there.\"}},{\"id\":\"u\","
-    "\"type\":\"script.transform\",\"params\":{\"op\":\"uppercase\"}}],"
-    "\"edges\":[{\"from\":\"t.text\",\"to\":\"u.text\"}]}}";
-
 /* A job finishing wakes the queued ones of its organisation. A queued row
  * whose actor is not spawned yet (the API commits the row, then spawns; a
  * crash between the two leaves it for the next start's recovery) must not
@@ -331,18 +310,12 @@ Test(jobs_media, admission_wake_ups_leave_no_dead_letters)
 {
     json_t *s = fx_register("quinn");
     fx_sql("INSERT INTO jobs (org_id, kind, graph) VALUES ($1::uuid, 'workflow', '{}')", fx_org(s));
-    fx_resp_t r = call("POST", "/v1/workflows", TEXT_DOC, s);
-    cr_assert_eq(r.status, 201, "%s", r.body);
-    char path[160];
-    snprintf(path, sizeof path, "/v1/workflows/%s/run",
-             json_string_value(json_object_get(r.json, "id")));
-    fx_resp_free(&r);
+    char wid[64];
+    fx_save_workflow(s, FX_TEXT_WORKFLOW, wid);
     for (int i = 0; i < 3; i++) {
-        r = call("POST", path, "{\"max_credits\": 100}", s);
-        cr_assert_eq(r.status, 202, "%s", r.body);
-        json_decref(
-            fx_wait_job(s, json_string_value(json_object_get(r.json, "id")), "succeeded", 60));
-        fx_resp_free(&r);
+        char job[64];
+        fx_start_run(s, wid, "{\"max_credits\": 100}", job);
+        json_decref(fx_wait_job(s, job, "succeeded", 60));
     }
     /* The wake-ups reach the actors by commit; give them time to land. */
     usleep(500000);

@@ -60,11 +60,6 @@ ReportHook(PRE_ALL)(struct criterion_test_set *set)
     fx_api_start(NULL);
 }
 
-static fx_resp_t call(const char *method, const char *path, const char *body, const json_t *who)
-{
-    return fx_req(method, path, body, &(fx_opts_t){.bearer = fx_token(who), .http2 = true});
-}
-
 static const json_t *jnode(const json_t *job, const char *id)
 {
     return json_object_get(json_object_get(job, "nodes"), id);
@@ -93,16 +88,9 @@ Test(jobs_retry, a_stage_failing_on_an_outage_resumes_there_on_retry, .timeout =
         "{\"from\":\"voice.audio\",\"to\":\"edit.audio\"},"
         "{\"from\":\"voice.words\",\"to\":\"edit.words\"},"
         "{\"from\":\"edit.timeline\",\"to\":\"out.timeline\"}]}}";
-    fx_resp_t r = call("POST", "/v1/workflows", doc, s);
-    cr_assert_eq(r.status, 201, "%s", r.body);
-    char path[160], id[64];
-    snprintf(path, sizeof path, "/v1/workflows/%s/run",
-             json_string_value(json_object_get(r.json, "id")));
-    fx_resp_free(&r);
-    r = call("POST", path, "{\"max_credits\": 50}", s);
-    cr_assert_eq(r.status, 202, "%s", r.body);
-    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(r.json, "id")));
-    fx_resp_free(&r);
+    char wid[64], id[64], path[160];
+    fx_save_workflow(s, doc, wid);
+    fx_start_run(s, wid, "{\"max_credits\": 50}", id);
 
     /* Kokoro is down: the speech stage is retried with backoff, then the job
      * fails, saying where and why, and keeps what it had done. */
@@ -123,9 +111,7 @@ Test(jobs_retry, a_stage_failing_on_an_outage_resumes_there_on_retry, .timeout =
     int port = atoi(strrchr(getenv("KOKORO_URL"), ':') + 1);
     fake_kokoro_t *fk = fake_kokoro_start(&(fake_kokoro_opts_t){.port = port});
     snprintf(path, sizeof path, "/v1/jobs/%s/retry", id);
-    r = call("POST", path, NULL, s);
-    cr_assert_eq(r.status, 202, "%s", r.body);
-    fx_resp_free(&r);
+    fx_expect("POST", path, NULL, s, 202);
     job = fx_wait_job(s, id, "failed succeeded", 120);
     cr_assert_str_eq(json_string_value(json_object_get(job, "status")), "succeeded", "%s",
                      json_dumps(json_object_get(job, "error"), 0));
@@ -137,7 +123,7 @@ Test(jobs_retry, a_stage_failing_on_an_outage_resumes_there_on_retry, .timeout =
     json_decref(job);
 
     snprintf(path, sizeof path, "/v1/jobs/%s/events", id);
-    fx_resp_t ev = call("GET", path, NULL, s);
+    fx_resp_t ev = fx_call("GET", path, NULL, s);
     cr_assert_eq(ev.status, 200);
     /* Before the failure the render ran ingest and script once each and
      * tried the speech until it gave up; after the retry it ran the speech

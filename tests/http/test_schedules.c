@@ -19,31 +19,11 @@ FX_API_SERVER(NULL)
  * running side by side have timeouts of their own (LeakSanitizer sees it). */
 TestSuite(schedules, .timeout = 200);
 
-static fx_resp_t call(const char *method, const char *path, const char *body, const json_t *who)
-{
-    return fx_req(method, path, body, &(fx_opts_t){.bearer = fx_token(who), .http2 = true});
-}
-
-static const char TEXT_DOC[] =
-    "{\"name\":\"text\",\"graph\":{\"nodes\":[{\"id\":\"t\",\"type\":"
-    "\"input.text\",\"params\":{\"text\":\"Hello there.\"}},{\"id\":\"u\","
-    "\"type\":\"script.transform\",\"params\":{\"op\":\"uppercase\"}}],"
-    "\"edges\":[{\"from\":\"t.text\",\"to\":\"u.text\"}]}}";
-
-/* A small workflow of who's; its id into id. */
-static void workflow(const json_t *who, char id[64])
-{
-    fx_resp_t r = call("POST", "/v1/workflows", TEXT_DOC, who);
-    cr_assert_eq(r.status, 201, "%s", r.body);
-    snprintf(id, 64, "%s", json_string_value(json_object_get(r.json, "id")));
-    fx_resp_free(&r);
-}
-
 static fx_resp_t create(const json_t *who, const char *wf, const char *extra)
 {
     char body[1024];
     snprintf(body, sizeof body, "{\"workflow_id\":\"%s\"%s%s}", wf, extra[0] ? "," : "", extra);
-    return call("POST", "/v1/schedules", body, who);
+    return fx_call("POST", "/v1/schedules", body, who);
 }
 
 static const char *detail(const fx_resp_t *r, const char *key)
@@ -56,7 +36,7 @@ Test(schedules, bad_definitions_are_refused_naming_the_field)
 {
     json_t *s = fx_register("sca");
     char wf[64];
-    workflow(s, wf);
+    fx_save_workflow(s, FX_TEXT_WORKFLOW, wf);
     static const struct {
         const char *extra, *code, *path, *field, *says;
     } cases[] = {
@@ -100,7 +80,7 @@ Test(schedules, crud_pause_resume_and_delete)
 {
     json_t *s = fx_register("scb"), *o = fx_register("scc");
     char wf[64], path[160];
-    workflow(s, wf);
+    fx_save_workflow(s, FX_TEXT_WORKFLOW, wf);
     fx_resp_t r = create(s, wf,
                          "\"name\":\"morning\",\"cron\":\"0 9 * * MON-FRI\",\"timezone\":"
                          "\"Europe/Berlin\",\"misfire\":\"run_once\"");
@@ -116,45 +96,41 @@ Test(schedules, crud_pause_resume_and_delete)
     fx_resp_free(&r);
 
     snprintf(path, sizeof path, "/v1/schedules/%s", id);
-    r = call("GET", path, NULL, o);
+    r = fx_call("GET", path, NULL, o);
     cr_assert_eq(r.status, 404, "another organisation sees nothing: %s", r.body);
     fx_resp_free(&r);
 
-    r = call("PATCH", path, "{\"cron\":\"30 6 * * *\",\"timezone\":\"UTC\"}", s);
+    r = fx_call("PATCH", path, "{\"cron\":\"30 6 * * *\",\"timezone\":\"UTC\"}", s);
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert(strstr(json_string_value(json_object_get(r.json, "next_fire_at")), "T06:30:00"), "%s",
               r.body);
     cr_assert_str_eq(json_string_value(json_object_get(r.json, "name")), "morning");
     fx_resp_free(&r);
-    r = call("PATCH", path, "{\"cron\":\"30 6 * *\"}", s);
+    r = fx_call("PATCH", path, "{\"cron\":\"30 6 * *\"}", s);
     cr_assert_eq(r.status, 400, "a bad edit is refused: %s", r.body);
     fx_resp_free(&r);
 
     snprintf(path, sizeof path, "/v1/schedules/%s/pause", id);
-    r = call("POST", path, NULL, s);
+    r = fx_call("POST", path, NULL, s);
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert(json_is_true(json_object_get(r.json, "paused")));
     cr_assert(json_is_null(json_object_get(r.json, "next_fire_at")), "%s", r.body);
     fx_resp_free(&r);
     snprintf(path, sizeof path, "/v1/schedules/%s/resume", id);
-    r = call("POST", path, NULL, s);
+    r = fx_call("POST", path, NULL, s);
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert(json_is_false(json_object_get(r.json, "paused")));
     cr_assert_not_null(json_string_value(json_object_get(r.json, "next_fire_at")));
     fx_resp_free(&r);
 
-    r = call("GET", "/v1/schedules", NULL, s);
+    r = fx_call("GET", "/v1/schedules", NULL, s);
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert_eq(json_array_size(json_object_get(r.json, "data")), 1, "%s", r.body);
     fx_resp_free(&r);
 
     snprintf(path, sizeof path, "/v1/schedules/%s", id);
-    r = call("DELETE", path, NULL, s);
-    cr_assert_eq(r.status, 204, "%s", r.body);
-    fx_resp_free(&r);
-    r = call("GET", path, NULL, s);
-    cr_assert_eq(r.status, 404, "%s", r.body);
-    fx_resp_free(&r);
+    fx_expect("DELETE", path, NULL, s, 204);
+    fx_expect("GET", path, NULL, s, 404);
     json_decref(s);
     json_decref(o);
 }
@@ -163,7 +139,7 @@ Test(schedules, preview_crosses_daylight_saving_in_berlin_and_new_york)
 {
     json_t *s = fx_register("scd");
     char wf[64], path[200];
-    workflow(s, wf);
+    fx_save_workflow(s, FX_TEXT_WORKFLOW, wf);
     /* Sundays at 02:30: on 2027-03-28 Berlin skips 02:00-03:00, so that
      * Sunday fires once, at the transition (03:00 CEST = 01:00 UTC). */
     fx_resp_t r = create(s, wf, "\"cron\":\"30 2 * * SUN\",\"timezone\":\"Europe/Berlin\"");
@@ -171,7 +147,7 @@ Test(schedules, preview_crosses_daylight_saving_in_berlin_and_new_york)
     snprintf(path, sizeof path, "/v1/schedules/%s/preview?count=30",
              json_string_value(json_object_get(r.json, "id")));
     fx_resp_free(&r);
-    r = call("GET", path, NULL, s);
+    r = fx_call("GET", path, NULL, s);
     cr_assert_eq(r.status, 200, "%s", r.body);
     json_t *times = json_object_get(r.json, "fire_times");
     cr_assert_eq(json_array_size(times), 30);
@@ -200,7 +176,7 @@ Test(schedules, preview_crosses_daylight_saving_in_berlin_and_new_york)
     snprintf(path, sizeof path, "/v1/schedules/%s/preview?count=2",
              json_string_value(json_object_get(r.json, "id")));
     fx_resp_free(&r);
-    r = call("GET", path, NULL, s);
+    r = fx_call("GET", path, NULL, s);
     cr_assert_eq(r.status, 200, "%s", r.body);
     times = json_object_get(r.json, "fire_times");
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(times, 0), "at")),
@@ -211,9 +187,7 @@ Test(schedules, preview_crosses_daylight_saving_in_berlin_and_new_york)
                      "2028-11-07T06:30:00Z", "%s", r.body);
     fx_resp_free(&r);
     snprintf(strstr(path, "?"), 16, "?count=0");
-    r = call("GET", path, NULL, s);
-    cr_assert_eq(r.status, 400, "%s", r.body);
-    fx_resp_free(&r);
+    fx_expect("GET", path, NULL, s, 400);
     json_decref(s);
 }
 
@@ -221,7 +195,7 @@ Test(schedules, fires_on_time_once_into_a_job_named_after_the_due_time)
 {
     json_t *s = fx_register("sce");
     char wf[64], path[160], id[64];
-    workflow(s, wf);
+    fx_save_workflow(s, FX_TEXT_WORKFLOW, wf);
     fx_resp_t r = create(s, wf, "\"cron\":\"* * * * *\",\"inputs\":{\"t\":{\"text\":\"tick\"}}");
     cr_assert_eq(r.status, 201, "%s", r.body);
     snprintf(id, sizeof id, "%s", json_string_value(json_object_get(r.json, "id")));
@@ -234,7 +208,7 @@ Test(schedules, fires_on_time_once_into_a_job_named_after_the_due_time)
      * to the due time instead of the test waiting for the minute to turn. */
     if (fx_clock_now_ms() < (due - 1) * 1000) {
         fx_clock_advance_to((due - 1) * 1000);
-        r = call("GET", path, NULL, s);
+        r = fx_call("GET", path, NULL, s);
         cr_assert_eq(json_integer_value(json_object_get(r.json, "fire_count")), 0,
                      "it fired before its time: %s", r.body);
         fx_resp_free(&r);
@@ -242,7 +216,7 @@ Test(schedules, fires_on_time_once_into_a_job_named_after_the_due_time)
     fx_clock_advance_to(due * 1000);
     json_t *got = NULL;
     for (int i = 0; i < 150 && !got; i++) {
-        r = call("GET", path, NULL, s);
+        r = fx_call("GET", path, NULL, s);
         if (json_integer_value(json_object_get(r.json, "fire_count")) >= 1)
             got = json_incref(r.json);
         fx_resp_free(&r);
@@ -268,7 +242,7 @@ Test(schedules, fires_on_time_once_into_a_job_named_after_the_due_time)
     json_decref(job);
     /* The firing is in the schedule's history, with its job. */
     snprintf(path, sizeof path, "/v1/schedules/%s/runs?sort=-created_at", id);
-    r = call("GET", path, NULL, s);
+    r = fx_call("GET", path, NULL, s);
     cr_assert_eq(r.status, 200, "%s", r.body);
     json_t *run = json_array_get(json_object_get(r.json, "data"), 0);
     cr_assert_str_eq(json_string_value(json_object_get(run, "outcome")), "started", "%s", r.body);
@@ -278,12 +252,12 @@ Test(schedules, fires_on_time_once_into_a_job_named_after_the_due_time)
     fx_resp_free(&r);
     /* One job per due time: pause, then count this workflow's jobs. */
     snprintf(path, sizeof path, "/v1/schedules/%s/pause", id);
-    r = call("POST", path, NULL, s);
+    r = fx_call("POST", path, NULL, s);
     cr_assert_eq(r.status, 200);
     int fired = (int)json_integer_value(json_object_get(r.json, "fire_count"));
     fx_resp_free(&r);
     snprintf(path, sizeof path, "/v1/jobs?workflow_id=%s&limit=100", wf);
-    r = call("GET", path, NULL, s);
+    r = fx_call("GET", path, NULL, s);
     cr_assert_eq((int)json_array_size(json_object_get(r.json, "data")), fired, "%s", r.body);
     fx_resp_free(&r);
     json_decref(got);

@@ -22,32 +22,18 @@ FX_API_SERVER("{\"insecure_cookies\": true, \"cheap_passwords_for_tests\": true,
               "\"schedule_misfire_grace_s\": 15, \"rate_limits\": {\"ip\": {\"rate\": 10000, "
               "\"burst\": 20000}, \"user\": {\"rate\": 10000, \"burst\": 20000}}}")
 
-static fx_resp_t call(const char *method, const char *path, const char *body, const json_t *who)
-{
-    return fx_req(method, path, body, &(fx_opts_t){.bearer = fx_token(who), .http2 = true});
-}
-
-static const char TEXT_DOC[] =
-    "{\"name\":\"text\",\"graph\":{\"nodes\":[{\"id\":\"t\",\"type\":"
-    "\"input.text\",\"params\":{\"text\":\"Hello there.\"}},{\"id\":\"u\","
-    "\"type\":\"script.transform\",\"params\":{\"op\":\"uppercase\"}}],"
-    "\"edges\":[{\"from\":\"t.text\",\"to\":\"u.text\"}]}}";
-
 typedef struct {
     char wf[64], id[64];
 } sched_t;
 
 static void make(const json_t *who, const char *misfire, sched_t *out)
 {
-    fx_resp_t r = call("POST", "/v1/workflows", TEXT_DOC, who);
-    cr_assert_eq(r.status, 201, "%s", r.body);
-    snprintf(out->wf, sizeof out->wf, "%s", json_string_value(json_object_get(r.json, "id")));
-    fx_resp_free(&r);
+    fx_save_workflow(who, FX_TEXT_WORKFLOW, out->wf);
     char body[256];
     snprintf(body, sizeof body,
              "{\"workflow_id\":\"%s\",\"cron\":\"* * * * *\",\"misfire\":\"%s\"}", out->wf,
              misfire);
-    r = call("POST", "/v1/schedules", body, who);
+    fx_resp_t r = fx_call("POST", "/v1/schedules", body, who);
     cr_assert_eq(r.status, 201, "%s", r.body);
     snprintf(out->id, sizeof out->id, "%s", json_string_value(json_object_get(r.json, "id")));
     fx_resp_free(&r);
@@ -57,7 +43,7 @@ static json_t *get(const json_t *who, const sched_t *sc)
 {
     char path[128];
     snprintf(path, sizeof path, "/v1/schedules/%s", sc->id);
-    fx_resp_t r = call("GET", path, NULL, who);
+    fx_resp_t r = fx_call("GET", path, NULL, who);
     cr_assert_eq(r.status, 200, "%s", r.body);
     json_t *o = json_incref(r.json);
     fx_resp_free(&r);
@@ -103,7 +89,7 @@ static void jobs_are_firings(const json_t *who, const sched_t *sc, int64_t *dues
 {
     char path[160];
     snprintf(path, sizeof path, "/v1/jobs?workflow_id=%s&limit=100", sc->wf);
-    fx_resp_t r = call("GET", path, NULL, who);
+    fx_resp_t r = fx_call("GET", path, NULL, who);
     cr_assert_eq(r.status, 200, "%s", r.body);
     json_t *data = json_object_get(r.json, "data");
     cr_assert_eq((int)json_array_size(data), ndues, "jobs of %s: %s", sc->id, r.body);
@@ -170,10 +156,10 @@ Test(schedules_restart, fires_once_through_a_crash_and_follows_its_misfire_polic
     /* Pause both so nothing fires while the jobs are counted. */
     char path[128];
     snprintf(path, sizeof path, "/v1/schedules/%s/pause", skip.id);
-    fx_resp_t r = call("POST", path, NULL, s);
+    fx_resp_t r = fx_call("POST", path, NULL, s);
     fx_resp_free(&r);
     snprintf(path, sizeof path, "/v1/schedules/%s/pause", once.id);
-    r = call("POST", path, NULL, s);
+    r = fx_call("POST", path, NULL, s);
     fx_resp_free(&r);
     int64_t d_skip[] = {due1}, d_once[] = {due1, due2};
     jobs_are_firings(s, &skip, d_skip, 1);

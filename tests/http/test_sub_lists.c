@@ -18,11 +18,6 @@ TestSuite(sub_lists, .timeout = 150);
 
 #define NO_SUCH_ID "3f2e1d0c-9b8a-4765-8432-10fedcba9876"
 
-static fx_resp_t call(const char *method, const char *path, const char *body, const json_t *who)
-{
-    return fx_req(method, path, body, &(fx_opts_t){.bearer = fx_token(who), .http2 = true});
-}
-
 /* As who, GET /v1/<coll>/<id>/<sub> answers 404 with the body of GET
  * /v1/<coll>/<id>. */
 static void assert_hidden(const json_t *who, const char *coll, const char *id, const char *sub)
@@ -30,9 +25,9 @@ static void assert_hidden(const json_t *who, const char *coll, const char *id, c
     char parent[256], path[300];
     snprintf(parent, sizeof parent, "/v1/%s/%s", coll, id);
     snprintf(path, sizeof path, "%s/%s", parent, sub);
-    fx_resp_t p = call("GET", parent, NULL, who);
+    fx_resp_t p = fx_call("GET", parent, NULL, who);
     cr_assert_eq(p.status, 404, "GET %s: %ld %s", parent, p.status, p.body);
-    fx_resp_t r = call("GET", path, NULL, who);
+    fx_resp_t r = fx_call("GET", path, NULL, who);
     cr_assert_eq(r.status, 404, "GET %s: %ld %s", path, r.status, r.body);
     cr_assert_str_eq(r.body, p.body, "GET %s answers as GET %s does", path, parent);
     fx_resp_free(&r);
@@ -56,7 +51,7 @@ static void assert_hidden_all_ways(const json_t *owner, const char *coll, const 
 static json_t *try_rows(const json_t *who, const char *path, int seconds)
 {
     for (int i = 0; i < seconds * 4; i++) {
-        fx_resp_t r = call("GET", path, NULL, who);
+        fx_resp_t r = fx_call("GET", path, NULL, who);
         cr_assert_eq(r.status, 200, "GET %s: %s", path, r.body);
         if (json_array_size(json_object_get(r.json, "data")) > 0) {
             json_t *page = json_incref(r.json);
@@ -77,15 +72,9 @@ static json_t *wait_rows(const json_t *who, const char *path, int seconds)
     return page;
 }
 
-static const char TEXT_DOC[] =
-    "{\"name\":\"text\",\"graph\":{\"nodes\":[{\"id\":\"t\",\"type\":"
-    "\"input.text\",\"params\":{\"text\":\"Hello there.\"}},{\"id\":\"u\","
-    "\"type\":\"script.transform\",\"params\":{\"op\":\"uppercase\"}}],"
-    "\"edges\":[{\"from\":\"t.text\",\"to\":\"u.text\"}]}}";
-
 static void create(const json_t *who, const char *path, const char *body, char id[64])
 {
-    fx_resp_t r = call("POST", path, body, who);
+    fx_resp_t r = fx_call("POST", path, body, who);
     cr_assert_eq(r.status, 201, "POST %s: %s", path, r.body);
     snprintf(id, 64, "%s", json_string_value(json_object_get(r.json, "id")));
     fx_resp_free(&r);
@@ -95,7 +84,7 @@ Test(sub_lists, workflow_versions_are_the_owners_alone)
 {
     json_t *a = fx_register("sub-wf");
     char wf[64], path[160];
-    create(a, "/v1/workflows", TEXT_DOC, wf);
+    fx_save_workflow(a, FX_TEXT_WORKFLOW, wf);
     assert_hidden_all_ways(a, "workflows", wf, "versions");
     snprintf(path, sizeof path, "/v1/workflows/%s/versions", wf);
     json_t *page = wait_rows(a, path, 1);
@@ -105,7 +94,7 @@ Test(sub_lists, workflow_versions_are_the_owners_alone)
     json_decref(page);
     /* a deleted workflow's versions go with it */
     snprintf(path, sizeof path, "/v1/workflows/%s", wf);
-    fx_resp_t r = call("DELETE", path, NULL, a);
+    fx_resp_t r = fx_call("DELETE", path, NULL, a);
     cr_assert_eq(r.status, 204, "%s", r.body);
     fx_resp_free(&r);
     assert_hidden(a, "workflows", wf, "versions");
@@ -119,7 +108,7 @@ Test(sub_lists, webhook_deliveries_are_the_owners_alone)
     create(a, "/v1/webhooks",
            "{\"url\":\"https://hooks.example.com/fenta\",\"event_types\":[\"job.succeeded\"]}", wh);
     snprintf(path, sizeof path, "/v1/webhooks/%s/test", wh);
-    fx_resp_t r = call("POST", path, NULL, a);
+    fx_resp_t r = fx_call("POST", path, NULL, a);
     cr_assert_eq(r.status, 202, "%s", r.body);
     fx_resp_free(&r);
     snprintf(path, sizeof path, "/v1/webhooks/%s/deliveries", wh);
@@ -132,7 +121,7 @@ Test(sub_lists, schedule_runs_are_the_owners_alone)
 {
     json_t *a = fx_register("sub-sc");
     char wf[64], sc[64], path[160], body[256];
-    create(a, "/v1/workflows", TEXT_DOC, wf);
+    fx_save_workflow(a, FX_TEXT_WORKFLOW, wf);
     snprintf(body, sizeof body, "{\"workflow_id\":\"%s\",\"cron\":\"* * * * *\"}", wf);
     create(a, "/v1/schedules", body, sc);
     assert_hidden_all_ways(a, "schedules", sc, "runs");
@@ -151,7 +140,7 @@ Test(sub_lists, schedule_runs_are_the_owners_alone)
     cr_assert_not_null(page, "GET %s stayed empty through 15 minute turns", path);
     json_decref(page);
     snprintf(path, sizeof path, "/v1/schedules/%s", sc);
-    fx_resp_t r = call("DELETE", path, NULL, a);
+    fx_resp_t r = fx_call("DELETE", path, NULL, a);
     cr_assert_eq(r.status, 204, "%s", r.body);
     fx_resp_free(&r);
     json_decref(a);

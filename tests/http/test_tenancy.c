@@ -19,11 +19,6 @@ FX_API_SERVER(NULL)
 /* One timeout for the suite (Criterion 2.4 leaks with per-test ones). */
 TestSuite(tenancy, .timeout = 240);
 
-static fx_resp_t call(const char *method, const char *path, const char *body, const json_t *who)
-{
-    return fx_req(method, path, body, &(fx_opts_t){.bearer = fx_token(who), .http2 = true});
-}
-
 static void healthy(void)
 {
     fx_resp_t r = fx_req("GET", "/healthz", NULL, NULL);
@@ -111,7 +106,7 @@ static fx_resp_t render_with(const json_t *who, const char *key, const char *tem
              "{\"spec\":{\"script\":\"A short test of who may read what.\",\"profile\":\"720p\","
              "\"media\":[{\"source\":{\"key\":\"%s\"}}]%s}}",
              key, template_extra ? template_extra : "");
-    return call("POST", "/v1/renders", body, who);
+    return fx_call("POST", "/v1/renders", body, who);
 }
 
 /* What who is told about a render naming key: the answer's status and code
@@ -272,23 +267,23 @@ Test(tenancy, templates_with_server_paths_are_refused_naming_the_field)
     json_t *s = fx_register("tia");
     char body[1024];
     snprintf(body, sizeof body, "{\"name\":\"mine\",\"template\":%s}", LOGO_PATH);
-    refused(call("POST", "/v1/templates", body, s), "$.template.overlays.logo.source.path");
-    fx_resp_t r = call("POST", "/v1/templates", "{\"name\":\"mine\",\"template\":{}}", s);
+    refused(fx_call("POST", "/v1/templates", body, s), "$.template.overlays.logo.source.path");
+    fx_resp_t r = fx_call("POST", "/v1/templates", "{\"name\":\"mine\",\"template\":{}}", s);
     cr_assert_eq(r.status, 201, "%s", r.body);
     char path[128];
     snprintf(path, sizeof path, "/v1/templates/%s",
              json_string_value(json_object_get(r.json, "id")));
     fx_resp_free(&r);
     snprintf(body, sizeof body, "{\"template\":%s}", LOGO_PATH);
-    refused(call("PATCH", path, body, s), "$.template.overlays.logo.source.path");
+    refused(fx_call("PATCH", path, body, s), "$.template.overlays.logo.source.path");
     /* The render route names the field too. */
     snprintf(body, sizeof body,
              "{\"spec\":{\"script\":\"Paths are the server's.\",\"template\":%s}}", LOGO_PATH);
-    refused(call("POST", "/v1/renders", body, s), "$.spec.template.overlays.logo.source.path");
+    refused(fx_call("POST", "/v1/renders", body, s), "$.spec.template.overlays.logo.source.path");
     refused(
-        call("POST", "/v1/renders",
-             "{\"spec\":{\"script\":\"x\",\"media\":[{\"source\":{\"path\":\"/etc/passwd\"}}]}}",
-             s),
+        fx_call("POST", "/v1/renders",
+                "{\"spec\":{\"script\":\"x\",\"media\":[{\"source\":{\"path\":\"/etc/passwd\"}}]}}",
+                s),
         "$.spec.media[0].source.path");
     healthy();
     json_decref(s);
@@ -309,12 +304,12 @@ Test(tenancy, keys_that_leave_their_folder_are_refused)
         snprintf(key, sizeof key, bad[i], fx_org(b), fx_org(a));
         snprintf(body, sizeof body,
                  "{\"spec\":{\"script\":\"x\",\"media\":[{\"source\":{\"key\":\"%s\"}}]}}", key);
-        refused(call("POST", "/v1/renders", body, b), "$.spec.media[0].source.key");
+        refused(fx_call("POST", "/v1/renders", body, b), "$.spec.media[0].source.key");
         snprintf(body, sizeof body,
                  "{\"name\":\"k\",\"graph\":{\"nodes\":[{\"id\":\"clip\",\"type\":\"input.asset\","
                  "\"params\":{\"keys\":[\"%s\"]}}]}}",
                  key);
-        refused(call("POST", "/v1/workflows", body, b), "$.graph.nodes[0].params.keys[0]");
+        refused(fx_call("POST", "/v1/workflows", body, b), "$.graph.nodes[0].params.keys[0]");
     }
     /* A name that merely starts with two dots stays in its folder. */
     char key[300];
@@ -327,22 +322,13 @@ Test(tenancy, keys_that_leave_their_folder_are_refused)
     json_decref(b);
 }
 
-/* A workflow of who's: its id into wid. */
-static void workflow(const json_t *who, const char *doc, char wid[64])
-{
-    fx_resp_t r = call("POST", "/v1/workflows", doc, who);
-    cr_assert_eq(r.status, 201, "%s", r.body);
-    snprintf(wid, 64, "%s", json_string_value(json_object_get(r.json, "id")));
-    fx_resp_free(&r);
-}
-
 /* Runs workflow wid of who's with inputs; how it ended, key masked. */
 static told_t run_told(const json_t *who, const char *wid, const char *inputs, const char *key)
 {
     char path[128], body[2048];
     snprintf(path, sizeof path, "/v1/workflows/%s/run", wid);
     snprintf(body, sizeof body, "{\"max_credits\":1000,\"inputs\":%s}", inputs);
-    return told(who, call("POST", path, body, who), key);
+    return told(who, fx_call("POST", path, body, who), key);
 }
 
 /* A voice over a montage whose template is given by the run's inputs. */
@@ -362,10 +348,11 @@ Test(tenancy, workflows_name_another_orgs_keys_like_missing_ones)
     clip(akey, "red");
 
     /* input.asset */
-    workflow(b,
-             "{\"name\":\"a\",\"graph\":{\"nodes\":[{\"id\":\"clip\",\"type\":\"input.asset\","
-             "\"params\":{\"keys\":[\"uploads/x/y.mp4\"]}}]}}",
-             wid);
+    fx_save_workflow(
+        b,
+        "{\"name\":\"a\",\"graph\":{\"nodes\":[{\"id\":\"clip\",\"type\":\"input.asset\","
+        "\"params\":{\"keys\":[\"uploads/x/y.mp4\"]}}]}}",
+        wid);
     snprintf(inputs, sizeof inputs, "{\"clip\":{\"keys\":[\"%s\"]}}", akey);
     told_t foreign = run_told(b, wid, inputs, akey);
     snprintf(inputs, sizeof inputs, "{\"clip\":{\"keys\":[\"%s\"]}}", missing);
@@ -377,7 +364,7 @@ Test(tenancy, workflows_name_another_orgs_keys_like_missing_ones)
     told_free(&absent);
 
     /* montage params: a template object, and an org template by name */
-    workflow(b, MONTAGE_DOC, wid);
+    fx_save_workflow(b, MONTAGE_DOC, wid);
     snprintf(inputs, sizeof inputs,
              "{\"edit\":{\"template\":{\"overlays\":{\"logo\":{\"source\":{\"key\":\"%s\"},"
              "\"position\":\"top-right\",\"opacity\":1,\"width\":200}}}}}",
@@ -400,16 +387,14 @@ Test(tenancy, workflows_name_another_orgs_keys_like_missing_ones)
              "{\"name\":\"stolen\",\"template\":{\"overlays\":{\"logo\":{\"source\":{\"key\":"
              "\"%s\"},\"position\":\"top-right\",\"opacity\":1,\"width\":200}}}}",
              akey);
-    fx_resp_t r = call("POST", "/v1/templates", body, b);
+    fx_resp_t r = fx_call("POST", "/v1/templates", body, b);
     cr_assert_eq(r.status, 201, "%s", r.body);
     fx_resp_free(&r);
     snprintf(body, sizeof body,
              "{\"name\":\"lost\",\"template\":{\"overlays\":{\"logo\":{\"source\":{\"key\":"
              "\"%s\"},\"position\":\"top-right\",\"opacity\":1,\"width\":200}}}}",
              missing);
-    r = call("POST", "/v1/templates", body, b);
-    cr_assert_eq(r.status, 201, "%s", r.body);
-    fx_resp_free(&r);
+    fx_expect("POST", "/v1/templates", body, b, 201);
     foreign = run_told(b, wid, "{\"edit\":{\"template\":\"stolen\"}}", akey);
     absent = run_told(b, wid, "{\"edit\":{\"template\":\"lost\"}}", missing);
     cr_assert_str_neq(foreign.outcome ? foreign.outcome : "", "succeeded");
@@ -430,36 +415,36 @@ Test(tenancy, workflows_runs_and_schedules_refuse_server_paths)
              "{\"name\":\"p\",\"graph\":{\"nodes\":[{\"id\":\"edit\",\"type\":\"montage\","
              "\"params\":{\"template\":%s}}]}}",
              LOGO_PATH);
-    refused(call("POST", "/v1/workflows", body, s),
+    refused(fx_call("POST", "/v1/workflows", body, s),
             "$.graph.nodes[0].params.template.overlays.logo.source.path");
-    workflow(s, MONTAGE_DOC, wid);
+    fx_save_workflow(s, MONTAGE_DOC, wid);
     snprintf(path, sizeof path, "/v1/workflows/%s", wid);
     snprintf(body, sizeof body,
              "{\"graph\":{\"nodes\":[{\"id\":\"edit\",\"type\":\"montage\",\"params\":{"
              "\"template\":%s}}]}}",
              LOGO_PATH);
-    refused(call("PATCH", path, body, s),
+    refused(fx_call("PATCH", path, body, s),
             "$.graph.nodes[0].params.template.overlays.logo.source.path");
     /* Run inputs. */
     snprintf(path, sizeof path, "/v1/workflows/%s/run", wid);
     snprintf(body, sizeof body, "{\"max_credits\":100,\"inputs\":{\"edit\":{\"template\":%s}}}",
              LOGO_PATH);
-    refused(call("POST", path, body, s), "$.inputs.edit.template.overlays.logo.source.path");
+    refused(fx_call("POST", path, body, s), "$.inputs.edit.template.overlays.logo.source.path");
     /* Schedule inputs: create and update. */
     snprintf(body, sizeof body,
              "{\"workflow_id\":\"%s\",\"cron\":\"@hourly\",\"inputs\":{\"edit\":{\"template\":%s}}"
              "}",
              wid, LOGO_PATH);
-    refused(call("POST", "/v1/schedules", body, s),
+    refused(fx_call("POST", "/v1/schedules", body, s),
             "$.inputs.edit.template.overlays.logo.source.path");
     snprintf(body, sizeof body, "{\"workflow_id\":\"%s\",\"cron\":\"@hourly\"}", wid);
-    fx_resp_t r = call("POST", "/v1/schedules", body, s);
+    fx_resp_t r = fx_call("POST", "/v1/schedules", body, s);
     cr_assert_eq(r.status, 201, "%s", r.body);
     snprintf(path, sizeof path, "/v1/schedules/%s",
              json_string_value(json_object_get(r.json, "id")));
     fx_resp_free(&r);
     snprintf(body, sizeof body, "{\"inputs\":{\"edit\":{\"template\":%s}}}", LOGO_PATH);
-    refused(call("PATCH", path, body, s), "$.inputs.edit.template.overlays.logo.source.path");
+    refused(fx_call("PATCH", path, body, s), "$.inputs.edit.template.overlays.logo.source.path");
     healthy();
     json_decref(s);
 }

@@ -1,5 +1,5 @@
 /* test_webhook_receiver.c - the webhook receiver fixture itself
- * (tests/support/webhook_receiver.c and ops/node/webhook_receiver.mjs),
+ * (tests/support/webhook_receiver.c and webhook_receiver.mjs),
  * without the Fenta server: deliveries are signed here in C the Standard
  * Webhooks way (HMAC-SHA256 over "<id>.<timestamp>.<body>" keyed with the
  * base64-decoded secret after "whsec_"), so the tests also pin down that

@@ -23,11 +23,6 @@ FX_API_SERVER("{\"insecure_cookies\": true, \"cheap_passwords_for_tests\": true,
  * running side by side have timeouts of their own (LeakSanitizer sees it). */
 TestSuite(webhooks, .timeout = 150);
 
-static fx_resp_t call(const char *method, const char *path, const char *body, const json_t *who)
-{
-    return fx_req(method, path, body, &(fx_opts_t){.bearer = fx_token(who), .http2 = true});
-}
-
 static const char *sget(const json_t *o, const char *k)
 {
     return json_string_value(json_object_get(o, k));
@@ -40,7 +35,7 @@ static void hook(const json_t *who, const char *url, const char *types, char id[
 {
     char body[1024];
     snprintf(body, sizeof body, "{\"url\":\"%s\",\"event_types\":%s}", url, types);
-    fx_resp_t r = call("POST", "/v1/webhooks", body, who);
+    fx_resp_t r = fx_call("POST", "/v1/webhooks", body, who);
     cr_assert_eq(r.status, 201, "%s", r.body);
     snprintf(id, 64, "%s", sget(r.json, "id"));
     snprintf(secret, 80, "%s", sget(r.json, "secret"));
@@ -52,7 +47,7 @@ static void ping(const json_t *who, const char *id, char eid[80], char did[64])
 {
     char path[160];
     snprintf(path, sizeof path, "/v1/webhooks/%s/test", id);
-    fx_resp_t r = call("POST", path, NULL, who);
+    fx_resp_t r = fx_call("POST", path, NULL, who);
     cr_assert_eq(r.status, 202, "%s", r.body);
     snprintf(eid, 80, "%s", sget(r.json, "event_id"));
     if (did)
@@ -67,7 +62,7 @@ static json_t *wait_delivery(const json_t *who, const char *wid, const char *did
     char path[200];
     snprintf(path, sizeof path, "/v1/webhooks/%s/deliveries?limit=100", wid);
     for (int i = 0; i < seconds * 5; i++) {
-        fx_resp_t r = call("GET", path, NULL, who);
+        fx_resp_t r = fx_call("GET", path, NULL, who);
         cr_assert_eq(r.status, 200, "%s", r.body);
         size_t k;
         json_t *d;
@@ -96,7 +91,7 @@ static void config(receiver_t *rv, const char *name, const char *secret, const c
 Test(webhooks, crud_secret_once_and_outbound_rules)
 {
     json_t *s = fx_register("wha");
-    fx_resp_t r = call("GET", "/v1/webhook-event-types", NULL, s);
+    fx_resp_t r = fx_call("GET", "/v1/webhook-event-types", NULL, s);
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert(strstr(r.body, "\"job.succeeded\"") && strstr(r.body, "\"schedule.fired\""), "%s",
               r.body);
@@ -119,7 +114,7 @@ Test(webhooks, crud_secret_once_and_outbound_rules)
         {"{\"url\":\"https://hooks.example.com/x\",\"event_types\":[]}", NULL, "event_types"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        r = call("POST", "/v1/webhooks", bad[i].body, s);
+        r = fx_call("POST", "/v1/webhooks", bad[i].body, s);
         cr_assert_eq(r.status, 400, "%s: %s", bad[i].body, r.body);
         if (bad[i].code)
             cr_assert(strstr(r.body, bad[i].code), "%s", r.body);
@@ -131,13 +126,13 @@ Test(webhooks, crud_secret_once_and_outbound_rules)
     hook(s, "https://hooks.example.com/fenta", "[\"job.succeeded\",\"job.failed\"]", id, secret);
     cr_assert(strncmp(secret, "whsec_", 6) == 0 && strlen(secret) == 38, "%s", secret);
     snprintf(path, sizeof path, "/v1/webhooks/%s", id);
-    r = call("GET", path, NULL, s);
+    r = fx_call("GET", path, NULL, s);
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert_null(strstr(r.body, secret + 6), "the secret is shown once only: %s", r.body);
     cr_assert(json_is_true(json_object_get(r.json, "enabled")));
     cr_assert_eq(json_array_size(json_object_get(r.json, "secrets")), 1);
     fx_resp_free(&r);
-    r = call("PATCH", path, "{\"event_types\":[\"*\"],\"enabled\":false}", s);
+    r = fx_call("PATCH", path, "{\"event_types\":[\"*\"],\"enabled\":false}", s);
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert_str_eq(json_string_value(json_array_get(json_object_get(r.json, "event_types"), 0)),
                      "*");
@@ -145,15 +140,9 @@ Test(webhooks, crud_secret_once_and_outbound_rules)
     cr_assert_str_eq(sget(r.json, "url"), "https://hooks.example.com/fenta");
     fx_resp_free(&r);
     json_t *o = fx_register("whb");
-    r = call("GET", path, NULL, o);
-    cr_assert_eq(r.status, 404, "%s", r.body);
-    fx_resp_free(&r);
-    r = call("DELETE", path, NULL, s);
-    cr_assert_eq(r.status, 204, "%s", r.body);
-    fx_resp_free(&r);
-    r = call("GET", path, NULL, s);
-    cr_assert_eq(r.status, 404, "%s", r.body);
-    fx_resp_free(&r);
+    fx_expect("GET", path, NULL, o, 404);
+    fx_expect("DELETE", path, NULL, s, 204);
+    fx_expect("GET", path, NULL, s, 404);
     json_decref(o);
     json_decref(s);
 }
@@ -192,24 +181,12 @@ Test(webhooks, a_ping_is_signed_the_standard_webhooks_way)
     receiver_stop(&rv);
 }
 
-static const char TEXT_DOC[] =
-    "{\"name\":\"text\",\"graph\":{\"nodes\":[{\"id\":\"t\",\"type\":"
-    "\"input.text\",\"params\":{\"text\":\"Hello there.\"}},{\"id\":\"u\","
-    "\"type\":\"script.transform\",\"params\":{\"op\":\"uppercase\"}}],"
-    "\"edges\":[{\"from\":\"t.text\",\"to\":\"u.text\"}]}}";
-
-/* Saves TEXT_DOC as who's workflow and runs it; the job's id into job. */
+/* Saves FX_TEXT_WORKFLOW as who's workflow and runs it; the job's id into job. */
 static void run_text(const json_t *who, char job[64])
 {
-    fx_resp_t r = call("POST", "/v1/workflows", TEXT_DOC, who);
-    cr_assert_eq(r.status, 201, "%s", r.body);
-    char path[160];
-    snprintf(path, sizeof path, "/v1/workflows/%s/run", sget(r.json, "id"));
-    fx_resp_free(&r);
-    r = call("POST", path, "{\"max_credits\":10}", who);
-    cr_assert_eq(r.status, 202, "%s", r.body);
-    snprintf(job, 64, "%s", sget(r.json, "id"));
-    fx_resp_free(&r);
+    char wid[64];
+    fx_save_workflow(who, FX_TEXT_WORKFLOW, wid);
+    fx_start_run(who, wid, "{\"max_credits\":10}", job);
 }
 
 Test(webhooks, a_jobs_events_arrive_in_order_and_verified)
@@ -330,7 +307,7 @@ Test(webhooks, always_failing_goes_dead_then_redelivers)
 
     config(rv, "down", secret, "");
     snprintf(path, sizeof path, "/v1/webhooks/%s/deliveries/%s/redeliver", id, did);
-    fx_resp_t r = call("POST", path, NULL, s);
+    fx_resp_t r = fx_call("POST", path, NULL, s);
     cr_assert_eq(r.status, 202, "%s", r.body);
     fx_resp_free(&r);
     d = wait_delivery(s, id, did, "succeeded", 20);
@@ -345,9 +322,7 @@ Test(webhooks, always_failing_goes_dead_then_redelivers)
              "/v1/webhooks/%s/deliveries/00000000-0000-4000-8000-000000000000"
              "/redeliver",
              id);
-    r = call("POST", path, NULL, s);
-    cr_assert_eq(r.status, 404, "%s", r.body);
-    fx_resp_free(&r);
+    fx_expect("POST", path, NULL, s, 404);
     json_decref(s);
     receiver_stop(&rv);
 }
@@ -394,7 +369,7 @@ Test(webhooks, a_rotated_secret_signs_beside_the_old_one_for_the_overlap)
     char id[64], old[80], eid[80], path[160];
     receiver_hook(rv, s, "rot", "[\"job.failed\"]", NULL, id, old);
     snprintf(path, sizeof path, "/v1/webhooks/%s/rotate-secret", id);
-    fx_resp_t r = call("POST", path, "{\"overlap_seconds\":3600}", s);
+    fx_resp_t r = fx_call("POST", path, "{\"overlap_seconds\":3600}", s);
     cr_assert_eq(r.status, 200, "%s", r.body);
     char fresh[80];
     snprintf(fresh, sizeof fresh, "%s", sget(r.json, "secret"));
@@ -416,7 +391,7 @@ Test(webhooks, a_rotated_secret_signs_beside_the_old_one_for_the_overlap)
     cr_assert(json_is_true(json_object_get(json_array_get(log, 1), "verified")), "new secret");
     json_decref(log);
     /* Rotating again with no overlap retires every older secret at once. */
-    r = call("POST", path, "{\"overlap_seconds\":0}", s);
+    r = fx_call("POST", path, "{\"overlap_seconds\":0}", s);
     cr_assert_eq(r.status, 200, "%s", r.body);
     char newest[80];
     snprintf(newest, sizeof newest, "%s", sget(r.json, "secret"));
@@ -494,12 +469,10 @@ Test(webhooks, a_schedule_firing_is_announced)
     json_t *s = fx_register("whk");
     char id[64], secret[80], body[256], sid[64];
     receiver_hook(rv, s, "sched", "[\"schedule.fired\"]", NULL, id, secret);
-    fx_resp_t r = call("POST", "/v1/workflows", TEXT_DOC, s);
-    cr_assert_eq(r.status, 201, "%s", r.body);
-    snprintf(body, sizeof body, "{\"workflow_id\":\"%s\",\"cron\":\"* * * * *\"}",
-             sget(r.json, "id"));
-    fx_resp_free(&r);
-    r = call("POST", "/v1/schedules", body, s);
+    char wid[64];
+    fx_save_workflow(s, FX_TEXT_WORKFLOW, wid);
+    snprintf(body, sizeof body, "{\"workflow_id\":\"%s\",\"cron\":\"* * * * *\"}", wid);
+    fx_resp_t r = fx_call("POST", "/v1/schedules", body, s);
     cr_assert_eq(r.status, 201, "%s", r.body);
     snprintf(sid, sizeof sid, "%s", sget(r.json, "id"));
     fx_resp_free(&r);
@@ -515,9 +488,7 @@ Test(webhooks, a_schedule_firing_is_announced)
     cr_assert_not_null(sget(data, "due_at"));
     char path[128];
     snprintf(path, sizeof path, "/v1/schedules/%s", sid);
-    r = call("DELETE", path, NULL, s);
-    cr_assert_eq(r.status, 204);
-    fx_resp_free(&r);
+    fx_expect("DELETE", path, NULL, s, 204);
     json_decref(log);
     json_decref(s);
     receiver_stop(&rv);
@@ -572,11 +543,11 @@ Test(webhooks, an_events_body_is_made_once_from_its_stored_time)
     /* An attempt's result is recorded by the writer thread after the
      * receiver has it (and a delivery still in flight is not sent again):
      * wait for both rows to show their success. */
-    r = call("GET", path, NULL, s);
+    r = fx_call("GET", path, NULL, s);
     for (int t = 0; t < 100 && succeeded_rows(r.json) < 2; t++) {
         fx_resp_free(&r);
         usleep(100000);
-        r = call("GET", path, NULL, s);
+        r = fx_call("GET", path, NULL, s);
     }
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert_eq(json_array_size(json_object_get(r.json, "data")), 2, "%s", r.body);
@@ -586,7 +557,7 @@ Test(webhooks, an_events_body_is_made_once_from_its_stored_time)
     {
         char rp[256];
         snprintf(rp, sizeof rp, "/v1/webhooks/%s/deliveries/%s/redeliver", id, sget(d, "id"));
-        fx_resp_t rr = call("POST", rp, NULL, s);
+        fx_resp_t rr = fx_call("POST", rp, NULL, s);
         cr_assert_eq(rr.status, 202, "%s", rr.body);
         fx_resp_free(&rr);
     }

@@ -17,11 +17,6 @@ FX_API_SERVER("{\"insecure_cookies\": true, \"cheap_passwords_for_tests\": true,
               "\"retry_ms\": [200, 400, 800, 1600, 3200], \"timeout_ms\": 3000, "
               "\"max_per_endpoint\": 4}}")
 
-static fx_resp_t call(const char *method, const char *path, const char *body, const json_t *who)
-{
-    return fx_req(method, path, body, &(fx_opts_t){.bearer = fx_token(who), .http2 = true});
-}
-
 static const char *sget(const json_t *o, const char *k)
 {
     return json_string_value(json_object_get(o, k));
@@ -46,7 +41,7 @@ Test(webhooks_crash, a_kill_with_100_pending_loses_none_and_dedup_sees_each_once
     snprintf(path, sizeof path, "/v1/webhooks/%s/test", id);
     char *events[100];
     for (int i = 0; i < 100; i++) {
-        fx_resp_t r = call("POST", path, NULL, s);
+        fx_resp_t r = fx_call("POST", path, NULL, s);
         cr_assert_eq(r.status, 202, "%s", r.body);
         events[i] = strdup(sget(r.json, "event_id"));
         fx_resp_free(&r);
@@ -76,7 +71,7 @@ Test(webhooks_crash, a_kill_with_100_pending_loses_none_and_dedup_sees_each_once
     snprintf(path, sizeof path, "/v1/webhooks/%s/deliveries?status=succeeded&limit=100", id);
     int ok = 0;
     for (int i = 0; i < 50 && ok < 100; i++) {
-        fx_resp_t r = call("GET", path, NULL, s);
+        fx_resp_t r = fx_call("GET", path, NULL, s);
         ok = (int)json_array_size(json_object_get(r.json, "data"));
         fx_resp_free(&r);
         if (ok < 100)

@@ -17,11 +17,6 @@ FX_API_SERVER("{\"insecure_cookies\": true, \"cheap_passwords_for_tests\": true,
               "\"retry_ms\": [200, 400, 800, 1600, 3200], \"timeout_ms\": 3000, "
               "\"disable_after_ms\": 2500}}")
 
-static fx_resp_t call(const char *method, const char *path, const char *body, const json_t *who)
-{
-    return fx_req(method, path, body, &(fx_opts_t){.bearer = fx_token(who), .http2 = true});
-}
-
 static const char *sget(const json_t *o, const char *k)
 {
     return json_string_value(json_object_get(o, k));
@@ -36,7 +31,7 @@ Test(webhooks_disable, an_endpoint_failing_too_long_is_disabled_and_the_org_told
                   secret);
     receiver_hook(rv, s, "ops", "[\"webhook.disabled\"]", NULL, id2, secret2);
     snprintf(path, sizeof path, "/v1/webhooks/%s/test", id);
-    fx_resp_t r = call("POST", path, NULL, s);
+    fx_resp_t r = fx_call("POST", path, NULL, s);
     cr_assert_eq(r.status, 202, "%s", r.body);
     fx_resp_free(&r);
     /* Failing since the first attempt; past 2.5 s of failures it is off. */
@@ -48,13 +43,13 @@ Test(webhooks_disable, an_endpoint_failing_too_long_is_disabled_and_the_org_told
     cr_assert_str_eq(sget(json_object_get(json_object_get(rec, "body"), "data"), "webhook_id"), id);
     json_decref(log);
     snprintf(path, sizeof path, "/v1/webhooks/%s", id);
-    r = call("GET", path, NULL, s);
+    r = fx_call("GET", path, NULL, s);
     cr_assert(json_is_false(json_object_get(r.json, "enabled")), "%s", r.body);
     cr_assert(strstr(sget(r.json, "disabled_reason"), "failing since"), "%s", r.body);
     cr_assert_not_null(sget(r.json, "failing_since"));
     fx_resp_free(&r);
     /* Enabling it again clears the flag. */
-    r = call("PATCH", path, "{\"enabled\":true}", s);
+    r = fx_call("PATCH", path, "{\"enabled\":true}", s);
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert(json_is_null(json_object_get(r.json, "disabled_reason")), "%s", r.body);
     cr_assert(json_is_null(json_object_get(r.json, "failing_since")), "%s", r.body);

@@ -499,3 +499,58 @@ void fx_sql(const char *stmt, const char *param)
     pg_release(pool, &c);
     pg_pool_destroy(&pool);
 }
+
+fx_resp_t fx_call(const char *method, const char *path, const char *body, const json_t *who)
+{
+    return fx_req(method, path, body, &(fx_opts_t){.bearer = fx_token(who), .http2 = true});
+}
+
+void fx_expect_at(const char *file, int line, const char *method, const char *path,
+                  const char *body, const json_t *who, long status)
+{
+    fx_resp_t r = fx_call(method, path, body, who);
+    cr_assert_eq(r.status, status, "%s:%d: %s %s answered %ld, not %ld: %s", file, line, method,
+                 path, r.status, status, r.body);
+    fx_resp_free(&r);
+}
+
+const char FX_TEXT_WORKFLOW[] =
+    "{\"name\":\"text\",\"graph\":{\"nodes\":[{\"id\":\"t\",\"type\":"
+    "\"input.text\",\"params\":{\"text\":\"Hello there.\"}},{\"id\":\"u\","
+    "\"type\":\"script.transform\",\"params\":{\"op\":\"uppercase\"}}],"
+    "\"edges\":[{\"from\":\"t.text\",\"to\":\"u.text\"}]}}";
+
+void fx_save_workflow(const json_t *who, const char *doc, char id[64])
+{
+    fx_resp_t r = fx_call("POST", "/v1/workflows", doc, who);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    cr_assert(json_is_true(json_object_get(r.json, "valid")), "%s", r.body);
+    snprintf(id, 64, "%s", json_string_value(json_object_get(r.json, "id")));
+    fx_resp_free(&r);
+}
+
+void fx_start_run(const json_t *who, const char *workflow_id, const char *body, char job[64])
+{
+    char path[160];
+    snprintf(path, sizeof path, "/v1/workflows/%s/run", workflow_id);
+    fx_resp_t r = fx_call("POST", path, body ? body : "{}", who);
+    cr_assert_eq(r.status, 202, "%s", r.body);
+    /* The 202 shows the job as it is when answered: a job whose first node
+     * fails at once (a missing upload) may already be failed by then, on a
+     * machine busy with other suites. Never a status a new job cannot have. */
+    const char *st = json_string_value(json_object_get(r.json, "status"));
+    cr_assert(st && strstr("queued running failed", st), "%s", r.body);
+    snprintf(job, 64, "%s", json_string_value(json_object_get(r.json, "id")));
+    fx_resp_free(&r);
+}
+
+json_t *fx_run_workflow(const json_t *who, const char *doc, const char *run_body, char job[64],
+                        int seconds)
+{
+    char wid[64], id[64];
+    fx_save_workflow(who, doc, wid);
+    fx_start_run(who, wid, run_body, id);
+    if (job)
+        snprintf(job, 64, "%s", id);
+    return fx_wait_job(who, id, "succeeded failed cancelled", seconds);
+}

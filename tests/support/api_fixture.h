@@ -88,6 +88,46 @@ json_t *fx_register(const char *name);
  * (space separated) and returns that document (the caller's); fails the
  * test after seconds. */
 json_t *fx_wait_job(const json_t *who, const char *id, const char *want, int seconds);
+/* One request as who (the session's access token) over HTTP/2: what most
+ * tests send. The response is the caller's (fx_resp_free). */
+fx_resp_t fx_call(const char *method, const char *path, const char *body, const json_t *who);
+/* fx_call that asserts the answer's status and frees it: for the steps of
+ * a test whose answer is only its status. The failure names the request,
+ * the test's file and line, and shows the body. */
+#define fx_expect(method, path, body, who, status)                                                 \
+    fx_expect_at(__FILE__, __LINE__, method, path, body, who, status)
+void fx_expect_at(const char *file, int line, const char *method, const char *path,
+                  const char *body, const json_t *who, long status);
+
+/* A small workflow most job tests run, as a POST /v1/workflows body: "t"
+ * (input.text "Hello there.") feeds "u" (script.transform uppercase). */
+extern const char FX_TEXT_WORKFLOW[];
+/* The edges of the usual render chain, as members of a workflow's "edges"
+ * array (a string literal, no trailing comma): "voice" (tts) feeds "subs"
+ * (captions) and "edit" (montage), which "out" (export) and "send"
+ * (deliver) finish. */
+#define FX_RENDER_CHAIN_EDGES                                                                      \
+    "{\"from\":\"voice.words\",\"to\":\"subs.words\"},"                                            \
+    "{\"from\":\"voice.audio\",\"to\":\"edit.audio\"},"                                            \
+    "{\"from\":\"voice.words\",\"to\":\"edit.words\"},"                                            \
+    "{\"from\":\"subs.captions\",\"to\":\"edit.captions\"},"                                       \
+    "{\"from\":\"edit.timeline\",\"to\":\"out.timeline\"},"                                        \
+    "{\"from\":\"out.artifacts\",\"to\":\"send.artifacts\"}"
+/* Saves doc (a POST /v1/workflows body) as who's workflow; asserts it was
+ * created (201) valid, so it can run. Its id into id[64]. */
+void fx_save_workflow(const json_t *who, const char *doc, char id[64]);
+/* Runs who's workflow: POST /v1/workflows/{id}/run with body (NULL = {});
+ * asserts 202 and a status a new job can have (queued or running, or
+ * failed already when its first node failed at once). The job's id into
+ * job[64]. */
+void fx_start_run(const json_t *who, const char *workflow_id, const char *body, char job[64]);
+/* Create, run, wait: saves doc, runs it with run_body (NULL = {}) and
+ * waits up to seconds for the job to end (succeeded, failed or cancelled);
+ * returns the job document (the caller's); its id into job[64] when not
+ * NULL. */
+json_t *fx_run_workflow(const json_t *who, const char *doc, const char *run_body, char job[64],
+                        int seconds);
+
 /* Shorthands into a session document. */
 const char *fx_token(const json_t *session);
 const char *fx_org(const json_t *session);

@@ -1,6 +1,7 @@
 /* fixtures.c - shared test fixtures (see fixtures.h). */
 #include "tests/support/fixtures.h"
 #include "runtime/clock.h"
+#include "runtime/error.h"
 #include "runtime/log.h"
 
 #include <criterion/criterion.h>
@@ -58,6 +59,38 @@ runtime_t *fx_runtime(const char *dir, bool no_sync)
         &err);
     cr_assert_not_null(rt, "runtime_new: %d", err);
     return rt;
+}
+
+void fx_settle(runtime_t *rt)
+{
+    cr_assert_eq(runtime_quiesce(rt, 0, 20000), 0, "the runtime did not settle in 20 s");
+}
+
+/* Whether a timer of rt is due within h ms: quiesce cannot finish then. The
+ * 100 ms it is given are plenty for a settled runtime to show it is calm
+ * (two looks a millisecond apart). */
+static bool due_within(runtime_t *rt, int64_t h)
+{
+    int rc = runtime_quiesce(rt, h, 100);
+    cr_assert(rc == 0 || rc == FENTA_ETIMEOUT, "runtime_quiesce: %s", fenta_strerror(rc));
+    return rc == FENTA_ETIMEOUT;
+}
+
+int64_t fx_next_due_ms(runtime_t *rt, int64_t max_ms)
+{
+    fx_settle(rt);
+    if (!due_within(rt, max_ms))
+        return -1;
+    /* due_within(lo) is false (fx_settle: nothing is due now), hi true. */
+    int64_t lo = 0, hi = max_ms;
+    while (hi - lo > 1) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (due_within(rt, mid))
+            hi = mid;
+        else
+            lo = mid;
+    }
+    return hi;
 }
 
 bool fx_wait(bool (*cond)(void *arg), void *arg, int timeout_ms)

@@ -31,6 +31,16 @@ bool fx_wait(bool (*cond)(void *arg), void *arg, int timeout_ms);
  * through glibc's timegm, so time tests do not check a module with its own
  * arithmetic; asserts the text is well formed. */
 int64_t fx_utc(const char *iso);
+/* Waits (up to 20 s) until rt's handlers are done, its mailboxes empty and
+ * no timer is due at the fake clock's now: what a test on the fake clock
+ * does after moving it, instead of sleeping. Asserts it settles. */
+void fx_settle(runtime_t *rt);
+/* After fx_settle: in how many ms of the (fake) clock rt's earliest timer is
+ * due, at most max_ms; -1 when none is due that soon. Found by asking
+ * runtime_quiesce whether a timer is due within h (it cannot settle while
+ * one is, for nothing moves the fake clock to it), halving h: no sleep
+ * waits for the timer and nothing of the runtime's is opened. */
+int64_t fx_next_due_ms(runtime_t *rt, int64_t max_ms);
 /* Inside a handler: adds one to the actor's 8-byte counter state (the
  * state fx_counter reads); returns actor_set_state's result. */
 int fx_count(actor_ctx_t *ctx);

@@ -8,6 +8,7 @@
 #include "runtime/clock.h"
 #include "runtime/error.h"
 #include "storage/embedded.h"
+#include "storage/migrate.h"
 #include "storage/pg.h"
 
 #include <criterion/criterion.h>
@@ -246,4 +247,61 @@ void fx_pg_start_server(void)
     cr_assert(fx_private, "call fx_pg_use_private_server() first");
     ensure_cluster();
     start_cluster();
+}
+
+char *fx_pg_cell(pg_pool_t *pool, const char *sql, const char *p1, const char *p2, const char *p3)
+{
+    int err = 0;
+    pg_conn_t *c = pg_acquire(pool, 10000, &err);
+    cr_assert_not_null(c, "%s", fenta_strerror(err));
+    const char *p[] = {p1, p2, p3};
+    int n = p1 ? p2 ? p3 ? 3 : 2 : 1 : 0;
+    pg_result_t *r = pg_query(c, sql, n, p, &err);
+    cr_assert_not_null(r, "%s: %s (%s)", sql, fenta_strerror(err), pg_error_message(c));
+    const char *v = pg_nrows(r) > 0 ? pg_get(r, 0, 0) : NULL;
+    char *out = v ? strdup(v) : NULL;
+    pg_result_free(&r);
+    pg_release(pool, &c);
+    return out;
+}
+
+long long fx_pg_int(pg_pool_t *pool, const char *sql, const char *p1, const char *p2,
+                    const char *p3)
+{
+    char *v = fx_pg_cell(pool, sql, p1, p2, p3);
+    long long n = v ? atoll(v) : -1;
+    free(v);
+    return n;
+}
+
+void fx_pg_exec(pg_pool_t *pool, const char *sql)
+{
+    int err = 0;
+    pg_conn_t *c = pg_acquire(pool, 10000, &err);
+    cr_assert_not_null(c, "%s", fenta_strerror(err));
+    int rc = pg_exec_script(c, sql);
+    cr_assert_eq(rc, 0, "%s: %s", sql, pg_error_message(c));
+    pg_release(pool, &c);
+}
+
+pg_pool_t *fx_pg_fresh_pool(int n)
+{
+    char *conninfo = fx_pg_fresh_db();
+    int err = 0;
+    pg_pool_t *pool = pg_pool_new(conninfo, n, &err);
+    free(conninfo);
+    cr_assert_not_null(pool, "pg_pool_new: %s", fenta_strerror(err));
+    int applied = 0;
+    int rc = migrate_apply(pool, FENTA_SOURCE_SCHEMAS "/sql", &applied);
+    cr_assert_eq(rc, 0, "migrations: %s", fenta_strerror(rc));
+    return pool;
+}
+
+void fx_pg_org(pg_pool_t *pool, const char *name, char id[37])
+{
+    char *o =
+        fx_pg_cell(pool, "INSERT INTO orgs (name) VALUES ($1) RETURNING id", name, NULL, NULL);
+    cr_assert_not_null(o);
+    snprintf(id, 37, "%s", o);
+    free(o);
 }

@@ -17,6 +17,7 @@
  * All of these run inside a test (they fail it with cr_assert on error). */
 #ifndef FENTA_TEST_PG_FIXTURE_H
 #define FENTA_TEST_PG_FIXTURE_H
+#include "storage/pg.h"
 
 /* conninfo of database "fenta" on this process's cluster, starting the
  * cluster if needed. Borrowed, valid for the process. */
@@ -33,5 +34,21 @@ void fx_pg_stop_server(void);
 void fx_pg_start_server(void);
 /* The data directory of this process's cluster (DATA_DIR of embedded.h). */
 const char *fx_pg_data_dir(void);
+
+/* A pool of n connections to a new database (fx_pg_fresh_db) with every
+ * migration of schemas/sql applied: what a suite of an actor or a storage
+ * module starts from. Destroy it with pg_pool_destroy. */
+pg_pool_t *fx_pg_fresh_pool(int n);
+/* A new organisation (a row of orgs named name); its id into id[37]. */
+void fx_pg_org(pg_pool_t *pool, const char *name, char id[37]);
+/* The first cell of the first row of sql, run on a connection of pool with
+ * up to three text parameters (the first NULL ends them), as a string the
+ * caller frees; NULL for SQL NULL or no row. Asserts the query runs. */
+char *fx_pg_cell(pg_pool_t *pool, const char *sql, const char *p1, const char *p2, const char *p3);
+/* The same read as a number: -1 for SQL NULL or no row. */
+long long fx_pg_int(pg_pool_t *pool, const char *sql, const char *p1, const char *p2,
+                    const char *p3);
+/* Runs sql (no parameters, one or more statements); asserts it succeeds. */
+void fx_pg_exec(pg_pool_t *pool, const char *sql);
 
 #endif

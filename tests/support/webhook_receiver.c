@@ -1,4 +1,4 @@
-/* webhook_receiver.c - the C fixture for ops/node/webhook_receiver.mjs (see
+/* webhook_receiver.c - the C fixture for webhook_receiver.mjs beside it (see
  * webhook_receiver.h): spawning node with pipes on its stdin and stdout,
  * reading its ready line, and its control endpoints (through fx_req). */
 #include "tests/support/webhook_receiver.h"
@@ -18,7 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RECEIVER_DIR FENTA_SOURCE_SCHEMAS "/../ops/node"
+/* The receiver lives beside this file; the npm packages it loads are the
+ * test tools ops/setup installs under ops/node (their manifest). */
+#define RECEIVER_SCRIPT FENTA_SOURCE_SCHEMAS "/../tests/support/webhook_receiver.mjs"
+#define TOOLS_DIR FENTA_SOURCE_SCHEMAS "/../ops/node"
 #define READY_MS 20000 /* node starts in well under a second; leave room for a loaded CI */
 #define CONTROL_TIMEOUT_S 10L
 
@@ -82,11 +85,11 @@ static bool reap(pid_t pid, int tenths)
 
 receiver_t *receiver_start(void)
 {
-    const char *script = RECEIVER_DIR "/webhook_receiver.mjs";
-    cr_assert(access(RECEIVER_DIR "/node_modules/standardwebhooks/package.json", R_OK) == 0,
+    const char *script = RECEIVER_SCRIPT;
+    cr_assert(access(TOOLS_DIR "/node_modules/standardwebhooks/package.json", R_OK) == 0,
               "the webhook receiver needs the npm package standardwebhooks in %s/node_modules:"
               " run ops/setup (or, when that folder already exists, npm install in it)",
-              RECEIVER_DIR);
+              TOOLS_DIR);
     cr_assert(access(script, R_OK) == 0, "%s is missing", script);
 
     /* O_CLOEXEC: no other process this test spawns may hold our end of the

@@ -1,4 +1,4 @@
-/* webhook_receiver.h - drives ops/node/webhook_receiver.mjs, a webhook
+/* webhook_receiver.h - drives tests/support/webhook_receiver.mjs, a webhook
  * receiver that verifies Standard Webhooks deliveries with the
  * `standardwebhooks` npm package (as a real consumer would), records them and
  * answers as configured per endpoint (ok, fail, hang, retry_after). The
@@ -16,7 +16,7 @@
 
 typedef struct receiver receiver_t;
 
-/* Starts `node <src>/ops/node/webhook_receiver.mjs --port 0` on a free port
+/* Starts `node <src>/tests/support/webhook_receiver.mjs --port 0` on a free port
  * of 127.0.0.1 and waits for it to be ready; asserts on failure (saying to
  * run ops/setup when ops/node/node_modules/standardwebhooks is missing). */
 receiver_t *receiver_start(void);

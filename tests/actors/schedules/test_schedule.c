@@ -3,14 +3,16 @@
  * and writes it to the row, fires on time and not a millisecond before,
  * once, into the job whose id is derived from the due time (the job kind
  * here is a stub that records job.start), skips or runs once a firing
- * missed by more than the grace, and arms nothing while paused. No test
- * sleeps for a due time: each one moves the fake clock. */
+ * missed by more than the grace, arms nothing while paused or deleted, and
+ * re-arms for a changed expression (the old timer does nothing). No test
+ * sleeps: each one moves the fake clock and waits for the runtime to settle
+ * (fx_settle), and reads the armed timer's due time from the runtime
+ * (fx_next_due_ms). */
 #include "actors/schedules/schedule.h"
 #include "actors/workflow/workflow.h"
 #include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/runtime.h"
-#include "storage/migrate.h"
 #include "storage/pg.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/pg_fixture.h"
@@ -20,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define T0_S 1798761630LL /* 2027-01-01T00:00:30Z: 30 s before a minute turns */
 #define GRACE_S 15
@@ -30,7 +31,7 @@ static const char GRAPH[] =
     "{\"id\":\"u\",\"type\":\"script.transform\",\"params\":{\"op\":\"uppercase\"}}],"
     "\"edges\":[{\"from\":\"t.text\",\"to\":\"u.text\"}]}";
 
-static char *dir, *conninfo;
+static char *dir;
 static pg_pool_t *pool;
 static workflow_types_t *types;
 static schedule_engine_t *engine;
@@ -63,35 +64,19 @@ static int starts(void)
     return n;
 }
 
-/* The first cell of sql with up to three parameters (the first NULL ends
- * them), as a string the caller frees; NULL for SQL NULL or no row. */
 static char *cell3(const char *sql, const char *p1, const char *p2, const char *p3)
 {
-    int err = 0;
-    pg_conn_t *c = pg_acquire(pool, 5000, &err);
-    cr_assert_not_null(c, "%s", fenta_strerror(err));
-    const char *p[] = {p1, p2, p3};
-    int n = p1 ? p2 ? p3 ? 3 : 2 : 1 : 0;
-    pg_result_t *r = pg_query(c, sql, n, p, &err);
-    cr_assert_not_null(r, "%s: %s", sql, fenta_strerror(err));
-    const char *v = pg_nrows(r) > 0 ? pg_get(r, 0, 0) : NULL;
-    char *out = v ? strdup(v) : NULL;
-    pg_result_free(&r);
-    pg_release(pool, &c);
-    return out;
+    return fx_pg_cell(pool, sql, p1, p2, p3);
 }
 
 static char *cell(const char *sql, const char *p1, const char *p2)
 {
-    return cell3(sql, p1, p2, NULL);
+    return fx_pg_cell(pool, sql, p1, p2, NULL);
 }
 
 static int64_t cell_int(const char *sql, const char *p1, const char *p2)
 {
-    char *v = cell(sql, p1, p2);
-    int64_t n = v ? atoll(v) : -1;
-    free(v);
-    return n;
+    return fx_pg_int(pool, sql, p1, p2, NULL);
 }
 
 static void setup(void)
@@ -99,18 +84,11 @@ static void setup(void)
     clock_fake_set(T0_S * 1000);
     nstarted = 0;
     dir = fx_tmpdir("schedule");
-    conninfo = fx_pg_fresh_db();
-    int err = 0;
-    pool = pg_pool_new(conninfo, 4, &err);
-    cr_assert_not_null(pool);
-    int applied = 0;
-    cr_assert_eq(migrate_apply(pool, FENTA_SOURCE_SCHEMAS "/sql", &applied), 0);
+    pool = fx_pg_fresh_pool(4);
     char why[256] = "";
     types = workflow_types_load(FENTA_SOURCE_SCHEMAS, why, sizeof why);
     cr_assert_not_null(types, "%s", why);
-    char *o = cell("INSERT INTO orgs (name) VALUES ('o') RETURNING id", NULL, NULL);
-    snprintf(org, sizeof org, "%s", o);
-    free(o);
+    fx_pg_org(pool, "o", org);
     char *w = cell("INSERT INTO workflows (org_id, name) VALUES ($1, 'w') RETURNING id", org, NULL);
     snprintf(wf, sizeof wf, "%s", w);
     free(w);
@@ -132,7 +110,6 @@ static void teardown(void)
     schedule_engine_destroy(&engine);
     workflow_types_free(&types);
     pg_pool_destroy(&pool);
-    free(conninfo);
     fx_rmdir(dir);
     dir = NULL;
     clock_fake_clear();
@@ -151,10 +128,21 @@ static void make(const char *misfire, char id[37])
     cr_assert_eq(schedule_sync(rt, id), 0);
 }
 
+/* Changes the schedule's row as the API does (set, e.g. "paused = true",
+ * with a new generation), then tells its actor. */
+static void change(const char *id, const char *set)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "UPDATE schedules SET %s, generation = generation + 1 WHERE id = $1 RETURNING 1", set);
+    free(cell(sql, id, NULL));
+    cr_assert_eq(schedule_sync(rt, id), 0);
+}
+
 /* Handlers done and nothing due now on the fake clock. */
 static void settle(void)
 {
-    cr_assert_eq(runtime_quiesce(rt, 0, 10000), 0, "the runtime did not settle");
+    fx_settle(rt);
 }
 
 static int64_t next_fire(const char *id)
@@ -174,8 +162,7 @@ static int runs(const char *id, const char *outcome)
 static void clock_to(int64_t at_s)
 {
     clock_fake_set(at_s * 1000);
-    /* The timer thread looks at the clock at least every 100 ms. */
-    usleep(250000);
+    /* Settling waits for whatever the new time made due to run. */
     settle();
 }
 
@@ -188,9 +175,10 @@ Test(schedule, arms_the_next_minute_and_fires_on_time_once_into_the_derived_job)
     make("skip", id);
     settle();
     cr_assert_eq(next_fire(id), DUE1, "next_fire_at is the next minute of the fake clock");
+    cr_assert_eq(fx_next_due_ms(rt, 60000), (DUE1 - T0_S) * 1000,
+                 "one timer, armed for exactly that time");
     /* A millisecond before it is due: nothing. */
     clock_fake_set(DUE1 * 1000 - 1);
-    usleep(300000);
     settle();
     cr_assert_eq(starts(), 0, "fired before its time");
     cr_assert_eq(runs(id, "started"), 0);
@@ -268,20 +256,53 @@ Test(schedule, a_paused_schedule_arms_nothing_and_resumes_at_the_next_time)
     char id[37];
     make("skip", id);
     settle();
-    free(cell("UPDATE schedules SET paused = true, generation = generation + 1 WHERE id = $1 "
-              "RETURNING 1",
-              id, NULL));
-    cr_assert_eq(schedule_sync(rt, id), 0);
+    change(id, "paused = true");
     settle();
     cr_assert_eq(next_fire(id), -1, "no next time while paused");
     clock_to(DUE1 + 10);
     cr_assert_eq(starts(), 0, "the timer armed before the pause does nothing");
-    free(cell("UPDATE schedules SET paused = false, generation = generation + 1 WHERE id = $1 "
-              "RETURNING 1",
-              id, NULL));
-    cr_assert_eq(schedule_sync(rt, id), 0);
+    change(id, "paused = false");
     settle();
     cr_assert_eq(next_fire(id), DUE1 + 60, "resumed: the next time after now");
     clock_to(DUE1 + 60);
     cr_assert_eq(starts(), 1);
+}
+
+Test(schedule, a_changed_expression_re_arms_and_the_old_timer_does_nothing)
+{
+    char id[37];
+    make("skip", id);
+    settle();
+    /* Every five minutes from now on: the timer armed for DUE1 belongs to
+     * the old generation. */
+    change(id, "cron = '*/5 * * * *'");
+    settle();
+    int64_t five = DUE1 + 4 * 60; /* 00:05:00, the next multiple of five minutes */
+    cr_assert_eq(next_fire(id), five, "armed for the new expression");
+    clock_to(DUE1);
+    cr_assert_eq(starts(), 0, "the old generation's timer went off and did nothing");
+    cr_assert_eq(runs(id, "started") + runs(id, "skipped"), 0);
+    clock_to(five - 1);
+    cr_assert_eq(starts(), 0);
+    clock_to(five);
+    cr_assert_eq(starts(), 1, "fires at the new time");
+    char want[37];
+    schedule_job_id(id, five, want);
+    cr_assert_str_eq(started[0], want);
+}
+
+Test(schedule, a_deleted_schedule_never_fires_again)
+{
+    char id[37];
+    make("skip", id);
+    settle();
+    clock_to(DUE1);
+    cr_assert_eq(starts(), 1);
+    change(id, "deleted_at = now()");
+    settle();
+    cr_assert_eq(next_fire(id), -1, "no next time once deleted");
+    clock_to(DUE1 + 60);
+    clock_to(DUE1 + 3600);
+    cr_assert_eq(starts(), 1, "the timer armed before the delete does nothing");
+    cr_assert_eq(runs(id, "started"), 1);
 }

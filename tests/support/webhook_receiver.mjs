@@ -1,9 +1,9 @@
-// ops/node/webhook_receiver.mjs - a webhook receiver for Fenta's tests: it
+// tests/support/webhook_receiver.mjs - a webhook receiver for Fenta's tests: it
 // verifies deliveries with the `standardwebhooks` package, as a real consumer
 // would, records them, and answers as each endpoint is configured to (ok,
 // fail, hang, retry_after), so tests can drive Fenta's delivery and retries.
 //
-//   node ops/node/webhook_receiver.mjs [--port N] [--no-log-bodies]
+//   node tests/support/webhook_receiver.mjs [--port N] [--no-log-bodies]
 //
 // Listens on 127.0.0.1:N (0, the default, picks a free port), prints exactly
 // one line `listening <port>` to stdout when ready and nothing to stdout after
@@ -49,7 +49,14 @@
 // webhook-id; deliveries without one count as received only.
 import { createServer } from 'node:http';
 import { fstatSync } from 'node:fs';
-import { Webhook } from 'standardwebhooks';
+import { createRequire } from 'node:module';
+
+// The npm packages of the test tools are installed once, by ops/setup, in
+// ops/node (its package.json is their manifest), not beside this file: a
+// bare `import 'standardwebhooks'` would look in tests/support/node_modules
+// and ESM ignores NODE_PATH, so the package is resolved from that manifest.
+const requireTool = createRequire(new URL('../../ops/node/package.json', import.meta.url));
+const { Webhook } = requireTool('standardwebhooks');
 
 const MAX_BODY = 16 * 1024 * 1024;
 const NAME_RE = /^\/(hooks|_config|_log)\/([A-Za-z0-9_-]+)$/;
@@ -58,7 +65,7 @@ const CONFIG_KEYS = new Set(['secrets', 'mode', 'fail_times', 'status', 'retry_a
 
 function usage(msg) {
   process.stderr.write(`webhook_receiver: ${msg}\n` +
-    'usage: node ops/node/webhook_receiver.mjs [--port N] [--no-log-bodies]\n');
+    'usage: node tests/support/webhook_receiver.mjs [--port N] [--no-log-bodies]\n');
   process.exit(2);
 }
 
