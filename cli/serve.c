@@ -448,13 +448,17 @@ int cmd_serve(int argc, char **argv)
 out:
     http_server_destroy(&srv); /* stops: in-flight requests finish first */
     app_destroy(&app);
-    webhooks_destroy(&hooks); /* its client first: results in flight are retried after a start */
-    if (rt) {
-        /* Renders in progress stop at their stage's end or carry on after
-         * the next start (their stage is replayed). */
+    /* Renders in progress stop at their stage's end or carry on after the
+     * next start (their stage is replayed). Order: the runtime stops, then
+     * the webhook client and writer (results they still hand over find a
+     * stopped runtime and are retried after a start, never a freed one),
+     * then the runtime is freed (stopping its resident actors reads the
+     * webhook engine's behaviours), then the engine. */
+    if (rt)
         runtime_stop(rt, 10000);
-        runtime_destroy(&rt);
-    }
+    webhooks_stop(hooks);
+    runtime_destroy(&rt);
+    webhooks_destroy(&hooks);
     job_engine_destroy(&jobs);
     schedule_engine_destroy(&schedules);
     render_destroy(&render);

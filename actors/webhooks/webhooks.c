@@ -678,11 +678,10 @@ webhooks_t *webhooks_new(const webhooks_config_t *cfg, char *errbuf, size_t errl
     return w;
 }
 
-void webhooks_destroy(webhooks_t **self_p)
+void webhooks_stop(webhooks_t *w)
 {
-    if (!self_p || !*self_p)
+    if (!w)
         return;
-    webhooks_t *w = *self_p;
     webhook_client_destroy(&w->client);
     if (w->writer_started) {
         pthread_mutex_lock(&w->wlock);
@@ -690,7 +689,16 @@ void webhooks_destroy(webhooks_t **self_p)
         pthread_cond_signal(&w->wcond);
         pthread_mutex_unlock(&w->wlock);
         pthread_join(w->writer, NULL);
+        w->writer_started = false;
     }
+}
+
+void webhooks_destroy(webhooks_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    webhooks_t *w = *self_p;
+    webhooks_stop(w);
     json_decref(w->wrows);
     json_decref(w->rrows);
     json_decref(w->rfailed);

@@ -70,7 +70,12 @@ typedef struct {
  * saying why. */
 webhooks_t *webhooks_new(const webhooks_config_t *cfg, char *errbuf, size_t errlen);
 /* Stops the outbound client (requests in flight are abandoned: their
- * watchdogs retry them after a restart) and frees; NULLs *self_p. */
+ * watchdogs retry them after a restart) and the result writer (what it has
+ * queued is written first). The engine's behaviours stay valid, so a
+ * runtime holding webhook actors can be destroyed after this and before
+ * webhooks_destroy. Idempotent; accepts NULL. */
+void webhooks_stop(webhooks_t *w);
+/* webhooks_stop, then frees; NULLs *self_p. */
 void webhooks_destroy(webhooks_t **self_p);
 /* Registers the kinds "webhook.org" and "webhook.delivery"; before
  * runtime_start. */
