@@ -4,6 +4,7 @@
  * plain sentences; and the transforms trim, upper-case and reorder scripts
  * as the script.transform node promises. Bad input is refused with a reason. */
 #include "actors/text/script_gen.h"
+#include "runtime/crypto.h"
 #include "runtime/error.h"
 #include <criterion/criterion.h>
 #include <ctype.h>
@@ -15,6 +16,29 @@
 
 static const char *const genres[] = {"hook", "facts", "story", "listicle"};
 #define NGENRES (sizeof genres / sizeof *genres)
+
+/* What the generator wrote before its tables moved to schemas/ (output_is_pinned). */
+#define PIN_HOOK                                                                                   \
+    "This one idea about black holes changes everything. At first glance, nothing "                \
+    "about black holes seems complicated, and that is exactly the trap. Attention "                \
+    "beats intensity, every single time. Once you see black holes this way, there "                \
+    "is no going back. Share this with a friend who loves black holes."
+#define PIN_FACTS                                                                                  \
+    "Here are some facts about black holes that most people never learn. First, "                  \
+    "experts still debate parts of black holes, which shows how deep the subject "                 \
+    "goes. Here is where it gets interesting. Second, there is usually a simple "                  \
+    "reason behind the strangest parts of black holes. Follow for more."
+#define PIN_STORY                                                                                  \
+    "Nobody expected black holes to matter that much, until it did. Picture a "                    \
+    "student, a quiet evening and a to-do list that would not end. Then came the "                 \
+    "moment nobody was ready for. Then it clicked. Save this story for the next "                  \
+    "time you deal with black holes."
+#define PIN_LISTICLE                                                                               \
+    "This is the only list about black holes you need today. Here are two things "                 \
+    "about black holes worth knowing. Number one: Take breaks, because fresh eyes "                \
+    "catch what tired ones miss. Number two: Start with the basics of black holes "                \
+    "before anything fancy. Follow for more lists like this."
+#define PIN_SWEEP "fbd14f6fa2fcb559459003b6518eb8f142d55cb0cf2db1409db127949c479c9e"
 
 /* What a viewer hears as a call to action; no body sentence may say these. */
 static const char *const cta_words[] = {"follow", "subscribe", "save", "share", "comment"};
@@ -105,6 +129,45 @@ Test(script_gen, same_inputs_give_the_same_text)
     cr_expect_str_eq(a, b);
     free(a);
     free(b);
+}
+
+/* The phrasing lives in schemas/script_phrasing.json: reading it from there
+ * must say exactly what the tables compiled into the code said. Four scripts
+ * are pinned word for word, and a digest covers a sweep of topics, genres and
+ * durations (every pool, the bridges and the shortened topics), both taken
+ * from the generator before its tables moved. */
+Test(script_gen, output_is_pinned)
+{
+    static const struct {
+        const char *genre, *want;
+    } pinned[] = {
+        {"hook", PIN_HOOK},
+        {"facts", PIN_FACTS},
+        {"story", PIN_STORY},
+        {"listicle", PIN_LISTICLE},
+    };
+    for (size_t i = 0; i < sizeof pinned / sizeof *pinned; i++) {
+        char *s = gen("black holes", pinned[i].genre, 20);
+        cr_expect_str_eq(s, pinned[i].want, "%s", pinned[i].genre);
+        free(s);
+    }
+    static const char *const topics[] = {"black holes", "Why cats purr?",
+                                         "the long and winding history of the humble paperclip in "
+                                         "offices around the world and what it tells us"};
+    static const double durations[] = {5, 7.5, 13, 30, 61, 120, 180};
+    uint8_t digest[CRYPTO_SHA256_LEN] = {0};
+    for (size_t t = 0; t < sizeof topics / sizeof *topics; t++)
+        for (size_t g = 0; g < NGENRES; g++)
+            for (size_t d = 0; d < sizeof durations / sizeof *durations; d++) {
+                char *s = gen(topics[t], genres[g], durations[d]);
+                uint8_t next[CRYPTO_SHA256_LEN];
+                cr_assert_eq(crypto_sha256_2(digest, sizeof digest, s, strlen(s), next), 0);
+                memcpy(digest, next, sizeof digest);
+                free(s);
+            }
+    char hex[2 * CRYPTO_SHA256_LEN + 1];
+    crypto_hex(digest, sizeof digest, hex);
+    cr_expect_str_eq(hex, PIN_SWEEP);
 }
 
 Test(script_gen, word_count_is_within_budget)
