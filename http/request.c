@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* ---- arena ----------------------------------------------------------------- */
 
@@ -76,6 +77,10 @@ void http__req_release(http_req_t *req)
     free(req->res_body);
     req->res_body = NULL;
     http__stream_drop(&req->stream); /* still here: the loop never sent it */
+    if (req->has_file) {             /* likewise */
+        close(req->file_fd);
+        req->has_file = false;
+    }
     http__chunk_t *c = req->arena.head;
     while (c) {
         http__chunk_t *next = c->next;
@@ -596,6 +601,37 @@ http_stream_t *http_respond_stream(http_req_t *req, int status, const char *cont
     req->content_type = ct;
     req->stream = s; /* the handle's reference, taken over by the loop */
     return http__stream_ref(s);
+}
+
+int http_respond_file(http_req_t *req, int status, const char *content_type, int fd,
+                      uint64_t offset, uint64_t length)
+{
+    if (!req || req->status || fd < 0 || status < 200 || status > 599 || status == 204 ||
+        status == 304 || offset > INT64_MAX || length > INT64_MAX - offset) {
+        if (fd >= 0)
+            close(fd);
+        if (!req)
+            return FENTA_EINVAL;
+        if (req->status)
+            return already(req, status);
+        log_msg(LOG_ERROR, NULL, "http: invalid file response (status %d, fd %d) for %s %s", status,
+                fd, req->method, req->route ? req->route->pattern : "");
+        http_respond_error(req, 500, "internal", "internal error", NULL);
+        return FENTA_EINVAL;
+    }
+    const char *ct = content_type ? http__strndup(req, content_type, strlen(content_type)) : NULL;
+    if (content_type && !ct) {
+        close(fd);
+        set_bare_500(req);
+        return FENTA_ENOMEM;
+    }
+    req->status = status;
+    req->content_type = ct;
+    req->has_file = true;
+    req->file_fd = fd;
+    req->file_off = offset;
+    req->file_len = length;
+    return 0;
 }
 
 static bool token_char(unsigned char c)
