@@ -6,8 +6,11 @@
 #include "actors/text/script_gen.h"
 #include "runtime/crypto.h"
 #include "runtime/error.h"
+#include "runtime/fsutil.h"
+#include "tests/support/fixtures.h"
 #include <criterion/criterion.h>
 #include <ctype.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -614,4 +617,77 @@ Test(script_gen, bad_transform_input_is_refused)
     /* max_words is read by trim only. */
     free(xform("Hello.", "uppercase", 0));
     free(xform("Hello.", "hook_first", -1));
+}
+
+/* ---- the phrasing file ------------------------------------------------------------ */
+
+/* Writes the shipped phrasing, changed by edit, and its schema into dir. */
+static void write_phrasing(const char *dir, void (*edit)(json_t *doc))
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/script_phrasing.json", fsutil_schemas_dir(NULL));
+    json_t *doc = json_load_file(path, 0, NULL);
+    cr_assert_not_null(doc, "%s", path);
+    edit(doc);
+    snprintf(path, sizeof path, "%s/script_phrasing.json", dir);
+    cr_assert_eq(json_dump_file(doc, path, JSON_INDENT(1)), 0);
+    json_decref(doc);
+    snprintf(path, sizeof path, "%s/script_phrasing.schema.json", fsutil_schemas_dir(NULL));
+    json_t *schema = json_load_file(path, 0, NULL);
+    snprintf(path, sizeof path, "%s/script_phrasing.schema.json", dir);
+    cr_assert_eq(json_dump_file(schema, path, 0), 0);
+    json_decref(schema);
+}
+
+static json_t *at(json_t *doc, const char *genre, const char *pool)
+{
+    return json_object_get(json_object_get(json_object_get(doc, "genres"), genre), pool);
+}
+
+static void break_rules(json_t *doc)
+{
+    json_array_set_new(json_object_get(doc, "fillers"), 0, json_string("Far too many words here."));
+    json_array_set_new(at(doc, "facts", "claims"), 0, json_string("No ordinal about {T}."));
+    json_array_set_new(at(doc, "hook", "hooks"), 0, json_string("{T} starts this one."));
+}
+
+static void too_few_numbers(json_t *doc)
+{
+    json_t *spelt = json_object_get(json_object_get(doc, "numbers"), "spelt");
+    while (json_array_size(spelt) > 5)
+        json_array_remove(spelt, json_array_size(spelt) - 1);
+}
+
+static void new_hook(json_t *doc)
+{
+    json_t *hooks = at(doc, "facts", "hooks");
+    json_array_clear(hooks);
+    json_array_append_new(hooks, json_string("Zany opener about {T}."));
+}
+
+Test(script_gen, phrasing_is_data_read_once_and_checked)
+{
+    char err[1024] = "";
+    char *dir = fx_tmpdir("phrasing");
+    cr_assert_eq(script_gen_load("/nonexistent", err, sizeof err), FENTA_EIO);
+    cr_assert(strstr(err, "script_phrasing.schema.json"), "%s", err);
+
+    write_phrasing(dir, break_rules);
+    cr_assert_eq(script_gen_load(dir, err, sizeof err), FENTA_EINVAL);
+    cr_assert(strstr(err, "$.fillers[0]"), "a bridge is two or three words: %s", err);
+    cr_assert(strstr(err, "$.genres.facts.claims[0]"), "a claim takes its ordinal: %s", err);
+    cr_assert(strstr(err, "$.genres.hook.hooks[0]"), "no template starts with the topic: %s", err);
+
+    write_phrasing(dir, too_few_numbers);
+    cr_assert_eq(script_gen_load(dir, err, sizeof err), FENTA_EINVAL);
+    cr_assert(strstr(err, "listicle items"), "%s", err);
+
+    /* what the file says is what the scripts say; the first load stays */
+    write_phrasing(dir, new_hook);
+    cr_assert_eq(script_gen_load(dir, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(script_gen_load(NULL, err, sizeof err), 0);
+    char *s = gen("black holes", "facts", 20);
+    cr_assert(strncmp(s, "Zany opener about black holes. ", 31) == 0, "%s", s);
+    free(s);
+    fx_rmdir(dir);
 }
