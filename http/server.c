@@ -5,7 +5,7 @@
  * server_h2o_internal.h: streamed responses (server_stream.c), the access
  * log and request metrics (access_log.c), listening sockets, TLS and
  * connections (listen.c), and h2o's own error responses (server_errors.c).
- * What is left (about 960 lines) is one path, a request from on_req to
+ * What is left (about 980 lines) is one path, a request from on_req to
  * send_response with the loops and workers it runs on; it stays one file
  * because all of it shares the job and guard lifetimes described below.
  *
