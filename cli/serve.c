@@ -6,6 +6,7 @@
 #include "actors/jobs/job.h"
 #include "actors/render/render.h"
 #include "actors/schedules/schedule.h"
+#include "actors/text/script_gen.h"
 #include "actors/webhooks/webhooks.h"
 #include "actors/workflow/workflow.h"
 #include "http/app.h"
@@ -288,6 +289,10 @@ int cmd_serve(int argc, char **argv)
     char errbuf[512] = "";
     if (!(types = workflow_types_load(o.schemas_dir, errbuf, sizeof errbuf))) {
         fprintf(stderr, "fenta: node types: %s\n", errbuf);
+        goto out;
+    }
+    if (script_gen_load(o.schemas_dir, errbuf, sizeof errbuf) != 0) {
+        fprintf(stderr, "fenta: script phrasing: %s\n", errbuf);
         goto out;
     }
     webhooks_config_t whc = {.pool = db.pool, .schemas_dir = o.schemas_dir};

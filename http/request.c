@@ -5,6 +5,7 @@
 #include "http/server_internal.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
+#include "runtime/strutil.h"
 
 #include <ctype.h>
 #include <stdalign.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* ---- arena ----------------------------------------------------------------- */
 
@@ -76,6 +78,10 @@ void http__req_release(http_req_t *req)
     free(req->res_body);
     req->res_body = NULL;
     http__stream_drop(&req->stream); /* still here: the loop never sent it */
+    if (req->has_file) {             /* likewise */
+        close(req->file_fd);
+        req->has_file = false;
+    }
     http__chunk_t *c = req->arena.head;
     while (c) {
         http__chunk_t *next = c->next;
@@ -86,17 +92,6 @@ void http__req_release(http_req_t *req)
 }
 
 /* ---- decoding ---------------------------------------------------------------- */
-
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Strict UTF-8: no overlongs, surrogates or code points past U+10FFFF. */
 static bool utf8_valid(const unsigned char *s, size_t n)
@@ -135,27 +130,12 @@ static bool utf8_valid(const unsigned char *s, size_t n)
 
 long http__decode(const char *s, size_t n, char *out, bool plus_is_space, bool no_ctl)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '%') {
-            int hi, lo;
-            if (n - i < 3 || (hi = hexval((unsigned char)s[i + 1])) < 0 ||
-                (lo = hexval((unsigned char)s[i + 2])) < 0)
-                return -1;
-            c = (unsigned char)(hi << 4 | lo);
-            i += 2;
-        } else if (c == '+' && plus_is_space) {
-            c = ' ';
-        }
-        if (c == 0 || (no_ctl && (c < 0x20 || c == 0x7f)))
-            return -1;
-        out[o++] = (char)c;
-    }
-    out[o] = '\0';
-    if (!utf8_valid((const unsigned char *)out, o))
+    long o = strutil_pct_decode(s, n, out,
+                                (plus_is_space ? STRUTIL_PCT_PLUS_SPACE : 0u) |
+                                    (no_ctl ? STRUTIL_PCT_NO_CTL : 0u));
+    if (o < 0 || !utf8_valid((const unsigned char *)out, (size_t)o))
         return -1;
-    return (long)o;
+    return o;
 }
 
 #define QUERY_MAX 64
@@ -535,6 +515,33 @@ int http_respond_error(http_req_t *req, int status, const char *code, const char
     return http_respond_json(req, status, root);
 }
 
+/* Sets status and a copy of content_type (NULL: none): 0, or FENTA_ENOMEM
+ * with a bare 500 set instead. */
+static int set_head(http_req_t *req, int status, const char *content_type)
+{
+    const char *ct = content_type ? http__strndup(req, content_type, strlen(content_type)) : NULL;
+    if (content_type && !ct) {
+        set_bare_500(req);
+        return FENTA_ENOMEM;
+    }
+    req->status = status;
+    req->content_type = ct;
+    return 0;
+}
+
+/* Whether status may carry a body that is not in memory: 200..599 but 204
+ * and 304 (no body) and 1xx (the protocol's). Otherwise logs our caller's
+ * bug and answers 500. */
+static bool body_status_ok(http_req_t *req, int status, const char *what)
+{
+    if (status >= 200 && status <= 599 && status != 204 && status != 304)
+        return true;
+    log_msg(LOG_ERROR, NULL, "http: invalid %s status %d for %s %s", what, status, req->method,
+            req->route ? req->route->pattern : "");
+    http_respond_error(req, 500, "internal", "internal error", NULL);
+    return false;
+}
+
 int http_respond_raw(http_req_t *req, int status, const char *content_type, const void *bytes,
                      size_t len)
 {
@@ -555,19 +562,12 @@ int http_respond_raw(http_req_t *req, int status, const char *content_type, cons
         }
         memcpy(copy, bytes, len);
     }
-    const char *ct = NULL;
-    if (content_type) {
-        ct = http__strndup(req, content_type, strlen(content_type));
-        if (!ct) {
-            free(copy);
-            set_bare_500(req);
-            return FENTA_ENOMEM;
-        }
+    if (set_head(req, status, content_type) != 0) {
+        free(copy);
+        return FENTA_ENOMEM;
     }
-    req->status = status;
     req->res_body = copy;
     req->res_body_len = len;
-    req->content_type = ct;
     return 0;
 }
 
@@ -579,23 +579,45 @@ http_stream_t *http_respond_stream(http_req_t *req, int status, const char *cont
         already(req, status);
         return NULL;
     }
-    /* 204 and 304 have no body to stream; 1xx are the protocol's */
-    if (status < 200 || status > 599 || status == 204 || status == 304) {
-        log_msg(LOG_ERROR, NULL, "http: invalid stream status %d for %s %s", status, req->method,
-                req->route ? req->route->pattern : "");
-        http_respond_error(req, 500, "internal", "internal error", NULL);
+    if (!body_status_ok(req, status, "stream"))
         return NULL;
-    }
-    const char *ct = content_type ? http__strndup(req, content_type, strlen(content_type)) : NULL;
-    http_stream_t *s = (ct || !content_type) ? http__stream_new() : NULL;
+    http_stream_t *s = http__stream_new();
     if (!s) {
         set_bare_500(req);
         return NULL;
     }
-    req->status = status;
-    req->content_type = ct;
+    if (set_head(req, status, content_type) != 0) {
+        http__stream_drop(&s);
+        return NULL;
+    }
     req->stream = s; /* the handle's reference, taken over by the loop */
     return http__stream_ref(s);
+}
+
+int http_respond_file(http_req_t *req, int status, const char *content_type, int fd,
+                      uint64_t offset, uint64_t length)
+{
+    int rc = 0;
+    if (!req || fd < 0 || offset > INT64_MAX || length > INT64_MAX - offset)
+        rc = FENTA_EINVAL;
+    else if (req->status)
+        rc = already(req, status);
+    else if (!body_status_ok(req, status, "file"))
+        rc = FENTA_EINVAL;
+    else
+        rc = set_head(req, status, content_type);
+    if (rc != 0) {
+        if (fd >= 0) /* ours from the call on, also on failure */
+            close(fd);
+        if (rc == FENTA_EINVAL && req && !req->status)
+            http_respond_error(req, 500, "internal", "internal error", NULL);
+        return rc;
+    }
+    req->has_file = true;
+    req->file_fd = fd;
+    req->file_off = offset;
+    req->file_len = length;
+    return 0;
 }
 
 static bool token_char(unsigned char c)

@@ -12,6 +12,9 @@
  * sent by the request's event loop after the handler returns. A second
  * http_respond_* is refused (FENTA_EEXIST) and logged.
  *
+ * A body that lives in a file (object downloads) is declared with
+ * http_respond_file and read by the loop as the client takes it.
+ *
  * A streamed response (Server-Sent Events, long polls) is declared the same
  * way, but its body is pushed afterwards by a producer that holds an
  * http_stream_t, from any thread, long after the handler returned (the
@@ -23,6 +26,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* ---- the request ----------------------------------------------------------- */
 
@@ -85,6 +89,21 @@ int http_respond_raw(http_req_t *req, int status, const char *content_type, cons
 int http_add_header(http_req_t *req, const char *name, const char *value);
 bool http_responded(const http_req_t *req);
 int http_status(const http_req_t *req); /* the response status, 0 until responded */
+
+/* A body read from a file: length bytes of fd from offset, with
+ * Content-Length: length and the given Content-Type (copied; may be NULL).
+ * The request's event loop reads it one 64 KiB chunk at a time, each when
+ * the client has taken the last (h2o's proceed), so a download of any size
+ * holds one chunk of memory and a slow client stalls only itself. A HEAD
+ * request gets the headers alone. fd is the request's from this call on,
+ * also on failure: the server closes it when the response is over or was
+ * never sent (client gone), so open the file before and hand it over; keep
+ * no copy. A file that ends before offset + length cuts the response short
+ * (logged): the headers are gone by then. status 200..599 but 204 and 304.
+ * 0; FENTA_EEXIST (already responded), FENTA_EINVAL (bad status or fd: a 500
+ * is sent instead), FENTA_ENOMEM (500). */
+int http_respond_file(http_req_t *req, int status, const char *content_type, int fd,
+                      uint64_t offset, uint64_t length);
 
 /* ---- streamed responses ------------------------------------------------------ */
 

@@ -15,6 +15,7 @@ typedef struct {
     char *segs[ROUTER_MAX_SEGS]; /* literal text, or the parameter's name */
     uint32_t is_param;           /* bit i: segs[i] is a {param} */
     size_t nsegs;
+    bool tail; /* HTTP_ROUTE_TAIL: the last {param} takes the rest of the path */
 } entry_t;
 
 struct router {
@@ -130,6 +131,9 @@ static entry_t *compile(const http_route_t *route, int *err)
             p = end + 1;
         }
     }
+    e->tail = (route->flags & HTTP_ROUTE_TAIL) != 0;
+    if (e->tail && (e->nsegs == 0 || !(e->is_param >> (e->nsegs - 1) & 1)))
+        goto bad; /* only a {param} can take the rest */
     e->route = *route;
     e->route.method = strdup(route->method);
     e->route.pattern = strdup(route->pattern);
@@ -145,10 +149,11 @@ bad:
     return NULL;
 }
 
-/* Same shape: same segment count, same literal positions and literals. */
+/* Same shape: same segment count, same literal positions and literals, both
+ * taking the rest of the path or neither. */
 static bool same_shape(const entry_t *a, const entry_t *b)
 {
-    if (a->nsegs != b->nsegs || a->is_param != b->is_param)
+    if (a->nsegs != b->nsegs || a->is_param != b->is_param || a->tail != b->tail)
         return false;
     for (size_t i = 0; i < a->nsegs; i++)
         if (!(a->is_param >> i & 1) && strcmp(a->segs[i], b->segs[i]) != 0)
@@ -205,11 +210,13 @@ int router_add(router_t *r, const http_route_t *routes, size_t n)
     return 0;
 }
 
+/* A tail route's last {param} needs its first segment; the ones after it
+ * may be empty ("a//b"), so the handler, not the router, judges the name. */
 static bool matches(const entry_t *e, const char *const *segs, size_t nsegs)
 {
-    if (e->nsegs != nsegs)
+    if (e->tail ? nsegs < e->nsegs : e->nsegs != nsegs)
         return false;
-    for (size_t i = 0; i < nsegs; i++) {
+    for (size_t i = 0; i < e->nsegs; i++) {
         if (e->is_param >> i & 1) {
             if (segs[i][0] == '\0')
                 return false;
@@ -221,14 +228,20 @@ static bool matches(const entry_t *e, const char *const *segs, size_t nsegs)
 }
 
 /* More specific: a literal where the other has a parameter, first position
- * that differs. Both matched the same path, so they have equal length. */
+ * that differs among the segments both patterns have; with none, the one
+ * that does not take the rest of the path, then the longer tail route. */
 static bool more_specific(const entry_t *a, const entry_t *b)
 {
-    uint32_t diff = a->is_param ^ b->is_param;
-    if (!diff)
-        return false;
-    uint32_t first = diff & -diff;
-    return (b->is_param & first) != 0;
+    size_t n = a->nsegs < b->nsegs ? a->nsegs : b->nsegs;
+    uint32_t mask = n >= 32 ? UINT32_MAX : (1u << n) - 1;
+    uint32_t diff = (a->is_param ^ b->is_param) & mask;
+    if (diff) {
+        uint32_t first = diff & -diff;
+        return (b->is_param & first) != 0;
+    }
+    if (a->tail != b->tail)
+        return !a->tail;
+    return a->nsegs > b->nsegs;
 }
 
 static void allow_add(char *buf, size_t cap, const char *m)
@@ -254,7 +267,7 @@ int router_match(const router_t *r, const char *method, const char *const *segs,
     out->status = 404;
     out->index = 0;
     out->allow[0] = '\0';
-    if (!r || !method || nsegs > ROUTER_MAX_SEGS)
+    if (!r || !method)
         return out->status;
     const entry_t *best = NULL;
     for (size_t i = 0; i < r->n; i++) {

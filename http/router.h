@@ -5,13 +5,15 @@
  * patterns that match, the most specific wins (a literal beats a {param} at
  * the first position where two patterns differ); then the method picks the
  * route among those with that shape, HEAD falling back to GET, and when none
- * fits the answer is 405 with the shape's methods for Allow. */
+ * fits the answer is 405 with the shape's methods for Allow. A route flagged
+ * HTTP_ROUTE_TAIL matches paths of its length or longer; the caller joins
+ * the segments from its last {param} on (router_param gives the position). */
 #ifndef FENTA_HTTP_ROUTER_H
 #define FENTA_HTTP_ROUTER_H
 #include "http/server.h"
 #include <stddef.h>
 
-#define ROUTER_MAX_SEGS 32 /* deeper paths never match (404) */
+#define ROUTER_MAX_SEGS 32 /* segments of a pattern; a deeper path matches only a tail route */
 
 typedef struct router router_t;
 

@@ -5,7 +5,7 @@
  * server_h2o_internal.h: streamed responses (server_stream.c), the access
  * log and request metrics (access_log.c), listening sockets, TLS and
  * connections (listen.c), and h2o's own error responses (server_errors.c).
- * What is left (about 960 lines) is one path, a request from on_req to
+ * What is left (about 980 lines) is one path, a request from on_req to
  * send_response with the loops and workers it runs on; it stays one file
  * because all of it shares the job and guard lifetimes described below.
  *
@@ -199,6 +199,11 @@ static void send_response(h2o_req_t *req, req_state_t *st, http_req_t *r)
         http__stream_start(req, r);
         return;
     }
+    if (r->has_file) {
+        req->res.content_length = (size_t)r->file_len;
+        http__file_start(req, r);
+        return;
+    }
     /* 204 and 304 carry no body and, per RFC 9110, no Content-Length */
     bool bodiless = r->status == 204 || r->status == 304;
     req->res.content_length = bodiless ? SIZE_MAX : r->res_body_len;
@@ -379,19 +384,18 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     if (!raw || plen == 0 || raw[0] != '/')
         return reply_error(req, st, job, 400, "invalid_path", "the request path must start with /");
     r->path = http__strndup(r, raw, plen);
-    const char *segs[ROUTER_MAX_SEGS + 1];
+    /* as many segments as the path has: a tail route takes any depth */
+    size_t maxsegs = 1;
+    for (size_t i = 1; i < plen; i++)
+        maxsegs += raw[i] == '/';
+    const char **segs = http__alloc(r, maxsegs * sizeof(*segs));
     size_t nsegs = 0;
-    bool too_deep = false;
-    if (!r->path)
+    if (!r->path || !segs)
         return reply_error(req, st, job, 503, "unavailable", "out of memory");
     for (size_t i = 1; plen > 1 && i <= plen;) {
         size_t j = i;
         while (j < plen && raw[j] != '/')
             j++;
-        if (nsegs == ROUTER_MAX_SEGS) {
-            too_deep = true;
-            break;
-        }
         char *seg = http__alloc(r, j - i + 1);
         if (!seg)
             return reply_error(req, st, job, 503, "unavailable", "out of memory");
@@ -403,10 +407,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
 
     router_match_t m;
-    if (too_deep)
-        m.status = 404;
-    else
-        router_match(s->router, r->method, segs, nsegs, &m);
+    router_match(s->router, r->method, segs, nsegs, &m);
     /* The body is checked before a 404 or 405, as h2o did when it held the
      * only limit: an oversized body is refused whatever it was sent to. It
      * is copied only once routed, so a refused one is never copied. */
@@ -425,9 +426,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     if (m.status == 404)
         return reply_error(req, st, job, 404, "not_found", "no such route");
     if (m.status == 405) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "method not allowed on this route (it takes %s)", m.allow);
         http_add_header(r, "allow", m.allow);
-        return reply_error(req, st, job, 405, "method_not_allowed",
-                           "method not allowed on this route");
+        return reply_error(req, st, job, 405, "method_not_allowed", msg);
     }
     if (req->entity.base && req->entity.len) {
         r->body = http__strndup(r, req->entity.base, req->entity.len);
@@ -445,6 +447,22 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             size_t pos = 0;
             r->params[k].name = router_param(s->router, m.index, k, &pos);
             r->params[k].value = segs[pos];
+        }
+        if (r->route->flags & HTTP_ROUTE_TAIL) { /* the last one takes the rest */
+            size_t pos = 0, len = 0;
+            router_param(s->router, m.index, np - 1, &pos);
+            for (size_t k = pos; k < nsegs; k++)
+                len += strlen(segs[k]) + 1;
+            char *rest = http__alloc(r, len);
+            if (!rest)
+                return reply_error(req, st, job, 503, "unavailable", "out of memory");
+            for (size_t k = pos, o = 0; k < nsegs; k++) {
+                size_t n = strlen(segs[k]);
+                memcpy(rest + o, segs[k], n);
+                o += n;
+                rest[o++] = k + 1 < nsegs ? '/' : '\0';
+            }
+            r->params[np - 1].value = rest;
         }
         r->nparams = np;
     }
@@ -798,11 +816,6 @@ int http_server_route(http_server_t *s, const http_route_t *routes, size_t n)
         if (routes[i].max_body > s->cfg.max_upload_part) /* h2o would refuse it first */
             return FENTA_EINVAL;
     return router_add(s->router, routes, n);
-}
-
-struct st_h2o_hostconf_t *http__server_hostconf(http_server_t *s)
-{
-    return s->hostconf;
 }
 
 uint16_t http_server_port(const http_server_t *s)

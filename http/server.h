@@ -80,6 +80,12 @@ enum {
     HTTP_ROUTE_JSON = 1u << 1,
     /* Skip the config's `before` hook (public endpoints). */
     HTTP_ROUTE_NO_HOOK = 1u << 2,
+    /* The pattern's last segment, a {param}, takes the rest of the path: one
+     * or more segments (the first not empty), each percent-decoded, joined
+     * with '/'. For names that hold slashes (object keys); the pattern stays
+     * what the API document says ("/v1/objects/{key}"). A route of the same
+     * pattern without the flag is more specific. */
+    HTTP_ROUTE_TAIL = 1u << 3,
 };
 
 /* One row of the route table. pattern: "/v1/orgs/{id}/members/{uid}":
@@ -88,7 +94,8 @@ enum {
  * http_param(req, "name"). When several patterns match a path the most
  * specific wins (a literal beats a parameter at the first segment where they
  * differ); then the method decides, 405 with Allow if none fits. HEAD is
- * served by the GET route when there is no HEAD route. */
+ * served by the GET route when there is no HEAD route. A path deeper than
+ * every pattern matches none (404), unless a HTTP_ROUTE_TAIL route takes it. */
 struct http_route {
     const char *method;      /* "GET", "POST", ...: case-sensitive */
     const char *pattern;     /* see above; copied by http_server_route */

@@ -189,6 +189,9 @@ req_state_t *http__state_new(h2o_req_t *req);
 
 /* The job's stream becomes req's response body; the headers are on req. */
 void http__stream_start(h2o_req_t *req, http_req_t *r);
+/* The job's file (http_respond_file) becomes req's response body, read a
+ * chunk at a time as h2o sends; the headers and Content-Length are on req. */
+void http__file_start(h2o_req_t *req, http_req_t *r);
 /* Ends every stream of the loop after what is queued; forget also detaches
  * them, so no producer can wake a loop that is gone. */
 void http__loop_end_streams(loop_t *loop, bool forget);

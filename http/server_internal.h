@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct st_h2o_conn_t; /* h2o_conn_t, without <h2o.h> here */
 
@@ -71,6 +72,10 @@ struct http_req {
     http__kv_t res_headers[HTTP_RES_HEADERS_MAX];
     size_t nres_headers;
     http_stream_t *stream; /* a streamed response: the handle's reference until the loop takes it */
+    bool has_file;         /* a body sent from file_fd (http_respond_file) */
+    int file_fd;           /* owned while has_file: the loop takes it, or the release closes it */
+    uint64_t file_off;     /* the body's first byte in the file */
+    uint64_t file_len;     /* the body's length: Content-Length */
 
     /* set by the loop when the client went away; a worker that sees it
      * before starting skips the handler (nothing will read the answer) */
@@ -118,9 +123,5 @@ http_stream_t *http__stream_ref(http_stream_t *s);
  * loop (client gone before the handler returned, or out of memory): closes
  * it, runs its on_close, unrefs. NULL-safe; NULLs *s_p. Loop thread. */
 void http__stream_drop(http_stream_t **s_p);
-
-/* The server's h2o host, for handlers that h2o must run itself (streaming
- * object downloads, http/objects_http.c); register paths before start. */
-struct st_h2o_hostconf_t *http__server_hostconf(http_server_t *s);
 
 #endif

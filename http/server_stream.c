@@ -1,5 +1,7 @@
-/* server_stream.c - streamed responses: http_stream_t, written by producers
- * on any thread, and its loop side that hands the bytes to h2o.
+/* server_stream.c - the bodies that are not in memory: streamed responses
+ * (http_stream_t, written by producers on any thread, and its loop side
+ * that hands the bytes to h2o) and file bodies (http_respond_file, read
+ * from the file a chunk at a time as h2o sends; at the end of the file).
  *
  * Streamed responses (http_respond_stream) outlive their job: producers on
  * any thread push bytes long after the handler returned, while h2o may free
@@ -29,10 +31,12 @@
 
 #include <h2o.h>
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct http_stream {
     pthread_mutex_t lock;          /* guards every field below but msg's link */
@@ -359,4 +363,89 @@ void http__loop_end_streams(loop_t *loop, bool forget)
         next = n->next;
         port_flush(H2O_STRUCT_FROM_MEMBER(port_t, link, n));
     }
+}
+
+/* ---- bodies read from a file (http_respond_file) ------------------------------------ */
+
+#define FILE_CHUNK 65536
+
+/* A file body being sent, on the h2o request's pool: its dispose closes the
+ * fd whenever h2o frees the request (finished, or the client went away). */
+typedef struct {
+    h2o_generator_t super; /* first: h2o hands it back to proceed/stop */
+    int fd;                /* the file, or -1 once closed */
+    off_t off;             /* the next byte to read */
+    uint64_t left;         /* bytes still to send */
+    char *buf;             /* FILE_CHUNK bytes on the pool, reused once h2o is through */
+} file_port_t;
+
+static void file_close(file_port_t *f)
+{
+    if (f->fd >= 0) {
+        close(f->fd);
+        f->fd = -1;
+    }
+}
+
+static void file_dispose(void *mem)
+{
+    file_close(mem);
+}
+
+/* h2o calls this when the last chunk is written to the socket: only then is
+ * buf free to take the next, which is what bounds a download to one chunk. */
+static void file_proceed(h2o_generator_t *gen, h2o_req_t *req)
+{
+    file_port_t *f = (file_port_t *)gen;
+    size_t want = f->left < FILE_CHUNK ? (size_t)f->left : FILE_CHUNK;
+    ssize_t n;
+    do
+        n = f->fd >= 0 ? pread(f->fd, f->buf, want, f->off) : -1;
+    while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+        /* a read error, or the file shrank (written in place, which the
+         * object store never does): the headers are gone, so all that is
+         * left is to cut the response short */
+        log_msg(LOG_ERROR, NULL, "http: cannot read a file body at %lld: %s", (long long)f->off,
+                n < 0 ? strerror(errno) : "unexpected end of file");
+        file_close(f);
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_ERROR);
+        return;
+    }
+    f->off += n;
+    f->left -= (uint64_t)n;
+    h2o_iovec_t v = h2o_iovec_init(f->buf, (size_t)n);
+    bool last = f->left == 0;
+    if (last)
+        file_close(f);
+    h2o_send(req, &v, 1, last ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+}
+
+static void file_stop(h2o_generator_t *gen, h2o_req_t *req)
+{
+    (void)req;
+    file_close((file_port_t *)gen);
+}
+
+void http__file_start(h2o_req_t *req, http_req_t *r)
+{
+    int fd = r->file_fd;
+    r->has_file = false; /* the fd is this function's now */
+    bool head = h2o_memis(req->input.method.base, req->input.method.len, H2O_STRLIT("HEAD"));
+    if (head || r->file_len == 0) {
+        static h2o_generator_t no_body = {NULL, NULL};
+        close(fd);
+        h2o_start_response(req, &no_body);
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+        return;
+    }
+    file_port_t *f = h2o_mem_alloc_shared(&req->pool, sizeof(*f), file_dispose);
+    f->super.proceed = file_proceed;
+    f->super.stop = file_stop;
+    f->fd = fd;
+    f->off = (off_t)r->file_off;
+    f->left = r->file_len;
+    f->buf = h2o_mem_alloc_pool(&req->pool, FILE_CHUNK);
+    h2o_start_response(req, &f->super);
+    file_proceed(&f->super, req);
 }

@@ -11,6 +11,7 @@
 #include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
+#include "runtime/strutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -431,35 +432,14 @@ const fenta_id_t *crashlog_boot(const crashlog_t *self)
     return &self->boot;
 }
 
-static int hexval(char c)
+/* Percent-decodes the field s (in place: it is the line's own copy) into out
+ * (cap bytes with the NUL); -1 if malformed, with a NUL, or too long. */
+static int pct_decode(char *s, char *out, size_t cap)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-/* Percent-decodes s into out (cap bytes with the NUL); -1 if malformed. */
-static int pct_decode(const char *s, char *out, size_t cap)
-{
-    size_t n = 0;
-    for (; *s; s++) {
-        int c = (unsigned char)*s;
-        if (c == '%') {
-            int hi = hexval(s[1]), lo = hi < 0 ? -1 : hexval(s[2]);
-            if (lo < 0)
-                return -1;
-            c = hi * 16 + lo;
-            s += 2;
-        }
-        if (c == 0 || n + 1 >= cap)
-            return -1;
-        out[n++] = (char)c;
-    }
-    out[n] = 0;
+    long n = strutil_pct_decode(s, strlen(s), s, 0);
+    if (n < 0 || (size_t)n >= cap)
+        return -1;
+    memcpy(out, s, (size_t)n + 1);
     return 0;
 }
 
@@ -477,7 +457,8 @@ static int parse_line(char *line, crashlog_entry_t *e)
         if (!eq)
             return -1;
         *eq = 0;
-        const char *k = tok, *v = eq + 1;
+        const char *k = tok;
+        char *v = eq + 1;
         if (strcmp(k, "boot") == 0) {
             if (id_from_str(v, &e->boot) != 0)
                 return -1;

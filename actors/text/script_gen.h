@@ -43,7 +43,11 @@
  * long even for the hook of a short video (a 30-word topic in 5 s) is cut to
  * its first words too. A cut never ends on a dangling "of", "the", ...
  *
- * Pure logic, no I/O, no third-party headers, thread-safe. */
+ * What it says is data: the templates, bridges, ordinals, spelt numbers and
+ * topic words are schemas/script_phrasing.json (checked against
+ * script_phrasing.schema.json), read once per process by script_gen_load or
+ * by the first script generated. Otherwise pure logic, no I/O, thread-safe.
+ * The transforms need no file. */
 #ifndef FENTA_SCRIPT_GEN_H
 #define FENTA_SCRIPT_GEN_H
 #include <stddef.h>
@@ -57,6 +61,15 @@
 #define SCRIPT_GEN_DEFAULT_MAX_WORDS 150 /* the schema's default for trim */
 #define SCRIPT_GEN_PUNCHY_WORDS 12       /* hook_first: a sentence this short can open */
 
+/* Loads the phrasing from schemas_dir (NULL: fsutil_schemas_dir's default)
+ * unless it is loaded already: the first successful load is the process's
+ * for good, and later calls return 0 at once whatever their folder. fenta
+ * serve calls it at start so a broken file stops the start, not the first
+ * script job. 0, or with errbuf (if errlen > 0) saying which file and why:
+ * FENTA_EIO (a file is missing or not JSON), FENTA_EINVAL (the phrasing
+ * breaks its schema, each problem with its path), FENTA_ENOMEM. */
+int script_gen_load(const char *schemas_dir, char *errbuf, size_t errlen);
+
 /* Writes a voice-over script about topic (UTF-8, NUL-terminated) into *out:
  * one line of sentences separated by single spaces. genre is "hook",
  * "facts", "story" or "listicle"; NULL means SCRIPT_GEN_DEFAULT_GENRE.
@@ -69,7 +82,8 @@
  *                empty" (nothing left once cleaned), "genre 'x' is not one of
  *                hook, facts, story, listicle", "duration_s must be between 5
  *                and 180 seconds, got X";
- *   FENTA_ENOMEM "out of memory". */
+ *   FENTA_ENOMEM "out of memory";
+ *   script_gen_load's errors when the phrasing was not loaded and cannot be. */
 int script_gen_generate(const char *topic, const char *genre, double duration_s, char **out,
                         char *errbuf, size_t errlen);
 

@@ -1,36 +1,28 @@
 /* test_objects_http.c - http/objects_http: presigned downloads over real
  * sockets with libcurl, HTTP/1.1 and HTTP/2 (h2c prior knowledge): whole
  * files and byte ranges of a 3 MB object, HEAD, 304, 416, signatures and
- * expiry (403 JSON), missing objects (404) and content types.
- *
- * The handler is mounted on a bare h2o loop run in a thread here
- * (objects_http_mount_host), because the Fenta server exposes its h2o host
- * to objects_http_mount only once server.c has http__server_hostconf; the
- * last test drives the real http_server_t when it does and is skipped
- * otherwise. Criterion runs each test in its own process, so each gets a
- * fresh store and server. */
+ * expiry (403 JSON), missing objects (404) and content types, served by the
+ * Fenta server (http_server_t) as one of its routes, logged by its access
+ * log and counted by its metrics. Criterion runs each test in its own
+ * process, so each gets a fresh store and server. */
 #include "http/objects_http.h"
 #include "http/request.h"
 #include "http/server.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
+#include "runtime/metrics.h"
 #include "storage/objects.h"
 #include "tests/support/fixtures.h"
-
-#include <h2o.h>
+#include "tests/support/log_capture.h"
 
 #include <criterion/criterion.h>
 #include <curl/curl.h>
 #include <jansson.h>
 #include <limits.h>
-#include <netinet/in.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,57 +42,25 @@ static objects_t *store;
 static unsigned char *big; /* the 3 MB object's content */
 static const uint8_t secret[] = "objects-http-test-secret-0123456789";
 
-/* ---- a bare h2o server running the handler ---------------------------------------- */
+/* ---- the server ------------------------------------------------------------------------ */
 
-static h2o_globalconf_t gconf;
-static h2o_context_t ctx;
-static h2o_accept_ctx_t actx;
-static h2o_evloop_t *evloop;
-static h2o_socket_t *listener;
-static pthread_t loop_thread;
-static atomic_bool loop_stop;
+static http_server_t *srv;
 static char base[64];
 
-static void on_accept(h2o_socket_t *l, const char *err)
+static void start_server(void)
 {
-    if (err)
-        return;
-    h2o_socket_t *sock;
-    while ((sock = h2o_evloop_socket_accept(l)))
-        h2o_accept(&actx, sock);
-}
-
-static void *loop_main(void *arg)
-{
-    (void)arg;
-    while (!atomic_load(&loop_stop))
-        h2o_evloop_run(evloop, 10);
-    return NULL;
-}
-
-static void start_h2o(void)
-{
-    h2o_config_init(&gconf);
-    h2o_hostconf_t *host =
-        h2o_config_register_host(&gconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
-    cr_assert_eq(objects_http_mount_host(host, store), 0);
-    cr_assert_eq(objects_http_mount_host(NULL, store), FENTA_EINVAL);
-    evloop = h2o_evloop_create();
-    h2o_context_init(&ctx, evloop, &gconf);
-    actx.ctx = &ctx;
-    actx.hosts = gconf.hosts;
-
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    cr_assert_eq(listen(fd, 128), 0);
-    socklen_t sl = sizeof(sa);
-    getsockname(fd, (struct sockaddr *)&sa, &sl);
-    snprintf(base, sizeof(base), "http://127.0.0.1:%d", ntohs(sa.sin_port));
-    listener = h2o_evloop_socket_create(evloop, fd, H2O_SOCKET_FLAG_DONT_READ);
-    h2o_socket_read_start(listener, on_accept);
-    atomic_store(&loop_stop, false);
-    cr_assert_eq(pthread_create(&loop_thread, NULL, loop_main, NULL), 0);
+    http_config_t cfg = {
+        .listen = "127.0.0.1:0", .loops = 2, .workers = 2, .stop_timeout_ms = 2000};
+    int err = 0;
+    srv = http_server_new(&cfg, &err);
+    cr_assert_not_null(srv, "%s", fenta_strerror(err));
+    cr_assert_eq(objects_http_mount(srv, store), 0);
+    cr_assert_eq(objects_http_mount(srv, store), FENTA_EEXIST, "one route per server");
+    cr_assert_eq(objects_http_mount(NULL, store), FENTA_EINVAL);
+    cr_assert_eq(objects_http_mount(srv, NULL), FENTA_EINVAL);
+    cr_assert_eq(http_server_route_builtins(srv), 0);
+    cr_assert_eq(http_server_start(srv), 0);
+    snprintf(base, sizeof(base), "http://127.0.0.1:%d", http_server_port(srv));
 }
 
 static void setup(void)
@@ -126,18 +86,12 @@ static void setup(void)
     fclose(f);
     char err[256] = "";
     cr_assert_eq(objects_put_file(store, BIG_KEY, src, err, sizeof(err)), 0, "%s", err);
-    start_h2o();
+    start_server();
 }
 
 static void teardown(void)
 {
-    /* the loop stops; h2o's context and config stay reachable from these
-     * statics until the test process exits */
-    atomic_store(&loop_stop, true);
-    pthread_join(loop_thread, NULL);
-    h2o_socket_read_stop(listener);
-    h2o_socket_close(listener); /* freed by the loop's next turn */
-    h2o_evloop_run(evloop, 0);
+    http_server_destroy(&srv);
     objects_close(&store);
     free(big);
     fx_rmdir(tmp);
@@ -699,4 +653,68 @@ Test(objects_http, mounts_on_the_fenta_server)
         free(body);
     }
     http_server_destroy(&s);
+}
+
+/* ---- one server: deep keys, its access log and its metrics ------------------------------- */
+
+Test(objects_http, keys_deeper_than_any_route_pattern)
+{
+    /* 40 segments: more than a route pattern may have (ROUTER_MAX_SEGS) */
+    char key[256] = "deep";
+    for (int i = 0; i < 39; i++)
+        strcat(key, "/d");
+    strcat(key, ".txt");
+    cr_assert_eq(objects_put(store, key, "deep", 4, NULL, 0), 0);
+    for (int h2 = 0; h2 < 2; h2++) {
+        resp_t r = fetch("GET", base, presign(key, 60), NULL, h2);
+        cr_assert_eq(r.status, 200, "%ld %s", r.status, r.body ? (char *)r.body : "");
+        cr_assert_eq(r.len, 4);
+        cr_assert_eq(memcmp(r.body, "deep", 4), 0);
+        resp_free(&r);
+    }
+    /* an empty segment inside a key is the key's problem, not a missing route */
+    resp_t r = fetch("GET", base, "/v1/objects/a//b?expires=1&sig=x", NULL, false);
+    assert_error(&r, 400, "invalid_key", "");
+    resp_free(&r);
+}
+
+Test(objects_http, logged_and_counted_like_every_request)
+{
+    fx_log_capture_start();
+    for (int h2 = 0; h2 < 2; h2++) {
+        char url[OBJECTS_URL_MAX + 64];
+        snprintf(url, sizeof(url), "%s", presign(BIG_KEY, 600));
+        resp_t r = fetch("GET", base, url,
+                         h2 ? "X-Request-Id: obj-trace-2" : "X-Request-Id: obj-trace-1", h2);
+        resp_free(&r);
+    }
+    resp_t m = fetch("GET", base, "/metrics", NULL, false);
+    cr_assert_eq(m.status, 200);
+    cr_assert_not_null(strstr((char *)m.body,
+                              "fenta_http_requests_total{route=\"/v1/objects/{key}\","
+                              "method=\"GET\",status=\"200\"} 2"),
+                       "%s", (char *)m.body);
+    cr_assert_not_null(
+        strstr((char *)m.body, "fenta_http_request_seconds_count{route=\"/v1/objects/{key}\"} 2"),
+        "latency is observed per route, objects too");
+    resp_free(&m);
+    http_server_destroy(&srv); /* every request is logged by the time it stops */
+    char *log = fx_log_capture_end();
+    cr_assert_null(strstr(log, "sig="), "the signed query stays out of the log");
+    for (int h2 = 0; h2 < 2; h2++) {
+        json_t *j = fx_log_line(log, h2 ? "\"request_id\":\"obj-trace-2\""
+                                        : "\"request_id\":\"obj-trace-1\"");
+        cr_assert_str_eq(json_string_value(json_object_get(j, "msg")), "request");
+        cr_assert_str_eq(json_string_value(json_object_get(j, "method")), "GET");
+        cr_assert_str_eq(json_string_value(json_object_get(j, "path")), "/v1/objects/" BIG_KEY);
+        cr_assert_str_eq(json_string_value(json_object_get(j, "route")), "/v1/objects/{key}");
+        cr_assert_str_eq(json_string_value(json_object_get(j, "status")), "200");
+        cr_assert_str_eq(json_string_value(json_object_get(j, "ip")), "127.0.0.1");
+        cr_assert_str_eq(json_string_value(json_object_get(j, "protocol")),
+                         h2 ? "HTTP/2" : "HTTP/1.1");
+        cr_assert_geq(atol(json_string_value(json_object_get(j, "bytes"))), BIG_SIZE);
+        cr_assert_not_null(json_object_get(j, "latency_ms"));
+        json_decref(j);
+    }
+    free(log);
 }

@@ -9,6 +9,7 @@
 #include "runtime/error.h"
 #include "runtime/log.h"
 #include "tests/support/fixtures.h"
+#include "tests/support/log_capture.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -144,6 +145,11 @@ static void h_hooked(http_req_t *r)
     http_respond_json(r, 200, json_pack("{s:s?}", "user", (const char *)http_data(r)));
 }
 
+static void h_path(http_req_t *r)
+{
+    http_respond_json(r, 200, json_pack("{s:s}", "path", http_param(r, "path")));
+}
+
 /* The integrator's hook: denies with 401 unless x-user is present. */
 static int before(http_req_t *r, const http_route_t *route)
 {
@@ -178,6 +184,8 @@ static const http_route_t routes[] = {
     {"GET", "/hookfail", h_hooked, 0, "hookfail", "fail", 0},
     {"POST", "/upload", h_size, 0, "upload", NULL, 3 * 1024 * 1024}, /* its own, larger limit */
     {"POST", "/small", h_size, 0, "small", NULL, 1024},              /* its own, smaller one */
+    {"GET", "/files/{path}", h_path, HTTP_ROUTE_TAIL, "files", NULL, 0},
+    {"GET", "/files/readme", h_me, 0, "readme", NULL, 0},
 };
 
 static http_server_t *start_server(const char *cert, const char *key, int *port)
@@ -513,6 +521,33 @@ Test(server, literal_segment_beats_parameter)
     resp_free(&r);
 }
 
+Test(server, tail_parameter_takes_the_rest_of_the_path)
+{
+    resp_t r = get("/files/a/b%2Fc/d.txt");
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(r.body, "{\"path\":\"a/b/c/d.txt\"}", "decoded, joined with /");
+    resp_free(&r);
+    r = get("/files/readme");
+    cr_assert_str_eq(r.body, "{\"me\":true}", "the literal route is more specific");
+    resp_free(&r);
+    r = get("/files/readme/notes");
+    cr_assert_str_eq(r.body, "{\"path\":\"readme/notes\"}");
+    resp_free(&r);
+    char deep[256] = "/files";
+    for (int i = 0; i < 40; i++) /* deeper than any pattern may be */
+        strcat(deep, "/x");
+    r = get(deep);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_not_null(strstr(r.body, "x/x/x"));
+    resp_free(&r);
+    r = get("/files/");
+    assert_error(&r, 404, "not_found");
+    resp_free(&r);
+    r = get("/files");
+    assert_error(&r, 404, "not_found");
+    resp_free(&r);
+}
+
 Test(server, unknown_path_is_404_json)
 {
     resp_t r = get("/nope/nothing");
@@ -534,6 +569,10 @@ Test(server, wrong_method_is_405_with_allow)
     char allow[128];
     cr_assert(header(&r, "allow", allow, sizeof(allow)));
     cr_assert_str_eq(allow, "GET, HEAD, PUT");
+    json_t *j = json_of(&r);
+    const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+    cr_assert(msg && strstr(msg, "GET, HEAD, PUT"), "the message names them too: %s", msg);
+    json_decref(j);
     resp_free(&r);
 }
 
@@ -563,11 +602,17 @@ Test(server, route_table_is_validated)
     http_server_t *s = http_server_new(&cfg, &err);
     cr_assert_not_null(s);
     const http_route_t bad[][1] = {
-        {{"get", "/x", h_me, 0, NULL, NULL, 0}},       {{"GET", "x", h_me, 0, NULL, NULL, 0}},
-        {{"GET", "/x//y", h_me, 0, NULL, NULL, 0}},    {{"GET", "/x/", h_me, 0, NULL, NULL, 0}},
-        {{"GET", "/{a}/{a}", h_me, 0, NULL, NULL, 0}}, {{"GET", "/{}", h_me, 0, NULL, NULL, 0}},
-        {{"GET", "/a%20b", h_me, 0, NULL, NULL, 0}},   {{"GET", "/x", NULL, 0, NULL, NULL, 0}},
+        {{"get", "/x", h_me, 0, NULL, NULL, 0}},
+        {{"GET", "x", h_me, 0, NULL, NULL, 0}},
+        {{"GET", "/x//y", h_me, 0, NULL, NULL, 0}},
+        {{"GET", "/x/", h_me, 0, NULL, NULL, 0}},
+        {{"GET", "/{a}/{a}", h_me, 0, NULL, NULL, 0}},
+        {{"GET", "/{}", h_me, 0, NULL, NULL, 0}},
+        {{"GET", "/a%20b", h_me, 0, NULL, NULL, 0}},
+        {{"GET", "/x", NULL, 0, NULL, NULL, 0}},
         {{"GET", "/\"", h_me, 0, NULL, NULL, 0}},
+        {{"GET", "/x", h_me, HTTP_ROUTE_TAIL, NULL, NULL, 0}}, /* only a {param} takes the rest */
+        {{"GET", "/", h_me, HTTP_ROUTE_TAIL, NULL, NULL, 0}},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         cr_assert_eq(http_server_route(s, bad[i], 1), FENTA_EINVAL, "route %zu", i);
@@ -1506,33 +1551,14 @@ Test(server, huge_header_is_rejected)
 
 Test(server, one_access_log_line_per_request)
 {
-    int fd_log[2];
-    cr_assert_eq(pipe(fd_log), 0);
-    log_set_level(LOG_INFO);
-    log_set_fd(fd_log[1]);
+    fx_log_capture_start();
     const char *h[] = {"X-Request-Id: trace-me-1", NULL};
     resp_t r = call((call_t){.url = "/v1/orgs/acme/members/7?secret=s3cr3t", .headers = h});
     cr_assert_eq(r.status, 200);
     resp_free(&r);
     http_server_destroy(&srv); /* every request is logged by the time it stops */
-    log_set_fd(2);
-    close(fd_log[1]);
-    char buf[16384];
-    size_t len = 0;
-    ssize_t got;
-    while ((got = read(fd_log[0], buf + len, sizeof(buf) - 1 - len)) > 0)
-        len += (size_t)got;
-    buf[len] = '\0';
-    close(fd_log[0]);
-    char *line = strstr(buf, "\"request_id\":\"trace-me-1\"");
-    cr_assert_not_null(line, "%s", buf);
-    while (line > buf && line[-1] != '\n')
-        line--;
-    char *end = strchr(line, '\n');
-    cr_assert_not_null(end);
-    *end = '\0';
-    json_t *j = json_loads(line, 0, NULL);
-    cr_assert_not_null(j, "one JSON object per line: %s", line);
+    char *log = fx_log_capture_end();
+    json_t *j = fx_log_line(log, "\"request_id\":\"trace-me-1\"");
     cr_assert_str_eq(json_string_value(json_object_get(j, "msg")), "request");
     cr_assert_str_eq(json_string_value(json_object_get(j, "method")), "GET");
     cr_assert_str_eq(json_string_value(json_object_get(j, "path")), "/v1/orgs/acme/members/7");
@@ -1543,8 +1569,9 @@ Test(server, one_access_log_line_per_request)
     cr_assert_str_eq(json_string_value(json_object_get(j, "org_id")), "acme");
     cr_assert_gt(atoi(json_string_value(json_object_get(j, "bytes"))), 0);
     cr_assert_not_null(json_object_get(j, "latency_ms"));
-    cr_assert_null(strstr(line, "s3cr3t"), "query strings stay out of logs");
+    cr_assert_null(strstr(log, "s3cr3t"), "query strings stay out of logs");
     json_decref(j);
+    free(log);
 }
 
 typedef struct {

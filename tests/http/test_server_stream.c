@@ -7,7 +7,8 @@
  * and returns, as an SSE endpoint hands its stream to a publisher. The test
  * decides when each event is written, so it can check that a client sees
  * event 1 before event 2 exists. Criterion runs each test in its own
- * process: every test gets a fresh server (2 loops, 4 workers). */
+ * process: every test gets a fresh server (2 loops, 4 workers). Bodies read
+ * from a file (http_respond_file) are the other kind not held in memory. */
 #include "http/request.h"
 #include "http/server.h"
 #include "runtime/error.h"
@@ -130,7 +131,31 @@ static void h_bad_status(http_req_t *r)
     http_add_header(r, "x-got", s ? "stream" : "null");
 }
 
+/* A body from a file (http_respond_file): bytes 3..12 of a file of 26
+ * letters, from an fd the handler opens and hands over. */
+static void h_file(http_req_t *r)
+{
+    char path[] = "/tmp/fenta-file-body-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    unlink(path); /* the open fd is all the server needs */
+    cr_assert_eq(write(fd, "abcdefghijklmnopqrstuvwxyz", 26), 26);
+    http_add_header(r, "etag", "\"v1\"");
+    cr_assert_eq(http_respond_file(r, 206, "text/plain", fd, 3, 10), 0);
+}
+
+/* A refused file response closes the fd it was given, at once. */
+static void h_file_refused(http_req_t *r)
+{
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int rc = http_respond_file(r, 304, "text/plain", fd, 0, 0);
+    bool closed = fcntl(fd, F_GETFD) == -1;
+    http_add_header(r, "x-refused", rc == FENTA_EINVAL && closed ? "closed" : "leaked");
+}
+
 static const http_route_t routes[] = {
+    {"GET", "/file", h_file, 0, "file", NULL, 0},
+    {"GET", "/file-refused", h_file_refused, 0, "file_refused", NULL, 0},
     {"GET", "/events", h_events, 0, "events", NULL, 0},
     {"GET", "/prewritten", h_prewritten, 0, "prewritten", NULL, 0},
     {"GET", "/custom", h_custom_cache, 0, "custom", NULL, 0},
@@ -486,6 +511,35 @@ Test(stream, handler_cache_control_wins_and_bad_status_is_refused)
     cr_assert_eq(c->status, 500);
     cr_assert_str_eq(client_header_value(c, "x-got"), "null");
     cr_assert_not_null(strstr(c->body, "\"code\":\"internal\""), "%s", c->body);
+    client_free(c);
+}
+
+Test(stream, file_bodies_are_a_slice_of_the_file)
+{
+    static const long versions[] = {CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE};
+    for (size_t v = 0; v < 2; v++) {
+        client_t *c = client_start("/file", versions[v]);
+        client_join(c);
+        cr_assert_eq(c->rc, CURLE_OK);
+        cr_assert_eq(c->status, 206);
+        cr_assert_str_eq(c->body, "defghijklm");
+        cr_assert_str_eq(client_header_value(c, "content-length"), "10", "%s", c->headers);
+        cr_assert_str_eq(client_header_value(c, "content-type"), "text/plain");
+        cr_assert_str_eq(client_header_value(c, "etag"), "\"v1\"");
+        cr_assert_null(client_header_value(c, "x-accel-buffering"), "a file is no live stream");
+        client_free(c);
+
+        c = client_start("HEAD /file", versions[v]);
+        client_join(c);
+        cr_assert_eq(c->status, 206);
+        cr_assert_eq(c->len, 0, "HEAD has no body: %s", c->body);
+        cr_assert_str_eq(client_header_value(c, "content-length"), "10", "%s", c->headers);
+        client_free(c);
+    }
+    client_t *c = client_start("/file-refused", CURL_HTTP_VERSION_1_1);
+    client_join(c);
+    cr_assert_eq(c->status, 500);
+    cr_assert_str_eq(client_header_value(c, "x-refused"), "closed");
     client_free(c);
 }
 

@@ -4,9 +4,13 @@
  * plain sentences; and the transforms trim, upper-case and reorder scripts
  * as the script.transform node promises. Bad input is refused with a reason. */
 #include "actors/text/script_gen.h"
+#include "runtime/crypto.h"
 #include "runtime/error.h"
+#include "runtime/fsutil.h"
+#include "tests/support/fixtures.h"
 #include <criterion/criterion.h>
 #include <ctype.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -15,6 +19,29 @@
 
 static const char *const genres[] = {"hook", "facts", "story", "listicle"};
 #define NGENRES (sizeof genres / sizeof *genres)
+
+/* What the generator wrote before its tables moved to schemas/ (output_is_pinned). */
+#define PIN_HOOK                                                                                   \
+    "This one idea about black holes changes everything. At first glance, nothing "                \
+    "about black holes seems complicated, and that is exactly the trap. Attention "                \
+    "beats intensity, every single time. Once you see black holes this way, there "                \
+    "is no going back. Share this with a friend who loves black holes."
+#define PIN_FACTS                                                                                  \
+    "Here are some facts about black holes that most people never learn. First, "                  \
+    "experts still debate parts of black holes, which shows how deep the subject "                 \
+    "goes. Here is where it gets interesting. Second, there is usually a simple "                  \
+    "reason behind the strangest parts of black holes. Follow for more."
+#define PIN_STORY                                                                                  \
+    "Nobody expected black holes to matter that much, until it did. Picture a "                    \
+    "student, a quiet evening and a to-do list that would not end. Then came the "                 \
+    "moment nobody was ready for. Then it clicked. Save this story for the next "                  \
+    "time you deal with black holes."
+#define PIN_LISTICLE                                                                               \
+    "This is the only list about black holes you need today. Here are two things "                 \
+    "about black holes worth knowing. Number one: Take breaks, because fresh eyes "                \
+    "catch what tired ones miss. Number two: Start with the basics of black holes "                \
+    "before anything fancy. Follow for more lists like this."
+#define PIN_SWEEP "fbd14f6fa2fcb559459003b6518eb8f142d55cb0cf2db1409db127949c479c9e"
 
 /* What a viewer hears as a call to action; no body sentence may say these. */
 static const char *const cta_words[] = {"follow", "subscribe", "save", "share", "comment"};
@@ -105,6 +132,45 @@ Test(script_gen, same_inputs_give_the_same_text)
     cr_expect_str_eq(a, b);
     free(a);
     free(b);
+}
+
+/* The phrasing lives in schemas/script_phrasing.json: reading it from there
+ * must say exactly what the tables compiled into the code said. Four scripts
+ * are pinned word for word, and a digest covers a sweep of topics, genres and
+ * durations (every pool, the bridges and the shortened topics), both taken
+ * from the generator before its tables moved. */
+Test(script_gen, output_is_pinned)
+{
+    static const struct {
+        const char *genre, *want;
+    } pinned[] = {
+        {"hook", PIN_HOOK},
+        {"facts", PIN_FACTS},
+        {"story", PIN_STORY},
+        {"listicle", PIN_LISTICLE},
+    };
+    for (size_t i = 0; i < sizeof pinned / sizeof *pinned; i++) {
+        char *s = gen("black holes", pinned[i].genre, 20);
+        cr_expect_str_eq(s, pinned[i].want, "%s", pinned[i].genre);
+        free(s);
+    }
+    static const char *const topics[] = {"black holes", "Why cats purr?",
+                                         "the long and winding history of the humble paperclip in "
+                                         "offices around the world and what it tells us"};
+    static const double durations[] = {5, 7.5, 13, 30, 61, 120, 180};
+    uint8_t digest[CRYPTO_SHA256_LEN] = {0};
+    for (size_t t = 0; t < sizeof topics / sizeof *topics; t++)
+        for (size_t g = 0; g < NGENRES; g++)
+            for (size_t d = 0; d < sizeof durations / sizeof *durations; d++) {
+                char *s = gen(topics[t], genres[g], durations[d]);
+                uint8_t next[CRYPTO_SHA256_LEN];
+                cr_assert_eq(crypto_sha256_2(digest, sizeof digest, s, strlen(s), next), 0);
+                memcpy(digest, next, sizeof digest);
+                free(s);
+            }
+    char hex[2 * CRYPTO_SHA256_LEN + 1];
+    crypto_hex(digest, sizeof digest, hex);
+    cr_expect_str_eq(hex, PIN_SWEEP);
 }
 
 Test(script_gen, word_count_is_within_budget)
@@ -551,4 +617,77 @@ Test(script_gen, bad_transform_input_is_refused)
     /* max_words is read by trim only. */
     free(xform("Hello.", "uppercase", 0));
     free(xform("Hello.", "hook_first", -1));
+}
+
+/* ---- the phrasing file ------------------------------------------------------------ */
+
+/* Writes the shipped phrasing, changed by edit, and its schema into dir. */
+static void write_phrasing(const char *dir, void (*edit)(json_t *doc))
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/script_phrasing.json", fsutil_schemas_dir(NULL));
+    json_t *doc = json_load_file(path, 0, NULL);
+    cr_assert_not_null(doc, "%s", path);
+    edit(doc);
+    snprintf(path, sizeof path, "%s/script_phrasing.json", dir);
+    cr_assert_eq(json_dump_file(doc, path, JSON_INDENT(1)), 0);
+    json_decref(doc);
+    snprintf(path, sizeof path, "%s/script_phrasing.schema.json", fsutil_schemas_dir(NULL));
+    json_t *schema = json_load_file(path, 0, NULL);
+    snprintf(path, sizeof path, "%s/script_phrasing.schema.json", dir);
+    cr_assert_eq(json_dump_file(schema, path, 0), 0);
+    json_decref(schema);
+}
+
+static json_t *at(json_t *doc, const char *genre, const char *pool)
+{
+    return json_object_get(json_object_get(json_object_get(doc, "genres"), genre), pool);
+}
+
+static void break_rules(json_t *doc)
+{
+    json_array_set_new(json_object_get(doc, "fillers"), 0, json_string("Far too many words here."));
+    json_array_set_new(at(doc, "facts", "claims"), 0, json_string("No ordinal about {T}."));
+    json_array_set_new(at(doc, "hook", "hooks"), 0, json_string("{T} starts this one."));
+}
+
+static void too_few_numbers(json_t *doc)
+{
+    json_t *spelt = json_object_get(json_object_get(doc, "numbers"), "spelt");
+    while (json_array_size(spelt) > 5)
+        json_array_remove(spelt, json_array_size(spelt) - 1);
+}
+
+static void new_hook(json_t *doc)
+{
+    json_t *hooks = at(doc, "facts", "hooks");
+    json_array_clear(hooks);
+    json_array_append_new(hooks, json_string("Zany opener about {T}."));
+}
+
+Test(script_gen, phrasing_is_data_read_once_and_checked)
+{
+    char err[1024] = "";
+    char *dir = fx_tmpdir("phrasing");
+    cr_assert_eq(script_gen_load("/nonexistent", err, sizeof err), FENTA_EIO);
+    cr_assert(strstr(err, "script_phrasing.schema.json"), "%s", err);
+
+    write_phrasing(dir, break_rules);
+    cr_assert_eq(script_gen_load(dir, err, sizeof err), FENTA_EINVAL);
+    cr_assert(strstr(err, "$.fillers[0]"), "a bridge is two or three words: %s", err);
+    cr_assert(strstr(err, "$.genres.facts.claims[0]"), "a claim takes its ordinal: %s", err);
+    cr_assert(strstr(err, "$.genres.hook.hooks[0]"), "no template starts with the topic: %s", err);
+
+    write_phrasing(dir, too_few_numbers);
+    cr_assert_eq(script_gen_load(dir, err, sizeof err), FENTA_EINVAL);
+    cr_assert(strstr(err, "listicle items"), "%s", err);
+
+    /* what the file says is what the scripts say; the first load stays */
+    write_phrasing(dir, new_hook);
+    cr_assert_eq(script_gen_load(dir, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(script_gen_load(NULL, err, sizeof err), 0);
+    char *s = gen("black holes", "facts", 20);
+    cr_assert(strncmp(s, "Zany opener about black holes. ", 31) == 0, "%s", s);
+    free(s);
+    fx_rmdir(dir);
 }
