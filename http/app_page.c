@@ -1,6 +1,7 @@
 /* app_page.c - cursor pagination of list routes: the limit, sort and cursor
- * query parameters, the next cursor, and the keyset query that reads one
- * page (under a parent row when the list belongs to one). */
+ * query parameters, the next cursor, the keyset query that reads one page
+ * (under a parent row when the list belongs to one), and the answer for a
+ * page a storage owner read. */
 #include "http/app_internal.h"
 #include "runtime/error.h"
 
@@ -164,4 +165,28 @@ void app__list_page_under(http_req_t *req, const char *parent_table, const char 
         return; /* answered: 404 or the database's error */
     pg_result_free(&parent);
     app__list_page(req, sql, params, nparams, row_json, idcol);
+}
+
+int app__page_args(http_req_t *req, db_page_t *page, json_t **keep)
+{
+    *page = (db_page_t){0};
+    if (app__page(req, &page->limit, keep))
+        return FENTA_EINVAL;
+    const char *sort = http_query(req, "sort");
+    page->desc = sort && strcmp(sort, "-created_at") == 0;
+    page->after_at = *keep ? json_string_value(json_array_get(*keep, 0)) : NULL;
+    page->after_id = *keep ? json_string_value(json_array_get(*keep, 1)) : NULL;
+    return 0;
+}
+
+void app__reply_list(http_req_t *req, pg_conn_t *c, int rc, db_list_t *list)
+{
+    if (rc) {
+        app__db_error(req, rc, c);
+    } else {
+        json_t *next =
+            list->next_at ? app__next_cursor(req, list->next_at, list->next_id) : json_null();
+        app__reply(req, 200, json_pack("{s:O, s:o}", "data", list->rows, "next_cursor", next));
+    }
+    db_list_clear(list);
 }
