@@ -147,6 +147,12 @@ void app__list_page_under(http_req_t *req, const char *parent_table, const char 
  * its key is borrowed from *keep, which the caller json_decref's after the
  * read. 0, or the request was answered 400. */
 int app__page_args(http_req_t *req, db_page_t *page, json_t **keep);
+/* A storage owner's list of an organisation's rows (schedules_db_list...). */
+typedef int (*app_org_list_fn)(pg_conn_t *c, const char *org_id, const db_page_t *page,
+                               db_list_t *out);
+/* Answers one page of the caller's organisation's rows read by list_fn, in
+ * the order ?sort asks (app__page_args, then app__reply_list). */
+void app__list_org(http_req_t *req, app_org_list_fn list_fn);
 /* Answers a page a storage owner read (rc its result, c the connection it
  * used): the database error, or 200 {"data", "next_cursor"}. Clears *list. */
 void app__reply_list(http_req_t *req, pg_conn_t *c, int rc, db_list_t *list);

@@ -14,20 +14,25 @@
 #include <string.h>
 #include <time.h>
 
-/* The workflow version a schedule object names: the decimal in buf, or
- * NULL for "latest". */
-static const char *obj_version(const json_t *o, char *buf, size_t cap)
-{
-    const json_t *v = json_object_get(o, "version");
-    if (!json_is_integer(v))
-        return NULL;
-    snprintf(buf, cap, "%lld", (long long)json_integer_value(v));
-    return buf;
-}
-
 static const char *str(const json_t *o, const char *key)
 {
     return json_string_value(json_object_get(o, key));
+}
+
+/* The fields of d a body writes as they are (the caller works out the
+ * version, inputs, cron, zone, paused and next firing); mcb holds the
+ * max_credits text d points to. A field the body lacks is kept on update
+ * (and defaulted on create). */
+static void body_fields(const json_t *b, schedules_db_def_t *d, char mcb[32])
+{
+    const json_t *mc = json_object_get(b, "max_credits");
+    snprintf(mcb, 32, "%.2f", json_number_value(mc));
+    d->name = str(b, "name");
+    d->misfire = str(b, "misfire");
+    d->priority = str(b, "priority");
+    d->set_version = json_object_get(b, "version") != NULL;
+    d->set_max_credits = mc != NULL;
+    d->max_credits = json_is_number(mc) ? mcb : NULL;
 }
 
 /* Checks cron and zone; 0, or answered 400 naming the field. */
@@ -43,8 +48,9 @@ static int check_def(http_req_t *req, const char *cron, const char *zone)
     return FENTA_EINVAL;
 }
 
-/* "version": an integer, "latest" or absent; NULL for the latest, else
- * the decimal in buf (the schema refuses anything else). */
+/* "version" of a body or a schedule: an integer, "latest" or absent; NULL
+ * for the latest, else the decimal in buf (the schema refuses anything
+ * else). */
 static const char *version_of(const json_t *b, char *buf, size_t cap)
 {
     const json_t *v = json_object_get(b, "version");
@@ -150,25 +156,18 @@ void h_schedules_create(http_req_t *req)
     const json_t *inputs = json_object_get(b, "inputs");
     if (check_workflow(req, c, wid, version, inputs) == 0) {
         bool paused = json_is_true(json_object_get(b, "paused"));
-        char *in = json_dumps(inputs ? inputs : json_object(), JSON_COMPACT);
-        const json_t *mc = json_object_get(b, "max_credits");
-        char mcb[32];
-        snprintf(mcb, sizeof mcb, "%.2f", json_number_value(mc));
+        char *in = inputs ? json_dumps(inputs, JSON_COMPACT) : strdup("{}");
         schedules_db_def_t d = {.org_id = cl->org_id,
                                 .workflow_id = wid,
                                 .created_by = cl->user_id,
-                                .name = str(b, "name"),
-                                .set_version = true,
                                 .version = version,
                                 .inputs = in,
                                 .cron = cron,
                                 .timezone = zone,
-                                .misfire = str(b, "misfire"),
                                 .paused = paused,
-                                .priority = str(b, "priority"),
-                                .set_max_credits = true,
-                                .max_credits = json_is_number(mc) ? mcb : NULL,
                                 .next_fire = paused ? 0 : next_fire(cron, zone)};
+        char mcb[32];
+        body_fields(b, &d, mcb);
         json_t *o = NULL;
         int rc = in ? schedules_db_create(c, &d, &o) : FENTA_ENOMEM;
         free(in);
@@ -179,18 +178,7 @@ void h_schedules_create(http_req_t *req)
 
 void h_schedules_list(http_req_t *req)
 {
-    db_page_t page;
-    json_t *keep = NULL;
-    if (app__page_args(req, &page, &keep))
-        return;
-    pg_conn_t *c = app__db(req);
-    if (c) {
-        db_list_t list;
-        int rc = schedules_db_list(c, app__caller(req)->org_id, &page, &list);
-        app__reply_list(req, c, rc, &list);
-    }
-    json_decref(keep);
-    app__db_done(req, &c);
+    app__list_org(req, schedules_db_list);
 }
 
 /* The caller's live schedule {id}, or NULL after answering. */
@@ -234,7 +222,7 @@ void h_schedules_update(http_req_t *req)
     zone = zone ? zone : str(cur, "timezone");
     char vb[24];
     const json_t *jv = json_object_get(b, "version");
-    const char *version = jv ? version_of(b, vb, sizeof vb) : obj_version(cur, vb, sizeof vb);
+    const char *version = jv ? version_of(b, vb, sizeof vb) : version_of(cur, vb, sizeof vb);
     const json_t *inputs = json_object_get(b, "inputs");
     bool paused = json_object_get(b, "paused") ? json_is_true(json_object_get(b, "paused"))
                                                : json_is_true(json_object_get(cur, "paused"));
@@ -242,21 +230,14 @@ void h_schedules_update(http_req_t *req)
         check_workflow(req, c, str(cur, "workflow_id"), version,
                        inputs ? inputs : json_object_get(cur, "inputs")) == 0) {
         char *in = inputs ? json_dumps(inputs, JSON_COMPACT) : NULL;
-        const json_t *mc = json_object_get(b, "max_credits");
-        char mcb[32];
-        snprintf(mcb, sizeof mcb, "%.2f", json_number_value(mc));
-        schedules_db_def_t d = {.name = str(b, "name"),
-                                .set_version = jv != NULL,
-                                .version = version,
+        schedules_db_def_t d = {.version = version,
                                 .inputs = in,
                                 .cron = cron,
                                 .timezone = zone,
-                                .misfire = str(b, "misfire"),
                                 .paused = paused,
-                                .priority = str(b, "priority"),
-                                .set_max_credits = mc != NULL,
-                                .max_credits = json_is_number(mc) ? mcb : NULL,
                                 .next_fire = paused ? 0 : next_fire(cron, zone)};
+        char mcb[32];
+        body_fields(b, &d, mcb);
         json_t *o = NULL;
         int rc = schedules_db_update(c, str(cur, "id"), app__caller(req)->org_id, &d, &o);
         free(in);

@@ -121,18 +121,7 @@ void h_webhooks_create(http_req_t *req)
 
 void h_webhooks_list(http_req_t *req)
 {
-    db_page_t page;
-    json_t *keep = NULL;
-    if (app__page_args(req, &page, &keep))
-        return;
-    pg_conn_t *c = app__db(req);
-    if (c) {
-        db_list_t list;
-        int rc = webhooks_db_list(c, app__caller(req)->org_id, &page, &list);
-        app__reply_list(req, c, rc, &list);
-    }
-    json_decref(keep);
-    app__db_done(req, &c);
+    app__list_org(req, webhooks_db_list);
 }
 
 void h_webhooks_get(http_req_t *req)

@@ -8,9 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Expands a list query template: {cmp} is the keyset comparison and {dir}
- * the order for the chosen sort. The templates are our own constants. */
-static char *expand(const char *tmpl, bool desc)
+/* The templates are our own constants. */
+char *db_page_sql(const char *tmpl, bool desc)
 {
     size_t cap = strlen(tmpl) + 64;
     char *out = malloc(cap);
@@ -59,7 +58,7 @@ int db_list_page(pg_conn_t *c, const char *tmpl, const char *const *params, int 
     p[nparams + 1] = page->after_at;
     p[nparams + 2] = page->after_id;
     int err = 0;
-    char *q = expand(tmpl, page->desc);
+    char *q = db_page_sql(tmpl, page->desc);
     pg_result_t *r = q ? pg_query(c, q, nparams + 3, p, &err) : NULL;
     free(q);
     if (!r)
@@ -105,6 +104,28 @@ int db_one_row(pg_conn_t *c, const char *sql, int nparams, const char *const *pa
         rc = FENTA_ENOMEM;
     pg_result_free(&r);
     return rc;
+}
+
+int db_exec_one(pg_conn_t *c, const char *sql, int nparams, const char *const *params)
+{
+    int n = pg_exec(c, sql, nparams, params);
+    return n < 0 ? n : n == 0 ? FENTA_ENOTFOUND : 0;
+}
+
+int db_column(pg_conn_t *c, const char *sql, json_t **out)
+{
+    *out = NULL;
+    int err = 0;
+    pg_result_t *r = pg_query(c, sql, 0, NULL, &err);
+    if (!r)
+        return err ? err : FENTA_ENOMEM;
+    json_t *a = json_array();
+    for (int i = 0; a && i < pg_nrows(r); i++)
+        if (json_array_append_new(a, json_string(pg_get(r, i, 0))) != 0)
+            json_decref(a), a = NULL;
+    pg_result_free(&r);
+    *out = a;
+    return a ? 0 : FENTA_ENOMEM;
 }
 
 bool db_is_uuid(const char *s)

@@ -32,6 +32,9 @@ typedef struct {
 /* A row of a result as an object (a new reference). */
 typedef json_t *(*db_row_fn)(const pg_result_t *r, int row);
 
+/* The list query of tmpl for one order: {cmp} becomes the keyset comparison
+ * and {dir} the order (the caller frees it; NULL when out of memory). */
+char *db_page_sql(const char *tmpl, bool desc);
 /* Reads one page into *out. tmpl is a constant query that writes {cmp} for
  * the keyset comparison and {dir} for the order; it takes the nparams
  * (<= 5) params, then $n+1 the page size plus one, $n+2 and $n+3 the key the
@@ -47,6 +50,14 @@ void db_list_clear(db_list_t *list);
  * row, or a pg.h code. */
 int db_one_row(pg_conn_t *c, const char *sql, int nparams, const char *const *params,
                db_row_fn row_json, json_t **out);
+
+/* Runs a statement that changes one row (an UPDATE of a live row of an
+ * organisation): 0, FENTA_ENOTFOUND when it changed none, or a pg.h code. */
+int db_exec_one(pg_conn_t *c, const char *sql, int nparams, const char *const *params);
+
+/* *out: an array of the first column of every row of sql (no parameters),
+ * as strings. 0 or a pg.h code. */
+int db_column(pg_conn_t *c, const char *sql, json_t **out);
 
 /* Whether s is a uuid in its text form: an id that is not one names no row,
  * and is answered FENTA_ENOTFOUND before PostgreSQL refuses the cast. */

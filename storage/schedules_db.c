@@ -169,11 +169,10 @@ int schedules_db_delete(pg_conn_t *c, const char *id, const char *org_id)
     if (!db_is_uuid(id) || !db_is_uuid(org_id))
         return FENTA_ENOTFOUND;
     const char *p[] = {id, org_id};
-    int n = pg_exec(c,
-                    "UPDATE schedules SET deleted_at = now(), next_fire_at = NULL, generation = "
-                    "generation + 1 WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL",
-                    2, p);
-    return n < 0 ? n : n == 0 ? FENTA_ENOTFOUND : 0;
+    return db_exec_one(c,
+                       "UPDATE schedules SET deleted_at = now(), next_fire_at = NULL, generation = "
+                       "generation + 1 WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL",
+                       2, p);
 }
 
 int schedules_db_runs_list(pg_conn_t *c, const char *id, const char *org_id, const db_page_t *page,
@@ -310,17 +309,5 @@ int schedules_db_record_run(pg_conn_t *c, const char *id, int64_t due, const cha
 
 int schedules_db_live_ids(pg_conn_t *c, json_t **ids)
 {
-    *ids = NULL;
-    int err = 0;
-    pg_result_t *r = pg_query(c, "SELECT id FROM schedules WHERE deleted_at IS NULL AND NOT paused",
-                              0, NULL, &err);
-    if (!r)
-        return err ? err : FENTA_ENOMEM;
-    json_t *a = json_array();
-    for (int i = 0; a && i < pg_nrows(r); i++)
-        if (json_array_append_new(a, json_string(pg_get(r, i, 0))) != 0)
-            json_decref(a), a = NULL;
-    pg_result_free(&r);
-    *ids = a;
-    return a ? 0 : FENTA_ENOMEM;
+    return db_column(c, "SELECT id FROM schedules WHERE deleted_at IS NULL AND NOT paused", ids);
 }

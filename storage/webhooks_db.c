@@ -134,11 +134,10 @@ int webhooks_db_delete(pg_conn_t *c, const char *id, const char *org_id)
     if (!db_is_uuid(id) || !db_is_uuid(org_id))
         return FENTA_ENOTFOUND;
     const char *p[] = {id, org_id};
-    int n = pg_exec(c,
-                    "UPDATE webhooks SET deleted_at = now() WHERE id = $1 AND org_id = $2 AND "
-                    "deleted_at IS NULL",
-                    2, p);
-    return n < 0 ? n : n == 0 ? FENTA_ENOTFOUND : 0;
+    return db_exec_one(c,
+                       "UPDATE webhooks SET deleted_at = now() WHERE id = $1 AND org_id = $2 AND "
+                       "deleted_at IS NULL",
+                       2, p);
 }
 
 int webhooks_db_rotate(pg_conn_t *c, const char *id, const char *org_id, const char *secret,
@@ -258,19 +257,7 @@ int webhooks_db_settle(pg_conn_t *c, const char *id, const char *status, const c
 
 int webhooks_db_pending_ids(pg_conn_t *c, json_t **ids)
 {
-    *ids = NULL;
-    int err = 0;
-    pg_result_t *r =
-        pg_query(c, "SELECT id FROM webhook_deliveries WHERE status = 'pending'", 0, NULL, &err);
-    if (!r)
-        return err ? err : FENTA_ENOMEM;
-    json_t *a = json_array();
-    for (int i = 0; a && i < pg_nrows(r); i++)
-        if (json_array_append_new(a, json_string(pg_get(r, i, 0))) != 0)
-            json_decref(a), a = NULL;
-    pg_result_free(&r);
-    *ids = a;
-    return a ? 0 : FENTA_ENOMEM;
+    return db_column(c, "SELECT id FROM webhook_deliveries WHERE status = 'pending'", ids);
 }
 
 int webhooks_db_record_results(pg_conn_t *c, const char *rows_json, const char *failed_json,

@@ -9,8 +9,8 @@
 #include "runtime/dlq.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
-#include "storage/webhooks_db.h"
 #include "runtime/metrics.h"
+#include "storage/webhooks_db.h"
 
 #include <arpa/inet.h>
 #include <pthread.h>
