@@ -19,11 +19,20 @@ static const char *str(const json_t *o, const char *key)
     return json_string_value(json_object_get(o, key));
 }
 
-/* The fields of d a body writes as they are (the caller works out the
- * version, inputs, cron, zone, paused and next firing); mcb holds the
- * max_credits text d points to. A field the body lacks is kept on update
- * (and defaulted on create). */
-static void body_fields(const json_t *b, schedules_db_def_t *d, char mcb[32])
+/* The next fire time after now (Unix seconds), 0 when it never fires again. */
+static int64_t next_fire(const char *cron, const char *zone)
+{
+    int64_t t;
+    int n = 0;
+    return schedule_preview(cron, zone, clock_now_ms() / 1000, 1, &t, &n) == 0 && n == 1 ? t : 0;
+}
+
+/* The definition a create or update writes into d: the body's fields as
+ * they are, and the version, inputs (JSON text), cron, zone and pause the
+ * caller worked out (a field the body lacks is kept on update, defaulted on
+ * create). mcb holds the max_credits text d points to. */
+static void def_of(const json_t *b, const char *version, const char *inputs, const char *cron,
+                   const char *zone, bool paused, schedules_db_def_t *d, char mcb[32])
 {
     const json_t *mc = json_object_get(b, "max_credits");
     snprintf(mcb, 32, "%.2f", json_number_value(mc));
@@ -31,8 +40,14 @@ static void body_fields(const json_t *b, schedules_db_def_t *d, char mcb[32])
     d->misfire = str(b, "misfire");
     d->priority = str(b, "priority");
     d->set_version = json_object_get(b, "version") != NULL;
+    d->version = version;
+    d->inputs = inputs;
+    d->cron = cron;
+    d->timezone = zone;
+    d->paused = paused;
     d->set_max_credits = mc != NULL;
     d->max_credits = json_is_number(mc) ? mcb : NULL;
+    d->next_fire = paused ? 0 : next_fire(cron, zone);
 }
 
 /* Checks cron and zone; 0, or answered 400 naming the field. */
@@ -101,14 +116,6 @@ static int check_workflow(http_req_t *req, pg_conn_t *c, const char *wid, const 
     return 0;
 }
 
-/* The next fire time after now (Unix seconds), 0 when it never fires again. */
-static int64_t next_fire(const char *cron, const char *zone)
-{
-    int64_t t;
-    int n = 0;
-    return schedule_preview(cron, zone, clock_now_ms() / 1000, 1, &t, &n) == 0 && n == 1 ? t : 0;
-}
-
 /* Tells the actor; when that fails, the change is still in the row and the
  * next start-up's recovery syncs it, but the caller hears 503. */
 static bool synced(http_req_t *req, const char *id)
@@ -157,17 +164,10 @@ void h_schedules_create(http_req_t *req)
     if (check_workflow(req, c, wid, version, inputs) == 0) {
         bool paused = json_is_true(json_object_get(b, "paused"));
         char *in = inputs ? json_dumps(inputs, JSON_COMPACT) : strdup("{}");
-        schedules_db_def_t d = {.org_id = cl->org_id,
-                                .workflow_id = wid,
-                                .created_by = cl->user_id,
-                                .version = version,
-                                .inputs = in,
-                                .cron = cron,
-                                .timezone = zone,
-                                .paused = paused,
-                                .next_fire = paused ? 0 : next_fire(cron, zone)};
+        schedules_db_def_t d = {
+            .org_id = cl->org_id, .workflow_id = wid, .created_by = cl->user_id};
         char mcb[32];
-        body_fields(b, &d, mcb);
+        def_of(b, version, in, cron, zone, paused, &d, mcb);
         json_t *o = NULL;
         int rc = in ? schedules_db_create(c, &d, &o) : FENTA_ENOMEM;
         free(in);
@@ -230,14 +230,9 @@ void h_schedules_update(http_req_t *req)
         check_workflow(req, c, str(cur, "workflow_id"), version,
                        inputs ? inputs : json_object_get(cur, "inputs")) == 0) {
         char *in = inputs ? json_dumps(inputs, JSON_COMPACT) : NULL;
-        schedules_db_def_t d = {.version = version,
-                                .inputs = in,
-                                .cron = cron,
-                                .timezone = zone,
-                                .paused = paused,
-                                .next_fire = paused ? 0 : next_fire(cron, zone)};
+        schedules_db_def_t d = {0};
         char mcb[32];
-        body_fields(b, &d, mcb);
+        def_of(b, version, in, cron, zone, paused, &d, mcb);
         json_t *o = NULL;
         int rc = schedules_db_update(c, str(cur, "id"), app__caller(req)->org_id, &d, &o);
         free(in);

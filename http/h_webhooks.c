@@ -62,6 +62,25 @@ static int check_body(http_req_t *req, const json_t *b, char **types_json)
     return 0;
 }
 
+/* What create and update do first: the engine is here, the body's url and
+ * event types are good (*types as for check_body), a connection is had.
+ * The connection, or NULL after answering (with *types freed). */
+static pg_conn_t *begin_write(http_req_t *req, json_t **b, char **types)
+{
+    *types = NULL;
+    if (!ready(req))
+        return NULL;
+    *b = http_json_body(req, NULL);
+    if (check_body(req, *b, types))
+        return NULL;
+    pg_conn_t *c = app__db(req);
+    if (!c) {
+        free(*types);
+        *types = NULL;
+    }
+    return c;
+}
+
 void h_webhook_event_types(http_req_t *req)
 {
     if (!ready(req))
@@ -77,18 +96,12 @@ void h_webhook_event_types(http_req_t *req)
 
 void h_webhooks_create(http_req_t *req)
 {
-    if (!ready(req))
-        return;
     caller_t *cl = app__caller(req);
-    json_t *b = http_json_body(req, NULL);
+    json_t *b = NULL;
     char *types = NULL;
-    if (check_body(req, b, &types))
+    pg_conn_t *c = begin_write(req, &b, &types);
+    if (!c)
         return;
-    pg_conn_t *c = app__db(req);
-    if (!c) {
-        free(types);
-        return;
-    }
     char secret[64];
     if (webhooks_new_secret(secret) != 0) {
         free(types);
@@ -137,18 +150,12 @@ void h_webhooks_get(http_req_t *req)
 
 void h_webhooks_update(http_req_t *req)
 {
-    if (!ready(req))
-        return;
     caller_t *cl = app__caller(req);
-    json_t *b = http_json_body(req, NULL);
+    json_t *b = NULL;
     char *types = NULL;
-    if (check_body(req, b, &types))
+    pg_conn_t *c = begin_write(req, &b, &types);
+    if (!c)
         return;
-    pg_conn_t *c = app__db(req);
-    if (!c) {
-        free(types);
-        return;
-    }
     const json_t *en = json_object_get(b, "enabled");
     webhooks_db_def_t d = {.url = json_string_value(json_object_get(b, "url")),
                            .description = json_string_value(json_object_get(b, "description")),
