@@ -12,6 +12,7 @@
 #include "http/ratelimit.h"
 #include "http/request.h"
 #include "http/sse_hub.h"
+#include "storage/db.h"
 #include "storage/pg.h"
 
 #include <jansson.h>
@@ -143,6 +144,25 @@ void app__list_page(http_req_t *req, const char *sql, const char *const *params,
 void app__list_page_under(http_req_t *req, const char *parent_table, const char *missing,
                           const char *sql, const char *const *params, int nparams,
                           app_row_fn row_json, const char *idcol);
+/* ?limit, ?sort and ?cursor as the page a storage owner reads (storage/db.h);
+ * its key is borrowed from *keep, which the caller json_decref's after the
+ * read. 0, or the request was answered 400. */
+int app__page_args(http_req_t *req, db_page_t *page, json_t **keep);
+/* A storage owner's list of an organisation's rows (schedules_db_list...). */
+typedef int (*app_org_list_fn)(pg_conn_t *c, const char *org_id, const db_page_t *page,
+                               db_list_t *out);
+/* Answers one page of the caller's organisation's rows read by list_fn, in
+ * the order ?sort asks (app__page_args, then app__reply_list). */
+void app__list_org(http_req_t *req, app_org_list_fn list_fn);
+/* Answers a page a storage owner read (rc its result, c the connection it
+ * used): the database error, or 200 {"data", "next_cursor"}. Clears *list. */
+void app__reply_list(http_req_t *req, pg_conn_t *c, int rc, db_list_t *list);
+/* Answers what a storage owner gave back for one row (rc its result, c the
+ * connection it used): 404 {"not_found", missing} for FENTA_ENOTFOUND, the
+ * database error for another code, else status with obj (taken), or 204
+ * when obj is NULL. */
+void app__reply_obj(http_req_t *req, pg_conn_t *c, int rc, int status, json_t *obj,
+                    const char *missing);
 /* Answers a query for one row (*r, freed here; err its error when NULL):
  * the database error, 404 {"not_found", missing} when it has no row, else
  * status with row_json(app, row 0), or 204 when row_json is NULL. */

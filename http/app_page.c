@@ -1,6 +1,7 @@
 /* app_page.c - cursor pagination of list routes: the limit, sort and cursor
- * query parameters, the next cursor, and the keyset query that reads one
- * page (under a parent row when the list belongs to one). */
+ * query parameters, the next cursor, the keyset query that reads one page
+ * (under a parent row when the list belongs to one), and the answer for a
+ * page a storage owner read. */
 #include "http/app_internal.h"
 #include "runtime/error.h"
 
@@ -69,39 +70,6 @@ json_t *app__next_cursor(http_req_t *req, const char *created_at, const char *id
     return v;
 }
 
-/* Expands a list query template: {cmp} is the keyset comparison and {dir}
- * the order for the chosen sort. The templates are our own constants. */
-static char *expand(const char *tmpl, bool desc)
-{
-    size_t cap = strlen(tmpl) + 64;
-    char *out = malloc(cap);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    for (const char *p = tmpl; *p;) {
-        const char *rep = NULL;
-        size_t skip = 0;
-        if (strncmp(p, "{cmp}", 5) == 0)
-            rep = desc ? "<" : ">", skip = 5;
-        else if (strncmp(p, "{dir}", 5) == 0)
-            rep = desc ? "DESC" : "ASC", skip = 5;
-        if (rep) {
-            size_t rl = strlen(rep);
-            if (o + rl + 1 >= cap && !(out = realloc(out, cap *= 2)))
-                return NULL;
-            memcpy(out + o, rep, rl);
-            o += rl;
-            p += skip;
-        } else {
-            if (o + 2 >= cap && !(out = realloc(out, cap *= 2)))
-                return NULL;
-            out[o++] = *p++;
-        }
-    }
-    out[o] = 0;
-    return out;
-}
-
 /* Keyset pages over (created_at, id), ascending: rows inserted meanwhile
  * land after the cursor, so no page repeats or skips a row. */
 void app__list_page(http_req_t *req, const char *sql, const char *const *params, int nparams,
@@ -126,7 +94,7 @@ void app__list_page(http_req_t *req, const char *sql, const char *const *params,
     p[nparams + 2] = after ? json_string_value(json_array_get(after, 1)) : NULL;
     int err = 0;
     const char *sort = http_query(req, "sort");
-    char *q = expand(sql, sort && strcmp(sort, "-created_at") == 0);
+    char *q = db_page_sql(sql, sort && strcmp(sort, "-created_at") == 0);
     pg_result_t *r = q ? pg_query(c, q, nparams + 3, p, &err) : NULL;
     free(q);
     json_decref(after);
@@ -164,4 +132,44 @@ void app__list_page_under(http_req_t *req, const char *parent_table, const char 
         return; /* answered: 404 or the database's error */
     pg_result_free(&parent);
     app__list_page(req, sql, params, nparams, row_json, idcol);
+}
+
+int app__page_args(http_req_t *req, db_page_t *page, json_t **keep)
+{
+    *page = (db_page_t){0};
+    if (app__page(req, &page->limit, keep))
+        return FENTA_EINVAL;
+    const char *sort = http_query(req, "sort");
+    page->desc = sort && strcmp(sort, "-created_at") == 0;
+    page->after_at = *keep ? json_string_value(json_array_get(*keep, 0)) : NULL;
+    page->after_id = *keep ? json_string_value(json_array_get(*keep, 1)) : NULL;
+    return 0;
+}
+
+void app__list_org(http_req_t *req, app_org_list_fn list_fn)
+{
+    db_page_t page;
+    json_t *keep = NULL;
+    if (app__page_args(req, &page, &keep))
+        return;
+    pg_conn_t *c = app__db(req);
+    if (c) {
+        db_list_t list;
+        int rc = list_fn(c, app__caller(req)->org_id, &page, &list);
+        app__reply_list(req, c, rc, &list);
+    }
+    json_decref(keep);
+    app__db_done(req, &c);
+}
+
+void app__reply_list(http_req_t *req, pg_conn_t *c, int rc, db_list_t *list)
+{
+    if (rc) {
+        app__db_error(req, rc, c);
+    } else {
+        json_t *next =
+            list->next_at ? app__next_cursor(req, list->next_at, list->next_id) : json_null();
+        app__reply(req, 200, json_pack("{s:O, s:o}", "data", list->rows, "next_cursor", next));
+    }
+    db_list_clear(list);
 }

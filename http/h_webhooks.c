@@ -1,97 +1,17 @@
 /* h_webhooks.c - webhook endpoints: CRUD, secret rotation with overlap,
  * the declared event types, a test ping, the list of deliveries and
- * redelivery. The deliveries themselves are actors (actors/webhooks/webhooks.h). */
+ * redelivery. The rows are storage/webhooks_db.h's; here are the checks,
+ * the statuses and the answers. The deliveries themselves are actors
+ * (actors/webhooks/webhooks.h). */
 #include "actors/webhooks/webhooks.h"
 #include "http/app_internal.h"
 #include "runtime/error.h"
+#include "storage/webhooks_db.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define WH_COLS                                                                                    \
-    "id, url, description, array_to_json(event_types)::text AS event_types, enabled, " APP_TS(     \
-        "fa"                                                                                       \
-        "il"                                                                                       \
-        "in"                                                                                       \
-        "g_"                                                                                       \
-        "si"                                                                                       \
-        "nc"                                                                                       \
-        "e") " AS failing_since, " APP_TS("disabled_at") " AS disabled_at, "                       \
-                                                         "disabled_reason, (SELECT "               \
-                                                         "COALESCE(json_agg(json_build_object("    \
-                                                         "'created_at', s->'created_at', "         \
-                                                         "'expires_at', s->'expires_at')), "       \
-                                                         "'[]') FROM "                             \
-                                                         "jsonb_array_elements(secrets) s)::text " \
-                                                         "AS secrets, "                            \
-                                                         "org_id, " APP_TS(                        \
-                                                             "created_at") " AS "                  \
-                                                                           "created"               \
-                                                                           "_at,"                  \
-                                                                           " " APP_TS(             \
-                                                                               "upd"               \
-                                                                               "ate"               \
-                                                                               "d_"                \
-                                                                               "at") " AS "        \
-                                                                                     "updated_at," \
-                                                                                     " created_"   \
-                                                                                     "at AS "      \
-                                                                                     "raw_created"
-
-#define DL_COLS                                                                                    \
-    "id, webhook_id, event_id, event_type, status, attempts, response_status, response_body, "     \
-    "latency_ms, error, " APP_TS("next_attempt_at") " AS next_attempt_at, " APP_TS(                \
-        "delivered_at") " AS delivered_at, " APP_TS("created_at") " AS created_at, " APP_TS("upda" \
-                                                                                            "ted_" \
-                                                                                            "at") " AS updated_at, created_at AS raw_created"
-
-static json_t *text_json(const char *s)
-{
-    json_t *v = s ? json_loads(s, JSON_DECODE_ANY, NULL) : NULL;
-    return v ? v : json_null();
-}
-
-static json_t *str_or_null(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
-static json_t *int_or_null(const char *s)
-{
-    return s ? json_integer(atoll(s)) : json_null();
-}
-
-static json_t *wh_json(app_t *app, const pg_result_t *r, int row)
-{
-    (void)app;
-    return json_pack("{ss ss ss so sb so so so so ss ss}", "id", pg_getn(r, row, "id"), "url",
-                     pg_getn(r, row, "url"), "description", pg_getn(r, row, "description"),
-                     "event_types", text_json(pg_getn(r, row, "event_types")), "enabled",
-                     strcmp(pg_getn(r, row, "enabled"), "t") == 0, "failing_since",
-                     str_or_null(pg_getn(r, row, "failing_since")), "disabled_at",
-                     str_or_null(pg_getn(r, row, "disabled_at")), "disabled_reason",
-                     str_or_null(pg_getn(r, row, "disabled_reason")), "secrets",
-                     text_json(pg_getn(r, row, "secrets")), "created_at",
-                     pg_getn(r, row, "created_at"), "updated_at", pg_getn(r, row, "updated_at"));
-}
-
-static json_t *dl_json(app_t *app, const pg_result_t *r, int row)
-{
-    (void)app;
-    return json_pack(
-        "{ss ss ss ss ss si so so so so so so ss ss}", "id", pg_getn(r, row, "id"), "webhook_id",
-        pg_getn(r, row, "webhook_id"), "event_id", pg_getn(r, row, "event_id"), "event_type",
-        pg_getn(r, row, "event_type"), "status", pg_getn(r, row, "status"), "attempts",
-        atoi(pg_getn(r, row, "attempts")), "response_status",
-        int_or_null(pg_getn(r, row, "response_status")), "response_body",
-        str_or_null(pg_getn(r, row, "response_body")), "latency_ms",
-        int_or_null(pg_getn(r, row, "latency_ms")), "error", str_or_null(pg_getn(r, row, "error")),
-        "next_attempt_at", str_or_null(pg_getn(r, row, "next_attempt_at")), "delivered_at",
-        str_or_null(pg_getn(r, row, "delivered_at")), "created_at", pg_getn(r, row, "created_at"),
-        "updated_at", pg_getn(r, row, "updated_at"));
-}
 
 static bool ready(http_req_t *req)
 {
@@ -142,6 +62,25 @@ static int check_body(http_req_t *req, const json_t *b, char **types_json)
     return 0;
 }
 
+/* What create and update do first: the engine is here, the body's url and
+ * event types are good (*types as for check_body), a connection is had.
+ * The connection, or NULL after answering (with *types freed). */
+static pg_conn_t *begin_write(http_req_t *req, json_t **b, char **types)
+{
+    *types = NULL;
+    if (!ready(req))
+        return NULL;
+    *b = http_json_body(req, NULL);
+    if (check_body(req, *b, types))
+        return NULL;
+    pg_conn_t *c = app__db(req);
+    if (!c) {
+        free(*types);
+        *types = NULL;
+    }
+    return c;
+}
+
 void h_webhook_event_types(http_req_t *req)
 {
     if (!ready(req))
@@ -157,18 +96,12 @@ void h_webhook_event_types(http_req_t *req)
 
 void h_webhooks_create(http_req_t *req)
 {
-    if (!ready(req))
-        return;
     caller_t *cl = app__caller(req);
-    json_t *b = http_json_body(req, NULL);
+    json_t *b = NULL;
     char *types = NULL;
-    if (check_body(req, b, &types))
+    pg_conn_t *c = begin_write(req, &b, &types);
+    if (!c)
         return;
-    pg_conn_t *c = app__db(req);
-    if (!c) {
-        free(types);
-        return;
-    }
     char secret[64];
     if (webhooks_new_secret(secret) != 0) {
         free(types);
@@ -176,54 +109,32 @@ void h_webhooks_create(http_req_t *req)
         app__db_done(req, &c);
         return;
     }
-    const char *desc = json_string_value(json_object_get(b, "description"));
     const json_t *en = json_object_get(b, "enabled");
-    const char *p[] = {cl->org_id, json_string_value(json_object_get(b, "url")), desc ? desc : "",
-                       types,      en && !json_is_true(en) ? "f" : "t",          secret,
-                       cl->user_id};
-    int err = 0;
-    pg_result_t *r = pg_query(
-        c,
-        "INSERT INTO webhooks (org_id, url, description, event_types, enabled, secrets, "
-        "created_by) SELECT $1, $2, $3, ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), "
-        "$5::boolean, jsonb_build_array(jsonb_build_object('secret', $6::text, 'created_at', "
-        "now(), 'expires_at', NULL)), $7 RETURNING " WH_COLS,
-        7, p, &err);
+    webhooks_db_def_t d = {.org_id = cl->org_id,
+                           .created_by = cl->user_id,
+                           .secret = secret,
+                           .url = json_string_value(json_object_get(b, "url")),
+                           .description = json_string_value(json_object_get(b, "description")),
+                           .event_types = types,
+                           .enabled = en && !json_is_true(en) ? 0 : 1};
+    json_t *o = NULL;
+    int rc = webhooks_db_create(c, &d, &o);
     free(types);
-    if (r && pg_nrows(r) == 1) {
+    if (rc == 0) {
         webhooks_invalidate(app__of(req)->webhooks, cl->org_id);
         /* The secret is in this answer and nowhere else the API shows. */
-        json_t *o = wh_json(app__of(req), r, 0);
         json_object_set_new(o, "secret", json_string(secret));
         char loc[80];
-        snprintf(loc, sizeof loc, "/v1/webhooks/%s", pg_getn(r, 0, "id"));
+        snprintf(loc, sizeof loc, "/v1/webhooks/%s", json_string_value(json_object_get(o, "id")));
         http_add_header(req, "location", loc);
-        app__reply(req, 201, o);
-        pg_result_free(&r);
-    } else {
-        app__reply_row(req, c, &r, err, 201, wh_json, "no such webhook");
     }
+    app__reply_obj(req, c, rc, 201, o, "no such webhook");
     app__db_done(req, &c);
 }
 
 void h_webhooks_list(http_req_t *req)
 {
-    caller_t *cl = app__caller(req);
-    const char *p[] = {cl->org_id};
-    app__list_page(req,
-                   "SELECT " WH_COLS " FROM webhooks WHERE org_id = $1 AND deleted_at IS NULL "
-                   "AND ($3::timestamptz IS NULL OR (created_at, id) {cmp} ($3::timestamptz, "
-                   "$4::uuid)) ORDER BY created_at {dir}, id {dir} LIMIT $2::int",
-                   p, 1, wh_json, "id");
-}
-
-/* The caller's webhook {id} (WH_COLS), or NULL after answering. */
-static pg_result_t *load(http_req_t *req, pg_conn_t *c)
-{
-    return app__load(req, c,
-                     "SELECT " WH_COLS
-                     " FROM webhooks WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL",
-                     "no such webhook");
+    app__list_org(req, webhooks_db_list);
 }
 
 void h_webhooks_get(http_req_t *req)
@@ -231,64 +142,44 @@ void h_webhooks_get(http_req_t *req)
     pg_conn_t *c = app__db(req);
     if (!c)
         return;
-    pg_result_t *r = load(req, c);
-    if (r)
-        app__reply(req, 200, wh_json(app__of(req), r, 0));
-    pg_result_free(&r);
+    json_t *o = NULL;
+    int rc = webhooks_db_get(c, http_param(req, "id"), app__caller(req)->org_id, &o);
+    app__reply_obj(req, c, rc, 200, o, "no such webhook");
     app__db_done(req, &c);
 }
 
 void h_webhooks_update(http_req_t *req)
 {
-    if (!ready(req))
-        return;
     caller_t *cl = app__caller(req);
-    json_t *b = http_json_body(req, NULL);
+    json_t *b = NULL;
     char *types = NULL;
-    if (check_body(req, b, &types))
+    pg_conn_t *c = begin_write(req, &b, &types);
+    if (!c)
         return;
-    pg_conn_t *c = app__db(req);
-    if (!c) {
-        free(types);
-        return;
-    }
     const json_t *en = json_object_get(b, "enabled");
-    const char *id = http_param(req, "id");
-    const char *p[] = {id,
-                       cl->org_id,
-                       json_string_value(json_object_get(b, "url")),
-                       json_string_value(json_object_get(b, "description")),
-                       types,
-                       en ? (json_is_true(en) ? "t" : "f") : NULL};
-    int err = 0;
-    /* Enabling clears an automatic disable and the failure streak. */
-    pg_result_t *r =
-        app__is_uuid(id)
-            ? pg_query(
-                  c,
-                  "UPDATE webhooks SET url = COALESCE($3, url), description = COALESCE($4, "
-                  "description), event_types = CASE WHEN $5::jsonb IS NULL THEN event_types ELSE "
-                  "ARRAY(SELECT jsonb_array_elements_text($5::jsonb)) END, enabled = "
-                  "COALESCE($6::boolean, enabled), disabled_at = CASE WHEN $6::boolean THEN "
-                  "NULL ELSE disabled_at END, disabled_reason = CASE WHEN $6::boolean THEN "
-                  "NULL ELSE disabled_reason END, failing_since = CASE WHEN $6::boolean THEN "
-                  "NULL ELSE failing_since END, updated_at = now() WHERE id = $1 AND org_id "
-                  "= $2 AND deleted_at IS NULL RETURNING " WH_COLS,
-                  6, p, &err)
-            : NULL;
+    webhooks_db_def_t d = {.url = json_string_value(json_object_get(b, "url")),
+                           .description = json_string_value(json_object_get(b, "description")),
+                           .event_types = types,
+                           .enabled = en ? json_is_true(en) : -1};
+    json_t *o = NULL;
+    int rc = webhooks_db_update(c, http_param(req, "id"), cl->org_id, &d, &o);
     free(types);
     webhooks_invalidate(app__of(req)->webhooks, cl->org_id);
-    if (!r && !err)
-        app__error(req, 404, "not_found", "no such webhook", NULL);
-    else
-        app__reply_row(req, c, &r, err, 200, wh_json, "no such webhook");
+    app__reply_obj(req, c, rc, 200, o, "no such webhook");
     app__db_done(req, &c);
 }
 
 void h_webhooks_delete(http_req_t *req)
 {
     app_t *app = app__of(req);
-    app__soft_delete(req, "webhooks", http_param(req, "id"), "no such webhook");
+    const char *id = http_param(req, "id");
+    /* A malformed id is answered before a connection is taken. */
+    pg_conn_t *c = app__is_uuid(id) ? app__db(req) : NULL;
+    if (c || !app__is_uuid(id)) {
+        int rc = c ? webhooks_db_delete(c, id, app__caller(req)->org_id) : FENTA_ENOTFOUND;
+        app__reply_obj(req, c, rc, 204, NULL, "no such webhook");
+    }
+    app__db_done(req, &c);
     if (app->webhooks)
         webhooks_invalidate(app->webhooks, app__caller(req)->org_id);
 }
@@ -299,8 +190,7 @@ void h_webhooks_rotate(http_req_t *req)
         return;
     json_t *b = http_json_body(req, NULL);
     const json_t *ov = json_object_get(b, "overlap_seconds");
-    char overlap[32], secret[64];
-    snprintf(overlap, sizeof overlap, "%lld", (long long)(ov ? json_integer_value(ov) : 86400));
+    char secret[64];
     if (webhooks_new_secret(secret) != 0) {
         app__error(req, 500, "internal", "no randomness for a secret", NULL);
         return;
@@ -308,35 +198,16 @@ void h_webhooks_rotate(http_req_t *req)
     pg_conn_t *c = app__db(req);
     if (!c)
         return;
-    const char *id = http_param(req, "id");
-    const char *p[] = {id, app__caller(req)->org_id, secret, overlap};
-    int err = 0;
-    /* The new secret first; every secret still in force expires at the end
-     * of the overlap at the latest, and those already expired are dropped. */
-    pg_result_t *r =
-        app__is_uuid(id)
-            ? pg_query(
-                  c,
-                  "UPDATE webhooks SET secrets = jsonb_build_array(jsonb_build_object('secret', "
-                  "$3::text, 'created_at', now(), 'expires_at', NULL)) || COALESCE((SELECT "
-                  "jsonb_agg(jsonb_set(s, '{expires_at}', to_jsonb(LEAST(COALESCE((s->>"
-                  "'expires_at')::timestamptz, 'infinity'), now() + make_interval(secs => "
-                  "$4::int))))) FROM jsonb_array_elements(secrets) s WHERE s->>'expires_at' IS "
-                  "NULL OR (s->>'expires_at')::timestamptz > now()), '[]'), updated_at = now() "
-                  "WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL RETURNING " APP_TS(
-                      "(now() + make_interval(secs => $4::int))"),
-                  4, p, &err)
-            : NULL;
-    if (!r && err)
-        app__db_error(req, err, c);
-    else if (!r || pg_nrows(r) != 1)
-        app__error(req, 404, "not_found", "no such webhook", NULL);
-    else {
+    char *expires = NULL;
+    int rc = webhooks_db_rotate(c, http_param(req, "id"), app__caller(req)->org_id, secret,
+                                ov ? json_integer_value(ov) : 86400, &expires);
+    if (rc == 0)
         webhooks_invalidate(app__of(req)->webhooks, app__caller(req)->org_id);
-        app__reply(req, 200,
-                   json_pack("{ss ss}", "secret", secret, "previous_expires_at", pg_get(r, 0, 0)));
-    }
-    pg_result_free(&r);
+    app__reply_obj(req, c, rc, 200,
+                   rc ? NULL
+                      : json_pack("{ss ss}", "secret", secret, "previous_expires_at", expires),
+                   "no such webhook");
+    free(expires);
     app__db_done(req, &c);
 }
 
@@ -347,18 +218,22 @@ void h_webhooks_test(http_req_t *req)
     pg_conn_t *c = app__db(req);
     if (!c)
         return;
-    pg_result_t *r = load(req, c);
-    if (r) {
+    json_t *wh = NULL;
+    int rc = webhooks_db_get(c, http_param(req, "id"), app__caller(req)->org_id, &wh);
+    if (rc) {
+        app__reply_obj(req, c, rc, 0, NULL, "no such webhook");
+    } else {
         app_t *app = app__of(req);
         char eid[64], did[37];
         int got = webhooks_new_event_id("evt_test_", eid, sizeof eid);
-        const char *wid = pg_getn(r, 0, "id");
+        const char *wid = json_string_value(json_object_get(wh, "id"));
         webhooks_delivery_id(eid, wid, did);
-        json_t *data = json_pack("{ss ss ss}", "webhook_id", wid, "message",
-                                 "This is a test ping from Fenta.", "url", pg_getn(r, 0, "url"));
-        int rc = got == 0 ? webhooks_emit_now(app->webhooks, app__caller(req)->org_id, eid,
-                                              "webhook.test", data, wid)
-                          : FENTA_EIO;
+        json_t *data =
+            json_pack("{ss ss ss}", "webhook_id", wid, "message", "This is a test ping from Fenta.",
+                      "url", json_string_value(json_object_get(wh, "url")));
+        rc = got == 0 ? webhooks_emit_now(app->webhooks, app__caller(req)->org_id, eid,
+                                          "webhook.test", data, wid)
+                      : FENTA_EIO;
         json_decref(data);
         if (rc) {
             http_add_header(req, "retry-after", "1");
@@ -368,23 +243,33 @@ void h_webhooks_test(http_req_t *req)
             app__reply(req, 202, json_pack("{ss ss}", "event_id", eid, "delivery_id", did));
         }
     }
-    pg_result_free(&r);
+    json_decref(wh);
     app__db_done(req, &c);
 }
 
 void h_webhook_deliveries_list(http_req_t *req)
 {
+    /* The webhook is looked up first, so another organisation's, a deleted
+     * one and a missing one answer the 404 a GET of it gives, never an
+     * empty page that says the id exists. */
+    pg_conn_t *c = app__db(req);
+    if (!c)
+        return;
+    const char *id = http_param(req, "id"), *org = app__caller(req)->org_id;
     const char *status = http_query(req, "status");
-    const char *p[] = {http_param(req, "id"), app__caller(req)->org_id,
-                       status && *status ? status : NULL};
-    /* $1..$3 are ours; app__list_page numbers its own from $4 on. */
-    app__list_page_under(req, "webhooks", "no such webhook",
-                         "SELECT " DL_COLS
-                         " FROM webhook_deliveries WHERE webhook_id = $1 AND org_id = "
-                         "$2 AND ($3::text IS NULL OR status = $3) AND ($5::timestamptz IS NULL OR "
-                         "(created_at, id) {cmp} ($5::timestamptz, $6::uuid)) ORDER BY created_at "
-                         "{dir}, id {dir} LIMIT $4::int",
-                         p, 3, dl_json, "id");
+    int rc = webhooks_db_get(c, id, org, NULL);
+    db_page_t page;
+    json_t *keep = NULL;
+    if (rc) {
+        app__reply_obj(req, c, rc, 0, NULL, "no such webhook");
+    } else if (app__page_args(req, &page, &keep) == 0) {
+        db_list_t list;
+        rc = webhooks_db_deliveries_list(c, id, org, status && *status ? status : NULL, &page,
+                                         &list);
+        app__reply_list(req, c, rc, &list);
+    }
+    json_decref(keep);
+    app__db_done(req, &c);
 }
 
 void h_webhook_redeliver(http_req_t *req)
@@ -395,20 +280,12 @@ void h_webhook_redeliver(http_req_t *req)
     pg_conn_t *c = app__db(req);
     if (!c)
         return;
-    const char *p[] = {did, wid, app__caller(req)->org_id};
-    int err = 0;
-    pg_result_t *r = app__is_uuid(did) && app__is_uuid(wid)
-                         ? pg_query(c,
-                                    "SELECT " DL_COLS " FROM webhook_deliveries WHERE id = $1 "
-                                    "AND webhook_id = $2 AND org_id = $3",
-                                    3, p, &err)
-                         : NULL;
-    if (!r && err) {
-        app__db_error(req, err, c);
-    } else if (!r || pg_nrows(r) != 1) {
-        app__error(req, 404, "not_found", "no such delivery", NULL);
+    json_t *o = NULL;
+    int rc = webhooks_db_delivery_get(c, did, wid, app__caller(req)->org_id, &o);
+    if (rc) {
+        app__reply_obj(req, c, rc, 0, NULL, "no such delivery");
     } else {
-        int rc = webhooks_redeliver(app__of(req)->rt, did);
+        rc = webhooks_redeliver(app__of(req)->rt, did);
         if (rc == FENTA_ENOTFOUND)
             app__error(req, 409, "not_here",
                        "this delivery's actor is not on this node; ask the node that made it",
@@ -416,8 +293,8 @@ void h_webhook_redeliver(http_req_t *req)
         else if (rc)
             app__error(req, 503, "unavailable", "the redelivery could not be queued", NULL);
         else
-            app__reply(req, 202, dl_json(app__of(req), r, 0));
+            app__reply(req, 202, json_incref(o));
     }
-    pg_result_free(&r);
+    json_decref(o);
     app__db_done(req, &c);
 }

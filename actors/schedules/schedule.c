@@ -9,6 +9,7 @@
 #include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
+#include "storage/schedules_db.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -114,13 +115,8 @@ typedef struct {
     actor_ctx_t *ctx;
     const char *id; /* the schedule id */
     pg_conn_t *conn;
-    pg_result_t *row; /* the schedule's row */
+    schedules_db_row_t row; /* the schedule's row (storage/schedules_db.h) */
 } sx_t;
-
-static const char *col(sx_t *x, const char *name)
-{
-    return pg_getn(x->row, 0, name);
-}
 
 /* Due times, the misfire grace and the next_fire_at written to the row all
  * come from this clock (never PostgreSQL's now()), so a test clock moves
@@ -137,7 +133,7 @@ static int64_t next_after(sx_t *x, int64_t after)
     cron_t *c = NULL;
     tz_t *z = NULL;
     int64_t next = 0;
-    if (load_def(col(x, "cron"), col(x, "timezone"), &c, &z, f, sizeof f, m, sizeof m) == 0 &&
+    if (load_def(x->row.cron, x->row.timezone, &c, &z, f, sizeof f, m, sizeof m) == 0 &&
         cron_next(c, z, after, &next) != 0)
         next = 0;
     cron_destroy(&c);
@@ -156,15 +152,8 @@ static int arm(sx_t *x, int gen, int64_t due)
         rc = actor_send_after(x->ctx, actor_self(x->ctx), "schedule.fire", state, (size_t)sl,
                               delay > 0 ? delay : 0);
     }
-    char dbuf[32];
-    snprintf(dbuf, sizeof dbuf, "%lld", (long long)due);
-    const char *p[] = {x->id, due > 0 ? dbuf : NULL};
     if (rc == 0)
-        rc = pg_exec(x->conn,
-                     "UPDATE schedules SET next_fire_at = to_timestamp($2::bigint) WHERE id = $1",
-                     2, p) < 0
-                 ? FENTA_EIO
-                 : 0;
+        rc = schedules_db_set_next(x->conn, x->id, due) < 0 ? FENTA_EIO : 0;
     return rc;
 }
 
@@ -184,25 +173,11 @@ static char *iso(int64_t s, char *buf, size_t cap)
 static int record(sx_t *x, int64_t due, int64_t at_ms, const char *outcome, const char *job,
                   json_t *detail)
 {
-    char dbuf[32], at[40];
-    snprintf(dbuf, sizeof dbuf, "%lld", (long long)due);
+    char at[40];
     json_t *doc = json_pack("{ss ss ss* so}", "outcome", outcome, "due_at", iso(due, at, sizeof at),
                             "job_id", job, "detail", detail ? detail : json_object());
     char *d = json_dumps(doc, JSON_COMPACT);
-    const char *p[] = {x->id, dbuf, outcome, job, d};
-    int n =
-        d ? pg_exec(x->conn,
-                    /* A data-modifying WITH runs whether or not it is read. */
-                    "WITH r AS (UPDATE schedule_runs SET outcome = $3, job_id = $4::uuid, "
-                    "detail = $5::jsonb WHERE schedule_id = $1 AND due_at = "
-                    "to_timestamp($2::bigint)) UPDATE schedules SET "
-                    "last_fired_at = to_timestamp($2::bigint), last_job_id = $4::uuid, "
-                    "last_outcome = $5::jsonb, fire_count = (SELECT count(*) FROM "
-                    "schedule_runs WHERE schedule_id = $1 AND outcome = 'started' AND due_at <> "
-                    "to_timestamp($2::bigint)) + CASE WHEN $3 = 'started' THEN 1 ELSE 0 END "
-                    "WHERE id = $1",
-                    5, p)
-          : FENTA_ENOMEM;
+    int n = d ? schedules_db_record_run(x->conn, x->id, due, outcome, job, d) : FENTA_ENOMEM;
     free(d);
     int rc = n < 0 ? n : 0;
     if (rc == 0 && x->e->cfg.webhooks) {
@@ -210,7 +185,7 @@ static int record(sx_t *x, int64_t due, int64_t at_ms, const char *outcome, cons
         snprintf(eid, sizeof eid, "evt_sched_%s_%lld", x->id, (long long)due);
         json_t *data = json_pack("{ss ss ss ss* sO}", "schedule_id", x->id, "due_at", at, "outcome",
                                  outcome, "job_id", job, "detail", json_object_get(doc, "detail"));
-        rc = webhooks_emit(x->ctx, col(x, "org_id"), eid, "schedule.fired", data, at_ms);
+        rc = webhooks_emit(x->ctx, x->row.org_id, eid, "schedule.fired", data, at_ms);
         json_decref(data);
     }
     json_decref(doc);
@@ -220,28 +195,16 @@ static int record(sx_t *x, int64_t due, int64_t at_ms, const char *outcome, cons
 /* The firing of due: claim it, create and start its job, record it. */
 static int fire(sx_t *x, int64_t due, bool misfired_skip, char *err, size_t errlen)
 {
-    char dbuf[32];
-    snprintf(dbuf, sizeof dbuf, "%lld", (long long)due);
     const char *node = runtime_node(actor_runtime(x->ctx));
     /* The claim's time is this clock's, not PostgreSQL's now(): it is the
      * schedule.fired event's time and must agree with due_at under a test
-     * clock. A replay keeps the first claim's (ON CONFLICT leaves it). */
-    char nowbuf[32];
-    snprintf(nowbuf, sizeof nowbuf, "%lld", (long long)clock_now_ms());
-    const char *pc[] = {x->id, dbuf, col(x, "org_id"), node, nowbuf};
-    int e = 0;
-    pg_result_t *claim = pg_query(
-        x->conn,
-        "INSERT INTO schedule_runs (schedule_id, due_at, org_id, node, outcome, created_at) "
-        "VALUES ($1, to_timestamp($2::bigint), $3, $4, 'started', to_timestamp($5::bigint / "
-        "1000.0)) ON CONFLICT (schedule_id, due_at) DO UPDATE SET node = schedule_runs.node "
-        "RETURNING node, floor(extract(epoch FROM created_at) * 1000)::bigint",
-        5, pc, &e);
-    if (!claim)
+     * clock. A replay keeps the first claim's. */
+    bool mine = false;
+    int64_t at = 0;
+    int e = schedules_db_claim_run(x->conn, x->id, due, x->row.org_id, node, clock_now_ms(), &mine,
+                                   &at);
+    if (e)
         return fenta_fail(err, errlen, e, "cannot claim the firing: %s", fenta_strerror(e));
-    bool mine = strcmp(pg_get(claim, 0, 0), node) == 0;
-    int64_t at = atoll(pg_get(claim, 0, 1));
-    pg_result_free(&claim);
     if (!mine)
         return 0; /* another node fired it */
     if (misfired_skip)
@@ -249,12 +212,12 @@ static int fire(sx_t *x, int64_t due, bool misfired_skip, char *err, size_t errl
                       json_pack("{ss}", "reason", "misfire: the server was down at the due time"));
     char job[37];
     schedule_job_id(x->id, due, job);
-    const char *prio = col(x, "priority");
-    const char *maxc = col(x, "max_credits");
-    json_t *inputs = json_loads(col(x, "inputs"), 0, NULL);
-    job_new_t n = {.org_id = col(x, "org_id"),
-                   .workflow_id = col(x, "workflow_id"),
-                   .version = col(x, "workflow_version"),
+    const char *prio = x->row.priority;
+    const char *maxc = x->row.max_credits;
+    json_t *inputs = json_loads(x->row.inputs, 0, NULL);
+    job_new_t n = {.org_id = x->row.org_id,
+                   .workflow_id = x->row.workflow_id,
+                   .version = x->row.workflow_version,
                    .inputs = inputs,
                    .priority = prio,
                    .max_credits = maxc ? atof(maxc) : -1,
@@ -300,23 +263,17 @@ static int schedule_message(actor_ctx_t *ctx, const envelope_t *msg)
     char err[512] = "";
     int rc = 0;
     x.conn = pg_acquire(e->cfg.pool, 5000, &rc);
-    const char *p[] = {x.id};
-    if (x.conn)
-        x.row = pg_query(x.conn,
-                         "SELECT org_id, workflow_id, workflow_version, inputs::text AS inputs, "
-                         "priority, max_credits, cron, timezone, misfire, paused, generation, "
-                         "deleted_at IS NOT NULL AS deleted FROM schedules WHERE id = $1",
-                         1, p, &rc);
-    if (!x.row) {
-        snprintf(err, sizeof err, "cannot read the schedule: %s", fenta_strerror(rc));
-    } else if (pg_nrows(x.row) != 1 || strcmp(col(&x, "deleted"), "t") == 0 ||
-               strcmp(col(&x, "paused"), "t") == 0) {
+    int found = x.conn ? schedules_db_load(x.conn, x.id, &x.row) : rc;
+    if (found && found != FENTA_ENOTFOUND) {
+        snprintf(err, sizeof err, "cannot read the schedule: %s", fenta_strerror(found));
+        rc = found;
+    } else if (found == FENTA_ENOTFOUND || x.row.deleted || x.row.paused) {
         /* Gone or paused: no timer (a pending one finds the state cleared). */
-        int gen = pg_nrows(x.row) == 1 ? atoi(col(&x, "generation")) : 0;
+        int gen = found == 0 ? x.row.generation : 0;
         if (cur_due != 0 || cur_gen != gen)
-            rc = pg_nrows(x.row) == 1 ? arm(&x, gen, 0) : actor_set_state(ctx, "{}", 2);
+            rc = found == 0 ? arm(&x, gen, 0) : actor_set_state(ctx, "{}", 2);
     } else {
-        int gen = atoi(col(&x, "generation"));
+        int gen = x.row.generation;
         int64_t now = now_s();
         if (strcmp(msg->type, "schedule.fire") == 0) {
             int64_t due = json_integer_value(json_object_get(body, "due"));
@@ -324,11 +281,11 @@ static int schedule_message(actor_ctx_t *ctx, const envelope_t *msg)
             if (bgen == gen && due == cur_due && cur_gen == gen && due > 0) {
                 int grace = e->cfg.misfire_grace_s > 0 ? e->cfg.misfire_grace_s : 60;
                 bool late = now - due > grace;
-                bool skip = late && strcmp(col(&x, "misfire"), "skip") == 0;
+                bool skip = late && strcmp(x.row.misfire, "skip") == 0;
                 if (late)
-                    log_kv(LOG_WARN, NULL, "schedule misfired",
-                           (const char *const[]){"schedule_id", x.id, "misfire", col(&x, "misfire"),
-                                                 NULL});
+                    log_kv(
+                        LOG_WARN, NULL, "schedule misfired",
+                        (const char *const[]){"schedule_id", x.id, "misfire", x.row.misfire, NULL});
                 rc = fire(&x, due, skip, err, sizeof err);
                 /* After a misfire every other missed time is passed over. */
                 if (rc == 0)
@@ -338,7 +295,7 @@ static int schedule_message(actor_ctx_t *ctx, const envelope_t *msg)
             rc = arm(&x, gen, next_after(&x, now));
         }
     }
-    pg_result_free(&x.row);
+    schedules_db_row_clear(&x.row);
     pg_release(e->cfg.pool, &x.conn);
     json_decref(state);
     json_decref(body);
@@ -394,24 +351,25 @@ int schedule_engine_recover(schedule_engine_t *e, runtime_t *rt, int *started)
     pg_conn_t *c = pg_acquire(e->cfg.pool, 10000, &err);
     if (!c)
         return err;
-    pg_result_t *r = pg_query(c, "SELECT id FROM schedules WHERE deleted_at IS NULL AND NOT paused",
-                              0, NULL, &err);
+    json_t *ids = NULL;
+    err = schedules_db_live_ids(c, &ids);
     pg_release(e->cfg.pool, &c);
-    if (!r)
+    if (err)
         return err;
-    for (int i = 0; i < pg_nrows(r) && !err; i++) {
+    for (size_t i = 0; i < json_array_size(ids) && !err; i++) {
+        const char *id = json_string_value(json_array_get(ids, i));
         char to[ENVELOPE_ADDR_MAX + 1];
-        snprintf(to, sizeof to, "schedule/%s", pg_get(r, i, 0));
+        snprintf(to, sizeof to, "schedule/%s", id);
         int rc = runtime_spawn(rt, to, NULL, NULL, 0);
         if (rc == FENTA_EEXIST)
             continue; /* it has its timer */
         if (rc == 0)
-            rc = runtime_send(rt, to, "schedule.sync", pg_get(r, i, 0), NULL, 0);
+            rc = runtime_send(rt, to, "schedule.sync", id, NULL, 0);
         if (rc)
             err = rc;
         else if (started)
             (*started)++;
     }
-    pg_result_free(&r);
+    json_decref(ids);
     return err;
 }

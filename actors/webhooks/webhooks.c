@@ -10,6 +10,7 @@
 #include "runtime/error.h"
 #include "runtime/log.h"
 #include "runtime/metrics.h"
+#include "storage/webhooks_db.h"
 
 #include <arpa/inet.h>
 #include <pthread.h>
@@ -101,25 +102,13 @@ static json_t *endpoints(webhooks_t *w, const char *org, int *err)
     pg_conn_t *c = pg_acquire(w->cfg.pool, 5000, err);
     if (!c)
         return NULL;
-    const char *p[] = {org};
-    /* Only the secrets still in force sign: an expired one is left out here,
-     * so rotation needs nothing to run at its expiry. */
-    pg_result_t *r = pg_query(
-        c,
-        "SELECT COALESCE(json_agg(json_build_object('id', id, 'url', url, 'types', "
-        "event_types, 'enabled', enabled, 'secrets', (SELECT COALESCE(json_agg(s->>'secret'), "
-        "'[]') FROM jsonb_array_elements(secrets) s WHERE s->>'expires_at' IS NULL OR "
-        "(s->>'expires_at')::timestamptz > now()))), '[]')::text FROM webhooks WHERE org_id = $1 "
-        "AND deleted_at IS NULL",
-        1, p, err);
+    /* Only the secrets still in force sign (storage/webhooks_db.h), so
+     * rotation needs nothing to run at its expiry. */
+    json_t *eps = NULL;
+    *err = webhooks_db_endpoints(c, org, &eps);
     pg_release(w->cfg.pool, &c);
-    json_t *eps = r ? json_loads(pg_get(r, 0, 0), 0, NULL) : NULL;
-    pg_result_free(&r);
-    if (!eps) {
-        if (!*err)
-            *err = FENTA_EDECODE;
+    if (*err)
         return NULL;
-    }
     pthread_mutex_lock(&w->lock);
     org_cache_t *slot = NULL;
     for (size_t i = 0; i < w->ncache && !slot; i++)
@@ -426,18 +415,12 @@ static int settle_row(dx_t *x, const char *status, const char *why)
     pg_conn_t *c = pg_acquire(x->w->cfg.pool, 5000, &rc);
     if (!c)
         return rc;
-    char rev[16];
-    snprintf(rev, sizeof rev, "%d",
-             2 * (int)json_integer_value(json_object_get(x->st, "sends")) + 1);
     char did[37];
     webhooks_delivery_id(sget(x->st, "ev"), sget(x->st, "w"), did);
-    const char *p[] = {did, status, why, rev};
-    int n = pg_exec(c,
-                    "UPDATE webhook_deliveries SET status = $2, error = $3, rev = $4::int, "
-                    "next_attempt_at = NULL, updated_at = now() WHERE id = $1 AND rev <= $4::int",
-                    4, p);
+    rc = webhooks_db_settle(c, did, status, why,
+                            2 * (int)json_integer_value(json_object_get(x->st, "sends")) + 1);
     pg_release(x->w->cfg.pool, &c);
-    return n < 0 ? n : 0;
+    return rc;
 }
 
 static int give_up(dx_t *x, const char *why)
@@ -826,20 +809,21 @@ int webhooks_recover(webhooks_t *w, runtime_t *rt, int *resumed)
         return err;
     /* Pending rows never had a result: their attempt was in flight, or not
      * begun, when the node stopped. Retrying ones have durable timers. */
-    pg_result_t *r =
-        pg_query(c, "SELECT id FROM webhook_deliveries WHERE status = 'pending'", 0, NULL, &err);
+    json_t *ids = NULL;
+    err = webhooks_db_pending_ids(c, &ids);
     pg_release(w->cfg.pool, &c);
-    if (!r)
+    if (err)
         return err;
-    for (int i = 0; i < pg_nrows(r); i++) {
+    for (size_t i = 0; i < json_array_size(ids); i++) {
+        const char *id = json_string_value(json_array_get(ids, i));
         char to[ENVELOPE_ADDR_MAX + 1];
-        snprintf(to, sizeof to, "webhook.delivery/%s", pg_get(r, i, 0));
+        snprintf(to, sizeof to, "webhook.delivery/%s", id);
         void *st = NULL;
         size_t len = 0;
         if (runtime_actor_state(rt, to, &st, &len) != 0)
             continue; /* another node's */
         free(st);
-        int rc = runtime_send(rt, to, "wh.resume", pg_get(r, i, 0), NULL, 0);
+        int rc = runtime_send(rt, to, "wh.resume", id, NULL, 0);
         if (rc) {
             err = rc;
             break;
@@ -847,6 +831,6 @@ int webhooks_recover(webhooks_t *w, runtime_t *rt, int *resumed)
         if (resumed)
             (*resumed)++;
     }
-    pg_result_free(&r);
+    json_decref(ids);
     return err;
 }

@@ -7,6 +7,7 @@
 #include "runtime/crypto.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
+#include "storage/webhooks_db.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,14 +62,8 @@ static void write_pending(webhooks_t *w, json_t *rows)
     char *rs = json_dumps(rows, JSON_COMPACT);
     int err = 0;
     pg_conn_t *c = rs ? pg_acquire(w->cfg.pool, 10000, &err) : NULL;
-    const char *p[] = {rs};
-    if (c && pg_exec(c,
-                     "INSERT INTO webhook_deliveries (id, webhook_id, org_id, event_id, "
-                     "event_type) SELECT id, webhook_id, org_id, event_id, event_type FROM "
-                     "jsonb_to_recordset($1::jsonb) AS r(id uuid, webhook_id uuid, org_id "
-                     "uuid, event_id text, event_type text) ON CONFLICT (id) DO NOTHING",
-                     1, p) < 0)
-        err = FENTA_EIO;
+    if (c)
+        err = webhooks_db_insert_pending(c, rs);
     if (!rs || !c || err)
         log_kv(LOG_WARN, NULL, "webhook deliveries not listed yet; their first result lists them",
                (const char *const[]){"error", fenta_strerror(err ? err : FENTA_ENOMEM), NULL});
@@ -167,63 +162,36 @@ static void record_results(webhooks_t *w, json_t *rows, json_t *failed, json_t *
     pg_conn_t *c = pg_acquire(cfg->pool, 10000, &err);
     char *rs = json_dumps(rows, JSON_COMPACT), *fs = json_dumps(failed, JSON_COMPACT),
          *os = json_dumps(ok, JSON_COMPACT);
-    char after[32];
-    snprintf(after, sizeof after, "%lld",
-             (long long)(cfg->disable_after_ms > 0 ? cfg->disable_after_ms : 5LL * 86400000));
-    pg_result_t *dis = NULL;
+    json_t *dis = NULL;
     if (c && rs && fs && os) {
-        const char *p[] = {rs, fs, os, after};
-        dis = pg_query(
-            c,
-            "WITH r AS (INSERT INTO webhook_deliveries AS d (id, webhook_id, org_id, event_id, "
-            "event_type, status, attempts, response_status, response_body, latency_ms, error, "
-            "next_attempt_at, rev, delivered_at, updated_at) SELECT id, webhook_id, org_id, "
-            "event_id, event_type, status, attempts, response_status, response_body, latency_ms, "
-            "error, to_timestamp(next_at / 1000.0), rev, CASE WHEN delivered THEN now() END, "
-            "now() FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, webhook_id uuid, org_id uuid, "
-            "event_id text, event_type text, status text, attempts int, response_status int, "
-            "response_body text, latency_ms int, error text, next_at bigint, rev int, delivered "
-            "bool) ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, attempts = "
-            "EXCLUDED.attempts, response_status = EXCLUDED.response_status, response_body = "
-            "EXCLUDED.response_body, latency_ms = EXCLUDED.latency_ms, error = EXCLUDED.error, "
-            "next_attempt_at = EXCLUDED.next_attempt_at, rev = EXCLUDED.rev, delivered_at = "
-            "COALESCE(EXCLUDED.delivered_at, d.delivered_at), updated_at = now() WHERE d.rev <= "
-            "EXCLUDED.rev), "
-            /* Health: a success clears failing_since, the first failure sets it;
-             * the sets are disjoint (a success in the batch wins). */
-            "okw AS (SELECT DISTINCT value::uuid AS id FROM jsonb_array_elements_text($3::jsonb)), "
-            "badw AS (SELECT DISTINCT value::uuid AS id FROM jsonb_array_elements_text($2::jsonb) "
-            "WHERE value::uuid NOT IN (SELECT id FROM okw)), "
-            "s AS (UPDATE webhooks SET failing_since = NULL WHERE id IN (SELECT id FROM okw) AND "
-            "failing_since IS NOT NULL), "
-            "f AS (UPDATE webhooks SET failing_since = now() WHERE id IN (SELECT id FROM badw) AND "
-            "failing_since IS NULL) "
-            "UPDATE webhooks SET enabled = false, disabled_at = now(), disabled_reason = "
-            "'failing since ' || to_char(failing_since AT TIME ZONE 'UTC', "
-            "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') || '; re-enable it with PATCH {\"enabled\": true}', "
-            "updated_at = now() WHERE id IN (SELECT id FROM badw) AND enabled AND failing_since < "
-            "now() - make_interval(secs => $4::bigint / 1000.0) RETURNING id, org_id, url, "
-            "disabled_reason, extract(epoch FROM disabled_at)::bigint",
-            4, p, &err);
-        if (!dis)
+        /* One statement for the whole batch: rows and health. */
+        err = webhooks_db_record_results(
+            c, rs, fs, os, cfg->disable_after_ms > 0 ? cfg->disable_after_ms : 5LL * 86400000,
+            &dis);
+        if (err)
             log_kv(LOG_ERROR, NULL, "cannot record webhook results",
                    (const char *const[]){"error", fenta_strerror(err), NULL});
     }
     pg_release(cfg->pool, &c);
-    for (int i = 0; dis && i < pg_nrows(dis); i++) {
+    size_t k;
+    json_t *d;
+    json_array_foreach(dis, k, d)
+    {
+        const char *wid = json_string_value(json_object_get(d, "webhook_id"));
+        const char *org = json_string_value(json_object_get(d, "org_id"));
         char eid[96];
-        snprintf(eid, sizeof eid, "evt_disabled_%s_%s", pg_get(dis, i, 0), pg_get(dis, i, 4));
-        json_t *data = json_pack("{ss ss ss}", "webhook_id", pg_get(dis, i, 0), "url",
-                                 pg_get(dis, i, 2), "reason", pg_get(dis, i, 3));
-        webhooks_invalidate(w, pg_get(dis, i, 1));
+        snprintf(eid, sizeof eid, "evt_disabled_%s_%lld", wid,
+                 (long long)json_integer_value(json_object_get(d, "disabled_at")));
+        json_t *data = json_pack("{ss sO sO}", "webhook_id", wid, "url", json_object_get(d, "url"),
+                                 "reason", json_object_get(d, "reason"));
+        webhooks_invalidate(w, org);
         log_kv(LOG_WARN, NULL, "webhook disabled after failing too long",
-               (const char *const[]){"webhook_id", pg_get(dis, i, 0), "org_id", pg_get(dis, i, 1),
-                                     NULL});
+               (const char *const[]){"webhook_id", wid, "org_id", org, NULL});
         if (w->rt)
-            webhooks_emit_now(w, pg_get(dis, i, 1), eid, "webhook.disabled", data, NULL);
+            webhooks_emit_now(w, org, eid, "webhook.disabled", data, NULL);
         json_decref(data);
     }
-    pg_result_free(&dis);
+    json_decref(dis);
     if (nenv && w->rt) {
         int rc = runtime_send_many(w->rt, envs, nenv);
         if (rc)

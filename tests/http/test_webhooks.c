@@ -463,37 +463,6 @@ Test(webhooks, a_failed_first_attempt_keeps_the_order_of_first_sends)
     receiver_stop(&rv);
 }
 
-Test(webhooks, a_schedule_firing_is_announced)
-{
-    receiver_t *rv = receiver_start();
-    json_t *s = fx_register("whk");
-    char id[64], secret[80], body[256], sid[64];
-    receiver_hook(rv, s, "sched", "[\"schedule.fired\"]", NULL, id, secret);
-    char wid[64];
-    fx_save_workflow(s, FX_TEXT_WORKFLOW, wid);
-    snprintf(body, sizeof body, "{\"workflow_id\":\"%s\",\"cron\":\"* * * * *\"}", wid);
-    fx_resp_t r = fx_call("POST", "/v1/schedules", body, s);
-    cr_assert_eq(r.status, 201, "%s", r.body);
-    snprintf(sid, sizeof sid, "%s", sget(r.json, "id"));
-    fx_resp_free(&r);
-    json_t *log = receiver_wait(rv, "sched", 1, 75);
-    cr_assert_geq(json_array_size(log), 1, "no schedule.fired within 75 s");
-    json_t *rec = json_array_get(log, 0);
-    cr_assert(json_is_true(json_object_get(rec, "verified")));
-    cr_assert_str_eq(sget(rec, "type"), "schedule.fired");
-    const json_t *data = json_object_get(json_object_get(rec, "body"), "data");
-    cr_assert_str_eq(sget(data, "schedule_id"), sid);
-    cr_assert_str_eq(sget(data, "outcome"), "started");
-    cr_assert_not_null(sget(data, "job_id"));
-    cr_assert_not_null(sget(data, "due_at"));
-    char path[128];
-    snprintf(path, sizeof path, "/v1/schedules/%s", sid);
-    fx_expect("DELETE", path, NULL, s, 204);
-    json_decref(log);
-    json_decref(s);
-    receiver_stop(&rv);
-}
-
 /* An RFC 3339 time with microseconds cut to milliseconds
  * ("...:05.123456Z" -> "...:05.123Z"), into out. */
 static const char *to_ms(const char *t, char out[32])
