@@ -12,6 +12,7 @@
 #include "http/ratelimit.h"
 #include "http/request.h"
 #include "http/sse_hub.h"
+#include "storage/db.h"
 #include "storage/pg.h"
 
 #include <jansson.h>
@@ -93,8 +94,9 @@ typedef struct {
  * object needs beyond the row (presigned URLs, template files). */
 typedef json_t *(*app_row_fn)(app_t *app, const pg_result_t *r, int row);
 
-/* Timestamps leave PostgreSQL as RFC 3339 UTC with microseconds. */
-#define APP_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+/* Timestamps leave PostgreSQL as RFC 3339 UTC with microseconds (the one
+ * format, storage/db.h's). */
+#define APP_TS(col) DB_TS(col)
 
 app_t *app__of(const http_req_t *req);
 caller_t *app__caller(http_req_t *req);
@@ -132,6 +134,13 @@ json_t *app__next_cursor(http_req_t *req, const char *created_at, const char *id
  * meanwhile never shift a page, so no page repeats or skips a row. */
 void app__list_page(http_req_t *req, const char *sql, const char *const *params, int nparams,
                     app_row_fn row_json, const char *idcol);
+/* Reads one page of a list for app__list_rows: a table owner's list
+ * function (storage/) called with the request's connection and arg. */
+typedef int (*app_list_fn)(pg_conn_t *c, const db_page_t *page, const void *arg, db_rows_t *out);
+/* Answers one page of a list that read() takes from its table's owner
+ * module, in the order ?sort asks, with its next_cursor: 400 for a bad
+ * ?limit, ?sort or ?cursor, the database's error when read() fails. */
+void app__list_rows(http_req_t *req, app_list_fn read, const void *arg);
 /* app__list_page for the rows under the {id} row of parent_table (a
  * constant name with id, org_id and deleted_at columns: a workflow's
  * versions, a schedule's runs, a webhook's deliveries). The parent is

@@ -1,6 +1,7 @@
 /* app_page.c - cursor pagination of list routes: the limit, sort and cursor
- * query parameters, the next cursor, and the keyset query that reads one
- * page (under a parent row when the list belongs to one). */
+ * query parameters, the next cursor, and the answer with one page, read by
+ * a table's owner module (app__list_rows) or by a keyset query given here
+ * (app__list_page, under a parent row when the list belongs to one). */
 #include "http/app_internal.h"
 #include "runtime/error.h"
 
@@ -69,39 +70,6 @@ json_t *app__next_cursor(http_req_t *req, const char *created_at, const char *id
     return v;
 }
 
-/* Expands a list query template: {cmp} is the keyset comparison and {dir}
- * the order for the chosen sort. The templates are our own constants. */
-static char *expand(const char *tmpl, bool desc)
-{
-    size_t cap = strlen(tmpl) + 64;
-    char *out = malloc(cap);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    for (const char *p = tmpl; *p;) {
-        const char *rep = NULL;
-        size_t skip = 0;
-        if (strncmp(p, "{cmp}", 5) == 0)
-            rep = desc ? "<" : ">", skip = 5;
-        else if (strncmp(p, "{dir}", 5) == 0)
-            rep = desc ? "DESC" : "ASC", skip = 5;
-        if (rep) {
-            size_t rl = strlen(rep);
-            if (o + rl + 1 >= cap && !(out = realloc(out, cap *= 2)))
-                return NULL;
-            memcpy(out + o, rep, rl);
-            o += rl;
-            p += skip;
-        } else {
-            if (o + 2 >= cap && !(out = realloc(out, cap *= 2)))
-                return NULL;
-            out[o++] = *p++;
-        }
-    }
-    out[o] = 0;
-    return out;
-}
-
 /* Keyset pages over (created_at, id), ascending: rows inserted meanwhile
  * land after the cursor, so no page repeats or skips a row. */
 void app__list_page(http_req_t *req, const char *sql, const char *const *params, int nparams,
@@ -126,7 +94,7 @@ void app__list_page(http_req_t *req, const char *sql, const char *const *params,
     p[nparams + 2] = after ? json_string_value(json_array_get(after, 1)) : NULL;
     int err = 0;
     const char *sort = http_query(req, "sort");
-    char *q = expand(sql, sort && strcmp(sort, "-created_at") == 0);
+    char *q = db_page_sql(sql, sort && strcmp(sort, "-created_at") == 0);
     pg_result_t *r = q ? pg_query(c, q, nparams + 3, p, &err) : NULL;
     free(q);
     json_decref(after);
@@ -164,4 +132,34 @@ void app__list_page_under(http_req_t *req, const char *parent_table, const char 
         return; /* answered: 404 or the database's error */
     pg_result_free(&parent);
     app__list_page(req, sql, params, nparams, row_json, idcol);
+}
+
+void app__list_rows(http_req_t *req, app_list_fn read, const void *arg)
+{
+    int limit;
+    json_t *after;
+    if (app__page(req, &limit, &after))
+        return;
+    pg_conn_t *c = app__db(req);
+    if (!c) {
+        json_decref(after);
+        return;
+    }
+    const char *sort = http_query(req, "sort");
+    db_page_t page = {.limit = limit,
+                      .after_at = after ? json_string_value(json_array_get(after, 0)) : NULL,
+                      .after_id = after ? json_string_value(json_array_get(after, 1)) : NULL,
+                      .desc = sort && strcmp(sort, "-created_at") == 0};
+    db_rows_t rows;
+    int rc = read(c, &page, arg, &rows);
+    json_decref(after);
+    if (rc) {
+        app__db_error(req, rc, c);
+    } else {
+        json_t *next =
+            rows.next_at ? app__next_cursor(req, rows.next_at, rows.next_id) : json_null();
+        app__reply(req, 200, json_pack("{s:O, s:o}", "data", rows.items, "next_cursor", next));
+        db_rows_clear(&rows);
+    }
+    app__db_done(req, &c);
 }
