@@ -108,8 +108,6 @@ const route_info_t *app__route(const http_req_t *req);
  * connection goes back to the pool when the request's handler returns. */
 pg_conn_t *app__db(http_req_t *req);
 void app__db_done(http_req_t *req, pg_conn_t **conn);
-/* pg_exec without the row count: 0 or a negative error code. */
-int app__exec(pg_conn_t *conn, const char *sql, int nparams, const char *const *params);
 /* Answers for a failed database call: 503 (down), 409 (conflict), 500. */
 void app__db_error(http_req_t *req, int rc, pg_conn_t *conn);
 
@@ -197,11 +195,6 @@ void app__idempotency_end(http_req_t *req, caller_t *c, int status, const json_t
  * where a missing object gets the same answer. */
 bool app__sources_ok(http_req_t *req, const json_t *doc, const char *root, const char *code);
 
-/* Sessions (h_auth.c): a new session for user_id with its first refresh
- * token, answered as the session document with cookies. */
-void app__issue_session(http_req_t *req, pg_conn_t *c, const char *user_id, const char *org_id,
-                        int status);
-
 /* pg_listen callback for the identity channel (app.c). */
 void app__on_identity(const char *payload, void *arg);
 
@@ -278,9 +271,5 @@ typedef struct {
 json_t *app__artifact_urls(app_t *app, json_t *artifacts, const app_presign_t *o);
 /* The hub that feeds this application's SSE streams (h_events.c). */
 sse_hub_t *app__hub_new(app_t *app, const char *conninfo);
-
-/* Rows as API objects. */
-json_t *app__user_json(const pg_result_t *r, int row);
-json_t *app__org_json(app_t *app, const pg_result_t *r, int row);
 
 #endif
