@@ -8,6 +8,7 @@
 #include "runtime/error.h"
 #include "storage/memberships_db.h"
 #include "storage/sessions_db.h"
+#include "storage/tokens_db.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,38 +86,24 @@ static int authenticate(http_req_t *req, caller_t *c)
             return unauthorized(req, "invalid token");
         if (!(conn = app__db(req)))
             return 1;
-        const char *p[] = {hash};
-        pg_result_t *r =
-            /* last_used_at is kept to the minute: one write a minute per
-             * token, not one per request. */
-            pg_query(conn,
-                     "WITH t AS (SELECT id, user_id, org_id, scopes, last_used_at FROM "
-                     "personal_access_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND "
-                     "(expires_at IS NULL OR expires_at > now())), u AS (UPDATE "
-                     "personal_access_tokens p SET last_used_at = now() FROM t WHERE p.id = t.id "
-                     "AND (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 "
-                     "minute')) SELECT id, user_id, org_id, array_to_string(scopes, ',') AS "
-                     "scopes FROM t",
-                     1, p, &err);
-        if (!r) {
+        tokens_db_auth_t t;
+        err = tokens_db_authenticate(conn, hash, &t);
+        if (err && err != FENTA_ENOTFOUND) {
             app__db_error(req, err, conn);
             app__db_done(req, &conn);
             return 1;
         }
-        int n = pg_nrows(r);
-        if (n == 1) {
-            snprintf(c->pat_id, sizeof c->pat_id, "%s", pg_get(r, 0, 0));
-            snprintf(c->user_id, sizeof c->user_id, "%s", pg_get(r, 0, 1));
-            snprintf(c->token_org, sizeof c->token_org, "%s", pg_get(r, 0, 2));
-            char scopes[64];
-            snprintf(scopes, sizeof scopes, "%s", pg_get(r, 0, 3));
-            for (char *s = strtok(scopes, ","); s; s = strtok(NULL, ","))
-                c->scopes |= app__scope_bit(s);
-            c->via = "pat";
-        }
-        pg_result_free(&r);
         app__db_done(req, &conn);
-        return n == 1 ? 0 : unauthorized(req, "invalid, expired or revoked token");
+        if (err)
+            return unauthorized(req, "invalid, expired or revoked token");
+        snprintf(c->pat_id, sizeof c->pat_id, "%s", t.id);
+        snprintf(c->user_id, sizeof c->user_id, "%s", t.user_id);
+        snprintf(c->token_org, sizeof c->token_org, "%s", t.org_id);
+        char *save = NULL;
+        for (char *s = strtok_r(t.scopes, ",", &save); s; s = strtok_r(NULL, ",", &save))
+            c->scopes |= app__scope_bit(s);
+        c->via = "pat";
+        return 0;
     }
     if (kind != TOKEN_KIND_JWT)
         return unauthorized(req, "invalid token");
