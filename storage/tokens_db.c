@@ -96,13 +96,9 @@ int tokens_db_authenticate(pg_conn_t *c, const char *token_hash, tokens_db_auth_
 int tokens_db_list(pg_conn_t *c, const char *user_id, const db_page_t *page, db_rows_t *out)
 {
     const char *p[] = {user_id};
-    /* A known fault, kept because this change moves code without changing
-     * behaviour: the keyset comparison is '>' in both orders, not {cmp}, so
-     * with sort=-created_at a page after the first holds the tokens newer
-     * than the cursor (the first page again) instead of the older ones. */
     return db_page_read(c,
                         "SELECT " TOKEN_COLS " FROM personal_access_tokens WHERE user_id = $1 AND "
-                        "revoked_at IS NULL AND ($3::timestamptz IS NULL OR (created_at, id) > "
+                        "revoked_at IS NULL AND ($3::timestamptz IS NULL OR (created_at, id) {cmp} "
                         "($3::timestamptz, $4::uuid)) ORDER BY created_at {dir}, id {dir} LIMIT "
                         "$2::int",
                         p, 1, page, token_json, "id", out);

@@ -517,6 +517,13 @@ Test(accounts_db, tokens_list_the_users_live_ones_in_pages)
     for (int i = 0; i < 4; i++)
         cr_assert_str_eq(str(json_array_get(all, i), "id"), id[live[i]]);
     json_decref(all);
+    /* Newest first, the pages continue downwards (as every list's do). */
+    all = walk(tokens_of, u, 3, true, &pages);
+    cr_assert_eq(json_array_size(all), 4);
+    cr_assert_eq(pages, 2);
+    for (int i = 0; i < 4; i++)
+        cr_assert_str_eq(str(json_array_get(all, i), "id"), id[live[3 - i]]);
+    json_decref(all);
 }
 
 /* ---- idempotency keys ------------------------------------------------------------------ */
