@@ -1,6 +1,6 @@
 /* db.h - what the table owner modules of storage/ share (db_ prefix): the
- * size of an id, the one timestamp format rows leave PostgreSQL in, and one
- * keyset page of a list.
+ * size of an id, the one timestamp format rows leave PostgreSQL in,
+ * statements whose rows are not wanted, and one keyset page of a list.
  *
  * An owner module (users_db, orgs_db, ...) holds every statement on its
  * table and maps rows to jansson objects or small structs; callers pass it
@@ -32,9 +32,8 @@ int db_exec(pg_conn_t *c, const char *sql, int nparams, const char *const *param
  * row). Strings are borrowed for the call. */
 typedef struct {
     int limit;            /* rows in the page (> 0) */
-    const char *after_at; /* created_at of the previous page's last row, as next_at gave it; NULL:
-                             the first page */
-    const char *after_id; /* and its id */
+    const char *after_at; /* the previous page's next_at; NULL: the first page */
+    const char *after_id; /* and its next_id */
     bool desc;            /* newest first */
 } db_page_t;
 
