@@ -434,12 +434,6 @@ static void dispatch(http_req_t *req)
     app__release_conn(req);
 }
 
-int app__exec(pg_conn_t *conn, const char *sql, int nparams, const char *const *params)
-{
-    int rc = pg_exec(conn, sql, nparams, params);
-    return rc < 0 ? rc : 0;
-}
-
 void app__db_done(http_req_t *req, pg_conn_t **conn)
 {
     caller_t *cl = http_data(req);
@@ -498,13 +492,6 @@ void app__no_content(http_req_t *req)
 }
 
 /* ---- rows ------------------------------------------------------------------------- */
-
-json_t *app__user_json(const pg_result_t *r, int row)
-{
-    return json_pack("{s:s, s:s, s:s, s:s}", "id", pg_getn(r, row, "id"), "email",
-                     pg_getn(r, row, "email"), "name", pg_getn(r, row, "name"), "created_at",
-                     pg_getn(r, row, "created_at"));
-}
 
 void app__reply_row(http_req_t *req, pg_conn_t *c, pg_result_t **r, int err, int status,
                     app_row_fn row_json, const char *missing)
@@ -572,17 +559,4 @@ pg_result_t *app__load(http_req_t *req, pg_conn_t *c, const char *sql, const cha
         app__error(req, 404, "not_found", missing, NULL);
     }
     return r;
-}
-
-json_t *app__org_json(app_t *app, const pg_result_t *r, int row)
-{
-    (void)app;
-    json_t *o = json_pack("{s:s, s:s, s:b, s:s}", "id", pg_getn(r, row, "id"), "name",
-                          pg_getn(r, row, "name"), "personal",
-                          strcmp(pg_getn(r, row, "personal"), "t") == 0, "created_at",
-                          pg_getn(r, row, "created_at"));
-    const char *role = pg_getn(r, row, "role");
-    if (o && role)
-        json_object_set_new(o, "role", json_string(role));
-    return o;
 }

@@ -6,6 +6,9 @@
 #include "http/app_internal.h"
 #include "http/token.h"
 #include "runtime/error.h"
+#include "storage/memberships_db.h"
+#include "storage/sessions_db.h"
+#include "storage/tokens_db.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,38 +86,24 @@ static int authenticate(http_req_t *req, caller_t *c)
             return unauthorized(req, "invalid token");
         if (!(conn = app__db(req)))
             return 1;
-        const char *p[] = {hash};
-        pg_result_t *r =
-            /* last_used_at is kept to the minute: one write a minute per
-             * token, not one per request. */
-            pg_query(conn,
-                     "WITH t AS (SELECT id, user_id, org_id, scopes, last_used_at FROM "
-                     "personal_access_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND "
-                     "(expires_at IS NULL OR expires_at > now())), u AS (UPDATE "
-                     "personal_access_tokens p SET last_used_at = now() FROM t WHERE p.id = t.id "
-                     "AND (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 "
-                     "minute')) SELECT id, user_id, org_id, array_to_string(scopes, ',') AS "
-                     "scopes FROM t",
-                     1, p, &err);
-        if (!r) {
+        tokens_db_auth_t t;
+        err = tokens_db_authenticate(conn, hash, &t);
+        if (err && err != FENTA_ENOTFOUND) {
             app__db_error(req, err, conn);
             app__db_done(req, &conn);
             return 1;
         }
-        int n = pg_nrows(r);
-        if (n == 1) {
-            snprintf(c->pat_id, sizeof c->pat_id, "%s", pg_get(r, 0, 0));
-            snprintf(c->user_id, sizeof c->user_id, "%s", pg_get(r, 0, 1));
-            snprintf(c->token_org, sizeof c->token_org, "%s", pg_get(r, 0, 2));
-            char scopes[64];
-            snprintf(scopes, sizeof scopes, "%s", pg_get(r, 0, 3));
-            for (char *s = strtok(scopes, ","); s; s = strtok(NULL, ","))
-                c->scopes |= app__scope_bit(s);
-            c->via = "pat";
-        }
-        pg_result_free(&r);
         app__db_done(req, &conn);
-        return n == 1 ? 0 : unauthorized(req, "invalid, expired or revoked token");
+        if (err)
+            return unauthorized(req, "invalid, expired or revoked token");
+        snprintf(c->pat_id, sizeof c->pat_id, "%s", t.id);
+        snprintf(c->user_id, sizeof c->user_id, "%s", t.user_id);
+        snprintf(c->token_org, sizeof c->token_org, "%s", t.org_id);
+        char *save = NULL;
+        for (char *s = strtok_r(t.scopes, ",", &save); s; s = strtok_r(NULL, ",", &save))
+            c->scopes |= app__scope_bit(s);
+        c->via = "pat";
+        return 0;
     }
     if (kind != TOKEN_KIND_JWT)
         return unauthorized(req, "invalid token");
@@ -138,22 +127,16 @@ static int authenticate(http_req_t *req, caller_t *c)
     uint64_t seq = authcache_seq(app->cache);
     if (!(conn = app__db(req)))
         return 1;
-    const char *p[] = {cl.sid, cl.sub};
-    pg_result_t *r = app__is_uuid(cl.sid) && app__is_uuid(cl.sub)
-                         ? pg_query(conn,
-                                    "SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2 "
-                                    "AND revoked_at IS NULL",
-                                    2, p, &err)
-                         : NULL;
-    if (!r && err) {
+    /* Ids that are not uuids name no session; asking would be a 500. */
+    err = app__is_uuid(cl.sid) && app__is_uuid(cl.sub) ? sessions_db_live(conn, cl.sid, cl.sub)
+                                                       : FENTA_ENOTFOUND;
+    if (err && err != FENTA_ENOTFOUND) {
         app__db_error(req, err, conn);
         app__db_done(req, &conn);
         return 1;
     }
-    int n = r ? pg_nrows(r) : 0;
-    pg_result_free(&r);
     app__db_done(req, &conn);
-    if (n != 1)
+    if (err)
         return unauthorized(req, "the session has ended");
     authcache_session_put(app->cache, seq, cl.sid, cl.sub);
 live:
@@ -196,19 +179,17 @@ static int authorize(http_req_t *req, caller_t *c, const route_info_t *ri)
     pg_conn_t *conn = app__db(req);
     if (!conn)
         return 1;
-    int err = 0;
-    const char *p[] = {org, c->user_id};
-    pg_result_t *r = pg_query(
-        conn, "SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2", 2, p, &err);
+    char role[MEMBERSHIPS_DB_ROLE_MAX];
+    int err = memberships_db_role(conn, org, c->user_id, role);
     int rc = 0;
-    if (!r) {
-        app__db_error(req, err, conn);
-        rc = 1;
-    } else if (pg_nrows(r) != 1) {
+    if (err == FENTA_ENOTFOUND) {
         http_respond_error(req, 404, "not_found", "no such organisation", NULL);
         rc = 1;
+    } else if (err) {
+        app__db_error(req, err, conn);
+        rc = 1;
     } else {
-        c->role = app__role_bit(pg_get(r, 0, 0));
+        c->role = app__role_bit(role);
         /* org passed app__is_uuid above, so it fits. The length is looked
          * at only because GCC, inlining differently in this file than in
          * app.c, warns that a token_org-sized string might not fit. */
@@ -221,7 +202,6 @@ static int authorize(http_req_t *req, caller_t *c, const route_info_t *ri)
             rc = 1;
         }
     }
-    pg_result_free(&r);
     app__db_done(req, &conn);
     if (!rc)
         http_log_field(req, "org_id", c->org_id);

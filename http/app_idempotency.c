@@ -5,6 +5,7 @@
 #include "http/app_internal.h"
 #include "runtime/crypto.h"
 #include "runtime/error.h"
+#include "storage/idempotency_db.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -38,62 +39,45 @@ int app__idempotency_begin(http_req_t *req, caller_t *c, const route_info_t *ri)
     pg_conn_t *conn = app__db(req);
     if (!conn)
         return 1;
-    int err = 0;
-    const char *p[] = {c->idem_user, ri->key, key, hash};
-    /* Keys live 24 h; a request that never finished (its process died) holds
-     * its key for 5 minutes, then a retry takes it over. */
-    pg_result_t *res = pg_query(
-        conn,
-        "INSERT INTO idempotency_keys (user_id, route, key, request_hash) VALUES ($1, $2, $3, $4) "
-        "ON CONFLICT (user_id, route, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, "
-        "status = 0, response = NULL, created_at = now() WHERE idempotency_keys.created_at < "
-        "now() - interval '24 hours' OR (idempotency_keys.status = 0 AND "
-        "idempotency_keys.created_at < now() - interval '5 minutes') RETURNING 1",
-        4, p, &err);
+    int err = idempotency_db_claim(conn, c->idem_user, ri->key, key, hash);
     /* Now and then, clear a slice of expired keys. */
     static _Atomic unsigned calls;
-    if (res && atomic_fetch_add(&calls, 1) % 1000 == 999)
-        pg_exec(conn,
-                "DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys "
-                "WHERE created_at < now() - interval '24 hours' LIMIT 1000)",
-                0, NULL);
+    if ((!err || err == FENTA_EEXIST) && atomic_fetch_add(&calls, 1) % 1000 == 999)
+        idempotency_db_purge(conn, 1000);
     int done = 0;
-    if (!res) {
-        app__db_error(req, err, conn);
-        done = 1;
-    } else if (pg_nrows(res) == 1) {
+    if (!err) {
         c->idem = true;
         snprintf(c->idem_key, sizeof c->idem_key, "%s", key);
-    } else {
-        pg_result_t *old = pg_query(conn,
-                                    "SELECT request_hash, status, response FROM idempotency_keys "
-                                    "WHERE user_id = $1 AND route = $2 AND key = $3",
-                                    3, p, &err);
+    } else if (err != FENTA_EEXIST) {
+        app__db_error(req, err, conn);
         done = 1;
-        if (!old || pg_nrows(old) != 1) {
-            app__db_error(req, old ? FENTA_ECONFLICT : err, conn);
-        } else if (strcmp(pg_get(old, 0, 0), hash) != 0) {
+    } else {
+        idempotency_db_record_t old;
+        done = 1;
+        err = idempotency_db_get(conn, c->idem_user, ri->key, key, &old);
+        if (err) {
+            /* Gone since the claim (taken over, or forgotten after a
+             * failure): the client may retry. */
+            app__db_error(req, err == FENTA_ENOTFOUND ? FENTA_ECONFLICT : err, conn);
+        } else if (strcmp(old.request_hash, hash) != 0) {
             app__error(req, 422, "idempotency_key_reused",
                        "this Idempotency-Key was used with a different request", NULL);
-        } else if (atoi(pg_get(old, 0, 1)) == 0) {
+        } else if (old.status == 0) {
             http_add_header(req, "retry-after", "1");
             app__error(req, 409, "idempotency_in_progress",
                        "a request with this Idempotency-Key is still being processed", NULL);
         } else {
-            json_t *body =
-                json_loads(pg_get(old, 0, 2) ? pg_get(old, 0, 2) : "null", JSON_DECODE_ANY, NULL);
+            json_t *body = json_loads(old.response ? old.response : "null", JSON_DECODE_ANY, NULL);
             http_add_header(req, "idempotent-replayed", "true");
-            int st = atoi(pg_get(old, 0, 1));
-            if (st == 204 || !body) {
+            if (old.status == 204 || !body) {
                 json_decref(body);
-                http_respond_raw(req, st, NULL, "", 0);
+                http_respond_raw(req, old.status, NULL, "", 0);
             } else {
-                http_respond_json(req, st, body);
+                http_respond_json(req, old.status, body);
             }
         }
-        pg_result_free(&old);
+        idempotency_db_record_clear(&old);
     }
-    pg_result_free(&res);
     app__db_done(req, &conn);
     return done;
 }
@@ -108,17 +92,10 @@ void app__idempotency_end(http_req_t *req, caller_t *c, int status, const json_t
     if (!conn && !(conn = c->conn = pg_acquire(app__of(req)->pool, 3000, &err)))
         return; /* the row stays "in progress": a retry with the key gets 409 */
     const route_info_t *ri = app__route(req);
-    char st[8];
-    snprintf(st, sizeof st, "%d", status);
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    const char *p[] = {c->idem_user, ri->key, c->idem_key, st, text};
     if (status >= 500)
-        pg_exec(conn, "DELETE FROM idempotency_keys WHERE user_id = $1 AND route = $2 AND key = $3",
-                3, p);
+        idempotency_db_forget(conn, c->idem_user, ri->key, c->idem_key);
     else
-        pg_exec(conn,
-                "UPDATE idempotency_keys SET status = $4, response = $5 "
-                "WHERE user_id = $1 AND route = $2 AND key = $3",
-                5, p);
+        idempotency_db_finish(conn, c->idem_user, ri->key, c->idem_key, status, text);
     free(text);
 }

@@ -95,8 +95,9 @@ typedef struct {
  * object needs beyond the row (presigned URLs, template files). */
 typedef json_t *(*app_row_fn)(app_t *app, const pg_result_t *r, int row);
 
-/* Timestamps leave PostgreSQL as RFC 3339 UTC with microseconds. */
-#define APP_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+/* Timestamps leave PostgreSQL as RFC 3339 UTC with microseconds (the one
+ * format, storage/db.h's). */
+#define APP_TS(col) DB_TS(col)
 
 app_t *app__of(const http_req_t *req);
 caller_t *app__caller(http_req_t *req);
@@ -108,8 +109,6 @@ const route_info_t *app__route(const http_req_t *req);
  * connection goes back to the pool when the request's handler returns. */
 pg_conn_t *app__db(http_req_t *req);
 void app__db_done(http_req_t *req, pg_conn_t **conn);
-/* pg_exec without the row count: 0 or a negative error code. */
-int app__exec(pg_conn_t *conn, const char *sql, int nparams, const char *const *params);
 /* Answers for a failed database call: 503 (down), 409 (conflict), 500. */
 void app__db_error(http_req_t *req, int rc, pg_conn_t *conn);
 
@@ -134,6 +133,13 @@ json_t *app__next_cursor(http_req_t *req, const char *created_at, const char *id
  * meanwhile never shift a page, so no page repeats or skips a row. */
 void app__list_page(http_req_t *req, const char *sql, const char *const *params, int nparams,
                     app_row_fn row_json, const char *idcol);
+/* Reads one page of a list for app__list_rows: a table owner's list
+ * function (storage/) called with the request's connection and arg. */
+typedef int (*app_list_fn)(pg_conn_t *c, const db_page_t *page, const void *arg, db_rows_t *out);
+/* Answers one page of a list that read() takes from its table's owner
+ * module, in the order ?sort asks, with its next_cursor: 400 for a bad
+ * ?limit, ?sort or ?cursor, the database's error when read() fails. */
+void app__list_rows(http_req_t *req, app_list_fn read, const void *arg);
 /* app__list_page for the rows under the {id} row of parent_table (a
  * constant name with id, org_id and deleted_at columns: a workflow's
  * versions, a schedule's runs, a webhook's deliveries). The parent is
@@ -150,13 +156,13 @@ void app__list_page_under(http_req_t *req, const char *parent_table, const char 
 int app__page_args(http_req_t *req, db_page_t *page, json_t **keep);
 /* A storage owner's list of an organisation's rows (schedules_db_list...). */
 typedef int (*app_org_list_fn)(pg_conn_t *c, const char *org_id, const db_page_t *page,
-                               db_list_t *out);
+                               db_rows_t *out);
 /* Answers one page of the caller's organisation's rows read by list_fn, in
  * the order ?sort asks (app__page_args, then app__reply_list). */
 void app__list_org(http_req_t *req, app_org_list_fn list_fn);
 /* Answers a page a storage owner read (rc its result, c the connection it
  * used): the database error, or 200 {"data", "next_cursor"}. Clears *list. */
-void app__reply_list(http_req_t *req, pg_conn_t *c, int rc, db_list_t *list);
+void app__reply_list(http_req_t *req, pg_conn_t *c, int rc, db_rows_t *list);
 /* Answers what a storage owner gave back for one row (rc its result, c the
  * connection it used): 404 {"not_found", missing} for FENTA_ENOTFOUND, the
  * database error for another code, else status with obj (taken), or 204
@@ -208,11 +214,6 @@ void app__idempotency_end(http_req_t *req, caller_t *c, int status, const json_t
  * keys they are is checked when a job reads them (actors/jobs/job_internal.h),
  * where a missing object gets the same answer. */
 bool app__sources_ok(http_req_t *req, const json_t *doc, const char *root, const char *code);
-
-/* Sessions (h_auth.c): a new session for user_id with its first refresh
- * token, answered as the session document with cookies. */
-void app__issue_session(http_req_t *req, pg_conn_t *c, const char *user_id, const char *org_id,
-                        int status);
 
 /* pg_listen callback for the identity channel (app.c). */
 void app__on_identity(const char *payload, void *arg);
@@ -290,9 +291,5 @@ typedef struct {
 json_t *app__artifact_urls(app_t *app, json_t *artifacts, const app_presign_t *o);
 /* The hub that feeds this application's SSE streams (h_events.c). */
 sse_hub_t *app__hub_new(app_t *app, const char *conninfo);
-
-/* Rows as API objects. */
-json_t *app__user_json(const pg_result_t *r, int row);
-json_t *app__org_json(app_t *app, const pg_result_t *r, int row);
 
 #endif

@@ -1,7 +1,8 @@
 /* app_page.c - cursor pagination of list routes: the limit, sort and cursor
- * query parameters, the next cursor, the keyset query that reads one page
- * (under a parent row when the list belongs to one), and the answer for a
- * page a storage owner read. */
+ * query parameters, the next cursor, and the answer with one page, read by
+ * a table's owner module (app__list_rows, app__list_org, app__reply_list)
+ * or by a keyset query given here (app__list_page, under a parent row when
+ * the list belongs to one). */
 #include "http/app_internal.h"
 #include "runtime/error.h"
 
@@ -146,7 +147,7 @@ int app__page_args(http_req_t *req, db_page_t *page, json_t **keep)
     return 0;
 }
 
-void app__list_org(http_req_t *req, app_org_list_fn list_fn)
+void app__list_rows(http_req_t *req, app_list_fn read, const void *arg)
 {
     db_page_t page;
     json_t *keep = NULL;
@@ -154,22 +155,40 @@ void app__list_org(http_req_t *req, app_org_list_fn list_fn)
         return;
     pg_conn_t *c = app__db(req);
     if (c) {
-        db_list_t list;
-        int rc = list_fn(c, app__caller(req)->org_id, &page, &list);
-        app__reply_list(req, c, rc, &list);
+        db_rows_t rows;
+        int rc = read(c, &page, arg, &rows);
+        app__reply_list(req, c, rc, &rows);
     }
     json_decref(keep);
     app__db_done(req, &c);
 }
 
-void app__reply_list(http_req_t *req, pg_conn_t *c, int rc, db_list_t *list)
+/* app__list_org's reader: the owner's list of the organisation in arg. */
+struct org_list {
+    app_org_list_fn fn;
+    const char *org_id;
+};
+
+static int org_list_read(pg_conn_t *c, const db_page_t *page, const void *arg, db_rows_t *out)
+{
+    const struct org_list *l = arg;
+    return l->fn(c, l->org_id, page, out);
+}
+
+void app__list_org(http_req_t *req, app_org_list_fn list_fn)
+{
+    struct org_list l = {list_fn, app__caller(req)->org_id};
+    app__list_rows(req, org_list_read, &l);
+}
+
+void app__reply_list(http_req_t *req, pg_conn_t *c, int rc, db_rows_t *rows)
 {
     if (rc) {
         app__db_error(req, rc, c);
     } else {
         json_t *next =
-            list->next_at ? app__next_cursor(req, list->next_at, list->next_id) : json_null();
-        app__reply(req, 200, json_pack("{s:O, s:o}", "data", list->rows, "next_cursor", next));
+            rows->next_at ? app__next_cursor(req, rows->next_at, rows->next_id) : json_null();
+        app__reply(req, 200, json_pack("{s:O, s:o}", "data", rows->items, "next_cursor", next));
     }
-    db_list_clear(list);
+    db_rows_clear(rows);
 }

@@ -9,14 +9,14 @@
 #include "http/token.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
+#include "storage/memberships_db.h"
+#include "storage/orgs_db.h"
+#include "storage/sessions_db.h"
+#include "storage/users_db.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define REFRESH_TTL "7 days"
-#define USER_COLS "id, email, name, " APP_TS("created_at") " AS created_at"
-#define ORG_COLS "o.id, o.name, o.personal, " APP_TS("o.created_at") " AS created_at, m.role"
 
 /* Sets the access, refresh and CSRF cookies for browser clients. */
 static void set_cookies(http_req_t *req, const char *access, long access_ttl, const char *refresh,
@@ -28,11 +28,12 @@ static void set_cookies(http_req_t *req, const char *access, long access_ttl, co
              access, access_ttl, secure);
     http_add_header(req, "set-cookie", v);
     snprintf(v, sizeof v,
-             "fenta_refresh=%s; Path=/v1/auth; Max-Age=604800; HttpOnly; SameSite=Strict%s",
-             refresh, secure);
+             "fenta_refresh=%s; Path=/v1/auth; Max-Age=%d; HttpOnly; SameSite=Strict%s", refresh,
+             SESSIONS_DB_REFRESH_TTL_S, secure);
     http_add_header(req, "set-cookie", v);
     /* Readable by the page's script, which echoes it in X-CSRF-Token. */
-    snprintf(v, sizeof v, "fenta_csrf=%s; Path=/; Max-Age=604800; SameSite=Strict%s", csrf, secure);
+    snprintf(v, sizeof v, "fenta_csrf=%s; Path=/; Max-Age=%d; SameSite=Strict%s", csrf,
+             SESSIONS_DB_REFRESH_TTL_S, secure);
     http_add_header(req, "set-cookie", v);
 }
 
@@ -42,34 +43,28 @@ static void answer_session(http_req_t *req, pg_conn_t *c, const char *user_id, c
                            const char *sid, const char *refresh, int status)
 {
     app_t *app = app__of(req);
-    int err = 0;
-    const char *pu[] = {user_id};
-    pg_result_t *u = pg_query(c, "SELECT " USER_COLS " FROM users WHERE id = $1", 1, pu, &err);
-    const char *po[] = {org_id, user_id};
-    pg_result_t *o =
-        u ? pg_query(c,
-                     "SELECT " ORG_COLS " FROM orgs o JOIN memberships m ON m.org_id = o.id "
-                     "WHERE o.id = $1 AND m.user_id = $2",
-                     2, po, &err)
-          : NULL;
+    json_t *user = NULL, *org = NULL;
+    int err = users_db_get(c, user_id, &user);
+    if (!err)
+        err = orgs_db_get_for_user(c, org_id, user_id, &org);
     char access[JWTS_TOKEN_MAX + 1], csrf[JWTS_CSRF_LEN + 1];
     jwts_claims_t issued;
-    if (!u || !o || pg_nrows(u) != 1 || pg_nrows(o) != 1 ||
-        jwts_sign(app->jwt, user_id, org_id, sid, access, sizeof access, &issued) != 0 ||
+    if (err || jwts_sign(app->jwt, user_id, org_id, sid, access, sizeof access, &issued) != 0 ||
         jwts_csrf_make(app->jwt, sid, csrf, sizeof csrf) != 0) {
-        app__db_error(req, err ? err : FENTA_EIO, c);
+        /* A user or membership that vanished meanwhile is our failure to
+         * answer, not the client's: 500 as for any other error. */
+        app__db_error(req, err && err != FENTA_ENOTFOUND ? err : FENTA_EIO, c);
     } else {
         long ttl = (long)(issued.exp - issued.iat);
-        json_t *doc =
-            json_pack("{s:o, s:o, s:s, s:s, s:s, s:I, s:s}", "user", app__user_json(u, 0), "org",
-                      app__org_json(app, o, 0), "access_token", access, "refresh_token", refresh,
-                      "token_type", "Bearer", "expires_in", (json_int_t)ttl, "csrf_token", csrf);
+        json_t *doc = json_pack("{s:O, s:O, s:s, s:s, s:s, s:I, s:s}", "user", user, "org", org,
+                                "access_token", access, "refresh_token", refresh, "token_type",
+                                "Bearer", "expires_in", (json_int_t)ttl, "csrf_token", csrf);
         set_cookies(req, access, ttl, refresh, csrf);
         http_add_header(req, "cache-control", "no-store");
         app__reply(req, status, doc);
     }
-    pg_result_free(&u);
-    pg_result_free(&o);
+    json_decref(user);
+    json_decref(org);
 }
 
 /* Adds a fresh refresh token to session sid; its secret into out. */
@@ -79,41 +74,51 @@ static int new_refresh(pg_conn_t *c, const char *sid, char out[TOKEN_SECRET_MAX 
     if (token_generate(TOKEN_KIND_REFRESH, out, TOKEN_SECRET_MAX + 1) != 0 ||
         token_hash(out, strlen(out), hash, sizeof hash) != 0)
         return FENTA_EIO;
-    const char *p[] = {hash, sid};
-    return app__exec(c,
-                     "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) "
-                     "VALUES ($1, $2, now() + interval '" REFRESH_TTL "')",
-                     2, p);
+    return sessions_db_add_refresh(c, sid, hash);
 }
 
-void app__issue_session(http_req_t *req, pg_conn_t *c, const char *user_id, const char *org_id,
-                        int status)
+/* A new session for user_id with its first refresh token, answered as the
+ * session document with cookies. */
+static void issue_session(http_req_t *req, pg_conn_t *c, const char *user_id, const char *org_id,
+                          int status)
 {
-    int err = 0;
-    const char *p[] = {user_id};
-    pg_result_t *s =
-        pg_query(c, "INSERT INTO sessions (user_id) VALUES ($1) RETURNING id", 1, p, &err);
-    char refresh[TOKEN_SECRET_MAX + 1];
-    if (!s || pg_nrows(s) != 1 || (err = new_refresh(c, pg_get(s, 0, 0), refresh)) != 0)
-        app__db_error(req, err ? err : FENTA_EIO, c);
+    char sid[DB_ID_LEN + 1], refresh[TOKEN_SECRET_MAX + 1];
+    int err = sessions_db_create(c, user_id, sid);
+    if (!err)
+        err = new_refresh(c, sid, refresh);
+    if (err)
+        app__db_error(req, err, c);
     else
-        answer_session(req, c, user_id, org_id, pg_get(s, 0, 0), refresh, status);
-    pg_result_free(&s);
+        answer_session(req, c, user_id, org_id, sid, refresh, status);
 }
 
-/* The personal organisation of a user (their first owned, personal one). */
-static char *personal_org(pg_conn_t *c, const char *user_id)
+typedef struct {
+    const char *email, *name, *hash; /* the account */
+    char user_id[DB_ID_LEN + 1];     /* made */
+    char org_id[DB_ID_LEN + 1];      /* its personal organisation */
+} signup_t;
+
+/* One transaction: the user, their personal organisation and the owner
+ * membership exist together or not at all. */
+static int signup_tx(pg_conn_t *c, void *arg)
 {
-    int err = 0;
-    const char *p[] = {user_id};
-    pg_result_t *r = pg_query(c,
-                              "SELECT o.id FROM orgs o JOIN memberships m ON m.org_id = o.id "
-                              "WHERE m.user_id = $1 ORDER BY o.personal DESC, m.created_at "
-                              "LIMIT 1",
-                              1, p, &err);
-    char *id = r && pg_nrows(r) == 1 ? strdup(pg_get(r, 0, 0)) : NULL;
-    pg_result_free(&r);
-    return id;
+    signup_t *s = arg;
+    char *workspace = NULL;
+    json_t *org = NULL;
+    int err = users_db_insert(c, s->email, s->name, s->hash, s->user_id);
+    if (!err && asprintf(&workspace, "%s's workspace", s->name) < 0) {
+        workspace = NULL;
+        err = FENTA_ENOMEM;
+    }
+    if (!err)
+        err = orgs_db_insert(c, workspace, true, s->user_id, &org);
+    if (!err)
+        snprintf(s->org_id, sizeof s->org_id, "%s", json_string_value(json_object_get(org, "id")));
+    if (!err)
+        err = memberships_db_insert(c, s->org_id, s->user_id, "owner");
+    free(workspace);
+    json_decref(org);
+    return err;
 }
 
 void h_auth_register(http_req_t *req)
@@ -134,30 +139,20 @@ void h_auth_register(http_req_t *req)
         app__error(req, 500, "internal", "could not hash the password", NULL);
         return;
     }
+    signup_t su = {.email = email, .name = name, .hash = hash};
+    int err = pg_tx(app__of(req)->pool, signup_tx, &su);
+    if (err == FENTA_EEXIST) {
+        app__error(req, 409, "email_taken", "an account with this email already exists", NULL);
+        return;
+    }
+    if (err) {
+        app__db_error(req, err, NULL);
+        return;
+    }
     pg_conn_t *c = app__db(req);
     if (!c)
         return;
-    int err = 0;
-    /* One statement: the user, their personal organisation and the owner
-     * membership exist together or not at all. */
-    const char *p[] = {email, name, hash};
-    pg_result_t *r = pg_query(
-        c,
-        "WITH u AS (INSERT INTO users (email, name, password_hash) VALUES ($1, $2, $3) "
-        "RETURNING id), o AS (INSERT INTO orgs (name, personal, created_by) "
-        "SELECT $2 || '''s workspace', true, id FROM u RETURNING id, created_by) "
-        "INSERT INTO memberships (org_id, user_id, role) SELECT id, created_by, 'owner' FROM o "
-        "RETURNING user_id, org_id",
-        3, p, &err);
-    if (!r) {
-        if (err == FENTA_EEXIST)
-            app__error(req, 409, "email_taken", "an account with this email already exists", NULL);
-        else
-            app__db_error(req, err, c);
-    } else {
-        app__issue_session(req, c, pg_get(r, 0, 0), pg_get(r, 0, 1), 201);
-    }
-    pg_result_free(&r);
+    issue_session(req, c, su.user_id, su.org_id, 201);
     app__db_done(req, &c);
 }
 
@@ -169,34 +164,32 @@ void h_auth_login(http_req_t *req)
     pg_conn_t *c = app__db(req);
     if (!c)
         return;
-    int err = 0;
-    const char *p[] = {email};
-    pg_result_t *r = pg_query(
-        c, "SELECT id, password_hash FROM users WHERE lower(email) = lower($1)", 1, p, &err);
-    if (!r) {
+    char user_id[DB_ID_LEN + 1], *pwhash = NULL;
+    int err = users_db_credentials(c, email, user_id, &pwhash);
+    if (err && err != FENTA_ENOTFOUND) {
         app__db_error(req, err, c);
         app__db_done(req, &c);
         return;
     }
     bool ok = false;
-    if (pg_nrows(r) == 1) {
-        ok = password_verify(pg_get(r, 0, 1), password, strlen(password)) == 0;
+    if (!err) {
+        ok = password_verify(pwhash, password, strlen(password)) == 0;
     } else {
         /* Unknown email: spend what a real verification costs, so timing
          * does not tell which emails have accounts. */
         password_verify_dummy(&app__of(req)->pw, password, strlen(password));
     }
+    free(pwhash);
+    char org[DB_ID_LEN + 1];
     if (!ok) {
         app__error(req, 401, "invalid_credentials", "wrong email or password", NULL);
+    } else if ((err = memberships_db_pick_org(c, user_id, NULL, NULL, org)) == 0) {
+        issue_session(req, c, user_id, org, 200);
     } else {
-        char *org = personal_org(c, pg_get(r, 0, 0));
-        if (org)
-            app__issue_session(req, c, pg_get(r, 0, 0), org, 200);
-        else
-            app__error(req, 500, "internal", "the account has no organisation", NULL);
-        free(org);
+        /* Registration gives every account one: its absence, or a failure
+         * to read it, is ours. */
+        app__error(req, 500, "internal", "the account has no organisation", NULL);
     }
-    pg_result_free(&r);
     app__db_done(req, &c);
 }
 
@@ -212,39 +205,23 @@ typedef struct {
 static int refresh_tx(pg_conn_t *c, void *arg)
 {
     refresh_t *rf = arg;
-    int err = 0;
-    const char *p[] = {rf->hash};
-    pg_result_t *r = pg_query(
-        c,
-        "SELECT t.session_id, s.user_id, t.rotated_at IS NOT NULL, t.expires_at <= now(), "
-        "s.revoked_at IS NOT NULL FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id "
-        "WHERE t.token_hash = $1 FOR UPDATE OF t, s",
-        1, p, &err);
-    if (!r)
-        return err;
+    sessions_db_refresh_t t;
+    int err = sessions_db_refresh_lock(c, rf->hash, &t);
     rf->outcome = 1;
-    if (pg_nrows(r) == 1) {
-        snprintf(rf->sid, sizeof rf->sid, "%s", pg_get(r, 0, 0));
-        snprintf(rf->user_id, sizeof rf->user_id, "%s", pg_get(r, 0, 1));
-        bool rotated = pg_get(r, 0, 2)[0] == 't', expired = pg_get(r, 0, 3)[0] == 't',
-             revoked = pg_get(r, 0, 4)[0] == 't';
-        const char *ps[] = {rf->sid};
-        if (rotated && !revoked) {
-            rf->outcome = 2;
-            err = app__exec(c,
-                            "UPDATE sessions SET revoked_at = now(), revoked_why = 'refresh token "
-                            "reuse' WHERE id = $1",
-                            1, ps);
-        } else if (!rotated && !expired && !revoked) {
-            err = app__exec(c, "UPDATE refresh_tokens SET rotated_at = now() WHERE token_hash = $1",
-                            1, p);
-            if (!err)
-                err = new_refresh(c, rf->sid, rf->fresh);
-            if (!err)
-                rf->outcome = 0;
-        }
+    if (err)
+        return err == FENTA_ENOTFOUND ? 0 : err;
+    snprintf(rf->sid, sizeof rf->sid, "%s", t.sid);
+    snprintf(rf->user_id, sizeof rf->user_id, "%s", t.user_id);
+    if (t.rotated && !t.revoked) {
+        rf->outcome = 2;
+        err = sessions_db_revoke(c, rf->sid, "refresh token reuse");
+    } else if (!t.rotated && !t.expired && !t.revoked) {
+        err = sessions_db_refresh_rotate(c, rf->hash);
+        if (!err)
+            err = new_refresh(c, rf->sid, rf->fresh);
+        if (!err)
+            rf->outcome = 0;
     }
-    pg_result_free(&r);
     return err;
 }
 
@@ -282,12 +259,11 @@ void h_auth_refresh(http_req_t *req)
     pg_conn_t *c = app__db(req);
     if (!c)
         return;
-    char *org = personal_org(c, rf.user_id);
-    if (org)
+    char org[DB_ID_LEN + 1];
+    if (memberships_db_pick_org(c, rf.user_id, NULL, NULL, org) == 0)
         answer_session(req, c, rf.user_id, org, rf.sid, rf.fresh, 200);
     else
         app__error(req, 401, "invalid_refresh_token", "the account has no organisation", NULL);
-    free(org);
     app__db_done(req, &c);
 }
 
@@ -304,12 +280,10 @@ void h_auth_logout(http_req_t *req)
     pg_conn_t *c = app__db(req);
     if (!c)
         return;
-    const char *p[] = {cl->session_id};
-    int rc = app__exec(c,
-                       "UPDATE sessions SET revoked_at = now(), revoked_why = 'logout' "
-                       "WHERE id = $1 AND revoked_at IS NULL",
-                       1, p);
-    if (rc) {
+    /* Ending a session already ended is no error: the access token that
+     * asked was live a moment ago. */
+    int rc = sessions_db_revoke(c, cl->session_id, "logout");
+    if (rc && rc != FENTA_ENOTFOUND) {
         app__db_error(req, rc, c);
     } else {
         authcache_forget(app__of(req)->cache, cl->user_id); /* this node: at once */
@@ -336,25 +310,11 @@ void h_me_get(http_req_t *req)
         pg_conn_t *c = app__db(req);
         if (!c)
             return;
-        int err = 0;
-        const char *p[] = {cl->user_id};
-        /* One round trip: the user and their organisations with roles. */
-        pg_result_t *u = pg_query(
-            c,
-            "SELECT " USER_COLS ", (SELECT coalesce(json_agg(json_build_object('id', o.id, "
-            "'name', o.name, 'personal', o.personal, 'created_at', " APP_TS(
-                "o.created_at") ", 'role', m.role) ORDER BY o.created_at, o.id), '[]') FROM "
-                                "orgs o JOIN memberships m ON m.org_id = o.id WHERE m.user_id = "
-                                "u.id)::text AS orgs FROM users u WHERE u.id = $1",
-            1, p, &err);
-        json_t *orgs = u && pg_nrows(u) == 1 ? json_loads(pg_getn(u, 0, "orgs"), 0, NULL) : NULL;
-        if (orgs) {
-            doc = json_pack("{s:o, s:o}", "user", app__user_json(u, 0), "orgs", orgs);
+        int err = users_db_identity(c, cl->user_id, &doc);
+        if (!err)
             authcache_identity_put(app->cache, seq, cl->user_id, doc);
-        } else {
-            app__db_error(req, err ? err : FENTA_EIO, c);
-        }
-        pg_result_free(&u);
+        else
+            app__db_error(req, err == FENTA_ENOTFOUND ? FENTA_EIO : err, c);
         app__db_done(req, &c);
         if (!doc)
             return;

@@ -8,49 +8,57 @@
 #include "http/app_internal.h"
 #include "http/token.h"
 #include "runtime/error.h"
+#include "storage/invitations_db.h"
+#include "storage/memberships_db.h"
+#include "storage/orgs_db.h"
+#include "storage/users_db.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define ORG_COLS "o.id, o.name, o.personal, " APP_TS("o.created_at") " AS created_at"
-#define MEMBER_COLS                                                                                \
-    "u.id AS user_id, u.email, u.name, m.role, " APP_TS(                                           \
-        "m.created_at") " AS created_at, "                                                         \
-                        "m.created_at AS raw_created"
-#define INVITE_DAYS "7"
+typedef struct {
+    const char *name, *user_id; /* the organisation and its creator */
+    json_t *org;                /* made (owned) */
+} new_org_t;
 
-static json_t *member_json(app_t *app, const pg_result_t *r, int row)
+/* One transaction: the organisation and its owner exist together. */
+static int org_create_tx(pg_conn_t *c, void *arg)
 {
-    (void)app;
-    return json_pack("{s:s, s:s, s:s, s:s, s:s}", "user_id", pg_getn(r, row, "user_id"), "email",
-                     pg_getn(r, row, "email"), "name", pg_getn(r, row, "name"), "role",
-                     pg_getn(r, row, "role"), "created_at", pg_getn(r, row, "created_at"));
+    new_org_t *n = arg;
+    json_decref(n->org); /* a retried transaction starts again */
+    n->org = NULL;
+    int err = orgs_db_insert(c, n->name, false, n->user_id, &n->org);
+    if (!err)
+        err = memberships_db_insert(c, json_string_value(json_object_get(n->org, "id")), n->user_id,
+                                    "owner");
+    return err;
 }
 
 void h_orgs_create(http_req_t *req)
 {
     caller_t *cl = app__caller(req);
     const char *name = json_string_value(json_object_get(http_json_body(req, NULL), "name"));
-    pg_conn_t *c = app__db(req);
-    if (!c)
-        return;
-    int err = 0;
-    const char *p[] = {name, cl->user_id};
-    pg_result_t *r = pg_query(
-        c,
-        "WITH o AS (INSERT INTO orgs (name, created_by) VALUES ($1, $2) RETURNING *), "
-        "m AS (INSERT INTO memberships (org_id, user_id, role) SELECT id, $2, 'owner' FROM o) "
-        "SELECT " ORG_COLS ", 'owner' AS role FROM o",
-        2, p, &err);
-    if (!r) {
-        app__db_error(req, err, c);
+    new_org_t n = {.name = name, .user_id = cl->user_id};
+    int err = pg_tx(app__of(req)->pool, org_create_tx, &n);
+    if (err) {
+        app__db_error(req, err, NULL);
     } else {
         authcache_forget(app__of(req)->cache, cl->user_id);
-        app__reply(req, 201, app__org_json(app__of(req), r, 0));
+        json_object_set_new(n.org, "role", json_string("owner"));
+        app__reply(req, 201, json_incref(n.org));
     }
-    pg_result_free(&r);
-    app__db_done(req, &c);
+    json_decref(n.org);
+}
+
+typedef struct {
+    const char *user_id, *name_like, *only_org;
+} orgs_list_t;
+
+static int orgs_list_read(pg_conn_t *c, const db_page_t *page, const void *arg, db_rows_t *out)
+{
+    const orgs_list_t *l = arg;
+    return orgs_db_list_for_user(c, l->user_id, l->name_like, l->only_org, page, out);
 }
 
 void h_orgs_list(http_req_t *req)
@@ -58,15 +66,8 @@ void h_orgs_list(http_req_t *req)
     caller_t *cl = app__caller(req);
     /* ?q= filters by name (case-insensitive substring); a PAT sees its org only. */
     const char *q = http_query(req, "q");
-    const char *p[] = {cl->user_id, q && *q ? q : NULL, cl->pat_id[0] ? cl->token_org : NULL};
-    app__list_page(
-        req,
-        "SELECT " ORG_COLS ", m.role, o.created_at AS raw_created FROM orgs o JOIN "
-        "memberships m ON m.org_id = o.id WHERE m.user_id = $1 AND ($2::text IS NULL OR "
-        "strpos(lower(o.name), lower($2)) > 0) AND ($3::uuid IS NULL OR o.id = $3::uuid) "
-        "AND ($5::timestamptz IS NULL OR (o.created_at, o.id) {cmp} ($5::timestamptz, "
-        "$6::uuid)) ORDER BY o.created_at {dir}, o.id {dir} LIMIT $4::int",
-        p, 3, app__org_json, "id");
+    orgs_list_t l = {cl->user_id, q && *q ? q : NULL, cl->pat_id[0] ? cl->token_org : NULL};
+    app__list_rows(req, orgs_list_read, &l);
 }
 
 void h_orgs_get(http_req_t *req)
@@ -75,20 +76,25 @@ void h_orgs_get(http_req_t *req)
     pg_conn_t *c = app__db(req);
     if (!c)
         return;
-    int err = 0;
-    const char *p[] = {cl->org_id, cl->user_id};
-    pg_result_t *r = pg_query(c,
-                              "SELECT " ORG_COLS ", m.role FROM orgs o JOIN memberships m ON "
-                              "m.org_id = o.id WHERE o.id = $1 AND m.user_id = $2",
-                              2, p, &err);
-    if (!r)
-        app__db_error(req, err, c);
-    else if (pg_nrows(r) != 1)
+    json_t *org = NULL;
+    int err = orgs_db_get_for_user(c, cl->org_id, cl->user_id, &org);
+    if (err == FENTA_ENOTFOUND)
         app__error(req, 404, "not_found", "no such organisation", NULL);
+    else if (err)
+        app__db_error(req, err, c);
     else
-        app__reply(req, 200, app__org_json(app__of(req), r, 0));
-    pg_result_free(&r);
+        app__reply(req, 200, org);
     app__db_done(req, &c);
+}
+
+typedef struct {
+    const char *org_id, *role;
+} members_list_t;
+
+static int members_list_read(pg_conn_t *c, const db_page_t *page, const void *arg, db_rows_t *out)
+{
+    const members_list_t *l = arg;
+    return memberships_db_list(c, l->org_id, l->role, page, out);
 }
 
 void h_members_list(http_req_t *req)
@@ -100,15 +106,8 @@ void h_members_list(http_req_t *req)
                    NULL);
         return;
     }
-    const char *p[] = {cl->org_id, role && *role ? role : NULL};
-    app__list_page(
-        req,
-        "SELECT " MEMBER_COLS " FROM memberships m JOIN users u ON u.id = m.user_id WHERE "
-        "m.org_id = $1 AND ($2::text IS NULL OR m.role = $2) AND ($4::timestamptz IS NULL "
-        "OR (m.created_at, u.id) {cmp} ($4::timestamptz, $5::uuid)) ORDER BY m.created_at {dir}, "
-        "u.id {dir} "
-        "LIMIT $3::int",
-        p, 2, member_json, "user_id");
+    members_list_t l = {cl->org_id, role && *role ? role : NULL};
+    app__list_rows(req, members_list_read, &l);
 }
 
 void h_members_invite(http_req_t *req)
@@ -131,24 +130,18 @@ void h_members_invite(http_req_t *req)
     pg_conn_t *c = app__db(req);
     if (!c)
         return;
-    int err = 0;
-    const char *p[] = {cl->org_id, email, role, hash, cl->user_id};
-    pg_result_t *r = pg_query(
-        c,
-        "INSERT INTO invitations (org_id, email, role, token_hash, invited_by, expires_at) "
-        "VALUES ($1, $2, $3, $4, $5, now() + interval '" INVITE_DAYS " days') RETURNING id, "
-        "email, role, " APP_TS("expires_at") " AS expires_at",
-        5, p, &err);
-    if (!r) {
+    json_t *inv = NULL;
+    int err = invitations_db_create(c, cl->org_id, email, role, hash, cl->user_id, &inv);
+    if (err) {
         app__db_error(req, err, c);
     } else {
         http_add_header(req, "cache-control", "no-store");
         app__reply(req, 201,
-                   json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", pg_get(r, 0, 0), "email",
-                             pg_get(r, 0, 1), "role", pg_get(r, 0, 2), "token", secret,
-                             "expires_at", pg_get(r, 0, 3)));
+                   json_pack("{s:O, s:O, s:O, s:s, s:O}", "id", json_object_get(inv, "id"), "email",
+                             json_object_get(inv, "email"), "role", json_object_get(inv, "role"),
+                             "token", secret, "expires_at", json_object_get(inv, "expires_at")));
     }
-    pg_result_free(&r);
+    json_decref(inv);
     app__db_done(req, &c);
 }
 
@@ -164,29 +157,18 @@ typedef struct {
 static int member_change_tx(pg_conn_t *c, void *arg)
 {
     member_change_t *m = arg;
-    int err = 0;
-    const char *p[] = {m->org};
-    pg_result_t *owners = pg_query(c,
-                                   "SELECT user_id FROM memberships WHERE org_id = $1 AND role = "
-                                   "'owner' FOR UPDATE",
-                                   1, p, &err);
-    if (!owners)
-        return err;
-    int nowners = pg_nrows(owners);
-    pg_result_free(&owners);
-    const char *pt[] = {m->org, m->user};
-    pg_result_t *t =
-        pg_query(c, "SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2 FOR UPDATE", 2,
-                 pt, &err);
-    if (!t)
-        return err;
-    if (pg_nrows(t) != 1) {
+    int nowners = 0;
+    char role[MEMBERSHIPS_DB_ROLE_MAX];
+    int err = memberships_db_lock_owners(c, m->org, &nowners);
+    if (!err)
+        err = memberships_db_role_for_update(c, m->org, m->user, role);
+    if (err == FENTA_ENOTFOUND) {
         m->outcome = 404;
-        pg_result_free(&t);
         return 0;
     }
-    unsigned target = app__role_bit(pg_get(t, 0, 0));
-    pg_result_free(&t);
+    if (err)
+        return err;
+    unsigned target = app__role_bit(role);
     unsigned wanted = m->role ? app__role_bit(m->role) : 0;
     if (!(m->actor_role & ROLE_OWNER) && ((target & ROLE_OWNER) || (wanted & ROLE_OWNER))) {
         m->outcome = 403;
@@ -198,13 +180,11 @@ static int member_change_tx(pg_conn_t *c, void *arg)
         m->why = "an organisation keeps at least one owner";
         return 0;
     }
-    if (m->role) {
-        const char *pu[] = {m->org, m->user, m->role};
-        err = app__exec(c, "UPDATE memberships SET role = $3 WHERE org_id = $1 AND user_id = $2", 3,
-                        pu);
-    } else {
-        err = app__exec(c, "DELETE FROM memberships WHERE org_id = $1 AND user_id = $2", 2, pt);
-    }
+    /* The row is locked: it is there to change. */
+    if (m->role)
+        err = memberships_db_set_role(c, m->org, m->user, m->role);
+    else
+        err = memberships_db_delete(c, m->org, m->user);
     m->outcome = 0;
     return err;
 }
@@ -236,17 +216,12 @@ static void member_change(http_req_t *req, const char *role)
         pg_conn_t *c = app__db(req);
         if (!c)
             return;
-        int err = 0;
-        const char *p[] = {cl->org_id, user};
-        pg_result_t *r = pg_query(c,
-                                  "SELECT " MEMBER_COLS " FROM memberships m JOIN users u ON "
-                                  "u.id = m.user_id WHERE m.org_id = $1 AND m.user_id = $2",
-                                  2, p, &err);
-        if (r && pg_nrows(r) == 1)
-            app__reply(req, 200, member_json(app__of(req), r, 0));
-        else
-            app__db_error(req, err ? err : FENTA_ECONFLICT, c);
-        pg_result_free(&r);
+        json_t *member = NULL;
+        int err = memberships_db_get(c, cl->org_id, user, &member);
+        if (!err)
+            app__reply(req, 200, member);
+        else /* removed again meanwhile */
+            app__db_error(req, err == FENTA_ENOTFOUND ? FENTA_ECONFLICT : err, c);
         app__db_done(req, &c);
     }
 }
@@ -261,6 +236,29 @@ void h_members_remove(http_req_t *req)
     member_change(req, NULL);
 }
 
+typedef struct {
+    const char *hash, *user_id; /* the presented invitation, who accepts */
+    char org_id[DB_ID_LEN + 1]; /* the organisation joined */
+} accept_t;
+
+/* One transaction: the invitation is accepted only if the membership is
+ * made (an existing member leaves it unaccepted). The invitation is for one
+ * email: the caller's. */
+static int accept_tx(pg_conn_t *c, void *arg)
+{
+    accept_t *a = arg;
+    json_t *user = NULL;
+    char role[MEMBERSHIPS_DB_ROLE_MAX];
+    int err = users_db_get(c, a->user_id, &user);
+    if (!err)
+        err = invitations_db_accept(c, a->hash, json_string_value(json_object_get(user, "email")),
+                                    a->org_id, role, sizeof role);
+    if (!err)
+        err = memberships_db_insert(c, a->org_id, a->user_id, role);
+    json_decref(user);
+    return err;
+}
+
 void h_invitations_accept(http_req_t *req)
 {
     caller_t *cl = app__caller(req);
@@ -270,43 +268,32 @@ void h_invitations_accept(http_req_t *req)
         app__error(req, 404, "not_found", "no such invitation", NULL);
         return;
     }
-    pg_conn_t *c = app__db(req);
-    if (!c)
+    accept_t a = {.hash = hash, .user_id = cl->user_id};
+    int err = pg_tx(app__of(req)->pool, accept_tx, &a);
+    if (err == FENTA_EEXIST) {
+        app__error(req, 409, "already_member", "you are already a member", NULL);
         return;
-    int err = 0;
-    /* The invitation is for one email: the caller's. Accepting twice or
-     * after expiry finds nothing. */
-    const char *p[] = {hash, cl->user_id};
-    pg_result_t *r = pg_query(
-        c,
-        "WITH i AS (UPDATE invitations SET accepted_at = now() WHERE token_hash = $1 AND "
-        "accepted_at IS NULL AND expires_at > now() AND lower(email) = (SELECT lower(email) "
-        "FROM users WHERE id = $2) RETURNING org_id, role) INSERT INTO memberships (org_id, "
-        "user_id, role) SELECT org_id, $2, role FROM i RETURNING org_id",
-        2, p, &err);
-    if (!r) {
-        if (err == FENTA_EEXIST)
-            app__error(req, 409, "already_member", "you are already a member", NULL);
-        else
-            app__db_error(req, err, c);
-    } else if (pg_nrows(r) != 1) {
+    }
+    if (err == FENTA_ENOTFOUND) {
         app__error(req, 404, "not_found",
                    "no such invitation (or it expired, or is for "
                    "another email)",
                    NULL);
-    } else {
-        authcache_forget(app__of(req)->cache, cl->user_id);
-        const char *pm[] = {pg_get(r, 0, 0), cl->user_id};
-        pg_result_t *m = pg_query(c,
-                                  "SELECT " MEMBER_COLS " FROM memberships m JOIN users u ON "
-                                  "u.id = m.user_id WHERE m.org_id = $1 AND m.user_id = $2",
-                                  2, pm, &err);
-        if (m && pg_nrows(m) == 1)
-            app__reply(req, 200, member_json(app__of(req), m, 0));
-        else
-            app__db_error(req, err ? err : FENTA_ECONFLICT, c);
-        pg_result_free(&m);
+        return;
     }
-    pg_result_free(&r);
+    if (err) {
+        app__db_error(req, err, NULL);
+        return;
+    }
+    authcache_forget(app__of(req)->cache, cl->user_id);
+    pg_conn_t *c = app__db(req);
+    if (!c)
+        return;
+    json_t *member = NULL;
+    err = memberships_db_get(c, a.org_id, cl->user_id, &member);
+    if (!err)
+        app__reply(req, 200, member);
+    else /* removed again meanwhile */
+        app__db_error(req, err == FENTA_ENOTFOUND ? FENTA_ECONFLICT : err, c);
     app__db_done(req, &c);
 }

@@ -335,7 +335,7 @@ void h_schedule_runs_list(http_req_t *req)
     if (rc) {
         app__reply_obj(req, c, rc, 0, NULL, "no such schedule");
     } else if (app__page_args(req, &page, &keep) == 0) {
-        db_list_t list;
+        db_rows_t list;
         rc = schedules_db_runs_list(c, id, org, &page, &list);
         app__reply_list(req, c, rc, &list);
     }

@@ -263,7 +263,7 @@ void h_webhook_deliveries_list(http_req_t *req)
     if (rc) {
         app__reply_obj(req, c, rc, 0, NULL, "no such webhook");
     } else if (app__page_args(req, &page, &keep) == 0) {
-        db_list_t list;
+        db_rows_t list;
         rc = webhooks_db_deliveries_list(c, id, org, status && *status ? status : NULL, &page,
                                          &list);
         app__reply_list(req, c, rc, &list);

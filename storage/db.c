@@ -1,14 +1,24 @@
-/* db.c - the shapes every table owner module shares: keyset pages, one row
- * or "not found", id checks and cells as JSON (see db.h). */
+/* db.c - what the table owner modules share (see db.h). */
 #include "storage/db.h"
 #include "runtime/error.h"
 
 #include <ctype.h>
-#include <stdio.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
-/* The templates are our own constants. */
+int db_exec_some(pg_conn_t *c, const char *sql, int nparams, const char *const *params)
+{
+    int rc = pg_exec(c, sql, nparams, params);
+    return rc < 0 ? rc : rc == 0 ? FENTA_ENOTFOUND : 0;
+}
+
+int db_exec(pg_conn_t *c, const char *sql, int nparams, const char *const *params)
+{
+    int rc = pg_exec(c, sql, nparams, params);
+    return rc < 0 ? rc : 0;
+}
+
 char *db_page_sql(const char *tmpl, bool desc)
 {
     size_t cap = strlen(tmpl) + 64;
@@ -23,13 +33,14 @@ char *db_page_sql(const char *tmpl, bool desc)
         else if (strncmp(p, "{dir}", 5) == 0)
             rep = desc ? "DESC" : "ASC";
         size_t need = rep ? strlen(rep) : 1;
-        if (o + need + 1 >= cap) {
-            char *grown = realloc(out, cap *= 2);
+        if (o + need + 1 > cap) {
+            char *grown = realloc(out, cap * 2 + need);
             if (!grown) {
                 free(out);
                 return NULL;
             }
             out = grown;
+            cap = cap * 2 + need;
         }
         if (rep) {
             memcpy(out + o, rep, need);
@@ -43,49 +54,54 @@ char *db_page_sql(const char *tmpl, bool desc)
     return out;
 }
 
-int db_list_page(pg_conn_t *c, const char *tmpl, const char *const *params, int nparams,
-                 const db_page_t *page, db_row_fn row_json, const char *idcol, db_list_t *out)
+void db_rows_clear(db_rows_t *rows)
 {
-    *out = (db_list_t){0};
+    json_decref(rows->items);
+    free(rows->next_at);
+    free(rows->next_id);
+    *rows = (db_rows_t){0};
+}
+
+int db_page_read(pg_conn_t *c, const char *tmpl, const char *const *params, int nparams,
+                 const db_page_t *page, db_row_fn row, const char *idcol, db_rows_t *out)
+{
+    *out = (db_rows_t){0};
+    const char *p[8];
     if (nparams < 0 || nparams > 5 || page->limit < 1)
         return FENTA_EINVAL;
-    char lim[16];
-    snprintf(lim, sizeof lim, "%d", page->limit + 1);
-    const char *p[8];
     for (int i = 0; i < nparams; i++)
         p[i] = params[i];
+    /* One row more than the page: whether it comes back says whether a next
+     * page exists, without a count. */
+    char lim[16];
+    snprintf(lim, sizeof lim, "%d", page->limit + 1);
     p[nparams] = lim;
     p[nparams + 1] = page->after_at;
     p[nparams + 2] = page->after_id;
+    char *sql = db_page_sql(tmpl, page->desc);
+    if (!sql)
+        return FENTA_ENOMEM;
     int err = 0;
-    char *q = db_page_sql(tmpl, page->desc);
-    pg_result_t *r = q ? pg_query(c, q, nparams + 3, p, &err) : NULL;
-    free(q);
+    pg_result_t *r = pg_query(c, sql, nparams + 3, p, &err);
+    free(sql);
     if (!r)
-        return err ? err : FENTA_ENOMEM;
-    out->rows = json_array();
+        return err;
     int n = pg_nrows(r) < page->limit ? pg_nrows(r) : page->limit;
-    for (int i = 0; i < n; i++)
-        json_array_append_new(out->rows, row_json(r, i));
-    bool more = pg_nrows(r) > page->limit;
-    if (more) {
-        out->next_at = strdup(pg_getn(r, n - 1, "raw_created"));
-        out->next_id = strdup(pg_getn(r, n - 1, idcol));
+    int rc = (out->items = json_array()) ? 0 : FENTA_ENOMEM;
+    for (int i = 0; !rc && i < n; i++)
+        if (json_array_append_new(out->items, row(r, i)) != 0)
+            rc = FENTA_ENOMEM;
+    if (!rc && pg_nrows(r) > page->limit) {
+        const char *at = pg_getn(r, n - 1, "raw_created"), *id = pg_getn(r, n - 1, idcol);
+        if (!at || !id)
+            rc = FENTA_EINVAL; /* the query lacks the columns: our bug */
+        else if (!(out->next_at = strdup(at)) || !(out->next_id = strdup(id)))
+            rc = FENTA_ENOMEM;
     }
     pg_result_free(&r);
-    if (!out->rows || (more && (!out->next_at || !out->next_id))) {
-        db_list_clear(out);
-        return FENTA_ENOMEM;
-    }
-    return 0;
-}
-
-void db_list_clear(db_list_t *list)
-{
-    json_decref(list->rows);
-    free(list->next_at);
-    free(list->next_id);
-    *list = (db_list_t){0};
+    if (rc)
+        db_rows_clear(out);
+    return rc;
 }
 
 int db_one_row(pg_conn_t *c, const char *sql, int nparams, const char *const *params,
@@ -104,12 +120,6 @@ int db_one_row(pg_conn_t *c, const char *sql, int nparams, const char *const *pa
         rc = FENTA_ENOMEM;
     pg_result_free(&r);
     return rc;
-}
-
-int db_exec_one(pg_conn_t *c, const char *sql, int nparams, const char *const *params)
-{
-    int n = pg_exec(c, sql, nparams, params);
-    return n < 0 ? n : n == 0 ? FENTA_ENOTFOUND : 0;
 }
 
 int db_column(pg_conn_t *c, const char *sql, json_t **out)

@@ -103,10 +103,10 @@ int schedules_db_get(pg_conn_t *c, const char *id, const char *org_id, json_t **
                       2, p, sched_json, out);
 }
 
-int schedules_db_list(pg_conn_t *c, const char *org_id, const db_page_t *page, db_list_t *out)
+int schedules_db_list(pg_conn_t *c, const char *org_id, const db_page_t *page, db_rows_t *out)
 {
     const char *p[] = {org_id};
-    return db_list_page(c,
+    return db_page_read(c,
                         "SELECT " SCHED_COLS
                         " FROM schedules WHERE org_id = $1 AND deleted_at IS NULL "
                         "AND ($3::timestamptz IS NULL OR (created_at, id) {cmp} ($3::timestamptz, "
@@ -169,20 +169,20 @@ int schedules_db_delete(pg_conn_t *c, const char *id, const char *org_id)
     if (!db_is_uuid(id) || !db_is_uuid(org_id))
         return FENTA_ENOTFOUND;
     const char *p[] = {id, org_id};
-    return db_exec_one(c,
+    return db_exec_some(c,
                        "UPDATE schedules SET deleted_at = now(), next_fire_at = NULL, generation = "
                        "generation + 1 WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL",
                        2, p);
 }
 
 int schedules_db_runs_list(pg_conn_t *c, const char *id, const char *org_id, const db_page_t *page,
-                           db_list_t *out)
+                           db_rows_t *out)
 {
-    *out = (db_list_t){0};
+    *out = (db_rows_t){0};
     if (!db_is_uuid(id) || !db_is_uuid(org_id))
         return FENTA_ENOTFOUND;
     const char *p[] = {id, org_id};
-    return db_list_page(c,
+    return db_page_read(c,
                         "SELECT " RUN_COLS " FROM schedule_runs r JOIN schedules s ON s.id = "
                         "r.schedule_id WHERE r.schedule_id = $1 AND s.org_id = $2 AND "
                         "s.deleted_at IS NULL AND ($4::timestamptz IS NULL OR (r.due_at, "

@@ -97,10 +97,10 @@ int webhooks_db_get(pg_conn_t *c, const char *id, const char *org_id, json_t **o
         2, p, wh_json, out);
 }
 
-int webhooks_db_list(pg_conn_t *c, const char *org_id, const db_page_t *page, db_list_t *out)
+int webhooks_db_list(pg_conn_t *c, const char *org_id, const db_page_t *page, db_rows_t *out)
 {
     const char *p[] = {org_id};
-    return db_list_page(c,
+    return db_page_read(c,
                         "SELECT " WH_COLS " FROM webhooks WHERE org_id = $1 AND deleted_at IS NULL "
                         "AND ($3::timestamptz IS NULL OR (created_at, id) {cmp} ($3::timestamptz, "
                         "$4::uuid)) ORDER BY created_at {dir}, id {dir} LIMIT $2::int",
@@ -134,7 +134,7 @@ int webhooks_db_delete(pg_conn_t *c, const char *id, const char *org_id)
     if (!db_is_uuid(id) || !db_is_uuid(org_id))
         return FENTA_ENOTFOUND;
     const char *p[] = {id, org_id};
-    return db_exec_one(c,
+    return db_exec_some(c,
                        "UPDATE webhooks SET deleted_at = now() WHERE id = $1 AND org_id = $2 AND "
                        "deleted_at IS NULL",
                        2, p);
@@ -173,14 +173,14 @@ int webhooks_db_rotate(pg_conn_t *c, const char *id, const char *org_id, const c
 }
 
 int webhooks_db_deliveries_list(pg_conn_t *c, const char *id, const char *org_id,
-                                const char *status, const db_page_t *page, db_list_t *out)
+                                const char *status, const db_page_t *page, db_rows_t *out)
 {
-    *out = (db_list_t){0};
+    *out = (db_rows_t){0};
     if (!db_is_uuid(id) || !db_is_uuid(org_id))
         return FENTA_ENOTFOUND;
     const char *p[] = {id, org_id, status};
-    /* $1..$3 are ours; db_list_page numbers its own from $4 on. */
-    return db_list_page(c,
+    /* $1..$3 are ours; db_page_read numbers its own from $4 on. */
+    return db_page_read(c,
                         "SELECT " DL_COLS
                         " FROM webhook_deliveries WHERE webhook_id = $1 AND org_id = $2 AND "
                         "($3::text IS NULL OR status = $3) AND ($5::timestamptz IS NULL OR "
