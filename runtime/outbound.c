@@ -1,5 +1,5 @@
-/* webhook_client.c - the outbound HTTP client for webhook deliveries (see
- * webhook_client.h): a thread running libcurl's multi interface, per-key
+/* outbound.c - the outbound HTTP client for webhook deliveries (see
+ * outbound.h): a thread running libcurl's multi interface, per-key
  * FIFOs served round-robin, completions handed over in batches, and the
  * outbound address rule applied to every socket curl opens.
  *
@@ -8,7 +8,7 @@
  * ring, the running list, the easy-handle pool, the batch) belongs to the
  * client's thread and is never locked. The loop takes the whole inbox at
  * once, so a burst of submits costs one wakeup. */
-#include "actors/webhooks/webhook_client.h"
+#include "runtime/outbound.h"
 #include "runtime/clock.h"
 #include "runtime/error.h"
 
@@ -91,8 +91,8 @@ static bool in_prefix(const unsigned char *a, const unsigned char *net, int bits
     return rest == 0 || ((a[full] ^ net[full]) & (0xff << (8 - rest)) & 0xff) == 0;
 }
 
-int webhook_client_check_address(const char *ip, bool allow_loopback, bool allow_private, char *why,
-                                 size_t cap)
+int outbound_check_address(const char *ip, bool allow_loopback, bool allow_private, char *why,
+                           size_t cap)
 {
     unsigned char a[16], net[16];
     int family = AF_INET;
@@ -130,7 +130,7 @@ typedef struct keyq keyq_t;
 typedef struct req {
     struct req *next;           /* in the inbox, a key's FIFO, or the batch */
     struct req *rnext, *rprev;  /* in the running list */
-    webhook_client_t *c;        /* the client, for the socket callback */
+    outbound_t *c;              /* the client, for the socket callback */
     keyq_t *k;                  /* its key's queue, once the loop has placed it */
     const char *key, *url;      /* copies, in this allocation */
     const char *body;           /* copy, in this allocation */
@@ -156,13 +156,13 @@ struct keyq {
     char name[];        /* the key */
 };
 
-struct webhook_client {
+struct outbound {
     int max_total, max_per_key;         /* the limits, defaults applied */
     bool allow_loopback, allow_private; /* the address rule's options */
     long connect_ms, total_ms;          /* default timeouts */
     size_t body_kept;                   /* bytes of an answer kept */
     char *user_agent;                   /* ours */
-    webhook_done_fn done;               /* the batch callback */
+    outbound_done_fn done;              /* the batch callback */
     void *cb_arg;                       /* its argument */
     CURLM *multi;                       /* the transfers and the shared connection cache */
     pthread_t thread;                   /* the loop */
@@ -178,7 +178,7 @@ struct webhook_client {
     CURL **pool;                        /* easy handles kept for reuse */
     int npool;                          /* how many */
     CURLU *cu;                          /* for checking URLs */
-    webhook_result_t *res;              /* the batch being built */
+    outbound_result_t *res;             /* the batch being built */
     size_t nres, capres;                /* its length and room */
     req_t *finished;                    /* its requests, freed after done */
 };
@@ -218,7 +218,7 @@ static int append(struct curl_slist **list, const char *line)
     return 0;
 }
 
-static int req_new(webhook_client_t *c, const webhook_request_t *r, req_t **out)
+static int req_new(outbound_t *c, const outbound_request_t *r, req_t **out)
 {
     *out = NULL;
     if (!r || !r->key || !r->url || (!r->body && r->body_len) || r->connect_timeout_ms < 0 ||
@@ -269,7 +269,7 @@ static size_t key_hash(const char *s)
     return h;
 }
 
-static keyq_t *key_get(webhook_client_t *c, const char *name)
+static keyq_t *key_get(outbound_t *c, const char *name)
 {
     size_t b = key_hash(name) & (c->nbuckets - 1);
     for (keyq_t *k = c->buckets[b]; k; k = k->hnext)
@@ -303,7 +303,7 @@ static keyq_t *key_get(webhook_client_t *c, const char *name)
     return k;
 }
 
-static void key_drop(webhook_client_t *c, keyq_t *k)
+static void key_drop(outbound_t *c, keyq_t *k)
 {
     keyq_t **pp = &c->buckets[key_hash(k->name) & (c->nbuckets - 1)];
     while (*pp != k)
@@ -313,7 +313,7 @@ static void key_drop(webhook_client_t *c, keyq_t *k)
     free(k);
 }
 
-static void ready_push(webhook_client_t *c, keyq_t *k)
+static void ready_push(outbound_t *c, keyq_t *k)
 {
     k->ready = true;
     k->rnext = NULL;
@@ -326,7 +326,7 @@ static void ready_push(webhook_client_t *c, keyq_t *k)
 
 /* A transfer of k ended: its slot goes to its next waiting request, and a
  * key with nothing left is forgotten, so the table holds only live keys. */
-static void key_release(webhook_client_t *c, keyq_t *k)
+static void key_release(outbound_t *c, keyq_t *k)
 {
     k->running--;
     if (k->head && !k->ready && k->running < c->max_per_key)
@@ -339,7 +339,7 @@ static void key_release(webhook_client_t *c, keyq_t *k)
 
 /* Hands the batch to done, then frees its requests (their bodies were
  * borrowed by the results). */
-static void flush(webhook_client_t *c)
+static void flush(outbound_t *c)
 {
     if (!c->nres)
         return;
@@ -358,11 +358,11 @@ static void flush(webhook_client_t *c)
 
 /* A zeroed result for q in the batch. When the batch cannot grow, the
  * results so far are handed over first: a completion is never dropped. */
-static webhook_result_t *slot(webhook_client_t *c, req_t *q, webhook_outcome_t outcome)
+static outbound_result_t *slot(outbound_t *c, req_t *q, outbound_outcome_t outcome)
 {
     if (c->nres == c->capres) {
         size_t cap = c->capres * 2;
-        webhook_result_t *r = realloc(c->res, cap * sizeof *r);
+        outbound_result_t *r = realloc(c->res, cap * sizeof *r);
         if (r) {
             c->res = r;
             c->capres = cap;
@@ -370,7 +370,7 @@ static webhook_result_t *slot(webhook_client_t *c, req_t *q, webhook_outcome_t o
             flush(c);
         }
     }
-    webhook_result_t *r = &c->res[c->nres++];
+    outbound_result_t *r = &c->res[c->nres++];
     q->next = c->finished; /* q is in no other list by now */
     c->finished = q;
     memset(r, 0, sizeof *r);
@@ -418,8 +418,8 @@ static curl_socket_t on_open(void *arg, curlsocktype purpose, struct curl_sockad
         snprintf(q->blocked, sizeof q->blocked, "address family %d is not allowed", a->family);
         return CURL_SOCKET_BAD;
     }
-    if (webhook_client_check_address(ip, q->c->allow_loopback, q->c->allow_private, q->blocked,
-                                     sizeof q->blocked) != 0) {
+    if (outbound_check_address(ip, q->c->allow_loopback, q->c->allow_private, q->blocked,
+                               sizeof q->blocked) != 0) {
         q->nblocked++;
         return CURL_SOCKET_BAD; /* curl tries the next address, if any */
     }
@@ -433,7 +433,7 @@ static curl_socket_t on_open(void *arg, curlsocktype purpose, struct curl_sockad
     return s;
 }
 
-static int start(webhook_client_t *c, req_t *q)
+static int start(outbound_t *c, req_t *q)
 {
     CURL *e = c->npool ? c->pool[--c->npool] : curl_easy_init();
     if (!e)
@@ -476,7 +476,7 @@ static int start(webhook_client_t *c, req_t *q)
 }
 
 /* Takes q's easy handle back from the multi handle, for reuse. */
-static void stop_transfer(webhook_client_t *c, req_t *q)
+static void stop_transfer(outbound_t *c, req_t *q)
 {
     if (q->rprev)
         q->rprev->rnext = q->rnext;
@@ -523,7 +523,7 @@ static int64_t retry_after(CURL *e)
 }
 
 /* The result of a finished transfer, in words a user reads. */
-static void describe(webhook_client_t *c, req_t *q, CURLcode rc)
+static void describe(outbound_t *c, req_t *q, CURLcode rc)
 {
     CURL *e = q->easy;
     long status = 0, oserr = 0;
@@ -534,13 +534,13 @@ static void describe(webhook_client_t *c, req_t *q, CURLcode rc)
     curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &oserr);
     curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &us);
     const char *detail = q->cerr[0] ? q->cerr : curl_easy_strerror(rc);
-    webhook_result_t *r = slot(c, q, WEBHOOK_CONNECT);
+    outbound_result_t *r = slot(c, q, OUTBOUND_CONNECT);
     r->status = status;
     r->latency_ms = us / 1000;
     r->body = q->resp;
     r->body_len = q->resp_len;
     if (rc != CURLE_OK && q->nblocked && !q->nopened) {
-        r->outcome = WEBHOOK_BLOCKED; /* and no address was connected to */
+        r->outcome = OUTBOUND_BLOCKED; /* and no address was connected to */
         snprintf(r->error, sizeof r->error, "%s", q->blocked);
         return;
     }
@@ -548,10 +548,10 @@ static void describe(webhook_client_t *c, req_t *q, CURLcode rc)
     switch (rc) {
     case CURLE_OK:
         if (status >= 200 && status < 300) {
-            r->outcome = WEBHOOK_OK;
+            r->outcome = OUTBOUND_OK;
             return;
         }
-        r->outcome = WEBHOOK_HTTP_ERROR;
+        r->outcome = OUTBOUND_HTTP_ERROR;
         if (status == 429 || status == 503)
             r->retry_after_ms = retry_after(e);
         if (status >= 300 && status < 400 &&
@@ -563,7 +563,7 @@ static void describe(webhook_client_t *c, req_t *q, CURLcode rc)
             snprintf(r->error, sizeof r->error, "the endpoint did not accept the delivery");
         return;
     case CURLE_OPERATION_TIMEDOUT:
-        r->outcome = WEBHOOK_TIMEOUT;
+        r->outcome = OUTBOUND_TIMEOUT;
         /* curl says which phase ran out: resolving and connecting are
          * bounded by the connect timeout, the rest by the total. */
         if (strncmp(q->cerr, "Connection timed out", 20) == 0 ||
@@ -575,7 +575,7 @@ static void describe(webhook_client_t *c, req_t *q, CURLcode rc)
         return;
     case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_URL_MALFORMAT:
-        r->outcome = WEBHOOK_BAD_URL;
+        r->outcome = OUTBOUND_BAD_URL;
         snprintf(r->error, sizeof r->error, "bad url: %.200s", detail);
         return;
     case CURLE_COULDNT_CONNECT:
@@ -594,7 +594,7 @@ static void describe(webhook_client_t *c, req_t *q, CURLcode rc)
 /* --- the loop ----------------------------------------------------------------------- */
 
 /* Null when url is a parsable http(s) URL with a host, else why not. */
-static const char *url_problem(webhook_client_t *c, const char *url, char *why, size_t cap)
+static const char *url_problem(outbound_t *c, const char *url, char *why, size_t cap)
 {
     char *scheme = NULL, *host = NULL;
     CURLUcode uc = curl_url_set(c->cu, CURLUPART_URL, url, 0);
@@ -613,7 +613,7 @@ static const char *url_problem(webhook_client_t *c, const char *url, char *why, 
 }
 
 /* Places newly submitted requests in their keys' FIFOs, in submit order. */
-static void take(webhook_client_t *c, req_t *in)
+static void take(outbound_t *c, req_t *in)
 {
     char why[256];
     for (req_t *q = in, *nx; q; q = nx) {
@@ -622,7 +622,7 @@ static void take(webhook_client_t *c, req_t *in)
         const char *bad = url_problem(c, q->url, why, sizeof why);
         keyq_t *k = bad ? NULL : key_get(c, q->key);
         if (!k) {
-            webhook_result_t *r = slot(c, q, bad ? WEBHOOK_BAD_URL : WEBHOOK_CONNECT);
+            outbound_result_t *r = slot(c, q, bad ? OUTBOUND_BAD_URL : OUTBOUND_CONNECT);
             snprintf(r->error, sizeof r->error, "%s", bad ? bad : "out of memory queueing it");
             continue;
         }
@@ -639,7 +639,7 @@ static void take(webhook_client_t *c, req_t *in)
 
 /* Starts waiting requests while there is room, one per key per turn of the
  * ring, so no key can take every slot while others wait. */
-static void start_ready(webhook_client_t *c)
+static void start_ready(outbound_t *c)
 {
     while (c->nrunning < c->max_total && c->ready_head) {
         keyq_t *k = c->ready_head;
@@ -656,14 +656,14 @@ static void start_ready(webhook_client_t *c)
         if (k->head && k->running < c->max_per_key)
             ready_push(c, k);
         if (start(c, q) != 0) {
-            webhook_result_t *r = slot(c, q, WEBHOOK_CONNECT);
+            outbound_result_t *r = slot(c, q, OUTBOUND_CONNECT);
             snprintf(r->error, sizeof r->error, "out of memory starting the transfer");
             key_release(c, k);
         }
     }
 }
 
-static void reap(webhook_client_t *c)
+static void reap(outbound_t *c)
 {
     CURLMsg *m;
     int left;
@@ -680,15 +680,15 @@ static void reap(webhook_client_t *c)
     }
 }
 
-static void cancel(webhook_client_t *c, req_t *q)
+static void cancel(outbound_t *c, req_t *q)
 {
-    webhook_result_t *r = slot(c, q, WEBHOOK_CANCELLED);
+    outbound_result_t *r = slot(c, q, OUTBOUND_CANCELLED);
     snprintf(r->error, sizeof r->error, "the client stopped before the request completed");
 }
 
 /* At stop: everything still waiting, running or just submitted completes
  * as cancelled, in one last batch. */
-static void cancel_all(webhook_client_t *c, req_t *in)
+static void cancel_all(outbound_t *c, req_t *in)
 {
     for (size_t b = 0; b < c->nbuckets; b++)
         for (keyq_t *k = c->buckets[b]; k; k = k->hnext) {
@@ -715,7 +715,7 @@ static void cancel_all(webhook_client_t *c, req_t *in)
 
 static void *loop(void *arg)
 {
-    webhook_client_t *c = arg;
+    outbound_t *c = arg;
     for (;;) {
         pthread_mutex_lock(&c->lock);
         req_t *in = c->in_head;
@@ -743,7 +743,7 @@ static void *loop(void *arg)
 
 /* --- the public face ------------------------------------------------------------------ */
 
-static void client_free(webhook_client_t *c)
+static void client_free(outbound_t *c)
 {
     if (c->multi)
         curl_multi_cleanup(c->multi);
@@ -763,10 +763,9 @@ static void client_free(webhook_client_t *c)
     free(c);
 }
 
-webhook_client_t *webhook_client_new(const webhook_client_opts_t *o, webhook_done_fn done,
-                                     void *cb_arg, int *err)
+outbound_t *outbound_new(const outbound_opts_t *o, outbound_done_fn done, void *cb_arg, int *err)
 {
-    webhook_client_opts_t d = {0};
+    outbound_opts_t d = {0};
     int e = 0;
     if (!o)
         o = &d;
@@ -775,7 +774,7 @@ webhook_client_t *webhook_client_new(const webhook_client_opts_t *o, webhook_don
         e = FENTA_EINVAL;
     if (!e && (pthread_once(&curl_once, curl_init) != 0 || curl_init_rc != CURLE_OK))
         e = FENTA_EUNAVAILABLE;
-    webhook_client_t *c = e ? NULL : calloc(1, sizeof *c);
+    outbound_t *c = e ? NULL : calloc(1, sizeof *c);
     if (!e && !c)
         e = FENTA_ENOMEM;
     if (e) {
@@ -823,7 +822,7 @@ webhook_client_t *webhook_client_new(const webhook_client_opts_t *o, webhook_don
     return c;
 }
 
-int webhook_client_submit_many(webhook_client_t *c, const webhook_request_t *r, size_t n)
+int outbound_submit_many(outbound_t *c, const outbound_request_t *r, size_t n)
 {
     if (!c || (!r && n))
         return FENTA_EINVAL;
@@ -868,12 +867,12 @@ int webhook_client_submit_many(webhook_client_t *c, const webhook_request_t *r, 
     return rc;
 }
 
-int webhook_client_submit(webhook_client_t *c, const webhook_request_t *r)
+int outbound_submit(outbound_t *c, const outbound_request_t *r)
 {
-    return r ? webhook_client_submit_many(c, r, 1) : FENTA_EINVAL;
+    return r ? outbound_submit_many(c, r, 1) : FENTA_EINVAL;
 }
 
-size_t webhook_client_pending(webhook_client_t *c)
+size_t outbound_pending(outbound_t *c)
 {
     if (!c)
         return 0;
@@ -883,11 +882,11 @@ size_t webhook_client_pending(webhook_client_t *c)
     return n;
 }
 
-void webhook_client_destroy(webhook_client_t **self_p)
+void outbound_destroy(outbound_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    webhook_client_t *c = *self_p;
+    outbound_t *c = *self_p;
     pthread_mutex_lock(&c->lock);
     c->stopping = true;
     curl_multi_wakeup(c->multi);

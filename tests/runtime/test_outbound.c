@@ -1,11 +1,11 @@
-/* test_webhook_client.c - the outbound webhook client against a tiny
+/* test_outbound.c - the outbound HTTP client against a tiny
  * keep-alive HTTP/1.1 server in this file (one thread per connection,
  * behaviour chosen by path): successes carry the caller's headers and body,
  * answers are truncated, hangs time out, refused and blocked addresses say
  * so without a byte sent, Retry-After is read, redirects are not followed,
  * a hanging endpoint does not hold up another key, one key's requests start
  * in order, batches form under load, and destroy cancels what is left. */
-#include "actors/webhooks/webhook_client.h"
+#include "runtime/outbound.h"
 #include "runtime/error.h"
 
 #include <criterion/criterion.h>
@@ -239,7 +239,7 @@ static int srv_get(const int *field)
 static struct {
     pthread_mutex_t mu;     /* guards the rest */
     pthread_cond_t cv;      /* signalled on every batch */
-    webhook_result_t *res;  /* every result, in completion order (bodies copied) */
+    outbound_result_t *res; /* every result, in completion order (bodies copied) */
     size_t n, cap;          /* how many */
     size_t batches, widest; /* calls, and the largest n in one */
     size_t fast;            /* results whose arg is below SLOW */
@@ -247,7 +247,7 @@ static struct {
 
 #define SLOW 100000
 
-static void on_done(void *cb_arg, const webhook_result_t *res, size_t n)
+static void on_done(void *cb_arg, const outbound_result_t *res, size_t n)
 {
     cr_assert_eq(cb_arg, &got);
     cr_assert_geq(n, 1);
@@ -258,7 +258,7 @@ static void on_done(void *cb_arg, const webhook_result_t *res, size_t n)
         cr_assert_not_null(got.res);
     }
     for (size_t i = 0; i < n; i++) {
-        webhook_result_t *r = &got.res[got.n++];
+        outbound_result_t *r = &got.res[got.n++];
         *r = res[i];
         char *b = malloc(res[i].body_len + 1);
         memcpy(b, res[i].body ? res[i].body : "", res[i].body_len);
@@ -286,7 +286,7 @@ static bool wait_for(const size_t *counter, size_t n, int seconds)
     return ok;
 }
 
-static const webhook_result_t *result_of(intptr_t arg)
+static const outbound_result_t *result_of(intptr_t arg)
 {
     for (size_t i = 0; i < got.n; i++)
         if ((intptr_t)got.res[i].arg == arg)
@@ -310,13 +310,13 @@ static void teardown(void)
 
 /* One timeout for the whole suite: Criterion 2.4 leaks a timer entry in its
  * runner when one test overrides the suite's and runs beside others. */
-TestSuite(webhook_client, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(outbound, .init = setup, .fini = teardown, .timeout = 120);
 
-static webhook_client_t *client(webhook_client_opts_t o)
+static outbound_t *client(outbound_opts_t o)
 {
     int err = 0;
-    webhook_client_t *c = webhook_client_new(&o, on_done, &got, &err);
-    cr_assert_not_null(c, "webhook_client_new: %s", fenta_strerror(err));
+    outbound_t *c = outbound_new(&o, on_done, &got, &err);
+    cr_assert_not_null(c, "outbound_new: %s", fenta_strerror(err));
     return c;
 }
 
@@ -329,19 +329,19 @@ static char *url(const char *path)
     return u;
 }
 
-static void post(webhook_client_t *c, const char *key, const char *u, intptr_t arg)
+static void post(outbound_t *c, const char *key, const char *u, intptr_t arg)
 {
-    webhook_request_t r = {.key = key, .url = u, .body = "{}", .body_len = 2, .arg = (void *)arg};
-    cr_assert_eq(webhook_client_submit(c, &r), 0);
+    outbound_request_t r = {.key = key, .url = u, .body = "{}", .body_len = 2, .arg = (void *)arg};
+    cr_assert_eq(outbound_submit(c, &r), 0);
 }
 
 /* One request, its result (the client is destroyed, so nothing is pending). */
-static const webhook_result_t *one(webhook_client_opts_t o, const webhook_request_t *r)
+static const outbound_result_t *one(outbound_opts_t o, const outbound_request_t *r)
 {
-    webhook_client_t *c = client(o);
-    cr_assert_eq(webhook_client_submit(c, r), 0);
+    outbound_t *c = client(o);
+    cr_assert_eq(outbound_submit(c, r), 0);
     cr_assert(wait_for(&got.n, 1, 30));
-    webhook_client_destroy(&c);
+    outbound_destroy(&c);
     cr_assert_null(c);
     cr_assert_eq(got.n, 1);
     return &got.res[0];
@@ -349,18 +349,18 @@ static const webhook_result_t *one(webhook_client_opts_t o, const webhook_reques
 
 /* --- the cases ------------------------------------------------------------------ */
 
-Test(webhook_client, ok_sends_headers_and_body)
+Test(outbound, ok_sends_headers_and_body)
 {
     const char *h[] = {"webhook-id: x", NULL};
     const char body[] = "{\"type\":\"job.done\",\"n\":1}";
-    webhook_request_t r = {.key = "e1",
-                           .url = url("/ok"),
-                           .headers = h,
-                           .body = body,
-                           .body_len = strlen(body),
-                           .arg = (void *)7};
-    const webhook_result_t *res = one((webhook_client_opts_t){.allow_loopback = true}, &r);
-    cr_assert_eq(res->outcome, WEBHOOK_OK, "%s", res->error);
+    outbound_request_t r = {.key = "e1",
+                            .url = url("/ok"),
+                            .headers = h,
+                            .body = body,
+                            .body_len = strlen(body),
+                            .arg = (void *)7};
+    const outbound_result_t *res = one((outbound_opts_t){.allow_loopback = true}, &r);
+    cr_assert_eq(res->outcome, OUTBOUND_OK, "%s", res->error);
     cr_assert_eq(res->status, 200);
     cr_assert_eq(res->arg, (void *)7);
     cr_assert_str_eq(res->body, "fine");
@@ -379,25 +379,25 @@ Test(webhook_client, ok_sends_headers_and_body)
     cr_assert_null(strcasestr(srv.ok_headers, "\r\nExpect:"), "%s", srv.ok_headers);
 }
 
-Test(webhook_client, callers_content_type_wins)
+Test(outbound, callers_content_type_wins)
 {
     const char *h[] = {"Content-Type: text/plain", NULL};
-    webhook_request_t r = {
+    outbound_request_t r = {
         .key = "e1", .url = url("/ok"), .headers = h, .body = "hi", .body_len = 2};
-    const webhook_result_t *res =
-        one((webhook_client_opts_t){.allow_loopback = true, .user_agent = "ua/2"}, &r);
-    cr_assert_eq(res->outcome, WEBHOOK_OK, "%s", res->error);
+    const outbound_result_t *res =
+        one((outbound_opts_t){.allow_loopback = true, .user_agent = "ua/2"}, &r);
+    cr_assert_eq(res->outcome, OUTBOUND_OK, "%s", res->error);
     cr_assert_not_null(strcasestr(srv.ok_headers, "\r\nContent-Type: text/plain\r\n"));
     cr_assert_null(strcasestr(srv.ok_headers, "application/json"), "%s", srv.ok_headers);
     cr_assert_not_null(strcasestr(srv.ok_headers, "\r\nUser-Agent: ua/2\r\n"));
 }
 
-Test(webhook_client, error_body_truncated)
+Test(outbound, error_body_truncated)
 {
-    webhook_request_t r = {.key = "e1", .url = url("/fail"), .body = "{}", .body_len = 2};
-    const webhook_result_t *res =
-        one((webhook_client_opts_t){.allow_loopback = true, .max_body_kept = 100}, &r);
-    cr_assert_eq(res->outcome, WEBHOOK_HTTP_ERROR);
+    outbound_request_t r = {.key = "e1", .url = url("/fail"), .body = "{}", .body_len = 2};
+    const outbound_result_t *res =
+        one((outbound_opts_t){.allow_loopback = true, .max_body_kept = 100}, &r);
+    cr_assert_eq(res->outcome, OUTBOUND_HTTP_ERROR);
     cr_assert_eq(res->status, 500);
     cr_assert_eq(res->body_len, 100);
     cr_assert_eq(strspn(res->body, "x"), 100);
@@ -411,36 +411,35 @@ static int64_t now_ms(void)
     return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-Test(webhook_client, hang_times_out)
+Test(outbound, hang_times_out)
 {
-    webhook_request_t r = {.key = "e1", .url = url("/hang"), .body = "{}", .body_len = 2};
+    outbound_request_t r = {.key = "e1", .url = url("/hang"), .body = "{}", .body_len = 2};
     int64_t t0 = now_ms();
-    const webhook_result_t *res =
-        one((webhook_client_opts_t){.allow_loopback = true, .total_timeout_ms = 800}, &r);
-    cr_assert_eq(res->outcome, WEBHOOK_TIMEOUT, "%d %s", res->outcome, res->error);
+    const outbound_result_t *res =
+        one((outbound_opts_t){.allow_loopback = true, .total_timeout_ms = 800}, &r);
+    cr_assert_eq(res->outcome, OUTBOUND_TIMEOUT, "%d %s", res->outcome, res->error);
     cr_assert_lt(now_ms() - t0, 5000);
     cr_assert_not_null(strstr(res->error, "800 ms"), "%s", res->error);
     cr_assert_eq(res->status, 0);
     cr_assert_eq(srv_get(&srv.hang), 1);
 }
 
-Test(webhook_client, request_timeout_overrides_the_clients)
+Test(outbound, request_timeout_overrides_the_clients)
 {
-    webhook_client_t *c =
-        client((webhook_client_opts_t){.allow_loopback = true, .total_timeout_ms = 500});
-    webhook_request_t r[2] = {
+    outbound_t *c = client((outbound_opts_t){.allow_loopback = true, .total_timeout_ms = 500});
+    outbound_request_t r[2] = {
         {.key = "a", .url = url("/slow"), .body = "", .arg = (void *)1},
         {.key = "b", .url = url("/slow"), .body = "", .total_timeout_ms = 10000, .arg = (void *)2},
     };
-    cr_assert_eq(webhook_client_submit_many(c, r, 2), 0);
+    cr_assert_eq(outbound_submit_many(c, r, 2), 0);
     cr_assert(wait_for(&got.n, 2, 30));
-    webhook_client_destroy(&c);
-    cr_assert_eq(result_of(1)->outcome, WEBHOOK_TIMEOUT);
-    cr_assert_eq(result_of(2)->outcome, WEBHOOK_OK, "%s", result_of(2)->error);
+    outbound_destroy(&c);
+    cr_assert_eq(result_of(1)->outcome, OUTBOUND_TIMEOUT);
+    cr_assert_eq(result_of(2)->outcome, OUTBOUND_OK, "%s", result_of(2)->error);
     cr_assert_str_eq(result_of(2)->body, "late");
 }
 
-Test(webhook_client, refused_is_connect)
+Test(outbound, refused_is_connect)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof a;
@@ -450,9 +449,9 @@ Test(webhook_client, refused_is_connect)
     close(fd); /* bound, never listened: nothing answers there now */
     char u[64];
     snprintf(u, sizeof u, "http://127.0.0.1:%d/ok", ntohs(a.sin_port));
-    webhook_request_t r = {.key = "e1", .url = u, .body = "{}", .body_len = 2};
-    const webhook_result_t *res = one((webhook_client_opts_t){.allow_loopback = true}, &r);
-    cr_assert_eq(res->outcome, WEBHOOK_CONNECT, "%d %s", res->outcome, res->error);
+    outbound_request_t r = {.key = "e1", .url = u, .body = "{}", .body_len = 2};
+    const outbound_result_t *res = one((outbound_opts_t){.allow_loopback = true}, &r);
+    cr_assert_eq(res->outcome, OUTBOUND_CONNECT, "%d %s", res->outcome, res->error);
     cr_assert_not_null(strstr(res->error, "refused"), "%s", res->error);
     char where[32];
     snprintf(where, sizeof where, "127.0.0.1:%d", ntohs(a.sin_port));
@@ -460,16 +459,16 @@ Test(webhook_client, refused_is_connect)
     cr_assert_eq(res->status, 0);
 }
 
-Test(webhook_client, retry_after)
+Test(outbound, retry_after)
 {
-    webhook_client_t *c = client((webhook_client_opts_t){.allow_loopback = true});
+    outbound_t *c = client((outbound_opts_t){.allow_loopback = true});
     post(c, "e1", url("/ra429"), 1);
     post(c, "e2", url("/ra503date"), 2);
     post(c, "e3", url("/fail"), 3);
     cr_assert(wait_for(&got.n, 3, 30));
-    webhook_client_destroy(&c);
+    outbound_destroy(&c);
     cr_assert_eq(result_of(1)->status, 429);
-    cr_assert_eq(result_of(1)->outcome, WEBHOOK_HTTP_ERROR);
+    cr_assert_eq(result_of(1)->outcome, OUTBOUND_HTTP_ERROR);
     cr_assert_eq(result_of(1)->retry_after_ms, 3000);
     cr_assert_eq(result_of(2)->status, 503);
     cr_assert_geq(result_of(2)->retry_after_ms, 3000);
@@ -477,37 +476,37 @@ Test(webhook_client, retry_after)
     cr_assert_eq(result_of(3)->retry_after_ms, -1);
 }
 
-Test(webhook_client, redirect_not_followed)
+Test(outbound, redirect_not_followed)
 {
-    webhook_request_t r = {.key = "e1", .url = url("/redirect"), .body = "{}", .body_len = 2};
-    const webhook_result_t *res = one((webhook_client_opts_t){.allow_loopback = true}, &r);
-    cr_assert_eq(res->outcome, WEBHOOK_HTTP_ERROR);
+    outbound_request_t r = {.key = "e1", .url = url("/redirect"), .body = "{}", .body_len = 2};
+    const outbound_result_t *res = one((outbound_opts_t){.allow_loopback = true}, &r);
+    cr_assert_eq(res->outcome, OUTBOUND_HTTP_ERROR);
     cr_assert_eq(res->status, 302);
     cr_assert_not_null(strstr(res->error, "not followed"), "%s", res->error);
     cr_assert_eq(srv_get(&srv.ok), 0);
 }
 
-Test(webhook_client, blocked_addresses_get_nothing)
+Test(outbound, blocked_addresses_get_nothing)
 {
     char u[3][80];
     snprintf(u[0], sizeof u[0], "http://127.0.0.1:%d/ok", srv.port);
     snprintf(u[1], sizeof u[1], "http://localhost:%d/ok", srv.port);
     snprintf(u[2], sizeof u[2], "http://[::1]:%d/ok", srv.port);
-    webhook_client_t *c = client((webhook_client_opts_t){.allow_private = true});
+    outbound_t *c = client((outbound_opts_t){.allow_private = true});
     for (int i = 0; i < 3; i++)
         post(c, "e1", u[i], i);
     cr_assert(wait_for(&got.n, 3, 30));
-    webhook_client_destroy(&c);
+    outbound_destroy(&c);
     for (int i = 0; i < 3; i++) {
-        const webhook_result_t *res = result_of(i);
-        cr_assert_eq(res->outcome, WEBHOOK_BLOCKED, "%s: %d %s", u[i], res->outcome, res->error);
+        const outbound_result_t *res = result_of(i);
+        cr_assert_eq(res->outcome, OUTBOUND_BLOCKED, "%s: %d %s", u[i], res->outcome, res->error);
         cr_assert_not_null(strstr(res->error, "loopback"), "%s", res->error);
         cr_assert_str_eq(res->ip, "");
     }
     cr_assert_eq(srv_get(&srv.accepts), 0);
 }
 
-Test(webhook_client, address_rule)
+Test(outbound, address_rule)
 {
     static const struct {
         const char *ip;
@@ -541,7 +540,7 @@ Test(webhook_client, address_rule)
         int want[4] = {t[i].plain, t[i].loopback, t[i].private_, t[i].both};
         for (int f = 0; f < 4; f++) {
             char why[128] = "unset";
-            int rc = webhook_client_check_address(t[i].ip, f & 1, f & 2, why, sizeof why);
+            int rc = outbound_check_address(t[i].ip, f & 1, f & 2, why, sizeof why);
             cr_assert_eq(rc, want[f] ? 0 : FENTA_EDENIED, "%s flags %d: %d (%s)", t[i].ip, f, rc,
                          why);
             if (want[f])
@@ -551,20 +550,18 @@ Test(webhook_client, address_rule)
         }
     }
     char why[128];
-    cr_assert_eq(webhook_client_check_address("10.0.0.5", false, false, why, sizeof why),
-                 FENTA_EDENIED);
+    cr_assert_eq(outbound_check_address("10.0.0.5", false, false, why, sizeof why), FENTA_EDENIED);
     cr_assert_not_null(strstr(why, "private"), "%s", why);
-    cr_assert_eq(webhook_client_check_address("example.com", true, true, why, sizeof why),
-                 FENTA_EINVAL);
+    cr_assert_eq(outbound_check_address("example.com", true, true, why, sizeof why), FENTA_EINVAL);
 }
 
-Test(webhook_client, bad_urls_and_bad_requests)
+Test(outbound, bad_urls_and_bad_requests)
 {
-    webhook_client_t *c = client((webhook_client_opts_t){.allow_loopback = true});
+    outbound_t *c = client((outbound_opts_t){.allow_loopback = true});
     post(c, "e1", "ftp://x/", 1);
     post(c, "e1", "not a url", 2);
     const char *crlf[] = {"X-A: b\r\nX-Injected: 1", NULL}, *nocolon[] = {"X-A", NULL};
-    webhook_request_t bad[] = {
+    outbound_request_t bad[] = {
         {.key = "e1", .url = NULL},
         {.key = NULL, .url = url("/ok")},
         {.key = "e1", .url = url("/ok"), .body = NULL, .body_len = 3},
@@ -572,92 +569,92 @@ Test(webhook_client, bad_urls_and_bad_requests)
         {.key = "e1", .url = url("/ok"), .headers = nocolon},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        cr_assert_eq(webhook_client_submit(c, &bad[i]), FENTA_EINVAL, "case %zu", i);
+        cr_assert_eq(outbound_submit(c, &bad[i]), FENTA_EINVAL, "case %zu", i);
     /* All or none: a bad request among good ones queues nothing. */
-    webhook_request_t mix[2] = {{.key = "e1", .url = url("/ok"), .body = ""}, bad[0]};
-    cr_assert_eq(webhook_client_submit_many(c, mix, 2), FENTA_EINVAL);
+    outbound_request_t mix[2] = {{.key = "e1", .url = url("/ok"), .body = ""}, bad[0]};
+    cr_assert_eq(outbound_submit_many(c, mix, 2), FENTA_EINVAL);
     cr_assert(wait_for(&got.n, 2, 30));
-    webhook_client_destroy(&c);
+    outbound_destroy(&c);
     cr_assert_eq(got.n, 2);
     for (int i = 1; i <= 2; i++) {
-        cr_assert_eq(result_of(i)->outcome, WEBHOOK_BAD_URL, "%d", result_of(i)->outcome);
+        cr_assert_eq(result_of(i)->outcome, OUTBOUND_BAD_URL, "%d", result_of(i)->outcome);
         cr_assert_neq(result_of(i)->error[0], 0);
     }
     cr_assert_eq(srv_get(&srv.accepts), 0);
 }
 
-Test(webhook_client, hanging_key_does_not_hold_up_others)
+Test(outbound, hanging_key_does_not_hold_up_others)
 {
-    webhook_client_t *c = client((webhook_client_opts_t){.allow_loopback = true, .max_per_key = 4});
+    outbound_t *c = client((outbound_opts_t){.allow_loopback = true, .max_per_key = 4});
     for (int i = 0; i < 40; i++) {
-        webhook_request_t r = {.key = "slow",
-                               .url = url("/hang"),
-                               .body = "",
-                               .total_timeout_ms = 3000,
-                               .arg = (void *)(intptr_t)(SLOW + i)};
-        cr_assert_eq(webhook_client_submit(c, &r), 0);
+        outbound_request_t r = {.key = "slow",
+                                .url = url("/hang"),
+                                .body = "",
+                                .total_timeout_ms = 3000,
+                                .arg = (void *)(intptr_t)(SLOW + i)};
+        cr_assert_eq(outbound_submit(c, &r), 0);
     }
     for (int i = 0; i < 200; i++)
         post(c, "fast", url("/ok"), i);
     cr_assert(wait_for(&got.fast, 200, 30));
     /* The slow key never had more than its share in flight. */
     cr_assert_leq(srv_get(&srv.hang), 4);
-    webhook_client_destroy(&c);
+    outbound_destroy(&c);
     for (size_t i = 0; i < 200; i++) {
         cr_assert_lt((intptr_t)got.res[i].arg, SLOW, "a slow request completed at %zu", i);
-        cr_assert_eq(got.res[i].outcome, WEBHOOK_OK, "%s", got.res[i].error);
+        cr_assert_eq(got.res[i].outcome, OUTBOUND_OK, "%s", got.res[i].error);
     }
     cr_assert_eq(got.n, 240);
 }
 
-Test(webhook_client, one_key_starts_in_submit_order)
+Test(outbound, one_key_starts_in_submit_order)
 {
-    webhook_client_t *c = client((webhook_client_opts_t){.allow_loopback = true, .max_per_key = 1});
+    outbound_t *c = client((outbound_opts_t){.allow_loopback = true, .max_per_key = 1});
     char bodies[20][16];
-    webhook_request_t r[20];
+    outbound_request_t r[20];
     for (int i = 0; i < 20; i++) {
         snprintf(bodies[i], sizeof bodies[i], "seq=%d", i);
-        r[i] = (webhook_request_t){.key = "e1",
-                                   .url = url("/ok"),
-                                   .body = bodies[i],
-                                   .body_len = strlen(bodies[i]),
-                                   .arg = (void *)(intptr_t)i};
-        cr_assert_eq(webhook_client_submit(c, &r[i]), 0);
+        r[i] = (outbound_request_t){.key = "e1",
+                                    .url = url("/ok"),
+                                    .body = bodies[i],
+                                    .body_len = strlen(bodies[i]),
+                                    .arg = (void *)(intptr_t)i};
+        cr_assert_eq(outbound_submit(c, &r[i]), 0);
     }
     cr_assert(wait_for(&got.n, 20, 30));
-    webhook_client_destroy(&c);
+    outbound_destroy(&c);
     cr_assert_eq(srv_get(&srv.nseq), 20);
     for (int i = 0; i < 20; i++)
         cr_assert_eq(srv.seq[i], i, "arrival %d was seq %d", i, srv.seq[i]);
 }
 
-Test(webhook_client, many_requests_in_batches)
+Test(outbound, many_requests_in_batches)
 {
     enum { N = 5000, CHUNK = 500 };
-    webhook_client_t *c = client((webhook_client_opts_t){.allow_loopback = true});
-    static webhook_request_t r[N];
+    outbound_t *c = client((outbound_opts_t){.allow_loopback = true});
+    static outbound_request_t r[N];
     static char keys[8][8];
     for (int i = 0; i < 8; i++)
         snprintf(keys[i], sizeof keys[i], "k%d", i);
     const char *u = url("/ok");
     int64_t t0 = now_ms();
     for (int i = 0; i < N; i++)
-        r[i] = (webhook_request_t){.key = keys[i % 8],
-                                   .url = u,
-                                   .body = "{\"n\":1}",
-                                   .body_len = 7,
-                                   .arg = (void *)(intptr_t)i};
+        r[i] = (outbound_request_t){.key = keys[i % 8],
+                                    .url = u,
+                                    .body = "{\"n\":1}",
+                                    .body_len = 7,
+                                    .arg = (void *)(intptr_t)i};
     for (int i = 0; i < N; i += CHUNK)
-        cr_assert_eq(webhook_client_submit_many(c, r + i, CHUNK), 0);
+        cr_assert_eq(outbound_submit_many(c, r + i, CHUNK), 0);
     cr_assert(wait_for(&got.n, N, 100));
     int64_t ms = now_ms() - t0;
     /* pending drops once done has returned, just after the last wakeup. */
-    for (int t = 0; t < 1000 && webhook_client_pending(c) > 0; t++)
+    for (int t = 0; t < 1000 && outbound_pending(c) > 0; t++)
         nanosleep(&(struct timespec){0, 1000000}, NULL);
-    cr_assert_eq(webhook_client_pending(c), 0);
-    webhook_client_destroy(&c);
+    cr_assert_eq(outbound_pending(c), 0);
+    outbound_destroy(&c);
     for (size_t i = 0; i < N; i++)
-        cr_assert_eq(got.res[i].outcome, WEBHOOK_OK, "%zu: %s", i, got.res[i].error);
+        cr_assert_eq(got.res[i].outcome, OUTBOUND_OK, "%zu: %s", i, got.res[i].error);
     cr_assert_eq(srv_get(&srv.ok), N);
     cr_assert_gt(got.widest, 1);
     /* Keep-alive: connections are reused, not opened per request. */
@@ -667,39 +664,38 @@ Test(webhook_client, many_requests_in_batches)
                 srv_get(&srv.accepts));
 }
 
-Test(webhook_client, destroy_cancels_in_flight_once)
+Test(outbound, destroy_cancels_in_flight_once)
 {
     enum { N = 10 };
-    webhook_client_t *c = client((webhook_client_opts_t){.allow_loopback = true});
+    outbound_t *c = client((outbound_opts_t){.allow_loopback = true});
     for (int i = 0; i < N; i++)
         post(c, "e1", url("/hang"), i);
-    cr_assert_eq(webhook_client_pending(c), N);
+    cr_assert_eq(outbound_pending(c), N);
     /* Wait until all of them are really in flight (the server has them). */
     for (int t = 0; t < 3000 && srv_get(&srv.hang) < N; t++)
         nanosleep(&(struct timespec){0, 10000000}, NULL);
     cr_assert_eq(srv_get(&srv.hang), N);
     cr_assert_eq(got.n, 0);
-    webhook_client_destroy(&c);
+    outbound_destroy(&c);
     cr_assert_null(c);
-    webhook_client_destroy(&c); /* NULL is a no-op */
-    webhook_client_destroy(NULL);
+    outbound_destroy(&c); /* NULL is a no-op */
+    outbound_destroy(NULL);
     cr_assert_eq(got.n, N);
     int seen[N] = {0};
     for (size_t i = 0; i < got.n; i++) {
-        cr_assert_eq(got.res[i].outcome, WEBHOOK_CANCELLED);
+        cr_assert_eq(got.res[i].outcome, OUTBOUND_CANCELLED);
         seen[(intptr_t)got.res[i].arg]++;
     }
     for (int i = 0; i < N; i++)
         cr_assert_eq(seen[i], 1, "request %d completed %d times", i, seen[i]);
 }
 
-Test(webhook_client, new_rejects_bad_options)
+Test(outbound, new_rejects_bad_options)
 {
     int err = 0;
-    cr_assert_null(
-        webhook_client_new(&(webhook_client_opts_t){.max_total = -1}, on_done, &got, &err));
+    cr_assert_null(outbound_new(&(outbound_opts_t){.max_total = -1}, on_done, &got, &err));
     cr_assert_eq(err, FENTA_EINVAL);
     err = 0;
-    cr_assert_null(webhook_client_new(NULL, NULL, NULL, &err));
+    cr_assert_null(outbound_new(NULL, NULL, NULL, &err));
     cr_assert_eq(err, FENTA_EINVAL);
 }
