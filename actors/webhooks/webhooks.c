@@ -735,7 +735,8 @@ int webhooks_start(webhooks_t *w, runtime_t *rt)
                          .allow_loopback = w->cfg.allow_loopback,
                          .allow_private = w->cfg.allow_private,
                          .connect_timeout_ms = w->cfg.connect_timeout_ms,
-                         .total_timeout_ms = w->cfg.timeout_ms};
+                         .total_timeout_ms = w->cfg.timeout_ms,
+                         .user_agent = "Fenta-Webhooks/1"};
     w->client = outbound_new(&o, webhooks__on_results, w, &err);
     if (!w->client)
         return err ? err : FENTA_ENOMEM;

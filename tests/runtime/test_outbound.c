@@ -4,7 +4,11 @@
  * answers are truncated, hangs time out, refused and blocked addresses say
  * so without a byte sent, Retry-After is read, redirects are not followed,
  * a hanging endpoint does not hold up another key, one key's requests start
- * in order, batches form under load, and destroy cancels what is left. */
+ * in order, batches form under load, and destroy cancels what is left;
+ * every method goes as asked, asked-for response headers come back, bodies
+ * stream up from a reader and down to a sink (or are cut, or refused whole),
+ * outbound_do waits, times out and is cancelled by destroy, and retries
+ * honour Retry-After, back off, and happen only when safe and asked for. */
 #include "runtime/outbound.h"
 #include "runtime/error.h"
 
@@ -45,6 +49,11 @@ static struct {
     char ok_body[4096];      /* and its body */
     size_t ok_body_len;      /* its length */
     int seq[MAX_SEQ], nseq;  /* "seq=N" bodies of /ok, in arrival order */
+    int echo, flaky;         /* /echo and /flaky... requests */
+    char echo_method[16];    /* the last /echo request's method */
+    char echo_headers[4096]; /* its header block */
+    size_t echo_len;         /* its body's length */
+    unsigned echo_sum;       /* and a checksum of that body */
 } srv = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static bool send_all(int fd, const char *p, size_t n)
@@ -114,6 +123,50 @@ static bool handle(int fd, const char *path, const char *head, size_t hlen, cons
         gmtime_r(&t, &tm);
         strftime(extra, sizeof extra, "Retry-After: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
         return answer(fd, 503, extra, "", 0);
+    }
+    if (strcmp(path, "/echo") == 0) {
+        /* Answers the method and body length, with two headers to ask for. */
+        char method[16] = "", text[64];
+        sscanf(head, "%15s", method);
+        unsigned sum = 0;
+        for (size_t i = 0; i < blen; i++)
+            sum = sum * 31 + (unsigned char)body[i];
+        pthread_mutex_lock(&srv.mu);
+        srv.echo++;
+        snprintf(srv.echo_method, sizeof srv.echo_method, "%s", method);
+        snprintf(srv.echo_headers, sizeof srv.echo_headers, "%.*s", (int)hlen, head);
+        srv.echo_len = blen;
+        srv.echo_sum = sum;
+        pthread_mutex_unlock(&srv.mu);
+        int n = snprintf(text, sizeof text, "%s %zu", method, blen);
+        const char *extra = "ETag: \"v1\"\r\nContent-Type: text/plain\r\n";
+        if (strcmp(method, "HEAD") == 0) { /* the length of the body a GET would get */
+            char *msg = NULL;
+            int m = asprintf(&msg, "HTTP/1.1 200 X\r\nContent-Length: %d\r\n%s\r\n", n, extra);
+            bool ok = m > 0 && send_all(fd, msg, (size_t)m);
+            free(msg);
+            return ok;
+        }
+        return answer(fd, 200, extra, text, (size_t)n);
+    }
+    if (strcmp(path, "/big") == 0) {
+        static char big[20000];
+        for (size_t i = 0; i < sizeof big; i++)
+            big[i] = (char)('a' + i % 26);
+        return answer(fd, 200, "", big, sizeof big);
+    }
+    if (strncmp(path, "/flaky", 6) == 0) {
+        /* /flaky429-N and /flaky503-N refuse the first N requests: 429 with
+         * Retry-After: 1, or 503 without one; then 200. */
+        int refuse = atoi(path + 10);
+        pthread_mutex_lock(&srv.mu);
+        int seen = ++srv.flaky;
+        pthread_mutex_unlock(&srv.mu);
+        if (seen > refuse)
+            return answer(fd, 200, "", "fine", 4);
+        if (strncmp(path, "/flaky429", 9) == 0)
+            return answer(fd, 429, "Retry-After: 1\r\n", "", 0);
+        return answer(fd, 503, "", "", 0);
     }
     if (strcmp(path, "/redirect") == 0)
         return answer(fd, 302, "Location: /ok\r\n", "", 0);
@@ -359,7 +412,9 @@ Test(outbound, ok_sends_headers_and_body)
                             .body = body,
                             .body_len = strlen(body),
                             .arg = (void *)7};
-    const outbound_result_t *res = one((outbound_opts_t){.allow_loopback = true}, &r);
+    /* The user agent webhooks_start gives (the client's own is "Fenta/1"). */
+    const outbound_result_t *res =
+        one((outbound_opts_t){.allow_loopback = true, .user_agent = "Fenta-Webhooks/1"}, &r);
     cr_assert_eq(res->outcome, OUTBOUND_OK, "%s", res->error);
     cr_assert_eq(res->status, 200);
     cr_assert_eq(res->arg, (void *)7);
@@ -696,6 +751,358 @@ Test(outbound, new_rejects_bad_options)
     cr_assert_null(outbound_new(&(outbound_opts_t){.max_total = -1}, on_done, &got, &err));
     cr_assert_eq(err, FENTA_EINVAL);
     err = 0;
-    cr_assert_null(outbound_new(NULL, NULL, NULL, &err));
+    cr_assert_null(outbound_new(&(outbound_opts_t){.connect_timeout_ms = -1}, NULL, NULL, &err));
     cr_assert_eq(err, FENTA_EINVAL);
+    /* Without done a client serves outbound_do only: submit is refused. */
+    outbound_t *c = outbound_new(NULL, NULL, NULL, &err);
+    cr_assert_not_null(c);
+    outbound_request_t r = {.key = "e1", .url = url("/ok"), .body = ""};
+    cr_assert_eq(outbound_submit(c, &r), FENTA_EINVAL);
+    outbound_destroy(&c);
+}
+
+/* --- the general client: methods, headers, streams, the sync call, retries ------------ */
+
+/* What /echo saw last, read under the server's lock. */
+static void echo_seen(char *method, size_t mcap, char *headers, size_t hcap, size_t *len,
+                      unsigned *sum)
+{
+    pthread_mutex_lock(&srv.mu);
+    snprintf(method, mcap, "%s", srv.echo_method);
+    snprintf(headers, hcap, "%s", srv.echo_headers);
+    *len = srv.echo_len;
+    *sum = srv.echo_sum;
+    pthread_mutex_unlock(&srv.mu);
+}
+
+Test(outbound, methods_are_sent_as_asked)
+{
+    static const struct {
+        const char *method, *body, *seen, *answer;
+    } t[] = {
+        {NULL, NULL, "GET", "GET 0"},         {"GET", NULL, "GET", "GET 0"},
+        {"PUT", "{\"a\":1}", "PUT", "PUT 7"}, {"DELETE", NULL, "DELETE", "DELETE 0"},
+        {"PATCH", "xy", "PATCH", "PATCH 2"},  {NULL, "abc", "POST", "POST 3"},
+        {"HEAD", NULL, "HEAD", ""},           {"OPTIONS", NULL, "OPTIONS", "OPTIONS 0"},
+    };
+    outbound_t *c = client((outbound_opts_t){.allow_loopback = true});
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        outbound_request_t q = {.key = "e1",
+                                .method = t[i].method,
+                                .url = url("/echo"),
+                                .body = t[i].body,
+                                .body_len = t[i].body ? strlen(t[i].body) : 0};
+        outbound_result_t r;
+        cr_assert_eq(outbound_do(c, &q, &r), 0);
+        cr_assert_eq(r.outcome, OUTBOUND_OK, "%s: %s", t[i].seen, r.error);
+        cr_assert_eq(r.status, 200);
+        cr_assert_eq(r.attempts, 1);
+        char method[16], head[4096];
+        size_t len;
+        unsigned sum;
+        echo_seen(method, sizeof method, head, sizeof head, &len, &sum);
+        cr_assert_str_eq(method, t[i].seen);
+        cr_assert_eq(len, t[i].body ? strlen(t[i].body) : 0, "%s", t[i].seen);
+        cr_assert_eq(r.body_len, strlen(t[i].answer), "%s", t[i].seen);
+        if (r.body_len)
+            cr_assert_str_eq(r.body, t[i].answer);
+        /* A body without a type goes as JSON; no body, no Content-Type. */
+        cr_assert_eq(strcasestr(head, "\r\nContent-Type: application/json\r\n") != NULL,
+                     t[i].body != NULL, "%s: %s", t[i].seen, head);
+        cr_assert_not_null(strcasestr(head, "\r\nUser-Agent: Fenta/1\r\n"), "%s", head);
+        outbound_result_free(&r);
+        cr_assert_null(r.body);
+    }
+    outbound_destroy(&c);
+    cr_assert_eq(got.n, 0, "outbound_do results never reach done");
+}
+
+Test(outbound, asked_headers_are_returned)
+{
+    const char *want[] = {"ETag", "content-type", "X-Missing", NULL};
+    outbound_request_t q = {.key = "e1", .url = url("/echo"), .want_headers = want};
+    outbound_t *c = client((outbound_opts_t){.allow_loopback = true});
+    outbound_result_t r;
+    cr_assert_eq(outbound_do(c, &q, &r), 0);
+    outbound_destroy(&c); /* the result is the caller's: it outlives the client */
+    cr_assert_eq(r.outcome, OUTBOUND_OK, "%s", r.error);
+    cr_assert_eq(r.nheaders, 3);
+    cr_assert_str_eq(r.headers[0].name, "ETag");
+    cr_assert_str_eq(outbound_result_header(&r, "etag"), "\"v1\"");
+    cr_assert_str_eq(outbound_result_header(&r, "Content-Type"), "text/plain");
+    cr_assert_null(outbound_result_header(&r, "X-Missing"));
+    cr_assert_null(outbound_result_header(&r, "Content-Length"), "only the names asked for");
+    outbound_result_free(&r);
+    outbound_result_free(NULL);
+    const char *bad[] = {"X-A: b", NULL};
+    c = client((outbound_opts_t){.allow_loopback = true});
+    q.want_headers = bad;
+    cr_assert_eq(outbound_do(c, &q, &r), FENTA_EINVAL);
+    outbound_destroy(&c);
+}
+
+static ssize_t read_pattern(void *arg, int64_t off, void *buf, size_t cap)
+{
+    int64_t total = *(int64_t *)arg;
+    size_t n = off >= total ? 0 : (size_t)(total - off) < cap ? (size_t)(total - off) : cap;
+    for (size_t i = 0; i < n; i++)
+        ((char *)buf)[i] = (char)('A' + (off + (int64_t)i) % 23);
+    return (ssize_t)n;
+}
+
+typedef struct {
+    char *p;   /* what came */
+    size_t n;  /* its length */
+    bool fail; /* refuse the first piece */
+} sink_t;
+
+static int write_sink(void *arg, const void *data, size_t len)
+{
+    sink_t *s = arg;
+    if (s->fail)
+        return -1;
+    s->p = realloc(s->p, s->n + len);
+    cr_assert_not_null(s->p);
+    memcpy(s->p + s->n, data, len);
+    s->n += len;
+    return 0;
+}
+
+Test(outbound, streamed_upload_and_download)
+{
+    outbound_t *c = client((outbound_opts_t){.allow_loopback = true});
+    int64_t total = 40000;
+    outbound_request_t up = {.key = "s3",
+                             .method = "PUT",
+                             .url = url("/echo"),
+                             .headers = (const char *[]){"Content-Type: video/mp4", NULL},
+                             .body_read = read_pattern,
+                             .body_arg = &total,
+                             .body_size = total};
+    outbound_result_t r;
+    cr_assert_eq(outbound_do(c, &up, &r), 0);
+    cr_assert_eq(r.outcome, OUTBOUND_OK, "%s", r.error);
+    cr_assert_str_eq(r.body, "PUT 40000");
+    outbound_result_free(&r);
+    char method[16], head[4096];
+    size_t len;
+    unsigned sum, want = 0;
+    echo_seen(method, sizeof method, head, sizeof head, &len, &sum);
+    for (int64_t i = 0; i < total; i++)
+        want = want * 31 + (unsigned char)('A' + i % 23);
+    cr_assert_eq(len, (size_t)total);
+    cr_assert_eq(sum, want, "the server got the bytes read, in order");
+    cr_assert_not_null(strcasestr(head, "\r\nContent-Type: video/mp4\r\n"), "%s", head);
+    cr_assert_not_null(strcasestr(head, "\r\nContent-Length: 40000\r\n"), "%s", head);
+
+    /* A download goes to the caller's sink, not to memory. */
+    sink_t s = {0};
+    outbound_request_t down = {
+        .key = "s3", .url = url("/big"), .body_write = write_sink, .write_arg = &s};
+    cr_assert_eq(outbound_do(c, &down, &r), 0);
+    cr_assert_eq(r.outcome, OUTBOUND_OK, "%s", r.error);
+    cr_assert_eq(r.body_len, 0);
+    cr_assert_eq(s.n, 20000);
+    for (size_t i = 0; i < s.n; i++)
+        cr_assert_eq(s.p[i], (char)('a' + i % 26), "byte %zu", i);
+    outbound_result_free(&r);
+    free(s.p);
+    s = (sink_t){.fail = true};
+    cr_assert_eq(outbound_do(c, &down, &r), 0);
+    cr_assert_eq(r.outcome, OUTBOUND_ABORTED, "%d %s", r.outcome, r.error);
+    cr_assert_not_null(strstr(r.error, "body_write"), "%s", r.error);
+    outbound_result_free(&r);
+
+    /* In memory: cut at max_body, or refused whole when asked. */
+    outbound_request_t mem = {.key = "s3", .url = url("/big"), .max_body = 100};
+    cr_assert_eq(outbound_do(c, &mem, &r), 0);
+    cr_assert_eq(r.outcome, OUTBOUND_OK, "%s", r.error);
+    cr_assert_eq(r.body_len, 100);
+    cr_assert(r.body_cut);
+    cr_assert_eq(strlen(r.body), 100, "NUL-terminated");
+    outbound_result_free(&r);
+    mem.whole_body = true;
+    cr_assert_eq(outbound_do(c, &mem, &r), 0);
+    cr_assert_eq(r.outcome, OUTBOUND_TOO_BIG, "%d %s", r.outcome, r.error);
+    cr_assert_not_null(strstr(r.error, "100 bytes"), "%s", r.error);
+    outbound_result_free(&r);
+    mem.max_body = 20000;
+    cr_assert_eq(outbound_do(c, &mem, &r), 0);
+    cr_assert_eq(r.outcome, OUTBOUND_OK, "%s", r.error);
+    cr_assert_eq(r.body_len, 20000);
+    cr_assert_not(r.body_cut);
+    outbound_result_free(&r);
+
+    outbound_request_t both = {
+        .key = "s3", .url = url("/echo"), .body = "x", .body_read = read_pattern};
+    cr_assert_eq(outbound_do(c, &both, &r), FENTA_EINVAL);
+    outbound_request_t head_body = {
+        .key = "s3", .method = "HEAD", .url = url("/echo"), .body = "x"};
+    cr_assert_eq(outbound_do(c, &head_body, &r), FENTA_EINVAL);
+    outbound_request_t bad_method = {.key = "s3", .method = "GE T", .url = url("/echo")};
+    cr_assert_eq(outbound_do(c, &bad_method, &r), FENTA_EINVAL);
+    outbound_destroy(&c);
+}
+
+typedef struct {
+    outbound_t *c;        /* the client */
+    outbound_request_t q; /* the request */
+    outbound_result_t r;  /* its result */
+    int rc;               /* outbound_do's return */
+} sync_job_t;
+
+static void *run_do(void *arg)
+{
+    sync_job_t *j = arg;
+    j->rc = outbound_do(j->c, &j->q, &j->r);
+    return NULL;
+}
+
+static struct {
+    outbound_t *c; /* the client whose done calls outbound_do */
+    int rc;        /* what that call returned */
+} inside;
+
+static void do_in_done(void *cb_arg, const outbound_result_t *res, size_t n)
+{
+    (void)cb_arg, (void)res, (void)n;
+    outbound_result_t r;
+    outbound_request_t q = {.key = "e1", .url = url("/ok")};
+    inside.rc = outbound_do(inside.c, &q, &r);
+    on_done(&got, res, n);
+}
+
+Test(outbound, sync_calls_wait_time_out_and_are_cancelled)
+{
+    /* Several threads at once, each with its own answer. */
+    outbound_t *c = client((outbound_opts_t){.allow_loopback = true});
+    sync_job_t j[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        j[i] = (sync_job_t){.c = c,
+                            .q = {.key = i % 2 ? "a" : "b",
+                                  .url = url(i == 3 ? "/hang" : "/ok"),
+                                  .body = "{}",
+                                  .body_len = 2,
+                                  .total_timeout_ms = i == 3 ? 300 : 0}};
+        cr_assert_eq(pthread_create(&t[i], NULL, run_do, &j[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        cr_assert_eq(j[i].rc, 0);
+        cr_assert_eq(j[i].r.outcome, i == 3 ? OUTBOUND_TIMEOUT : OUTBOUND_OK, "%d: %s", i,
+                     j[i].r.error);
+        if (i < 3)
+            cr_assert_str_eq(j[i].r.body, "fine");
+        outbound_result_free(&j[i].r);
+    }
+    cr_assert_eq(srv_get(&srv.ok), 3);
+
+    /* Destroy answers a waiting caller: cancelled, not left hanging. */
+    sync_job_t h = {.c = c, .q = {.key = "h", .url = url("/hang"), .total_timeout_ms = 20000}};
+    cr_assert_eq(pthread_create(&t[0], NULL, run_do, &h), 0);
+    for (int i = 0; i < 3000 && srv_get(&srv.hang) < 2; i++)
+        nanosleep(&(struct timespec){0, 10000000}, NULL);
+    cr_assert_eq(srv_get(&srv.hang), 2);
+    int64_t t0 = now_ms();
+    outbound_destroy(&c);
+    pthread_join(t[0], NULL);
+    cr_assert_lt(now_ms() - t0, 5000);
+    cr_assert_eq(h.rc, 0);
+    cr_assert_eq(h.r.outcome, OUTBOUND_CANCELLED);
+    outbound_result_free(&h.r);
+
+    /* From done (the client's own thread) the wait would never end. */
+    int err = 0;
+    inside.c = outbound_new(&(outbound_opts_t){.allow_loopback = true}, do_in_done, &got, &err);
+    cr_assert_not_null(inside.c);
+    inside.rc = 1;
+    post(inside.c, "e1", url("/ok"), 1);
+    cr_assert(wait_for(&got.n, 1, 30));
+    outbound_destroy(&inside.c);
+    cr_assert_eq(inside.rc, FENTA_EINVAL);
+}
+
+Test(outbound, retries_honour_retry_after)
+{
+    outbound_t *c = client((outbound_opts_t){.allow_loopback = true});
+    outbound_request_t q = {.key = "p", .url = url("/flaky429-2"), .max_retries = 3};
+    outbound_result_t r;
+    int64_t t0 = now_ms();
+    cr_assert_eq(outbound_do(c, &q, &r), 0);
+    int64_t took = now_ms() - t0;
+    cr_assert_eq(r.outcome, OUTBOUND_OK, "%s", r.error);
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(r.attempts, 3);
+    cr_assert_eq(srv_get(&srv.flaky), 3);
+    /* Two waits of Retry-After: 1, and not much more. */
+    cr_assert_geq(took, 1900, "retried after %lld ms", (long long)took);
+    cr_assert_lt(took, 10000);
+    outbound_result_free(&r);
+    outbound_destroy(&c);
+}
+
+Test(outbound, retries_back_off_on_503_and_failed_connections)
+{
+    outbound_t *c = client((outbound_opts_t){.allow_loopback = true});
+    outbound_request_t q = {
+        .key = "p", .url = url("/flaky503-2"), .max_retries = 2, .retry_base_ms = 50};
+    outbound_result_t r;
+    cr_assert_eq(outbound_do(c, &q, &r), 0);
+    cr_assert_eq(r.outcome, OUTBOUND_OK, "%s", r.error);
+    cr_assert_eq(r.attempts, 3);
+    outbound_result_free(&r);
+
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    char u[64];
+    snprintf(u, sizeof u, "http://127.0.0.1:%d/ok", ntohs(a.sin_port));
+    outbound_request_t refused = {.key = "p", .url = u, .max_retries = 2, .retry_base_ms = 20};
+    cr_assert_eq(outbound_do(c, &refused, &r), 0);
+    cr_assert_eq(r.outcome, OUTBOUND_CONNECT, "%d %s", r.outcome, r.error);
+    cr_assert_eq(r.attempts, 3);
+    cr_assert_not_null(strstr(r.error, "refused"), "%s", r.error);
+    outbound_result_free(&r);
+    outbound_destroy(&c);
+}
+
+Test(outbound, retries_only_when_safe_and_asked)
+{
+    outbound_t *c = client((outbound_opts_t){.allow_loopback = true});
+    outbound_result_t r;
+    /* Off by default: the caller (webhooks) schedules its own. */
+    outbound_request_t q = {.key = "p", .url = url("/flaky429-4")};
+    cr_assert_eq(outbound_do(c, &q, &r), 0);
+    cr_assert_eq(r.status, 429);
+    cr_assert_eq(r.attempts, 1);
+    cr_assert_eq(r.retry_after_ms, 1000);
+    outbound_result_free(&r);
+    /* A POST is not sent twice unless the caller says it is safe. */
+    outbound_request_t post_q = {
+        .key = "p", .url = url("/flaky429-4"), .body = "{}", .body_len = 2, .max_retries = 3};
+    cr_assert_eq(outbound_do(c, &post_q, &r), 0);
+    cr_assert_eq(r.status, 429);
+    cr_assert_eq(r.attempts, 1);
+    outbound_result_free(&r);
+    cr_assert_eq(srv_get(&srv.flaky), 2);
+    /* A Retry-After beyond what the caller waits ends the retries with it. */
+    outbound_request_t impatient = {
+        .key = "p", .url = url("/flaky429-4"), .max_retries = 3, .retry_max_wait_ms = 500};
+    cr_assert_eq(outbound_do(c, &impatient, &r), 0);
+    cr_assert_eq(r.status, 429);
+    cr_assert_eq(r.attempts, 1);
+    cr_assert_eq(r.retry_after_ms, 1000);
+    outbound_result_free(&r);
+    cr_assert_eq(srv_get(&srv.flaky), 3);
+    post_q.idempotent = true;
+    cr_assert_eq(outbound_do(c, &post_q, &r), 0);
+    cr_assert_eq(r.outcome, OUTBOUND_OK, "%s", r.error);
+    cr_assert_eq(r.attempts, 2, "refused once more, then answered");
+    cr_assert_eq(srv_get(&srv.flaky), 5);
+    outbound_result_free(&r);
+    outbound_destroy(&c);
 }
