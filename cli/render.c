@@ -222,7 +222,8 @@ int cmd_render(int argc, char **argv)
 
     const char *kokoro = getenv("KOKORO_URL");
     render_config_t cfg = {.tts = {.kokoro_url = kokoro && *kokoro ? kokoro : NULL,
-                                   .kokoro_voice = getenv("KOKORO_VOICE")},
+                                   .kokoro_voice = getenv("KOKORO_VOICE"),
+                                   .kokoro_api_key = getenv("KOKORO_API_KEY")},
                            .schemas_dir = fsutil_schemas_dir(NULL),
                            .on_event = on_event,
                            .arg = &w};

@@ -418,7 +418,8 @@ int cmd_serve(int argc, char **argv)
     /* The job engine drives renders and hears their stage events. */
     const char *kokoro = getenv("KOKORO_URL");
     render = render_new(&(render_config_t){.tts = {.kokoro_url = kokoro && *kokoro ? kokoro : NULL,
-                                                   .kokoro_voice = getenv("KOKORO_VOICE")},
+                                                   .kokoro_voice = getenv("KOKORO_VOICE"),
+                                                   .kokoro_api_key = getenv("KOKORO_API_KEY")},
                                            .objects_dir = objects_dir,
                                            .schemas_dir = fsutil_schemas_dir(NULL),
                                            .on_event = job_engine_on_render_event});
