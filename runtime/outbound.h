@@ -135,7 +135,8 @@ typedef struct {
     int64_t retry_after_ms;           /* Retry-After of a 429 or 503 (seconds or HTTP-date),
                                          else -1 */
     const char *body;                 /* up to max_body bytes of the answer, NUL-terminated
-                                         after body_len; borrowed (outbound_do: owned) */
+                                         after body_len, NULL when none was kept; borrowed
+                                         (outbound_do: owned) */
     size_t body_len;                  /* bytes in body */
     bool body_cut;                    /* the answer was longer and was cut at max_body */
     const outbound_header_t *headers; /* one per want_headers name, in its order */
