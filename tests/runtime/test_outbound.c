@@ -8,7 +8,8 @@
  * every method goes as asked, asked-for response headers come back, bodies
  * stream up from a reader and down to a sink (or are cut, or refused whole),
  * outbound_do waits, times out and is cancelled by destroy, and retries
- * honour Retry-After, back off, and happen only when safe and asked for. */
+ * honour Retry-After, back off, happen only when safe and asked for, and
+ * keep their key's place. */
 #include "runtime/outbound.h"
 #include "runtime/error.h"
 
@@ -1105,4 +1106,25 @@ Test(outbound, retries_only_when_safe_and_asked)
     cr_assert_eq(srv_get(&srv.flaky), 5);
     outbound_result_free(&r);
     outbound_destroy(&c);
+}
+
+Test(outbound, a_retry_keeps_its_keys_place)
+{
+    /* One at a time per key: the key's next request waits for the retry
+     * rather than overtaking it while the host asked to slow down. */
+    outbound_t *c = client((outbound_opts_t){.allow_loopback = true, .max_per_key = 1});
+    outbound_request_t r[3] = {
+        {.key = "k", .url = url("/flaky429-1"), .max_retries = 1, .arg = (void *)1},
+        {.key = "k", .url = url("/ok"), .body = "{}", .body_len = 2, .arg = (void *)2},
+        {.key = "other", .url = url("/ok"), .body = "{}", .body_len = 2, .arg = (void *)3},
+    };
+    cr_assert_eq(outbound_submit_many(c, r, 3), 0);
+    cr_assert(wait_for(&got.n, 3, 30));
+    outbound_destroy(&c);
+    cr_assert_eq(result_of(1)->outcome, OUTBOUND_OK, "%s", result_of(1)->error);
+    cr_assert_eq(result_of(1)->attempts, 2);
+    cr_assert_eq(result_of(2)->outcome, OUTBOUND_OK, "%s", result_of(2)->error);
+    cr_assert_eq(got.res[0].arg, (void *)3, "another key is not held up by the wait");
+    cr_assert_eq(got.res[1].arg, (void *)1, "the retry completes before its key's next");
+    cr_assert_eq(got.res[2].arg, (void *)2);
 }
