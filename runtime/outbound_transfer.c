@@ -580,8 +580,8 @@ void outbound__describe(outbound__req_t *q, CURLcode rc, outbound_result_t *r)
             snprintf(r->error, sizeof r->error, "redirect to %s not followed", loc);
         else if (status >= 300 && status < 400)
             snprintf(r->error, sizeof r->error, "redirects are not followed");
-        else
-            snprintf(r->error, sizeof r->error, "the endpoint did not accept the request");
+        else /* the words webhook delivery rows have always shown */
+            snprintf(r->error, sizeof r->error, "the endpoint did not accept the delivery");
         return;
     case CURLE_OPERATION_TIMEDOUT:
         r->outcome = OUTBOUND_TIMEOUT;
