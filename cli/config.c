@@ -399,13 +399,6 @@ config_source_t fenta_config_source(const fenta_config_t *cfg, const char *key)
     return s ? (config_source_t)cfg->source[s - settings] : CONFIG_FROM_DEFAULT;
 }
 
-int fenta_config_export_env(const fenta_config_t *cfg)
-{
-    if (cfg->kokoro_api_key && setenv("KOKORO_API_KEY", cfg->kokoro_api_key, 1) != 0)
-        return FENTA_ENOMEM;
-    return 0;
-}
-
 /* ---- help and docs --------------------------------------------------------- */
 
 static const char *default_of(const setting_t *s)

@@ -93,12 +93,6 @@ void fenta_config_free(fenta_config_t *cfg);
  * CONFIG_FROM_DEFAULT for an unknown key. */
 config_source_t fenta_config_source(const fenta_config_t *cfg, const char *key);
 
-/* Puts the settings that a module still reads from the environment itself
- * there, so a flag or the config file reaches it too: today only
- * kokoro_api_key (actors/speech/kokoro.c reads KOKORO_API_KEY until it
- * takes the key as an argument). Call before any thread starts: setenv
- * races with every getenv. 0, or FENTA_ENOMEM. */
-int fenta_config_export_env(const fenta_config_t *cfg);
 
 /* Prints the settings of cmd as `--help` lists them: flag, environment
  * variable, help and default, one setting a line. */

@@ -163,8 +163,7 @@ int cmd_render(int argc, char **argv)
     /* The settings' flags are taken out of argv; what is left is ours. */
     fenta_config_t c;
     char why[1024] = "";
-    if (fenta_config_load(&c, CONFIG_RENDER, &argc, argv, why, sizeof why) != 0 ||
-        fenta_config_export_env(&c) != 0) {
+    if (fenta_config_load(&c, CONFIG_RENDER, &argc, argv, why, sizeof why) != 0) {
         fprintf(stderr, "fenta render: %s\n", why[0] ? why : "out of memory");
         fenta_config_free(&c);
         return 2;
@@ -245,7 +244,9 @@ static int render_main(const fenta_config_t *c, int argc, char **argv)
     w.bar = strcmp(progress, "bar") == 0 || (strcmp(progress, "auto") == 0 && tty);
     w.json = strcmp(progress, "json") == 0 || (strcmp(progress, "auto") == 0 && !tty);
 
-    render_config_t cfg = {.tts = {.kokoro_url = c->kokoro_url, .kokoro_voice = c->kokoro_voice},
+    render_config_t cfg = {.tts = {.kokoro_url = c->kokoro_url,
+                                   .kokoro_voice = c->kokoro_voice,
+                                   .kokoro_api_key = c->kokoro_api_key},
                            .schemas_dir = c->schemas_dir,
                            .asr_model_dir = c->asr_model_dir,
                            .on_event = on_event,

@@ -151,10 +151,6 @@ static int configure(fenta_config_t *c, unsigned cmd, int argc, char **argv)
         return 2;
     }
     log_set_level((log_level_t)c->log_level);
-    if (fenta_config_export_env(c) != 0) {
-        fprintf(stderr, "fenta: out of memory\n");
-        return 1;
-    }
     return 0;
 }
 
@@ -305,12 +301,13 @@ int cmd_serve(int argc, char **argv)
         goto out;
     }
     /* The job engine drives renders and hears their stage events. */
-    render = render_new(
-        &(render_config_t){.tts = {.kokoro_url = o.kokoro_url, .kokoro_voice = o.kokoro_voice},
-                           .objects_dir = objects_dir,
-                           .schemas_dir = o.schemas_dir,
-                           .asr_model_dir = o.asr_model_dir,
-                           .on_event = job_engine_on_render_event});
+    render = render_new(&(render_config_t){.tts = {.kokoro_url = o.kokoro_url,
+                                                   .kokoro_voice = o.kokoro_voice,
+                                                   .kokoro_api_key = o.kokoro_api_key},
+                                           .objects_dir = objects_dir,
+                                           .schemas_dir = o.schemas_dir,
+                                           .asr_model_dir = o.asr_model_dir,
+                                           .on_event = job_engine_on_render_event});
     jobs = render
                ? job_engine_new(&(job_config_t){.pool = db.pool,
                                                 .render = render,

@@ -21,7 +21,8 @@ struct render {
     render_config_t cfg;       /* strings below are owned copies */
     pthread_mutex_t runs_lock; /* guards runs */
     render_run_t *runs;        /* stages running now */
-    char *kokoro_url, *kokoro_voice, *espeak_voice, *objects_dir, *schemas_dir, *asr_model_dir;
+    char *kokoro_url, *kokoro_voice, *kokoro_api_key, *espeak_voice, *objects_dir, *schemas_dir,
+        *asr_model_dir;
     behaviour_t beh[RENDER_NSTAGES]; /* one kind per stage; user = &stage[i] */
     struct render_stage_user {
         struct render *r;

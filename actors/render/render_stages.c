@@ -247,12 +247,14 @@ render_t *render_new(const render_config_t *cfg)
     pthread_mutex_init(&r->runs_lock, NULL);
     r->kokoro_url = dup_or_null(cfg->tts.kokoro_url);
     r->kokoro_voice = dup_or_null(cfg->tts.kokoro_voice);
+    r->kokoro_api_key = dup_or_null(cfg->tts.kokoro_api_key);
     r->espeak_voice = dup_or_null(cfg->tts.espeak_voice);
     r->objects_dir = dup_or_null(cfg->objects_dir);
     r->schemas_dir = dup_or_null(cfg->schemas_dir);
     r->asr_model_dir = dup_or_null(cfg->asr_model_dir);
     r->cfg.tts.kokoro_url = r->kokoro_url;
     r->cfg.tts.kokoro_voice = r->kokoro_voice;
+    r->cfg.tts.kokoro_api_key = r->kokoro_api_key;
     r->cfg.tts.espeak_voice = r->espeak_voice;
     r->cfg.objects_dir = r->objects_dir;
     r->cfg.schemas_dir = r->schemas_dir;
@@ -278,6 +280,7 @@ void render_destroy(render_t **self_p)
     render_t *r = *self_p;
     free(r->kokoro_url);
     free(r->kokoro_voice);
+    free(r->kokoro_api_key);
     free(r->espeak_voice);
     free(r->objects_dir);
     free(r->schemas_dir);

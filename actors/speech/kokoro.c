@@ -23,8 +23,8 @@
 #include "runtime/clock.h"
 #include "runtime/crypto.h"
 #include "runtime/error.h"
+#include "runtime/outbound.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 
 #include <ctype.h>
@@ -43,27 +43,34 @@
  * server dropped does not hide the words after it. */
 #define SEARCH_WORDS 4
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
+static pthread_once_t client_once = PTHREAD_ONCE_INIT;
+static outbound_t *client;
+static int client_err;
 
-/* curl_global_init is not thread-safe on every libcurl build: once only. */
-static void curl_init(void)
+/* One outbound client for every Kokoro call of the process, started by the
+ * first. Its URL is the operator's (KOKORO_URL), never a user's, so no
+ * address is refused and the environment's proxy is used except for a
+ * local server, as with curl's defaults before. It lives as long as the
+ * process, like libcurl's own global state. */
+static void client_start(void)
 {
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    outbound_opts_t o = {.max_total = 64,
+                         .allow_any_address = true,
+                         .proxy_from_env = true,
+                         .user_agent = "fenta-tts"};
+    client = outbound_new(&o, NULL, NULL, &client_err);
 }
 
 typedef struct server {
-    char *base;      /* the URL without trailing "/" or "/v1"; ours */
-    bool loopback;   /* localhost: never through a proxy */
-    long timeout_ms; /* the caller's total, for messages */
-    long budget_ms;  /* what is left of it for the next request */
+    char *base;          /* the URL without trailing "/" or "/v1"; ours */
+    const char *api_key; /* sent as a bearer token when set; borrowed from the config */
+    long timeout_ms;     /* the caller's total, for messages */
+    long budget_ms;      /* what is left of it for the next request */
 } server_t;
 
 typedef struct body {
-    char *p;       /* NUL-terminated */
-    size_t n, cap; /* bytes, room */
-    bool too_big;  /* over KOKORO_MAX_RESPONSE: transfer stopped */
-    bool nomem;    /* growth failed: transfer stopped */
+    char *p;  /* NUL-terminated, or NULL when empty; ours */
+    size_t n; /* bytes */
 } body_t;
 
 /* "Kokoro at URL: " + message, into errbuf; returns code. fmt is a literal. */
@@ -73,26 +80,16 @@ typedef struct body {
 static int server_parse(const char *url, long timeout_ms, server_t *sv, char *errbuf, size_t errlen)
 {
     *sv = (server_t){.timeout_ms = timeout_ms, .budget_ms = timeout_ms};
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL;
-    int rc = 0;
-    if (!u)
-        return fenta_fail(errbuf, errlen, FENTA_ENOMEM, "Kokoro: out of memory");
-    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
-        rc = fenta_fail(errbuf, errlen, FENTA_EINVAL,
-                        "Kokoro: kokoro_url '%s' is not an http:// or https:// URL", url);
-        goto out;
-    }
-    sv->loopback = strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
-                   strcmp(host, "[::1]") == 0;
+    char why[256];
+    int rc = outbound_check_url(url, why, sizeof why);
+    if (rc == FENTA_EINVAL)
+        return fenta_fail(errbuf, errlen, FENTA_EINVAL,
+                          "Kokoro: kokoro_url '%s' is not an http:// or https:// URL", url);
+    if (rc != 0)
+        return fenta_fail(errbuf, errlen, rc, "Kokoro: %s", why);
     sv->base = strdup(url);
-    if (!sv->base) {
-        rc = fenta_fail(errbuf, errlen, FENTA_ENOMEM, "Kokoro: out of memory");
-        goto out;
-    }
+    if (!sv->base)
+        return fenta_fail(errbuf, errlen, FENTA_ENOMEM, "Kokoro: out of memory");
     /* People paste the OpenAI-style base ("http://host:8880/v1"); both our
      * paths are absolute from the server root. */
     size_t n = strlen(sv->base);
@@ -102,36 +99,7 @@ static int server_parse(const char *url, long timeout_ms, server_t *sv, char *er
         sv->base[n -= 3] = '\0';
     while (n > 0 && sv->base[n - 1] == '/')
         sv->base[--n] = '\0';
-out:
-    curl_free(scheme);
-    curl_free(host);
-    curl_url_cleanup(u);
-    return rc;
-}
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
-{
-    body_t *b = ud;
-    size_t len = size * nmemb;
-    if (len > (size_t)KOKORO_MAX_RESPONSE - b->n) {
-        b->too_big = true;
-        return 0; /* curl stops with CURLE_WRITE_ERROR */
-    }
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64 * 1024;
-        while (cap < b->n + len + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->nomem = true;
-            return 0;
-        }
-        b->p = p, b->cap = cap;
-    }
-    memcpy(b->p + b->n, data, len);
-    b->n += len;
-    b->p[b->n] = '\0';
-    return len;
+    return 0;
 }
 
 /* The first 200 bytes of an answer, on one line, cut on a UTF-8 boundary. */
@@ -147,70 +115,65 @@ static void excerpt(const body_t *b, char *dst, size_t cap)
     dst[n] = '\0';
 }
 
-/* POSTs json to base+path; 0 with *status and *resp set (any status), or a
- * Fenta code when no HTTP answer came. */
+/* POSTs json to base+path through the outbound client, waiting on this
+ * (render) thread; 0 with *status and *resp set (any status), or a Fenta
+ * code when no HTTP answer came. */
 static int post(const server_t *sv, const char *path, const char *json, body_t *resp, long *status,
                 char *errbuf, size_t errlen)
 {
-    char *url = NULL, *auth = NULL, cerr[CURL_ERROR_SIZE] = "";
-    const char *key = getenv("KOKORO_API_KEY");
-    CURL *h = curl_easy_init();
-    struct curl_slist *hdr = NULL, *t;
-    int rc = 0;
+    char *url = NULL, *auth = NULL;
+    const char *key = sv->api_key;
     if (asprintf(&url, "%s%s", sv->base, path) < 0)
         url = NULL; /* asprintf leaves it undefined on failure */
     if (key && *key && asprintf(&auth, "Authorization: Bearer %s", key) < 0)
         auth = NULL;
-    if (!h || !url || (key && *key && !auth)) {
-        rc = kfail(errbuf, errlen, sv, FENTA_ENOMEM, "out of memory");
-        goto out;
+    if (!url || (key && *key && !auth)) {
+        free(url);
+        return kfail(errbuf, errlen, sv, FENTA_ENOMEM, "out of memory");
     }
-    /* "Expect:" turns off curl's 100-continue wait for bodies over 1 MiB. */
-    const char *lines[] = {"Content-Type: application/json", "Expect:", auth};
-    for (size_t i = 0; i < 3 && lines[i]; i++) {
-        if (!(t = curl_slist_append(hdr, lines[i]))) {
-            rc = kfail(errbuf, errlen, sv, FENTA_ENOMEM, "out of memory");
-            goto out;
-        }
-        hdr = t;
-    }
-    long connect_ms =
-        sv->budget_ms < KOKORO_CONNECT_TIMEOUT_MS ? sv->budget_ms : KOKORO_CONNECT_TIMEOUT_MS;
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L); /* no SIGALRM from resolver timeouts in threads */
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, sv->budget_ms);
-    curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)KOKORO_MAX_RESPONSE);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, json);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(json));
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "fenta-tts");
-    if (sv->loopback)
-        curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
-    CURLcode c = curl_easy_perform(h);
-    const char *why = cerr[0] ? cerr : curl_easy_strerror(c);
-    if (resp->too_big || c == CURLE_FILESIZE_EXCEEDED)
-        rc = kfail(errbuf, errlen, sv, FENTA_ETOOBIG, "POST %s: the answer is over %ld bytes", path,
-                   KOKORO_MAX_RESPONSE);
-    else if (resp->nomem || c == CURLE_OUT_OF_MEMORY)
-        rc = kfail(errbuf, errlen, sv, FENTA_ENOMEM, "POST %s: out of memory", path);
-    else if (c == CURLE_OPERATION_TIMEDOUT)
-        rc = kfail(errbuf, errlen, sv, FENTA_ETIMEOUT, "POST %s: no answer within %ld ms (%s)",
-                   path, sv->timeout_ms, why);
-    else if (c != CURLE_OK)
-        rc = kfail(errbuf, errlen, sv, FENTA_EUNAVAILABLE, "POST %s failed: %s", path, why);
-    else
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
-out:
-    curl_slist_free_all(hdr);
-    curl_easy_cleanup(h);
+    const char *lines[] = {"Content-Type: application/json", auth, NULL};
+    outbound_request_t q = {
+        .key = sv->base, /* one FIFO per server: its calls queue, others' do not */
+        .method = "POST",
+        .url = url,
+        .headers = lines,
+        .body = json,
+        .body_len = strlen(json),
+        .connect_timeout_ms =
+            sv->budget_ms < KOKORO_CONNECT_TIMEOUT_MS ? sv->budget_ms : KOKORO_CONNECT_TIMEOUT_MS,
+        .total_timeout_ms = sv->budget_ms,
+        .max_body = KOKORO_MAX_RESPONSE,
+        .whole_body = true};
+    outbound_result_t r;
+    int rc = outbound_do(client, &q, &r);
     free(url);
     free(auth);
+    if (rc != 0)
+        return kfail(errbuf, errlen, sv, rc, "POST %s: %s", path, fenta_strerror(rc));
+    switch (r.outcome) {
+    case OUTBOUND_OK:
+    case OUTBOUND_HTTP_ERROR:
+        *status = r.status;
+        resp->p = (char *)r.body; /* ours now: outbound_do's result is the caller's */
+        resp->n = r.body_len;
+        r.body = NULL;
+        break;
+    case OUTBOUND_TOO_BIG:
+        rc = kfail(errbuf, errlen, sv, FENTA_ETOOBIG, "POST %s: the answer is over %ld bytes", path,
+                   KOKORO_MAX_RESPONSE);
+        break;
+    case OUTBOUND_NOMEM:
+        rc = kfail(errbuf, errlen, sv, FENTA_ENOMEM, "POST %s: out of memory", path);
+        break;
+    case OUTBOUND_TIMEOUT:
+        rc = kfail(errbuf, errlen, sv, FENTA_ETIMEOUT, "POST %s: no answer within %ld ms (%s)",
+                   path, sv->timeout_ms, r.error);
+        break;
+    default:
+        rc = kfail(errbuf, errlen, sv, FENTA_EUNAVAILABLE, "POST %s failed: %s", path, r.error);
+        break;
+    }
+    outbound_result_free(&r);
     return rc;
 }
 
@@ -484,13 +447,16 @@ int kokoro_synth(const tts_config_t *cfg, const char *text, const char *wav_path
 {
     if (!cfg || !cfg->kokoro_url || !*cfg->kokoro_url || !text || !wav_path || !out)
         return fenta_fail(errbuf, errlen, FENTA_EINVAL, "Kokoro: no URL, text or WAV path");
-    pthread_once(&curl_once, curl_init);
-    if (curl_init_rc != CURLE_OK)
-        return fenta_fail(errbuf, errlen, FENTA_EUNAVAILABLE, "Kokoro: libcurl failed to start");
+    pthread_once(&client_once, client_start);
+    if (!client)
+        return fenta_fail(errbuf, errlen, FENTA_EUNAVAILABLE,
+                          "Kokoro: the outbound HTTP client failed to start (%s)",
+                          fenta_strerror(client_err));
     server_t sv;
     int rc = server_parse(cfg->kokoro_url, cfg->timeout_ms, &sv, errbuf, errlen);
     if (rc != 0)
         return rc;
+    sv.api_key = cfg->kokoro_api_key;
     body_t b = {0};
     json_t *root = NULL;
     const json_t *ts = NULL;

@@ -7,9 +7,10 @@
  * words are spread over the voiced audio and the result says
  * estimated_timing. The audio is decoded here (16/24/32-bit integer or
  * 32/64-bit float WAV, any channel count, any rate) and written as 16-bit
- * mono at the server's own rate. This is the only file in actors/ that
- * includes libcurl; nothing it returns carries a curl or HTTP type. If the
- * environment has KOKORO_API_KEY it is sent as "Authorization: Bearer ...". */
+ * mono at the server's own rate. The requests go through the outbound
+ * client (runtime/outbound.h), called synchronously on the render thread;
+ * nothing this returns carries an HTTP type. cfg->kokoro_api_key, when
+ * set, is sent as "Authorization: Bearer ...". */
 #ifndef FENTA_KOKORO_H
 #define FENTA_KOKORO_H
 #include "actors/speech/tts.h"

@@ -36,11 +36,12 @@ typedef struct tts_mark {
 } tts_mark_t;
 
 typedef struct tts_config {
-    const char *kokoro_url;   /* NULL/"" = offline espeak-ng; else e.g. "http://127.0.0.1:8880" */
-    const char *kokoro_voice; /* NULL = TTS_DEFAULT_KOKORO_VOICE */
-    const char *espeak_voice; /* NULL = TTS_DEFAULT_ESPEAK_VOICE */
-    double speed;             /* 0 = 1.0; else TTS_SPEED_MIN..TTS_SPEED_MAX */
-    long timeout_ms;          /* HTTP total timeout; 0 = TTS_DEFAULT_TIMEOUT_MS */
+    const char *kokoro_url;     /* NULL/"" = offline espeak-ng; else e.g. "http://127.0.0.1:8880" */
+    const char *kokoro_voice;   /* NULL = TTS_DEFAULT_KOKORO_VOICE */
+    const char *kokoro_api_key; /* sent as "Authorization: Bearer ..."; NULL/"" = none */
+    const char *espeak_voice;   /* NULL = TTS_DEFAULT_ESPEAK_VOICE */
+    double speed;               /* 0 = 1.0; else TTS_SPEED_MIN..TTS_SPEED_MAX */
+    long timeout_ms;            /* HTTP total timeout; 0 = TTS_DEFAULT_TIMEOUT_MS */
 } tts_config_t;
 
 typedef struct tts_result {

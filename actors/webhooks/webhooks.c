@@ -489,16 +489,16 @@ static int attempt(dx_t *x)
             a->sends = sends;
             rc = a->event_id && a->type ? 0 : FENTA_ENOMEM;
         }
-        webhook_request_t req = {.key = wid,
-                                 .url = sget(ep, "url"),
-                                 .headers = headers,
-                                 .body = body,
-                                 .body_len = strlen(body),
-                                 .arg = a};
+        outbound_request_t req = {.key = wid,
+                                  .url = sget(ep, "url"),
+                                  .headers = headers,
+                                  .body = body,
+                                  .body_len = strlen(body),
+                                  .arg = a};
         if (rc == 0 && !w->client)
             rc = FENTA_EUNAVAILABLE;
         if (rc == 0 && (rc = webhooks__set_add(w, w->inflight, a->did)) == 0 &&
-            (rc = webhook_client_submit(w->client, &req)) != 0)
+            (rc = outbound_submit(w->client, &req)) != 0)
             webhooks__set_take(w, w->inflight, a->did, true);
         if (rc && a) {
             free(a->event_id);
@@ -665,7 +665,7 @@ void webhooks_stop(webhooks_t *w)
 {
     if (!w)
         return;
-    webhook_client_destroy(&w->client);
+    outbound_destroy(&w->client);
     if (w->writer_started) {
         pthread_mutex_lock(&w->wlock);
         w->writer_stop = true; /* it writes what is queued, then ends */
@@ -722,12 +722,13 @@ int webhooks_start(webhooks_t *w, runtime_t *rt)
 {
     w->rt = rt;
     int err = 0;
-    webhook_client_opts_t o = {.max_per_key = w->cfg.max_per_endpoint,
-                               .allow_loopback = w->cfg.allow_loopback,
-                               .allow_private = w->cfg.allow_private,
-                               .connect_timeout_ms = w->cfg.connect_timeout_ms,
-                               .total_timeout_ms = w->cfg.timeout_ms};
-    w->client = webhook_client_new(&o, webhooks__on_results, w, &err);
+    outbound_opts_t o = {.max_per_key = w->cfg.max_per_endpoint,
+                         .allow_loopback = w->cfg.allow_loopback,
+                         .allow_private = w->cfg.allow_private,
+                         .connect_timeout_ms = w->cfg.connect_timeout_ms,
+                         .total_timeout_ms = w->cfg.timeout_ms,
+                         .user_agent = "Fenta-Webhooks/1"};
+    w->client = outbound_new(&o, webhooks__on_results, w, &err);
     if (!w->client)
         return err ? err : FENTA_ENOMEM;
     if (pthread_create(&w->writer, NULL, webhooks__writer_main, w) != 0)
@@ -779,8 +780,7 @@ int webhooks_check_url(const webhooks_t *w, const char *url, char *why, size_t c
     }
     unsigned char buf[16];
     if (inet_pton(AF_INET, h, buf) == 1 || inet_pton(AF_INET6, h, buf) == 1)
-        return webhook_client_check_address(h, w->cfg.allow_loopback, w->cfg.allow_private, why,
-                                            cap);
+        return outbound_check_address(h, w->cfg.allow_loopback, w->cfg.allow_private, why, cap);
     return 0;
 }
 

@@ -21,7 +21,7 @@
  *
  * Attempts. A delivery signs its body with every secret of the webhook in
  * force (the new and the old during a rotation's overlap) and hands the
- * POST to the outbound client (actors/webhooks/webhook_client.h), which runs it on
+ * POST to the outbound client (runtime/outbound.h), which runs it on
  * its own thread with connect and total timeouts, no redirects, and the
  * address checked after DNS; an endpoint's requests never hold up
  * another's. Results come back in batches: their rows are written in one

@@ -3,10 +3,10 @@
  * rows, attempt results, the sets of ids) share; webhooks__ prefix. */
 #ifndef FENTA_WEBHOOKS_INTERNAL_H
 #define FENTA_WEBHOOKS_INTERNAL_H
-#include "actors/webhooks/webhook_client.h"
 #include "actors/webhooks/webhooks.h"
 #include "runtime/clock.h"
 #include "runtime/metrics.h"
+#include "runtime/outbound.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -30,7 +30,7 @@ struct webhooks {
     json_t *types; /* the "types" of webhook_events.json */
     behaviour_t org_beh, del_beh;
     runtime_t *rt;
-    webhook_client_t *client;
+    outbound_t *client;
     metric_t *m_ok, *m_retry, *m_dead; /* attempts by what came of them */
     metric_t *m_latency;               /* seconds from the POST to its answer */
     metric_t *m_pending;               /* requests in the outbound client */
@@ -86,6 +86,6 @@ void webhooks__queue_pending(webhooks_t *w, json_t *rows);
 /* The writer thread: pending rows, then results and their messages. */
 void *webhooks__writer_main(void *arg);
 /* The outbound client's done callback (arg = the webhooks_t). */
-void webhooks__on_results(void *arg, const webhook_result_t *res, size_t n);
+void webhooks__on_results(void *arg, const outbound_result_t *res, size_t n);
 
 #endif

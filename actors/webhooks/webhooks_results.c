@@ -208,7 +208,7 @@ static void record_results(webhooks_t *w, json_t *rows, json_t *failed, json_t *
 /* The results of one turn of the client (its thread): rows and messages
  * are made here, and the writer thread records and sends them, so the
  * client's loop never waits for PostgreSQL or a commit. */
-void webhooks__on_results(void *arg, const webhook_result_t *res, size_t n)
+void webhooks__on_results(void *arg, const outbound_result_t *res, size_t n)
 {
     webhooks_t *w = arg;
     const webhooks_config_t *cfg = &w->cfg;
@@ -219,14 +219,14 @@ void webhooks__on_results(void *arg, const webhook_result_t *res, size_t n)
     size_t nenv = 0;
     int64_t now = webhooks__now_ms();
     for (size_t i = 0; i < n; i++) {
-        const webhook_result_t *r = &res[i];
+        const outbound_result_t *r = &res[i];
         attempt_t *a = r->arg;
         webhooks__set_take(w, w->inflight, a->did, true);
         /* Abandoned at shutdown: the watchdog sends it again after the start. */
-        if (r->outcome == WEBHOOK_CANCELLED)
+        if (r->outcome == OUTBOUND_CANCELLED)
             continue;
-        bool good = r->outcome == WEBHOOK_OK;
-        bool permanent = r->outcome == WEBHOOK_BLOCKED || r->outcome == WEBHOOK_BAD_URL;
+        bool good = r->outcome == OUTBOUND_OK;
+        bool permanent = r->outcome == OUTBOUND_BLOCKED || r->outcome == OUTBOUND_BAD_URL;
         bool dead = !good && (permanent || a->attempt > nretry);
         int64_t delay = 0;
         if (!good && !dead) {
@@ -265,7 +265,7 @@ void webhooks__on_results(void *arg, const webhook_result_t *res, size_t n)
             nenv++;
         free(ms);
     }
-    metric_set(w->m_pending, (double)webhook_client_pending(w->client));
+    metric_set(w->m_pending, (double)outbound_pending(w->client));
     for (size_t i = 0; i < n; i++) {
         attempt_t *a = res[i].arg;
         free(a->event_id);

@@ -150,14 +150,23 @@ Test(kokoro, voice_speed_and_api_key_are_sent)
     synth_ok(&c, "Quick test.", &r);
     tts_result_free(&r);
     char *auth = fake_kokoro_last_auth(fk), *body = fake_kokoro_last_body(fk);
-    cr_expect_null(auth, "no key in the environment, no Authorization header");
+    cr_expect_null(auth, "no key in the options, no Authorization header");
     json_t *req = json_loads(body, 0, NULL);
     cr_expect_str_eq(json_string_value(json_object_get(req, "voice")), "am_adam");
     cr_expect_float_eq(json_number_value(json_object_get(req, "speed")), 1.5, 1e-9);
     json_decref(req);
     free(body), free(auth);
 
-    setenv("KOKORO_API_KEY", "sk-test-123", 1);
+    /* The key is an option (cli/ reads KOKORO_API_KEY): the engine itself
+     * no longer looks at the environment. */
+    setenv("KOKORO_API_KEY", "sk-from-the-environment", 1);
+    synth_ok(&c, "Quick test.", &r);
+    tts_result_free(&r);
+    auth = fake_kokoro_last_auth(fk);
+    cr_expect_null(auth, "the environment is not read: %s", auth ? auth : "");
+    free(auth);
+
+    c.kokoro_api_key = "sk-test-123";
     synth_ok(&c, "Quick test.", &r);
     tts_result_free(&r);
     auth = fake_kokoro_last_auth(fk);
