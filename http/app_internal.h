@@ -12,6 +12,7 @@
 #include "http/ratelimit.h"
 #include "http/request.h"
 #include "http/sse_hub.h"
+#include "storage/db.h"
 #include "storage/pg.h"
 
 #include <jansson.h>
@@ -123,6 +124,19 @@ int app__page(http_req_t *req, int *limit, json_t **after);
 /* The next_cursor value for a page that ended at (created_at, id). */
 json_t *app__next_cursor(http_req_t *req, const char *created_at, const char *id);
 
+/* ?limit, ?sort and ?cursor as a storage page (storage/db.h), or
+ * FENTA_EINVAL after answering 400. The page's strings are borrowed from
+ * *hold, which the caller frees with json_decref once the page is read. */
+int app__page_of(http_req_t *req, db_page_t *page, json_t **hold);
+/* Answers 200 {"data", "next_cursor"} with the rows read for page (taken:
+ * *rows is emptied), after the request's list_prefix on a first page. */
+void app__reply_page(http_req_t *req, const db_page_t *page, db_page_rows_t *rows);
+/* Reads one page through list (a table owner's list call with the
+ * handler's filters in arg) and answers it, or answers the error: the
+ * page parameters' 400, the database's 503/409/500. */
+typedef int (*app_list_fn)(http_req_t *req, pg_conn_t *c, void *arg, const db_page_t *page,
+                           db_page_rows_t *out);
+void app__list(http_req_t *req, app_list_fn list, void *arg);
 /* Answers one page of a list, in the order ?sort asks (created_at or
  * -created_at): sql writes {cmp} for the keyset comparison and {dir} for the
  * order. It takes the nparams params, then $n+1 the

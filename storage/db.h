@@ -1,0 +1,61 @@
+/* db.h - what the owner modules of tables (storage/<table>_db.c) share:
+ * keyset pages of a list, and how a timestamp leaves PostgreSQL.
+ *
+ * Each table has one owner module holding every statement on it and the
+ * mapping of its rows (to jansson objects or small structs). Owners take
+ * the caller's pg_conn_t, so a caller still composes several owners'
+ * calls in one transaction (pg_tx), and answer with FENTA_E* codes only:
+ * which HTTP status a code becomes is http/'s business. */
+#ifndef FENTA_DB_H
+#define FENTA_DB_H
+#include "storage/pg.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+
+/* Timestamps leave PostgreSQL as RFC 3339 UTC with microseconds, the form
+ * every API object shows. */
+#define DB_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+/* The most parameters a list query takes before the page's own three. */
+#define DB_PAGE_MAX_PARAMS 8
+
+/* One page of a list, keyset over (created_at, id): rows inserted
+ * meanwhile never shift a page, so no page repeats or skips a row. */
+typedef struct {
+    int limit;            /* rows wanted (>= 1) */
+    bool desc;            /* newest first */
+    const char *after_at; /* the page starts after this raw created_at... (NULL: first page) */
+    const char *after_id; /* ...and this id: the last row of the page before (borrowed) */
+} db_page_t;
+
+/* A page read: its rows and, when more follow, where the next page starts. */
+typedef struct {
+    json_t *rows;  /* the rows as objects, at most limit (owned) */
+    char *next_at; /* the last row's raw created_at when more rows follow, else NULL (owned) */
+    char *next_id; /* and its id column (owned) */
+} db_page_rows_t;
+
+/* Maps row `row` of r to a new object; NULL when memory ran out. */
+typedef json_t *(*db_row_fn)(const pg_result_t *r, int row, void *arg);
+
+/* Runs a list query for one page. sql is a constant template: {cmp} stands
+ * for the keyset comparison and {dir} for the order the page's sort asks;
+ * it takes the nparams (<= DB_PAGE_MAX_PARAMS) params, then $n+1 the page
+ * size plus one, $n+2 and $n+3 the (created_at, id) the page starts after
+ * (NULL for the first), and returns a raw_created column and the id column
+ * idcol. 0 with *out filled (free with db_page_rows_free), or an error code
+ * with *out empty. */
+int db_page_run(pg_conn_t *c, const char *sql, const char *const *params, int nparams,
+                const db_page_t *page, db_row_fn row, void *arg, const char *idcol,
+                db_page_rows_t *out);
+/* Frees what a page holds and empties it; accepts NULL. */
+void db_page_rows_free(db_page_rows_t *rows);
+
+/* A json/jsonb column's text parsed (a new reference), or dflt when the
+ * cell is NULL or does not parse; dflt is taken either way. */
+json_t *db_json(const char *text, json_t *dflt);
+/* A text cell as a JSON string, null for SQL NULL. */
+json_t *db_str(const char *text);
+
+#endif
