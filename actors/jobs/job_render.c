@@ -4,6 +4,7 @@
 #include "actors/jobs/job_internal.h"
 #include "actors/render/render_spec.h"
 #include "runtime/error.h"
+#include "storage/templates_db.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,20 +161,12 @@ static json_t *template_of(const job_engine_t *e, pg_conn_t *conn, const char *o
     json_t *b = render_template_builtin(name, e->schemas_dir, err, sizeof err);
     if (b)
         return b;
-    const char *pp[] = {org_id, name};
-    int perr = 0;
-    pg_result_t *r = conn ? pg_query(conn,
-                                     "SELECT doc::text FROM templates WHERE org_id = $1 AND "
-                                     "name = $2 AND deleted_at IS NULL",
-                                     2, pp, &perr)
-                          : NULL;
-    json_t *doc = r && pg_nrows(r) == 1 ? json_loads(pg_get(r, 0, 0), 0, NULL) : NULL;
-    if (!r && perr)
-        fenta_fail(errbuf, errlen, perr, "cannot read template '%s': %s", name,
-                   fenta_strerror(perr));
+    json_t *doc = NULL;
+    int rc = conn ? templates_db_doc(conn, org_id, name, &doc) : FENTA_ENOTFOUND;
+    if (rc && rc != FENTA_ENOTFOUND && rc != FENTA_EDECODE)
+        fenta_fail(errbuf, errlen, rc, "cannot read template '%s': %s", name, fenta_strerror(rc));
     else if (!doc)
         fenta_fail(errbuf, errlen, FENTA_EINVAL, "template '%s' does not exist", name);
-    pg_result_free(&r);
     return doc;
 }
 
