@@ -6,6 +6,7 @@
 #include "http/app_internal.h"
 #include "runtime/clock.h"
 #include "runtime/error.h"
+#include "storage/workflows_db.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,22 +81,14 @@ static int check_workflow(http_req_t *req, pg_conn_t *c, const char *wid, const 
                           const json_t *inputs)
 {
     caller_t *cl = app__caller(req);
-    int err = 0;
-    const char *p[] = {wid, cl->org_id, version};
-    pg_result_t *r =
-        app__is_uuid(wid)
-            ? pg_query(c,
-                       "SELECT v.graph::text FROM workflows w JOIN workflow_versions v ON "
-                       "v.workflow_id = w.id AND v.version = COALESCE($3::int, w.version) WHERE "
-                       "w.id = $1 AND w.org_id = $2 AND w.deleted_at IS NULL",
-                       3, p, &err)
-            : NULL;
-    if (!r && err) {
+    json_t *w = NULL;
+    int err =
+        app__is_uuid(wid) ? workflows_db_get(c, wid, cl->org_id, version, &w) : FENTA_ENOTFOUND;
+    if (err && err != FENTA_ENOTFOUND) {
         app__db_error(req, err, c);
         return err;
     }
-    if (!r || pg_nrows(r) != 1) {
-        pg_result_free(&r);
+    if (err) {
         app__error(req, 422, "unknown_workflow",
                    version ? "no such workflow version in this organisation"
                            : "no such workflow in this organisation",
@@ -103,8 +96,8 @@ static int check_workflow(http_req_t *req, pg_conn_t *c, const char *wid, const 
                              "message", "not found"));
         return FENTA_ENOTFOUND;
     }
-    json_t *graph = json_loads(pg_get(r, 0, 0), 0, NULL), *unknown = NULL;
-    pg_result_free(&r);
+    json_t *graph = json_deep_copy(json_object_get(w, "graph")), *unknown = NULL;
+    json_decref(w);
     int rc = graph ? workflow_apply_inputs(graph, inputs, &unknown) : 0;
     json_decref(graph);
     if (rc) {
