@@ -380,8 +380,10 @@ void h_workflows_run(http_req_t *req)
     if (err == FENTA_ENOTFOUND)
         app__error(req, 404, "not_found", version ? "no such workflow version" : "no such workflow",
                    NULL);
-    else if (err == FENTA_EINVAL && problem)
-        app__error(req, (int)json_integer_value(json_object_get(problem, "status")),
+    else if ((err == FENTA_EINVAL || err == FENTA_EREFUSED) && problem)
+        /* Asked for wrongly is 400; well formed but refused (an invalid
+         * workflow, over budget) is 422. */
+        app__error(req, err == FENTA_EINVAL ? 400 : 422,
                    json_string_value(json_object_get(problem, "code")),
                    json_string_value(json_object_get(problem, "message")),
                    json_incref(json_object_get(problem, "details")));

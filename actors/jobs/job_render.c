@@ -4,6 +4,7 @@
 #include "actors/jobs/job_internal.h"
 #include "actors/render/render_spec.h"
 #include "runtime/error.h"
+#include "storage/jobs_db.h"
 #include "storage/templates_db.h"
 
 #include <stdio.h>
@@ -295,11 +296,8 @@ static int owns_job(void *arg, const char *org_id, const char *job_id)
     pg_conn_t *c = jt->conn ? jt->conn : pg_acquire(jt->e->cfg.pool, 5000, &err);
     if (!c)
         return err ? err : FENTA_EUNAVAILABLE;
-    const char *p[] = {job_id, org_id};
-    pg_result_t *r =
-        pg_query(c, "SELECT 1 FROM jobs WHERE id = $1::uuid AND org_id = $2", 2, p, &err);
-    int rc = r ? pg_nrows(r) == 1 : err;
-    pg_result_free(&r);
+    int rc = jobs_db_exists(c, job_id, org_id);
+    rc = rc == 0 ? 1 : rc == FENTA_ENOTFOUND ? 0 : rc;
     if (c != jt->conn)
         pg_release(jt->e->cfg.pool, &c);
     return rc;
