@@ -161,6 +161,12 @@ void app__list_page_under(http_req_t *req, const char *parent_table, const char 
  * status with row_json(app, row 0), or 204 when row_json is NULL. */
 void app__reply_row(http_req_t *req, pg_conn_t *c, pg_result_t **r, int err, int status,
                     app_row_fn row_json, const char *missing);
+/* Answers the outcome rc of a table owner's call (storage/<table>_db.h):
+ * 404 {"not_found", missing} for FENTA_ENOTFOUND, the database's error for
+ * another code, else status with body, or 204 when body is NULL. body is
+ * taken in every case. */
+void app__reply_owned(http_req_t *req, pg_conn_t *c, int rc, int status, json_t *body,
+                      const char *missing);
 /* Soft-deletes row id of the caller's organisation in table (a constant
  * name with id, org_id and deleted_at columns) and answers 204, or 404
  * {"not_found", missing} when there is no such live row (a non-uuid id

@@ -78,13 +78,8 @@ static void stream(http_req_t *req, const char *job_id)
         char status[16];
         int err =
             app__is_uuid(job_id) ? jobs_db_status(c, job_id, cl->org_id, status) : FENTA_ENOTFOUND;
-        if (err && err != FENTA_ENOTFOUND) {
-            app__db_error(req, err, c);
-            app__db_done(req, &c);
-            return;
-        }
         if (err) {
-            app__error(req, 404, "not_found", "no such job", NULL);
+            app__reply_owned(req, c, err, 0, NULL, "no such job");
             app__db_done(req, &c);
             return;
         }

@@ -98,14 +98,9 @@ static void reply_job(http_req_t *req, pg_conn_t *c, const char *id, int status,
     json_t *job = NULL;
     int rc =
         app__is_uuid(id) ? jobs_db_get(c, id, app__caller(req)->org_id, &job) : FENTA_ENOTFOUND;
-    if (rc == FENTA_ENOTFOUND) {
-        app__error(req, 404, "not_found", "no such job", NULL);
-    } else if (rc) {
-        app__db_error(req, rc, c);
-    } else {
+    if (job)
         app__artifact_urls(app__of(req), json_object_get(job, "artifacts"), o);
-        app__reply(req, status, job);
-    }
+    app__reply_owned(req, c, rc, status, job, "no such job");
 }
 
 void app__job_started(http_req_t *req, pg_conn_t *c, const char *job_id)
@@ -274,10 +269,8 @@ static void steer(http_req_t *req, const char *const *allowed,
     char st[16];
     bool claimed = false;
     int rc = jobs_db_claim(c, id, cl->org_id, allowed, claim, st, &claimed);
-    if (rc == FENTA_ENOTFOUND) {
-        app__error(req, 404, "not_found", "no such job", NULL);
-    } else if (rc) {
-        app__db_error(req, rc, c);
+    if (rc) {
+        app__reply_owned(req, c, rc, 0, NULL, "no such job");
     } else {
         bool ok = false;
         for (size_t i = 0; allowed[i]; i++)

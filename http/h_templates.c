@@ -35,12 +35,8 @@ static json_t *tpl_json(app_t *app, json_t *row)
 /* Answers the outcome of a templates_db call that gave one row. */
 static void reply_tpl(http_req_t *req, pg_conn_t *c, int rc, int status, json_t *row)
 {
-    if (rc == FENTA_ENOTFOUND)
-        app__error(req, 404, "not_found", "no such template", NULL);
-    else if (rc)
-        app__db_error(req, rc, c);
-    else
-        app__reply(req, status, tpl_json(app__of(req), row));
+    app__reply_owned(req, c, rc, status, rc ? NULL : tpl_json(app__of(req), row),
+                     "no such template");
 }
 
 /* A built-in template as the API shows it, or NULL when there is none. */
@@ -214,11 +210,6 @@ void h_templates_delete(http_req_t *req)
     if (!c)
         return;
     int rc = templates_db_delete(c, id, app__caller(req)->org_id);
-    if (rc == FENTA_ENOTFOUND)
-        app__error(req, 404, "not_found", "no such template", NULL);
-    else if (rc)
-        app__db_error(req, rc, c);
-    else
-        app__no_content(req);
+    app__reply_owned(req, c, rc, 204, NULL, "no such template");
     app__db_done(req, &c);
 }

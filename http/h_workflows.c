@@ -156,15 +156,11 @@ void h_workflows_update(http_req_t *req)
     int rc = workflows_db_update(c, id, cl->org_id, json_string_value(json_object_get(b, "name")),
                                  json_string_value(json_object_get(b, "description")), graph,
                                  cl->user_id);
-    if (rc == FENTA_ENOTFOUND) {
-        app__error(req, 404, "not_found", "no such workflow", NULL);
-    } else if (rc) {
-        app__db_error(req, rc, c);
-    } else {
-        json_t *row = load(req, c, NULL);
-        if (row)
-            app__reply(req, 200, wf_json(app__of(req), row));
-    }
+    json_t *row = rc ? NULL : load(req, c, NULL);
+    if (rc)
+        app__reply_owned(req, c, rc, 200, NULL, "no such workflow");
+    else if (row)
+        app__reply(req, 200, wf_json(app__of(req), row));
     app__db_done(req, &c);
 }
 
@@ -179,12 +175,7 @@ void h_workflows_delete(http_req_t *req)
     if (!c)
         return;
     int rc = workflows_db_delete(c, id, app__caller(req)->org_id);
-    if (rc == FENTA_ENOTFOUND)
-        app__error(req, 404, "not_found", "no such workflow", NULL);
-    else if (rc)
-        app__db_error(req, rc, c);
-    else
-        app__no_content(req);
+    app__reply_owned(req, c, rc, 204, NULL, "no such workflow");
     app__db_done(req, &c);
 }
 
@@ -207,10 +198,8 @@ void h_workflow_versions_list(http_req_t *req)
     if (!c)
         return;
     int rc = app__is_uuid(id) ? workflows_db_exists(c, id, cl->org_id) : FENTA_ENOTFOUND;
-    if (rc == FENTA_ENOTFOUND)
-        app__error(req, 404, "not_found", "no such workflow", NULL);
-    else if (rc)
-        app__db_error(req, rc, c);
+    if (rc)
+        app__reply_owned(req, c, rc, 200, NULL, "no such workflow");
     app__db_done(req, &c);
     if (rc == 0)
         app__list(req, list_versions, cl);
