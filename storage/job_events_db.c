@@ -24,20 +24,13 @@ static int events_of(const pg_result_t *r, job_events_db_rows_t *out)
     return 0;
 }
 
-int job_events_db_after(pg_conn_t *c, const char *org_id, const char *job_id, long long after_id,
-                        int limit, job_events_db_rows_t *out)
+/* Runs a query of events (columns id, type, data) into *out. */
+static int query_events(pg_conn_t *c, const char *sql, int nparams, const char *const *p,
+                        job_events_db_rows_t *out)
 {
     *out = (job_events_db_rows_t){0};
-    char after[24], lim[16];
-    snprintf(after, sizeof after, "%lld", after_id);
-    snprintf(lim, sizeof lim, "%d", limit);
-    const char *p[] = {org_id, job_id, after, lim};
     int err = 0;
-    pg_result_t *r = pg_query(c,
-                              "SELECT id, type, data::text FROM job_events WHERE org_id = $1 AND "
-                              "($2::uuid IS NULL OR job_id = $2::uuid) AND id > $3::bigint ORDER "
-                              "BY id LIMIT $4::int",
-                              4, p, &err);
+    pg_result_t *r = pg_query(c, sql, nparams, p, &err);
     if (!r)
         return err;
     int rc = events_of(r, out);
@@ -47,21 +40,31 @@ int job_events_db_after(pg_conn_t *c, const char *org_id, const char *job_id, lo
     return rc;
 }
 
+int job_events_db_after(pg_conn_t *c, const char *org_id, const char *job_id, long long after_id,
+                        int limit, job_events_db_rows_t *out)
+{
+    char after[24], lim[16];
+    snprintf(after, sizeof after, "%lld", after_id);
+    snprintf(lim, sizeof lim, "%d", limit);
+    const char *p[] = {org_id, job_id, after, lim};
+    return query_events(c,
+                        "SELECT id, type, data::text FROM job_events WHERE org_id = $1 AND "
+                        "($2::uuid IS NULL OR job_id = $2::uuid) AND id > $3::bigint ORDER BY id "
+                        "LIMIT $4::int",
+                        4, p, out);
+}
+
 int job_events_db_get(pg_conn_t *c, long long id, job_events_db_rows_t *out)
 {
-    *out = (job_events_db_rows_t){0};
     char idt[24];
     snprintf(idt, sizeof idt, "%lld", id);
     const char *p[] = {idt};
-    int err = 0;
-    pg_result_t *r =
-        pg_query(c, "SELECT id, type, data::text FROM job_events WHERE id = $1", 1, p, &err);
-    if (!r)
-        return err;
-    int rc = pg_nrows(r) == 1 ? events_of(r, out) : FENTA_ENOTFOUND;
-    pg_result_free(&r);
-    if (rc)
+    int rc =
+        query_events(c, "SELECT id, type, data::text FROM job_events WHERE id = $1", 1, p, out);
+    if (rc == 0 && out->n != 1) {
         job_events_db_free(out);
+        rc = FENTA_ENOTFOUND;
+    }
     return rc;
 }
 
