@@ -7,7 +7,6 @@
 #include "runtime/error.h"
 #include "storage/job_events_db.h"
 #include "storage/jobs_db.h"
-#include "storage/migrate.h"
 #include "storage/pg.h"
 #include "tests/support/pg_fixture.h"
 
@@ -35,11 +34,8 @@ static void scalar(const char *sql, const char *p1, char out[37])
 
 static void setup(void)
 {
-    conninfo = fx_pg_fresh_db();
+    pool = fx_pg_schema_pool(2, &conninfo);
     int err = 0;
-    pool = pg_pool_new(conninfo, 2, &err);
-    cr_assert_not_null(pool);
-    cr_assert_eq(migrate_apply(pool, FENTA_SOURCE_SCHEMAS "/sql", NULL), 0);
     c = pg_acquire(pool, 10000, &err);
     cr_assert_not_null(c, "%s", fenta_strerror(err));
     scalar("INSERT INTO orgs (name) VALUES ('a') RETURNING id", NULL, org_a);

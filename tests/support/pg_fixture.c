@@ -8,6 +8,7 @@
 #include "runtime/clock.h"
 #include "runtime/error.h"
 #include "storage/embedded.h"
+#include "storage/migrate.h"
 #include "storage/pg.h"
 
 #include <criterion/criterion.h>
@@ -246,4 +247,15 @@ void fx_pg_start_server(void)
     cr_assert(fx_private, "call fx_pg_use_private_server() first");
     ensure_cluster();
     start_cluster();
+}
+
+pg_pool_t *fx_pg_schema_pool(int size, char **conninfo)
+{
+    *conninfo = fx_pg_fresh_db();
+    int err = 0;
+    pg_pool_t *pool = pg_pool_new(*conninfo, size, &err);
+    cr_assert_not_null(pool, "pg_pool_new: %s", fenta_strerror(err));
+    int rc = migrate_apply(pool, FENTA_SOURCE_SCHEMAS "/sql", NULL);
+    cr_assert_eq(rc, 0, "migrations: %s", fenta_strerror(rc));
+    return pool;
 }

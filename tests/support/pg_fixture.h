@@ -17,6 +17,7 @@
  * All of these run inside a test (they fail it with cr_assert on error). */
 #ifndef FENTA_TEST_PG_FIXTURE_H
 #define FENTA_TEST_PG_FIXTURE_H
+#include "storage/pg.h"
 
 /* conninfo of database "fenta" on this process's cluster, starting the
  * cluster if needed. Borrowed, valid for the process. */
@@ -24,6 +25,10 @@ const char *fx_pg_conninfo(void);
 /* A new empty database with a unique name on that cluster; returns its
  * conninfo, which the caller frees. */
 char *fx_pg_fresh_db(void);
+/* A new database (fx_pg_fresh_db) with every migration of schemas/sql
+ * applied, and a pool of size connections to it; its conninfo into
+ * *conninfo, which the caller frees (after pg_pool_destroy). */
+pg_pool_t *fx_pg_schema_pool(int size, char **conninfo);
 /* From now on this process uses a cluster of its own (call it before any
  * other fx_pg_ function), so it may stop and start it. */
 void fx_pg_use_private_server(void);
