@@ -292,7 +292,9 @@ Test(jobs_db, a_record_writes_the_row_and_its_events_once)
 
     /* settling sets finished_at */
     r.status = "succeeded";
-    cr_assert_eq(jobs_db_record(c, id, &r, json_array()), 0);
+    json_t *none = json_array();
+    cr_assert_eq(jobs_db_record(c, id, &r, none), 0);
+    json_decref(none);
     cr_assert_eq(jobs_db_get(c, id, org_a, &job), 0);
     cr_expect_not(json_is_null(json_object_get(job, "finished_at")));
     json_decref(job);
