@@ -274,9 +274,8 @@ void h_workflows_estimate(http_req_t *req)
         /* The stored detail keeps the inputs, which a run by this estimate
          * uses when it names none of its own. */
         json_t *d = json_deep_copy(est);
-        json_object_set(d, "inputs",
-                        json_object_get(b, "inputs") ? json_object_get(b, "inputs")
-                                                     : json_object());
+        json_t *in = json_object_get(b, "inputs");
+        json_object_set_new(d, "inputs", in ? json_incref(in) : json_object());
         const char *wid = json_string_value(json_object_get(w, "id"));
         int version = (int)json_integer_value(json_object_get(w, "version"));
         char id[37], expires[40];
