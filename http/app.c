@@ -507,18 +507,18 @@ void app__reply_row(http_req_t *req, pg_conn_t *c, pg_result_t **r, int err, int
     pg_result_free(r);
 }
 
-void app__reply_obj(http_req_t *req, pg_conn_t *c, int rc, int status, json_t *obj,
-                    const char *missing)
+void app__reply_owned(http_req_t *req, pg_conn_t *c, int rc, int status, json_t *body,
+                      const char *missing)
 {
     if (rc == FENTA_ENOTFOUND)
         app__error(req, 404, "not_found", missing, NULL);
     else if (rc)
         app__db_error(req, rc, c);
-    else if (obj)
-        app__reply(req, status, json_incref(obj));
+    else if (body)
+        app__reply(req, status, json_incref(body));
     else
         app__no_content(req);
-    json_decref(obj);
+    json_decref(body);
 }
 
 void app__soft_delete(http_req_t *req, const char *table, const char *id, const char *missing)

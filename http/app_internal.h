@@ -124,6 +124,19 @@ int app__page(http_req_t *req, int *limit, json_t **after);
 /* The next_cursor value for a page that ended at (created_at, id). */
 json_t *app__next_cursor(http_req_t *req, const char *created_at, const char *id);
 
+/* ?limit, ?sort and ?cursor as a storage page (storage/db.h), or
+ * FENTA_EINVAL after answering 400. The page's strings are borrowed from
+ * *hold, which the caller frees with json_decref once the page is read. */
+int app__page_of(http_req_t *req, db_page_t *page, json_t **hold);
+/* Answers 200 {"data", "next_cursor"} with the rows read for page (taken:
+ * *rows is emptied), after the request's list_prefix on a first page. */
+void app__reply_page(http_req_t *req, const db_page_t *page, db_page_rows_t *rows);
+/* Reads one page through list (a table owner's list call with the
+ * handler's filters in arg) and answers it, or answers the error: the
+ * page parameters' 400, the database's 503/409/500. */
+typedef int (*app_list_fn)(http_req_t *req, pg_conn_t *c, void *arg, const db_page_t *page,
+                           db_page_rows_t *out);
+void app__list(http_req_t *req, app_list_fn list, void *arg);
 /* Answers one page of a list, in the order ?sort asks (created_at or
  * -created_at): sql writes {cmp} for the keyset comparison and {dir} for the
  * order. It takes the nparams params, then $n+1 the
@@ -133,13 +146,6 @@ json_t *app__next_cursor(http_req_t *req, const char *created_at, const char *id
  * meanwhile never shift a page, so no page repeats or skips a row. */
 void app__list_page(http_req_t *req, const char *sql, const char *const *params, int nparams,
                     app_row_fn row_json, const char *idcol);
-/* Reads one page of a list for app__list_rows: a table owner's list
- * function (storage/) called with the request's connection and arg. */
-typedef int (*app_list_fn)(pg_conn_t *c, const db_page_t *page, const void *arg, db_rows_t *out);
-/* Answers one page of a list that read() takes from its table's owner
- * module, in the order ?sort asks, with its next_cursor: 400 for a bad
- * ?limit, ?sort or ?cursor, the database's error when read() fails. */
-void app__list_rows(http_req_t *req, app_list_fn read, const void *arg);
 /* app__list_page for the rows under the {id} row of parent_table (a
  * constant name with id, org_id and deleted_at columns: a workflow's
  * versions, a schedule's runs, a webhook's deliveries). The parent is
@@ -150,30 +156,26 @@ void app__list_rows(http_req_t *req, app_list_fn read, const void *arg);
 void app__list_page_under(http_req_t *req, const char *parent_table, const char *missing,
                           const char *sql, const char *const *params, int nparams,
                           app_row_fn row_json, const char *idcol);
-/* ?limit, ?sort and ?cursor as the page a storage owner reads (storage/db.h);
- * its key is borrowed from *keep, which the caller json_decref's after the
- * read. 0, or the request was answered 400. */
-int app__page_args(http_req_t *req, db_page_t *page, json_t **keep);
 /* A storage owner's list of an organisation's rows (schedules_db_list...). */
 typedef int (*app_org_list_fn)(pg_conn_t *c, const char *org_id, const db_page_t *page,
-                               db_rows_t *out);
-/* Answers one page of the caller's organisation's rows read by list_fn, in
- * the order ?sort asks (app__page_args, then app__reply_list). */
+                               db_page_rows_t *out);
+/* app__list of the caller's organisation's rows, read by list_fn. */
 void app__list_org(http_req_t *req, app_org_list_fn list_fn);
-/* Answers a page a storage owner read (rc its result, c the connection it
- * used): the database error, or 200 {"data", "next_cursor"}. Clears *list. */
-void app__reply_list(http_req_t *req, pg_conn_t *c, int rc, db_rows_t *list);
-/* Answers what a storage owner gave back for one row (rc its result, c the
- * connection it used): 404 {"not_found", missing} for FENTA_ENOTFOUND, the
- * database error for another code, else status with obj (taken), or 204
- * when obj is NULL. */
-void app__reply_obj(http_req_t *req, pg_conn_t *c, int rc, int status, json_t *obj,
-                    const char *missing);
+/* Answers what a storage owner's page read gave (rc its result, c the
+ * connection it used): the database's error, else app__reply_page. */
+void app__reply_list(http_req_t *req, pg_conn_t *c, int rc, const db_page_t *page,
+                     db_page_rows_t *rows);
 /* Answers a query for one row (*r, freed here; err its error when NULL):
  * the database error, 404 {"not_found", missing} when it has no row, else
  * status with row_json(app, row 0), or 204 when row_json is NULL. */
 void app__reply_row(http_req_t *req, pg_conn_t *c, pg_result_t **r, int err, int status,
                     app_row_fn row_json, const char *missing);
+/* Answers the outcome rc of a table owner's call (storage/<table>_db.h):
+ * 404 {"not_found", missing} for FENTA_ENOTFOUND, the database's error for
+ * another code, else status with body, or 204 when body is NULL. body is
+ * taken in every case. */
+void app__reply_owned(http_req_t *req, pg_conn_t *c, int rc, int status, json_t *body,
+                      const char *missing);
 /* Soft-deletes row id of the caller's organisation in table (a constant
  * name with id, org_id and deleted_at columns) and answers 204, or 404
  * {"not_found", missing} when there is no such live row (a non-uuid id

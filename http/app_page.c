@@ -1,8 +1,6 @@
 /* app_page.c - cursor pagination of list routes: the limit, sort and cursor
- * query parameters, the next cursor, and the answer with one page, read by
- * a table's owner module (app__list_rows, app__list_org, app__reply_list)
- * or by a keyset query given here (app__list_page, under a parent row when
- * the list belongs to one). */
+ * query parameters, the next cursor, and the keyset query that reads one
+ * page (under a parent row when the list belongs to one). */
 #include "http/app_internal.h"
 #include "runtime/error.h"
 
@@ -71,50 +69,104 @@ json_t *app__next_cursor(http_req_t *req, const char *created_at, const char *id
     return v;
 }
 
+int app__page_of(http_req_t *req, db_page_t *page, json_t **hold)
+{
+    int limit;
+    json_t *after;
+    *hold = NULL;
+    if (app__page(req, &limit, &after))
+        return FENTA_EINVAL;
+    const char *sort = http_query(req, "sort");
+    *page = (db_page_t){.limit = limit,
+                        .desc = sort && strcmp(sort, "-created_at") == 0,
+                        .after_at = after ? json_string_value(json_array_get(after, 0)) : NULL,
+                        .after_id = after ? json_string_value(json_array_get(after, 1)) : NULL};
+    *hold = after;
+    return 0;
+}
+
+void app__reply_page(http_req_t *req, const db_page_t *page, db_page_rows_t *rows)
+{
+    caller_t *cl = app__caller(req);
+    json_t *data =
+        cl && cl->list_prefix && !page->after_at ? json_incref(cl->list_prefix) : json_array();
+    json_array_extend(data, rows->rows);
+    json_t *next =
+        rows->next_id ? app__next_cursor(req, rows->next_at, rows->next_id) : json_null();
+    db_page_rows_free(rows);
+    app__reply(req, 200, json_pack("{s:o, s:o}", "data", data, "next_cursor", next));
+}
+
+void app__list(http_req_t *req, app_list_fn list, void *arg)
+{
+    db_page_t page;
+    json_t *hold;
+    if (app__page_of(req, &page, &hold))
+        return;
+    pg_conn_t *c = app__db(req);
+    if (!c) {
+        json_decref(hold);
+        return;
+    }
+    db_page_rows_t rows;
+    int rc = list(req, c, arg, &page, &rows);
+    app__reply_list(req, c, rc, &page, &rows);
+    json_decref(hold);
+    app__db_done(req, &c);
+}
+
+void app__reply_list(http_req_t *req, pg_conn_t *c, int rc, const db_page_t *page,
+                     db_page_rows_t *rows)
+{
+    if (rc)
+        app__db_error(req, rc, c);
+    else
+        app__reply_page(req, page, rows);
+}
+
+static int org_list(http_req_t *req, pg_conn_t *c, void *arg, const db_page_t *page,
+                    db_page_rows_t *out)
+{
+    app_org_list_fn *fn = arg;
+    return (*fn)(c, app__caller(req)->org_id, page, out);
+}
+
+void app__list_org(http_req_t *req, app_org_list_fn list_fn)
+{
+    app__list(req, org_list, &list_fn);
+}
+
+/* app__list_page's query, its rows made by the caller's app_row_fn. */
+typedef struct {
+    const char *sql;
+    const char *const *params;
+    int nparams;
+    app_row_fn row_json;
+    const char *idcol;
+} list_sql_t;
+
+static json_t *list_sql_row(const pg_result_t *r, int row, void *arg)
+{
+    void **a = arg;
+    const list_sql_t *q = a[1];
+    return q->row_json(a[0], r, row);
+}
+
+static int list_sql(http_req_t *req, pg_conn_t *c, void *arg, const db_page_t *page,
+                    db_page_rows_t *out)
+{
+    const list_sql_t *q = arg;
+    void *a[2] = {app__of(req), arg};
+    return db_page_run(c, q->sql, q->params, q->nparams, page, list_sql_row, a, q->idcol, out);
+}
+
 /* Keyset pages over (created_at, id), ascending: rows inserted meanwhile
  * land after the cursor, so no page repeats or skips a row. */
 void app__list_page(http_req_t *req, const char *sql, const char *const *params, int nparams,
                     app_row_fn row_json, const char *idcol)
 {
-    int limit;
-    json_t *after;
-    if (app__page(req, &limit, &after))
-        return;
-    pg_conn_t *c = app__db(req);
-    if (!c) {
-        json_decref(after);
-        return;
-    }
-    char lim[16];
-    snprintf(lim, sizeof lim, "%d", limit + 1);
-    const char *p[8];
-    for (int i = 0; i < nparams; i++)
-        p[i] = params[i];
-    p[nparams] = lim;
-    p[nparams + 1] = after ? json_string_value(json_array_get(after, 0)) : NULL;
-    p[nparams + 2] = after ? json_string_value(json_array_get(after, 1)) : NULL;
-    int err = 0;
-    const char *sort = http_query(req, "sort");
-    char *q = db_page_sql(sql, sort && strcmp(sort, "-created_at") == 0);
-    pg_result_t *r = q ? pg_query(c, q, nparams + 3, p, &err) : NULL;
-    free(q);
-    json_decref(after);
-    if (!r) {
-        app__db_error(req, err, c);
-    } else {
-        caller_t *cl = app__caller(req);
-        json_t *data =
-            cl && cl->list_prefix && !p[nparams + 1] ? json_incref(cl->list_prefix) : json_array();
-        int n = pg_nrows(r) < limit ? pg_nrows(r) : limit;
-        for (int i = 0; i < n; i++)
-            json_array_append_new(data, row_json(app__of(req), r, i));
-        json_t *next = pg_nrows(r) > limit ? app__next_cursor(req, pg_getn(r, n - 1, "raw_created"),
-                                                              pg_getn(r, n - 1, idcol))
-                                           : json_null();
-        app__reply(req, 200, json_pack("{s:o, s:o}", "data", data, "next_cursor", next));
-    }
-    pg_result_free(&r);
-    app__db_done(req, &c);
+    list_sql_t q = {sql, params, nparams, row_json, idcol};
+    app__list(req, list_sql, &q);
 }
 
 void app__list_page_under(http_req_t *req, const char *parent_table, const char *missing,
@@ -133,62 +185,4 @@ void app__list_page_under(http_req_t *req, const char *parent_table, const char 
         return; /* answered: 404 or the database's error */
     pg_result_free(&parent);
     app__list_page(req, sql, params, nparams, row_json, idcol);
-}
-
-int app__page_args(http_req_t *req, db_page_t *page, json_t **keep)
-{
-    *page = (db_page_t){0};
-    if (app__page(req, &page->limit, keep))
-        return FENTA_EINVAL;
-    const char *sort = http_query(req, "sort");
-    page->desc = sort && strcmp(sort, "-created_at") == 0;
-    page->after_at = *keep ? json_string_value(json_array_get(*keep, 0)) : NULL;
-    page->after_id = *keep ? json_string_value(json_array_get(*keep, 1)) : NULL;
-    return 0;
-}
-
-void app__list_rows(http_req_t *req, app_list_fn read, const void *arg)
-{
-    db_page_t page;
-    json_t *keep = NULL;
-    if (app__page_args(req, &page, &keep))
-        return;
-    pg_conn_t *c = app__db(req);
-    if (c) {
-        db_rows_t rows;
-        int rc = read(c, &page, arg, &rows);
-        app__reply_list(req, c, rc, &rows);
-    }
-    json_decref(keep);
-    app__db_done(req, &c);
-}
-
-/* app__list_org's reader: the owner's list of the organisation in arg. */
-struct org_list {
-    app_org_list_fn fn;
-    const char *org_id;
-};
-
-static int org_list_read(pg_conn_t *c, const db_page_t *page, const void *arg, db_rows_t *out)
-{
-    const struct org_list *l = arg;
-    return l->fn(c, l->org_id, page, out);
-}
-
-void app__list_org(http_req_t *req, app_org_list_fn list_fn)
-{
-    struct org_list l = {list_fn, app__caller(req)->org_id};
-    app__list_rows(req, org_list_read, &l);
-}
-
-void app__reply_list(http_req_t *req, pg_conn_t *c, int rc, db_rows_t *rows)
-{
-    if (rc) {
-        app__db_error(req, rc, c);
-    } else {
-        json_t *next =
-            rows->next_at ? app__next_cursor(req, rows->next_at, rows->next_id) : json_null();
-        app__reply(req, 200, json_pack("{s:O, s:o}", "data", rows->items, "next_cursor", next));
-    }
-    db_rows_clear(rows);
 }

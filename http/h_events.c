@@ -16,6 +16,8 @@
 #include "http/sse_hub.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
+#include "storage/job_events_db.h"
+#include "storage/jobs_db.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,34 +74,21 @@ static void stream(http_req_t *req, const char *job_id)
     pg_conn_t *c = app__db(req);
     if (!c)
         return;
-    int err = 0;
-    pg_result_t *r = NULL;
     if (job_id) {
-        const char *p[] = {job_id, cl->org_id};
-        r = app__is_uuid(job_id)
-                ? pg_query(c, "SELECT status FROM jobs WHERE id = $1 AND org_id = $2", 2, p, &err)
-                : NULL;
-        if (!r && err) {
-            app__db_error(req, err, c);
+        char status[16];
+        int err =
+            app__is_uuid(job_id) ? jobs_db_status(c, job_id, cl->org_id, status) : FENTA_ENOTFOUND;
+        if (err) {
+            app__reply_owned(req, c, err, 0, NULL, "no such job");
             app__db_done(req, &c);
             return;
         }
-        if (!r || pg_nrows(r) != 1) {
-            pg_result_free(&r);
-            app__error(req, 404, "not_found", "no such job", NULL);
-            app__db_done(req, &c);
-            return;
-        }
-        pg_result_free(&r);
     }
     /* Where the replay starts: after Last-Event-ID; a job from its first
      * event; an organisation from now. */
     long long from = last ? atoll(last) : 0;
-    if (!last && !job_id) {
-        r = pg_query(c, "SELECT COALESCE(max(id), 0) FROM job_events", 0, NULL, &err);
-        from = r && pg_nrows(r) == 1 ? atoll(pg_get(r, 0, 0)) : 0;
-        pg_result_free(&r);
-    }
+    if (!last && !job_id && job_events_db_last_id(c, &from) != 0)
+        from = 0;
     http_stream_t *s = http_respond_stream(req, 200, "text/event-stream");
     if (!s) {
         app__db_done(req, &c);
@@ -111,15 +100,10 @@ static void stream(http_req_t *req, const char *job_id)
         app__db_done(req, &c);
         return; /* the hub ended the stream (full or stopping) */
     }
-    char fromtxt[24];
-    snprintf(fromtxt, sizeof fromtxt, "%lld", from);
-    const char *p[] = {cl->org_id, job_id, fromtxt};
-    r = pg_query(c,
-                 "SELECT id, type, data::text FROM job_events WHERE org_id = $1 AND ($2::uuid IS "
-                 "NULL OR job_id = $2::uuid) AND id > $3::bigint ORDER BY id LIMIT 10000",
-                 3, p, &err);
-    sse_hub_replay(app->hub, sub, r);
-    pg_result_free(&r);
+    job_events_db_rows_t rows = {0};
+    (void)job_events_db_after(c, cl->org_id, job_id, from, SSE_REPLAY_MAX, &rows);
+    sse_hub_replay(app->hub, sub, &rows);
+    job_events_db_free(&rows);
     app__db_done(req, &c);
 }
 

@@ -7,24 +7,12 @@
 #include "http/app_internal.h"
 #include "runtime/clock.h"
 #include "runtime/error.h"
+#include "storage/jobs_db.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define JOB_COLS                                                                                   \
-    "id, org_id, kind, workflow_id, workflow_version, status, priority, progress, current_node, "  \
-    "nodes::text AS nodes, artifacts::text AS artifacts, error::text AS error, credits, "          \
-    "attempts, inputs::text AS inputs, " APP_TS("created_at") " AS created_at, " APP_TS(           \
-        "started_at") " AS started_at, " APP_TS("finished_at") " AS finished_at, " APP_TS("update" \
-                                                                                          "d_at") " AS updated_at, created_at AS raw_created"
-
-/* The presign options of the answer this worker thread is building, for
- * job_row_json: row functions get no request (app_row_fn), and a list's
- * rows are made inside app__list_page. Set only around the GET handlers'
- * answers, on their own thread; NULL = the application's defaults. */
-static _Thread_local const app_presign_t *tl_presign;
 
 json_t *app__artifact_urls(app_t *app, json_t *artifacts, const app_presign_t *o)
 {
@@ -102,56 +90,17 @@ static bool presign_query(http_req_t *req, app_presign_t *o)
     return true;
 }
 
-static json_t *opt_json(const char *text, json_t *dflt)
+/* Answers with the job as the API shows it, its artifact URLs signed as o
+ * says (404 when not the caller's). */
+static void reply_job(http_req_t *req, pg_conn_t *c, const char *id, int status,
+                      const app_presign_t *o)
 {
-    json_t *v = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
-    if (!v)
-        return dflt;
-    json_decref(dflt);
-    return v;
-}
-
-static json_t *opt_str(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
-static json_t *job_row_json(app_t *app, const pg_result_t *r, int row)
-{
-    const char *wv = pg_getn(r, row, "workflow_version");
-    json_t *o = json_pack(
-        "{ss ss ss so so ss ss sf so so so so sf si so ss so so ss}", "id", pg_getn(r, row, "id"),
-        "org_id", pg_getn(r, row, "org_id"), "kind", pg_getn(r, row, "kind"), "workflow_id",
-        opt_str(pg_getn(r, row, "workflow_id")), "workflow_version",
-        wv ? json_integer(atoi(wv)) : json_null(), "status", pg_getn(r, row, "status"), "priority",
-        pg_getn(r, row, "priority"), "progress", atof(pg_getn(r, row, "progress")), "current_node",
-        opt_str(pg_getn(r, row, "current_node")), "nodes",
-        opt_json(pg_getn(r, row, "nodes"), json_object()), "artifacts",
-        app__artifact_urls(app, opt_json(pg_getn(r, row, "artifacts"), json_array()), tl_presign),
-        "error", opt_json(pg_getn(r, row, "error"), json_null()), "credits",
-        atof(pg_getn(r, row, "credits")), "attempts", atoi(pg_getn(r, row, "attempts")), "inputs",
-        opt_json(pg_getn(r, row, "inputs"), json_object()), "created_at",
-        pg_getn(r, row, "created_at"), "started_at", opt_str(pg_getn(r, row, "started_at")),
-        "finished_at", opt_str(pg_getn(r, row, "finished_at")), "updated_at",
-        pg_getn(r, row, "updated_at"));
-    return o;
-}
-
-/* Answers with the job's row as the API shows it (404 when not the caller's). */
-static void reply_job(http_req_t *req, pg_conn_t *c, const char *id, int status)
-{
-    caller_t *cl = app__caller(req);
-    const char *p[] = {id, cl->org_id};
-    int err = 0;
-    pg_result_t *r =
-        app__is_uuid(id)
-            ? pg_query(c, "SELECT " JOB_COLS " FROM jobs WHERE id = $1 AND org_id = $2", 2, p, &err)
-            : NULL;
-    if (!r && !err) {
-        app__error(req, 404, "not_found", "no such job", NULL);
-        return;
-    }
-    app__reply_row(req, c, &r, err, status, job_row_json, "no such job");
+    json_t *job = NULL;
+    int rc =
+        app__is_uuid(id) ? jobs_db_get(c, id, app__caller(req)->org_id, &job) : FENTA_ENOTFOUND;
+    if (job)
+        app__artifact_urls(app__of(req), json_object_get(job, "artifacts"), o);
+    app__reply_owned(req, c, rc, status, job, "no such job");
 }
 
 void app__job_started(http_req_t *req, pg_conn_t *c, const char *job_id)
@@ -160,8 +109,7 @@ void app__job_started(http_req_t *req, pg_conn_t *c, const char *job_id)
     int rc = job_start(app->rt, job_id);
     if (rc) {
         /* No actor: no row either, so nothing waits for ever. */
-        const char *p[] = {job_id};
-        pg_exec(c, "DELETE FROM jobs WHERE id = $1", 1, p);
+        (void)jobs_db_delete(c, job_id);
         http_add_header(req, "retry-after", "1");
         app__error(req, 503, "unavailable", "the job runtime is not accepting work; retry shortly",
                    NULL);
@@ -171,7 +119,7 @@ void app__job_started(http_req_t *req, pg_conn_t *c, const char *job_id)
     char loc[64];
     snprintf(loc, sizeof loc, "/v1/jobs/%s", job_id);
     http_add_header(req, "location", loc);
-    reply_job(req, c, job_id, 202);
+    reply_job(req, c, job_id, 202, NULL);
 }
 
 bool app__sources_ok(http_req_t *req, const json_t *doc, const char *root, const char *code)
@@ -219,22 +167,13 @@ void h_renders_create(http_req_t *req)
     pg_conn_t *c = app__db(req);
     if (!c)
         return;
-    const char *prio = json_string_value(json_object_get(b, "priority"));
-    prio = prio ? prio : "normal";
-    char *s = json_dumps(spec, JSON_COMPACT);
-    const char *p[] = {cl->org_id, prio, s, cl->user_id};
-    int perr = 0;
-    pg_result_t *r = pg_query(c,
-                              "INSERT INTO jobs (org_id, kind, priority, priority_rank, graph, "
-                              "created_by) VALUES ($1, 'render', $2, CASE $2 WHEN 'high' THEN 0 "
-                              "WHEN 'low' THEN 2 ELSE 1 END, $3::jsonb, $4) RETURNING id",
-                              4, p, &perr);
-    free(s);
-    if (!r)
-        app__db_error(req, perr, c);
+    char id[37];
+    int rc = jobs_db_insert_render(c, cl->org_id, json_string_value(json_object_get(b, "priority")),
+                                   spec, cl->user_id, id);
+    if (rc)
+        app__db_error(req, rc, c);
     else
-        app__job_started(req, c, pg_get(r, 0, 0));
-    pg_result_free(&r);
+        app__job_started(req, c, id);
     app__db_done(req, &c);
 }
 
@@ -243,6 +182,26 @@ static bool valid_time(const char *s)
     struct tm tm;
     return s && strlen(s) >= 10 && strlen(s) < 64 &&
            (strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) || strptime(s, "%Y-%m-%d", &tm));
+}
+
+/* A list's filters and how its URLs are signed. */
+typedef struct {
+    const char *org_id;
+    jobs_db_filter_t f;
+    const app_presign_t *presign;
+} list_jobs_t;
+
+/* app_list_fn: a page of jobs with their artifact URLs signed. */
+static int list_jobs(http_req_t *req, pg_conn_t *c, void *arg, const db_page_t *page,
+                     db_page_rows_t *out)
+{
+    const list_jobs_t *q = arg;
+    int rc = jobs_db_list(c, q->org_id, &q->f, page, out);
+    size_t i;
+    json_t *job;
+    json_array_foreach(out->rows, i, job)
+        app__artifact_urls(app__of(req), json_object_get(job, "artifacts"), q->presign);
+    return rc;
 }
 
 void h_jobs_list(http_req_t *req)
@@ -266,17 +225,13 @@ void h_jobs_list(http_req_t *req)
     app_presign_t o;
     if (!presign_query(req, &o))
         return;
-    const char *p[] = {cl->org_id, status, wf, after, before};
-    tl_presign = &o;
-    app__list_page(req,
-                   "SELECT " JOB_COLS " FROM jobs WHERE org_id = $1 AND ($2::text IS NULL OR "
-                   "status = $2) AND ($3::uuid IS NULL OR workflow_id = $3::uuid) AND "
-                   "($4::timestamptz IS NULL OR created_at > $4::timestamptz) AND ($5::timestamptz "
-                   "IS NULL OR created_at < $5::timestamptz) AND ($7::timestamptz IS NULL OR "
-                   "(created_at, id) {cmp} ($7::timestamptz, $8::uuid)) ORDER BY created_at {dir}, "
-                   "id {dir} LIMIT $6::int",
-                   p, 5, job_row_json, "id");
-    tl_presign = NULL;
+    list_jobs_t q = {.org_id = cl->org_id,
+                     .f = {.status = status,
+                           .workflow_id = wf,
+                           .created_after = after,
+                           .created_before = before},
+                     .presign = &o};
+    app__list(req, list_jobs, &q);
 }
 
 void h_jobs_get(http_req_t *req)
@@ -287,9 +242,7 @@ void h_jobs_get(http_req_t *req)
     pg_conn_t *c = app__db(req);
     if (!c)
         return;
-    tl_presign = &o;
-    reply_job(req, c, http_param(req, "id"), 200);
-    tl_presign = NULL;
+    reply_job(req, c, http_param(req, "id"), 200, &o);
     app__db_done(req, &c);
 }
 
@@ -313,22 +266,12 @@ static void steer(http_req_t *req, const char *const *allowed,
     pg_conn_t *c = app__db(req);
     if (!c)
         return;
-    const char *p[] = {id, cl->org_id, claim ? claim : "", allowed[0], allowed[1]};
-    int err = 0;
-    /* The old status is the row's as locked, whether or not it was claimed. */
-    pg_result_t *r = pg_query(
-        c,
-        "WITH old AS (SELECT status FROM jobs WHERE id = $1 AND org_id = $2 FOR UPDATE), "
-        "claimed AS (UPDATE jobs SET status = $3, updated_at = now() WHERE id = $1 AND $3 <> '' "
-        "AND status IN ($4, $5) RETURNING 1) SELECT old.status, (SELECT count(*) FROM claimed) "
-        "FROM old",
-        5, p, &err);
-    if (!r) {
-        app__db_error(req, err, c);
-    } else if (pg_nrows(r) != 1) {
-        app__error(req, 404, "not_found", "no such job", NULL);
+    char st[16];
+    bool claimed = false;
+    int rc = jobs_db_claim(c, id, cl->org_id, allowed, claim, st, &claimed);
+    if (rc) {
+        app__reply_owned(req, c, rc, 0, NULL, "no such job");
     } else {
-        const char *st = pg_get(r, 0, 0);
         bool ok = false;
         for (size_t i = 0; allowed[i]; i++)
             ok |= strcmp(st, allowed[i]) == 0;
@@ -337,17 +280,14 @@ static void steer(http_req_t *req, const char *const *allowed,
             snprintf(msg, sizeof msg, "a %s job cannot be %s", st, what);
             app__error(req, 409, "invalid_state", msg, json_pack("{ss}", "status", st));
         } else if (!app->rt || send(app->rt, id) != 0) {
-            if (strcmp(pg_get(r, 0, 1), "1") == 0) {
-                const char *undo[] = {id, st};
-                pg_exec(c, "UPDATE jobs SET status = $2 WHERE id = $1", 2, undo);
-            }
+            if (claimed)
+                (void)jobs_db_set_status(c, id, st);
             http_add_header(req, "retry-after", "1");
             app__error(req, 503, "unavailable", "the job runtime is not accepting work", NULL);
         } else {
-            reply_job(req, c, id, 202);
+            reply_job(req, c, id, 202, NULL);
         }
     }
-    pg_result_free(&r);
     app__db_done(req, &c);
 }
 

@@ -55,8 +55,10 @@ typedef struct {
     const char *user_id, *name_like, *only_org;
 } orgs_list_t;
 
-static int orgs_list_read(pg_conn_t *c, const db_page_t *page, const void *arg, db_rows_t *out)
+static int orgs_list_read(http_req_t *req, pg_conn_t *c, void *arg, const db_page_t *page,
+                          db_page_rows_t *out)
 {
+    (void)req;
     const orgs_list_t *l = arg;
     return orgs_db_list_for_user(c, l->user_id, l->name_like, l->only_org, page, out);
 }
@@ -67,7 +69,7 @@ void h_orgs_list(http_req_t *req)
     /* ?q= filters by name (case-insensitive substring); a PAT sees its org only. */
     const char *q = http_query(req, "q");
     orgs_list_t l = {cl->user_id, q && *q ? q : NULL, cl->pat_id[0] ? cl->token_org : NULL};
-    app__list_rows(req, orgs_list_read, &l);
+    app__list(req, orgs_list_read, &l);
 }
 
 void h_orgs_get(http_req_t *req)
@@ -91,8 +93,10 @@ typedef struct {
     const char *org_id, *role;
 } members_list_t;
 
-static int members_list_read(pg_conn_t *c, const db_page_t *page, const void *arg, db_rows_t *out)
+static int members_list_read(http_req_t *req, pg_conn_t *c, void *arg, const db_page_t *page,
+                             db_page_rows_t *out)
 {
+    (void)req;
     const members_list_t *l = arg;
     return memberships_db_list(c, l->org_id, l->role, page, out);
 }
@@ -107,7 +111,7 @@ void h_members_list(http_req_t *req)
         return;
     }
     members_list_t l = {cl->org_id, role && *role ? role : NULL};
-    app__list_rows(req, members_list_read, &l);
+    app__list(req, members_list_read, &l);
 }
 
 void h_members_invite(http_req_t *req)

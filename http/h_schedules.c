@@ -8,6 +8,7 @@
 #include "runtime/clock.h"
 #include "runtime/error.h"
 #include "storage/schedules_db.h"
+#include "storage/workflows_db.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,22 +82,14 @@ static int check_workflow(http_req_t *req, pg_conn_t *c, const char *wid, const 
                           const json_t *inputs)
 {
     caller_t *cl = app__caller(req);
-    int err = 0;
-    const char *p[] = {wid, cl->org_id, version};
-    pg_result_t *r =
-        app__is_uuid(wid)
-            ? pg_query(c,
-                       "SELECT v.graph::text FROM workflows w JOIN workflow_versions v ON "
-                       "v.workflow_id = w.id AND v.version = COALESCE($3::int, w.version) WHERE "
-                       "w.id = $1 AND w.org_id = $2 AND w.deleted_at IS NULL",
-                       3, p, &err)
-            : NULL;
-    if (!r && err) {
+    json_t *w = NULL;
+    int err =
+        app__is_uuid(wid) ? workflows_db_get(c, wid, cl->org_id, version, &w) : FENTA_ENOTFOUND;
+    if (err && err != FENTA_ENOTFOUND) {
         app__db_error(req, err, c);
         return err;
     }
-    if (!r || pg_nrows(r) != 1) {
-        pg_result_free(&r);
+    if (err) {
         app__error(req, 422, "unknown_workflow",
                    version ? "no such workflow version in this organisation"
                            : "no such workflow in this organisation",
@@ -104,8 +97,8 @@ static int check_workflow(http_req_t *req, pg_conn_t *c, const char *wid, const 
                              "message", "not found"));
         return FENTA_ENOTFOUND;
     }
-    json_t *graph = json_loads(pg_get(r, 0, 0), 0, NULL), *unknown = NULL;
-    pg_result_free(&r);
+    json_t *graph = json_deep_copy(json_object_get(w, "graph")), *unknown = NULL;
+    json_decref(w);
     int rc = graph ? workflow_apply_inputs(graph, inputs, &unknown) : 0;
     json_decref(graph);
     if (rc) {
@@ -137,7 +130,7 @@ static void reply_synced(http_req_t *req, pg_conn_t *c, int rc, json_t *obj, int
         json_decref(obj);
         return;
     }
-    app__reply_obj(req, c, rc, status, obj, "no such schedule");
+    app__reply_owned(req, c, rc, status, obj, "no such schedule");
 }
 
 void h_schedules_create(http_req_t *req)
@@ -187,7 +180,7 @@ static json_t *load(http_req_t *req, pg_conn_t *c)
     json_t *o = NULL;
     int rc = schedules_db_get(c, http_param(req, "id"), app__caller(req)->org_id, &o);
     if (rc)
-        app__reply_obj(req, c, rc, 0, NULL, "no such schedule");
+        app__reply_owned(req, c, rc, 0, NULL, "no such schedule");
     return o;
 }
 
@@ -277,7 +270,7 @@ void h_schedules_delete(http_req_t *req)
         return;
     int rc = schedules_db_delete(c, id, app__caller(req)->org_id);
     if (rc)
-        app__reply_obj(req, c, rc, 0, NULL, "no such schedule");
+        app__reply_owned(req, c, rc, 0, NULL, "no such schedule");
     else if (synced(req, id))
         app__no_content(req);
     app__db_done(req, &c);
@@ -333,11 +326,11 @@ void h_schedule_runs_list(http_req_t *req)
     db_page_t page;
     json_t *keep = NULL;
     if (rc) {
-        app__reply_obj(req, c, rc, 0, NULL, "no such schedule");
-    } else if (app__page_args(req, &page, &keep) == 0) {
-        db_rows_t list;
+        app__reply_owned(req, c, rc, 0, NULL, "no such schedule");
+    } else if (app__page_of(req, &page, &keep) == 0) {
+        db_page_rows_t list;
         rc = schedules_db_runs_list(c, id, org, &page, &list);
-        app__reply_list(req, c, rc, &list);
+        app__reply_list(req, c, rc, &page, &list);
     }
     json_decref(keep);
     app__db_done(req, &c);

@@ -5,30 +5,38 @@
 #include "http/app_internal.h"
 #include "runtime/error.h"
 #include "runtime/fsutil.h"
+#include "storage/templates_db.h"
 
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define TPL_COLS                                                                                   \
-    "id, name, description, doc::text AS doc, " APP_TS("created_at") " AS created_at, " APP_TS(    \
-        "updated_at") " AS updated_at, created_at AS raw_created"
-
 static const char *schemas(app_t *app)
 {
     return fsutil_schemas_dir(app->schemas_dir);
 }
 
-static json_t *tpl_json(app_t *app, const pg_result_t *r, int row)
+/* An organisation's template (a templates_db row, taken) as the API shows
+ * it: not built in, and resolved over its base. */
+static json_t *tpl_json(app_t *app, json_t *row)
 {
-    json_t *doc = json_loads(pg_getn(r, row, "doc"), 0, NULL);
-    json_t *resolved = doc ? render_template_merge(doc, app->schemas_dir, NULL, 0) : NULL;
-    return json_pack("{ss ss ss sb so so ss ss}", "id", pg_getn(r, row, "id"), "name",
-                     pg_getn(r, row, "name"), "description", pg_getn(r, row, "description"),
-                     "builtin", 0, "template", doc ? doc : json_object(), "resolved",
-                     resolved ? resolved : json_null(), "created_at", pg_getn(r, row, "created_at"),
-                     "updated_at", pg_getn(r, row, "updated_at"));
+    const json_t *doc = json_object_get(row, "template");
+    json_t *resolved = render_template_merge(doc, app->schemas_dir, NULL, 0);
+    json_t *o = json_pack(
+        "{sO sO sO sb sO so sO sO}", "id", json_object_get(row, "id"), "name",
+        json_object_get(row, "name"), "description", json_object_get(row, "description"), "builtin",
+        0, "template", doc, "resolved", resolved ? resolved : json_null(), "created_at",
+        json_object_get(row, "created_at"), "updated_at", json_object_get(row, "updated_at"));
+    json_decref(row);
+    return o;
+}
+
+/* Answers the outcome of a templates_db call that gave one row. */
+static void reply_tpl(http_req_t *req, pg_conn_t *c, int rc, int status, json_t *row)
+{
+    app__reply_owned(req, c, rc, status, rc ? NULL : tpl_json(app__of(req), row),
+                     "no such template");
 }
 
 /* A built-in template as the API shows it, or NULL when there is none. */
@@ -54,6 +62,18 @@ static bool is_builtin(app_t *app, const char *name)
     json_t *b = name ? builtin_json(app, name) : NULL;
     json_decref(b);
     return b != NULL;
+}
+
+/* app_list_fn: a page of the organisation's own templates (arg). */
+static int list_own(http_req_t *req, pg_conn_t *c, void *arg, const db_page_t *page,
+                    db_page_rows_t *out)
+{
+    int rc = templates_db_list(c, arg, page, out);
+    size_t i;
+    json_t *row;
+    json_array_foreach(out->rows, i, row)
+        json_array_set_new(out->rows, i, tpl_json(app__of(req), json_incref(row)));
+    return rc;
 }
 
 void h_templates_list(http_req_t *req)
@@ -85,12 +105,7 @@ void h_templates_list(http_req_t *req)
         json_decref(app__caller(req)->list_prefix);
         app__caller(req)->list_prefix = built;
     }
-    const char *p[] = {cl->org_id};
-    app__list_page(req,
-                   "SELECT " TPL_COLS " FROM templates WHERE org_id = $1 AND deleted_at IS NULL "
-                   "AND ($3::timestamptz IS NULL OR (created_at, id) {cmp} ($3::timestamptz, "
-                   "$4::uuid)) ORDER BY created_at {dir}, id {dir} LIMIT $2::int",
-                   p, 1, tpl_json, "id");
+    app__list(req, list_own, cl->org_id);
 }
 
 /* Checks a template document; the merged whole, or NULL after answering. */
@@ -122,16 +137,11 @@ void h_templates_create(http_req_t *req)
     pg_conn_t *c = app__db(req);
     if (!c)
         return;
-    char *d = json_dumps(doc, JSON_COMPACT);
-    const char *desc = json_string_value(json_object_get(b, "description"));
-    const char *p[] = {cl->org_id, name, desc ? desc : "", d, cl->user_id};
-    int err = 0;
-    pg_result_t *r = pg_query(c,
-                              "INSERT INTO templates (org_id, name, description, doc, created_by) "
-                              "VALUES ($1, $2, $3, $4::jsonb, $5) RETURNING " TPL_COLS,
-                              5, p, &err);
-    free(d);
-    app__reply_row(req, c, &r, err, 201, tpl_json, "no such template");
+    json_t *row = NULL;
+    int rc = templates_db_create(c, cl->org_id, name,
+                                 json_string_value(json_object_get(b, "description")), doc,
+                                 cl->user_id, &row);
+    reply_tpl(req, c, rc, 201, row);
     app__db_done(req, &c);
 }
 
@@ -150,13 +160,9 @@ void h_templates_get(http_req_t *req)
     pg_conn_t *c = app__db(req);
     if (!c)
         return;
-    const char *p[] = {id, cl->org_id};
-    int err = 0;
-    pg_result_t *r = pg_query(c,
-                              "SELECT " TPL_COLS " FROM templates WHERE id = $1 AND org_id = $2 "
-                              "AND deleted_at IS NULL",
-                              2, p, &err);
-    app__reply_row(req, c, &r, err, 200, tpl_json, "no such template");
+    json_t *row = NULL;
+    int rc = templates_db_get(c, id, cl->org_id, &row);
+    reply_tpl(req, c, rc, 200, row);
     app__db_done(req, &c);
 }
 
@@ -184,16 +190,10 @@ void h_templates_update(http_req_t *req)
     pg_conn_t *c = app__db(req);
     if (!c)
         return;
-    char *d = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-    const char *p[] = {id, cl->org_id, json_string_value(json_object_get(b, "description")), d};
-    int err = 0;
-    pg_result_t *r = pg_query(c,
-                              "UPDATE templates SET description = COALESCE($3, description), doc "
-                              "= COALESCE($4::jsonb, doc), updated_at = now() WHERE id = $1 AND "
-                              "org_id = $2 AND deleted_at IS NULL RETURNING " TPL_COLS,
-                              4, p, &err);
-    free(d);
-    app__reply_row(req, c, &r, err, 200, tpl_json, "no such template");
+    json_t *row = NULL;
+    int rc = templates_db_update(c, id, cl->org_id,
+                                 json_string_value(json_object_get(b, "description")), doc, &row);
+    reply_tpl(req, c, rc, 200, row);
     app__db_done(req, &c);
 }
 
@@ -206,5 +206,10 @@ void h_templates_delete(http_req_t *req)
                    b ? "built-in templates cannot be deleted" : "no such template", NULL);
         return;
     }
-    app__soft_delete(req, "templates", id, "no such template");
+    pg_conn_t *c = app__db(req);
+    if (!c)
+        return;
+    int rc = templates_db_delete(c, id, app__caller(req)->org_id);
+    app__reply_owned(req, c, rc, 204, NULL, "no such template");
+    app__db_done(req, &c);
 }

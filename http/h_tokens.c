@@ -65,15 +65,17 @@ void h_tokens_create(http_req_t *req)
     app__db_done(req, &c);
 }
 
-static int tokens_list_read(pg_conn_t *c, const db_page_t *page, const void *arg, db_rows_t *out)
+static int tokens_list_read(http_req_t *req, pg_conn_t *c, void *arg, const db_page_t *page,
+                            db_page_rows_t *out)
 {
+    (void)req;
     return tokens_db_list(c, arg, page, out);
 }
 
 void h_tokens_list(http_req_t *req)
 {
     caller_t *cl = app__caller(req);
-    app__list_rows(req, tokens_list_read, cl->user_id);
+    app__list(req, tokens_list_read, cl->user_id);
 }
 
 void h_tokens_delete(http_req_t *req)

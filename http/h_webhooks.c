@@ -128,7 +128,7 @@ void h_webhooks_create(http_req_t *req)
         snprintf(loc, sizeof loc, "/v1/webhooks/%s", json_string_value(json_object_get(o, "id")));
         http_add_header(req, "location", loc);
     }
-    app__reply_obj(req, c, rc, 201, o, "no such webhook");
+    app__reply_owned(req, c, rc, 201, o, "no such webhook");
     app__db_done(req, &c);
 }
 
@@ -144,7 +144,7 @@ void h_webhooks_get(http_req_t *req)
         return;
     json_t *o = NULL;
     int rc = webhooks_db_get(c, http_param(req, "id"), app__caller(req)->org_id, &o);
-    app__reply_obj(req, c, rc, 200, o, "no such webhook");
+    app__reply_owned(req, c, rc, 200, o, "no such webhook");
     app__db_done(req, &c);
 }
 
@@ -165,7 +165,7 @@ void h_webhooks_update(http_req_t *req)
     int rc = webhooks_db_update(c, http_param(req, "id"), cl->org_id, &d, &o);
     free(types);
     webhooks_invalidate(app__of(req)->webhooks, cl->org_id);
-    app__reply_obj(req, c, rc, 200, o, "no such webhook");
+    app__reply_owned(req, c, rc, 200, o, "no such webhook");
     app__db_done(req, &c);
 }
 
@@ -177,7 +177,7 @@ void h_webhooks_delete(http_req_t *req)
     pg_conn_t *c = app__is_uuid(id) ? app__db(req) : NULL;
     if (c || !app__is_uuid(id)) {
         int rc = c ? webhooks_db_delete(c, id, app__caller(req)->org_id) : FENTA_ENOTFOUND;
-        app__reply_obj(req, c, rc, 204, NULL, "no such webhook");
+        app__reply_owned(req, c, rc, 204, NULL, "no such webhook");
     }
     app__db_done(req, &c);
     if (app->webhooks)
@@ -203,10 +203,10 @@ void h_webhooks_rotate(http_req_t *req)
                                 ov ? json_integer_value(ov) : 86400, &expires);
     if (rc == 0)
         webhooks_invalidate(app__of(req)->webhooks, app__caller(req)->org_id);
-    app__reply_obj(req, c, rc, 200,
-                   rc ? NULL
-                      : json_pack("{ss ss}", "secret", secret, "previous_expires_at", expires),
-                   "no such webhook");
+    app__reply_owned(req, c, rc, 200,
+                     rc ? NULL
+                        : json_pack("{ss ss}", "secret", secret, "previous_expires_at", expires),
+                     "no such webhook");
     free(expires);
     app__db_done(req, &c);
 }
@@ -221,7 +221,7 @@ void h_webhooks_test(http_req_t *req)
     json_t *wh = NULL;
     int rc = webhooks_db_get(c, http_param(req, "id"), app__caller(req)->org_id, &wh);
     if (rc) {
-        app__reply_obj(req, c, rc, 0, NULL, "no such webhook");
+        app__reply_owned(req, c, rc, 0, NULL, "no such webhook");
     } else {
         app_t *app = app__of(req);
         char eid[64], did[37];
@@ -261,12 +261,12 @@ void h_webhook_deliveries_list(http_req_t *req)
     db_page_t page;
     json_t *keep = NULL;
     if (rc) {
-        app__reply_obj(req, c, rc, 0, NULL, "no such webhook");
-    } else if (app__page_args(req, &page, &keep) == 0) {
-        db_rows_t list;
+        app__reply_owned(req, c, rc, 0, NULL, "no such webhook");
+    } else if (app__page_of(req, &page, &keep) == 0) {
+        db_page_rows_t list;
         rc = webhooks_db_deliveries_list(c, id, org, status && *status ? status : NULL, &page,
                                          &list);
-        app__reply_list(req, c, rc, &list);
+        app__reply_list(req, c, rc, &page, &list);
     }
     json_decref(keep);
     app__db_done(req, &c);
@@ -283,7 +283,7 @@ void h_webhook_redeliver(http_req_t *req)
     json_t *o = NULL;
     int rc = webhooks_db_delivery_get(c, did, wid, app__caller(req)->org_id, &o);
     if (rc) {
-        app__reply_obj(req, c, rc, 0, NULL, "no such delivery");
+        app__reply_owned(req, c, rc, 0, NULL, "no such delivery");
     } else {
         rc = webhooks_redeliver(app__of(req)->rt, did);
         if (rc == FENTA_ENOTFOUND)

@@ -4,19 +4,12 @@
 #include "actors/jobs/job.h"
 #include "http/app_internal.h"
 #include "runtime/error.h"
+#include "storage/estimates_db.h"
+#include "storage/workflows_db.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define WF_COLS                                                                                    \
-    "w.id, w.org_id, w.name, w.description, w.version, v.graph::text AS graph, " APP_TS(           \
-        "w.created_at") " AS created_at, " APP_TS("w.updated_at") " AS updated_at, w.created_at "  \
-                                                                  "AS raw_created"
-
-#define WF_FROM                                                                                    \
-    " FROM workflows w JOIN workflow_versions v ON v.workflow_id = w.id AND v.version = "          \
-    "w.version "
 
 /* The problems of a graph ([] when valid), as the validator gives them;
  * NULL when memory ran out. */
@@ -29,30 +22,22 @@ static json_t *problems_of(app_t *app, const json_t *graph)
     return problems;
 }
 
-static json_t *wf_json(app_t *app, const pg_result_t *r, int row)
+/* A workflow (a workflows_db row, taken) as GET shows it: with every
+ * problem of its graph. Lists leave the problems out (GET one or validate
+ * for them): their rows are the workflows_db rows as they are. */
+static json_t *wf_json(app_t *app, json_t *row)
 {
-    json_t *graph = json_loads(pg_getn(r, row, "graph"), 0, NULL);
-    json_t *problems = graph ? problems_of(app, graph) : json_array();
-    json_t *o =
-        json_pack("{ss ss ss ss si so sb so ss ss}", "id", pg_getn(r, row, "id"), "org_id",
-                  pg_getn(r, row, "org_id"), "name", pg_getn(r, row, "name"), "description",
-                  pg_getn(r, row, "description"), "version", atoi(pg_getn(r, row, "version")),
-                  "graph", graph ? graph : json_object(), "valid", json_array_size(problems) == 0,
-                  "problems", problems ? problems : json_array(), "created_at",
-                  pg_getn(r, row, "created_at"), "updated_at", pg_getn(r, row, "updated_at"));
+    const json_t *graph = json_object_get(row, "graph");
+    json_t *problems = problems_of(app, graph);
+    json_t *o = json_pack(
+        "{sO sO sO sO sO sO sb so sO sO}", "id", json_object_get(row, "id"), "org_id",
+        json_object_get(row, "org_id"), "name", json_object_get(row, "name"), "description",
+        json_object_get(row, "description"), "version", json_object_get(row, "version"), "graph",
+        graph, "valid", json_array_size(problems) == 0, "problems",
+        problems ? problems : json_array(), "created_at", json_object_get(row, "created_at"),
+        "updated_at", json_object_get(row, "updated_at"));
+    json_decref(row);
     return o;
-}
-
-static json_t *wf_json_list(app_t *app, const pg_result_t *r, int row)
-{
-    (void)app;
-    /* Lists leave out the problems (GET one or validate for them). */
-    json_t *graph = json_loads(pg_getn(r, row, "graph"), 0, NULL);
-    return json_pack("{ss ss ss ss si so ss ss}", "id", pg_getn(r, row, "id"), "org_id",
-                     pg_getn(r, row, "org_id"), "name", pg_getn(r, row, "name"), "description",
-                     pg_getn(r, row, "description"), "version", atoi(pg_getn(r, row, "version")),
-                     "graph", graph ? graph : json_object(), "created_at",
-                     pg_getn(r, row, "created_at"), "updated_at", pg_getn(r, row, "updated_at"));
 }
 
 /* The shape of a graph must be a workflow document before it is stored;
@@ -97,40 +82,33 @@ void h_workflows_create(http_req_t *req)
     pg_conn_t *c = app__db(req);
     if (!c)
         return;
-    char *g = json_dumps(graph, JSON_COMPACT);
-    const char *desc = json_string_value(json_object_get(b, "description"));
-    const char *p[] = {cl->org_id, json_string_value(json_object_get(b, "name")), desc ? desc : "",
-                       cl->user_id, g};
-    int err = 0;
-    pg_result_t *r = pg_query(c,
-                              "WITH w AS (INSERT INTO workflows (org_id, name, description, "
-                              "created_by) VALUES ($1, $2, $3, $4) RETURNING *), v AS (INSERT INTO "
-                              "workflow_versions (workflow_id, version, graph, created_by) SELECT "
-                              "id, 1, $5::jsonb, $4 FROM w RETURNING *) SELECT " WF_COLS
-                              " FROM w JOIN v ON v.workflow_id = w.id",
-                              5, p, &err);
-    free(g);
-    if (!r)
-        app__db_error(req, err, c);
+    json_t *row = NULL;
+    int rc = workflows_db_create(c, cl->org_id, json_string_value(json_object_get(b, "name")),
+                                 json_string_value(json_object_get(b, "description")), cl->user_id,
+                                 graph, &row);
+    if (rc)
+        app__db_error(req, rc, c);
     else
-        app__reply(req, 201, wf_json(app__of(req), r, 0));
-    pg_result_free(&r);
+        app__reply(req, 201, wf_json(app__of(req), row));
     app__db_done(req, &c);
+}
+
+/* app_list_fn: a page of the organisation's (arg) workflows. */
+static int list_workflows(http_req_t *req, pg_conn_t *c, void *arg, const db_page_t *page,
+                          db_page_rows_t *out)
+{
+    (void)req;
+    return workflows_db_list(c, arg, page, out);
 }
 
 void h_workflows_list(http_req_t *req)
 {
-    caller_t *cl = app__caller(req);
-    const char *p[] = {cl->org_id};
-    app__list_page(req,
-                   "SELECT " WF_COLS WF_FROM "WHERE w.org_id = $1 AND w.deleted_at IS NULL AND "
-                   "($3::timestamptz IS NULL OR (w.created_at, w.id) {cmp} ($3::timestamptz, "
-                   "$4::uuid)) ORDER BY w.created_at {dir}, w.id {dir} LIMIT $2::int",
-                   p, 1, wf_json_list, "id");
+    app__list(req, list_workflows, app__caller(req)->org_id);
 }
 
-/* The workflow row (latest version) or NULL after answering. */
-static pg_result_t *load(http_req_t *req, pg_conn_t *c, const char *version)
+/* The workflow of the {id} parameter at version (NULL = latest) as a
+ * workflows_db row, or NULL after answering. */
+static json_t *load(http_req_t *req, pg_conn_t *c, const char *version)
 {
     caller_t *cl = app__caller(req);
     const char *id = http_param(req, "id");
@@ -138,25 +116,14 @@ static pg_result_t *load(http_req_t *req, pg_conn_t *c, const char *version)
         app__error(req, 404, "not_found", "no such workflow", NULL);
         return NULL;
     }
-    const char *p[] = {id, cl->org_id, version};
-    int err = 0;
-    pg_result_t *r = pg_query(
-        c,
-        "SELECT w.id, w.org_id, w.name, w.description, v.version, "
-        "v.graph::text AS graph, " APP_TS("w.created_at") " AS created_at, " APP_TS(
-            "w.updated_at") " AS updated_at FROM workflows w JOIN "
-                            "workflow_versions v ON v.workflow_id = w.id AND v.version = "
-                            "COALESCE($3::int, w.version) WHERE w.id = $1 AND w.org_id = $2 AND "
-                            "w.deleted_at IS NULL",
-        3, p, &err);
-    if (!r) {
-        app__db_error(req, err, c);
-    } else if (pg_nrows(r) != 1) {
+    json_t *row = NULL;
+    int rc = workflows_db_get(c, id, cl->org_id, version, &row);
+    if (rc == FENTA_ENOTFOUND)
         app__error(req, 404, "not_found", version ? "no such workflow version" : "no such workflow",
                    NULL);
-        pg_result_free(&r);
-    }
-    return r;
+    else if (rc)
+        app__db_error(req, rc, c);
+    return row;
 }
 
 void h_workflows_get(http_req_t *req)
@@ -164,10 +131,9 @@ void h_workflows_get(http_req_t *req)
     pg_conn_t *c = app__db(req);
     if (!c)
         return;
-    pg_result_t *r = load(req, c, NULL);
-    if (r)
-        app__reply(req, 200, wf_json(app__of(req), r, 0));
-    pg_result_free(&r);
+    json_t *row = load(req, c, NULL);
+    if (row)
+        app__reply(req, 200, wf_json(app__of(req), row));
     app__db_done(req, &c);
 }
 
@@ -187,81 +153,65 @@ void h_workflows_update(http_req_t *req)
     pg_conn_t *c = app__db(req);
     if (!c)
         return;
-    char *g = graph ? json_dumps(graph, JSON_COMPACT) : NULL;
-    const char *p[] = {id,
-                       cl->org_id,
-                       json_string_value(json_object_get(b, "name")),
-                       json_string_value(json_object_get(b, "description")),
-                       g,
-                       cl->user_id};
-    int err = 0;
-    /* One statement: the version number comes from the row it updates, so
-     * two saves at once get two versions, never the same one. */
-    pg_result_t *r = pg_query(
-        c,
-        "WITH w AS (UPDATE workflows SET name = COALESCE($3, name), description = "
-        "COALESCE($4, description), version = version + CASE WHEN $5::jsonb IS NULL THEN 0 ELSE "
-        "1 END, updated_at = now() WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL "
-        "RETURNING *), v AS (INSERT INTO workflow_versions (workflow_id, version, graph, "
-        "created_by) SELECT id, version, $5::jsonb, $6 FROM w WHERE $5::jsonb IS NOT NULL) "
-        "SELECT w.id FROM w",
-        6, p, &err);
-    free(g);
-    if (!r) {
-        app__db_error(req, err, c);
-    } else if (pg_nrows(r) != 1) {
-        app__error(req, 404, "not_found", "no such workflow", NULL);
-    } else {
-        pg_result_t *w = load(req, c, NULL);
-        if (w)
-            app__reply(req, 200, wf_json(app__of(req), w, 0));
-        pg_result_free(&w);
-    }
-    pg_result_free(&r);
+    int rc = workflows_db_update(c, id, cl->org_id, json_string_value(json_object_get(b, "name")),
+                                 json_string_value(json_object_get(b, "description")), graph,
+                                 cl->user_id);
+    json_t *row = rc ? NULL : load(req, c, NULL);
+    if (rc)
+        app__reply_owned(req, c, rc, 200, NULL, "no such workflow");
+    else if (row)
+        app__reply(req, 200, wf_json(app__of(req), row));
     app__db_done(req, &c);
 }
 
 void h_workflows_delete(http_req_t *req)
 {
-    app__soft_delete(req, "workflows", http_param(req, "id"), "no such workflow");
+    const char *id = http_param(req, "id");
+    if (!app__is_uuid(id)) {
+        app__error(req, 404, "not_found", "no such workflow", NULL);
+        return;
+    }
+    pg_conn_t *c = app__db(req);
+    if (!c)
+        return;
+    int rc = workflows_db_delete(c, id, app__caller(req)->org_id);
+    app__reply_owned(req, c, rc, 204, NULL, "no such workflow");
+    app__db_done(req, &c);
 }
 
-static json_t *version_json(app_t *app, const pg_result_t *r, int row)
+/* app_list_fn: a page of the versions of workflow {id} (arg: the caller). */
+static int list_versions(http_req_t *req, pg_conn_t *c, void *arg, const db_page_t *page,
+                         db_page_rows_t *out)
 {
-    (void)app;
-    json_t *graph = json_loads(pg_getn(r, row, "graph"), 0, NULL);
-    const char *by = pg_getn(r, row, "created_by");
-    return json_pack("{si so so ss}", "version", atoi(pg_getn(r, row, "version")), "graph",
-                     graph ? graph : json_object(), "created_by",
-                     by ? json_string(by) : json_null(), "created_at",
-                     pg_getn(r, row, "created_at"));
+    caller_t *cl = arg;
+    return workflows_db_versions(c, http_param(req, "id"), cl->org_id, page, out);
 }
 
+/* Another organisation's workflow, a deleted one, a missing one and a
+ * non-uuid id all answer the 404 a GET of the workflow gives, never an
+ * empty page that says the id exists. */
 void h_workflow_versions_list(http_req_t *req)
 {
-    const char *p[] = {http_param(req, "id"), app__caller(req)->org_id};
-    /* Keyset on (created_at, version as text) would do, but versions are
-     * unique per workflow: the version number is the id column. */
-    app__list_page_under(
-        req, "workflows", "no such workflow",
-        "SELECT v.version, v.version::text AS vid, v.graph::text AS graph, v.created_by, " APP_TS(
-            "v.created_at") " AS created_at, v.created_at AS raw_created FROM "
-                            "workflow_versions v JOIN workflows w ON w.id = "
-                            "v.workflow_id WHERE v.workflow_id = $1 AND w.org_id = $2 "
-                            "AND w.deleted_at IS NULL AND ($4::timestamptz IS NULL OR "
-                            "(v.created_at, v.version) {cmp} ($4::timestamptz, "
-                            "$5::text::int)) ORDER BY v.created_at {dir}, v.version "
-                            "{dir} LIMIT $3::int",
-        p, 2, version_json, "vid");
+    caller_t *cl = app__caller(req);
+    const char *id = http_param(req, "id");
+    pg_conn_t *c = app__db(req);
+    if (!c)
+        return;
+    int rc = app__is_uuid(id) ? workflows_db_exists(c, id, cl->org_id) : FENTA_ENOTFOUND;
+    if (rc)
+        app__reply_owned(req, c, rc, 200, NULL, "no such workflow");
+    app__db_done(req, &c);
+    if (rc == 0)
+        app__list(req, list_versions, cl);
 }
 
 /* The graph of the version asked for, with the run's input values merged
  * over its nodes' params. A new reference, or NULL after answering. */
-static json_t *graph_for_run(http_req_t *req, const pg_result_t *w, const json_t *inputs)
+static json_t *graph_for_run(http_req_t *req, const json_t *w, const json_t *inputs)
 {
-    json_t *graph = json_loads(pg_getn(w, 0, "graph"), 0, NULL);
+    json_t *graph = json_deep_copy(json_object_get(w, "graph"));
     if (!graph) {
-        app__error(req, 500, "internal", "a stored workflow does not parse", NULL);
+        app__error(req, 500, "internal", "out of memory", NULL);
         return NULL;
     }
     json_t *unknown = NULL;
@@ -290,17 +240,17 @@ void h_workflows_validate(http_req_t *req)
     pg_conn_t *c = app__db(req);
     if (!c)
         return;
-    pg_result_t *w = load(req, c, version_param(b, vb, sizeof vb));
+    json_t *w = load(req, c, version_param(b, vb, sizeof vb));
     json_t *graph = w ? graph_for_run(req, w, json_object_get(b, "inputs")) : NULL;
     if (graph) {
         json_t *problems = problems_of(app__of(req), graph);
         app__reply(req, 200,
-                   json_pack("{sb si so}", "valid", json_array_size(problems) == 0, "version",
-                             atoi(pg_getn(w, 0, "version")), "problems",
+                   json_pack("{sb sO so}", "valid", json_array_size(problems) == 0, "version",
+                             json_object_get(w, "version"), "problems",
                              problems ? problems : json_array()));
     }
     json_decref(graph);
-    pg_result_free(&w);
+    json_decref(w);
     app__db_done(req, &c);
 }
 
@@ -314,7 +264,7 @@ void h_workflows_estimate(http_req_t *req)
     pg_conn_t *c = app__db(req);
     if (!c)
         return;
-    pg_result_t *w = load(req, c, version_param(b, vb, sizeof vb));
+    json_t *w = load(req, c, version_param(b, vb, sizeof vb));
     json_t *graph = w ? graph_for_run(req, w, json_object_get(b, "inputs")) : NULL;
     json_t *est = NULL;
     if (graph && workflow_estimate(app__of(req)->types, graph, &est) != 0) {
@@ -324,37 +274,28 @@ void h_workflows_estimate(http_req_t *req)
         /* The stored detail keeps the inputs, which a run by this estimate
          * uses when it names none of its own. */
         json_t *d = json_deep_copy(est);
-        json_object_set(d, "inputs",
-                        json_object_get(b, "inputs") ? json_object_get(b, "inputs")
-                                                     : json_object());
-        char *detail = json_dumps(d, JSON_COMPACT);
+        json_t *in = json_object_get(b, "inputs");
+        json_object_set_new(d, "inputs", in ? json_incref(in) : json_object());
+        const char *wid = json_string_value(json_object_get(w, "id"));
+        int version = (int)json_integer_value(json_object_get(w, "version"));
+        char id[37], expires[40];
+        int rc =
+            estimates_db_create(c, cl->org_id, wid, version,
+                                json_number_value(json_object_get(est, "total")), d, id, expires);
         json_decref(d);
-        char credits[32];
-        snprintf(credits, sizeof credits, "%.2f", json_number_value(json_object_get(est, "total")));
-        const char *p[] = {cl->org_id, pg_getn(w, 0, "id"), pg_getn(w, 0, "version"), credits,
-                           detail};
-        int err = 0;
-        pg_result_t *r = pg_query(c,
-                                  "INSERT INTO estimates (org_id, workflow_id, version, credits, "
-                                  "detail, expires_at) VALUES ($1, $2, $3::int, $4::numeric, "
-                                  "$5::jsonb, now() + interval '1 hour') RETURNING id, " APP_TS(
-                                      "expires_at") " AS expires_at",
-                                  5, p, &err);
-        free(detail);
-        if (!r) {
-            app__db_error(req, err, c);
+        if (rc) {
+            app__db_error(req, rc, c);
         } else {
-            json_object_set_new(est, "id", json_string(pg_get(r, 0, 0)));
-            json_object_set_new(est, "workflow_id", json_string(pg_getn(w, 0, "id")));
-            json_object_set_new(est, "version", json_integer(atoi(pg_getn(w, 0, "version"))));
-            json_object_set_new(est, "expires_at", json_string(pg_get(r, 0, 1)));
+            json_object_set_new(est, "id", json_string(id));
+            json_object_set_new(est, "workflow_id", json_string(wid));
+            json_object_set_new(est, "version", json_integer(version));
+            json_object_set_new(est, "expires_at", json_string(expires));
             app__reply(req, 201, json_incref(est));
         }
-        pg_result_free(&r);
     }
     json_decref(est);
     json_decref(graph);
-    pg_result_free(&w);
+    json_decref(w);
     app__db_done(req, &c);
 }
 
@@ -386,22 +327,18 @@ void h_workflows_run(http_req_t *req)
     double limit = max ? json_number_value(max) : 0;
     if (estimate) {
         /* The estimate fixes the version and what the client agreed to pay. */
-        const char *pe[] = {estimate, http_param(req, "id"), cl->org_id};
-        pg_result_t *e =
-            app__is_uuid(estimate)
-                ? pg_query(c,
-                           "SELECT version, credits, expires_at < now(), detail->'inputs' FROM "
-                           "estimates WHERE id = $1 AND workflow_id = $2 AND org_id = $3",
-                           3, pe, &err)
-                : NULL;
-        if (!e && err) {
+        estimates_db_row_t e;
+        err = app__is_uuid(estimate)
+                  ? estimates_db_get(c, estimate, http_param(req, "id"), cl->org_id, &e)
+                  : FENTA_ENOTFOUND;
+        if (err && err != FENTA_ENOTFOUND) {
             app__db_error(req, err, c);
             app__db_done(req, &c);
             return;
         }
-        if (!e || pg_nrows(e) != 1 || strcmp(pg_get(e, 0, 2), "t") == 0) {
-            bool expired = e && pg_nrows(e) == 1;
-            pg_result_free(&e);
+        if (err || e.expired) {
+            bool expired = !err;
+            estimates_db_row_free(&e);
             app__error(req, 422, expired ? "estimate_expired" : "unknown_estimate",
                        expired ? "the estimate has expired; ask for a new one"
                                : "no such estimate for this workflow",
@@ -409,12 +346,12 @@ void h_workflows_run(http_req_t *req)
             app__db_done(req, &c);
             return;
         }
-        snprintf(vb, sizeof vb, "%s", pg_get(e, 0, 0));
+        snprintf(vb, sizeof vb, "%d", e.version);
         version = vb;
-        limit = atof(pg_get(e, 0, 1));
-        if (!json_object_get(b, "inputs") && pg_get(e, 0, 3))
-            json_object_set_new(b, "inputs", json_loads(pg_get(e, 0, 3), 0, NULL));
-        pg_result_free(&e);
+        limit = e.credits;
+        if (!json_object_get(b, "inputs") && e.inputs)
+            json_object_set(b, "inputs", e.inputs);
+        estimates_db_row_free(&e);
     }
     job_new_t n = {.org_id = cl->org_id,
                    .workflow_id = http_param(req, "id"),
@@ -431,8 +368,10 @@ void h_workflows_run(http_req_t *req)
     if (err == FENTA_ENOTFOUND)
         app__error(req, 404, "not_found", version ? "no such workflow version" : "no such workflow",
                    NULL);
-    else if (err == FENTA_EINVAL && problem)
-        app__error(req, (int)json_integer_value(json_object_get(problem, "status")),
+    else if ((err == FENTA_EINVAL || err == FENTA_EREFUSED) && problem)
+        /* Asked for wrongly is 400; well formed but refused (an invalid
+         * workflow, over budget) is 422. */
+        app__error(req, err == FENTA_EINVAL ? 400 : 422,
                    json_string_value(json_object_get(problem, "code")),
                    json_string_value(json_object_get(problem, "message")),
                    json_incref(json_object_get(problem, "details")));

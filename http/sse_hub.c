@@ -108,21 +108,23 @@ static sse_sub_t **matching(sse_hub_t *h, const char *org, const char *job, size
     return out;
 }
 
-/* Writes rows (id, type, data) to s, those after its last id only when
- * catch_up (after a lost listener connection). The stream of a job ends
- * at its final event only when that is the last row: a retried job has
- * events after its first "failed". */
-static void write_rows(sse_hub_t *h, sse_sub_t *s, const pg_result_t *r, bool catch_up)
+/* Writes rows to s, those after its last id only when catch_up (after a
+ * lost listener connection). The stream of a job ends at its final event
+ * only when that is the last row: a retried job has events after its
+ * first "failed". */
+static void write_rows(sse_hub_t *h, sse_sub_t *s, const job_events_db_rows_t *rows, bool catch_up)
 {
-    for (int i = 0; r && i < pg_nrows(r); i++) {
-        long long id = atoll(pg_get(r, i, 0));
-        if (catch_up && id <= s->last_id)
+    for (size_t i = 0; rows && i < rows->n; i++) {
+        const job_events_db_row_t *e = &rows->v[i];
+        if (catch_up && e->id <= s->last_id)
             continue;
+        char id[24];
+        snprintf(id, sizeof id, "%lld", e->id);
         bool final = false;
-        char *f = h->frame(h->arg, pg_get(r, i, 0), pg_get(r, i, 1), pg_get(r, i, 2), &final);
+        char *f = h->frame(h->arg, id, e->type, e->data, &final);
         /* A final event followed by more (the job was retried) is not. */
         if (f)
-            deliver(h, s, id, f, final && i == pg_nrows(r) - 1);
+            deliver(h, s, e->id, f, final && i == rows->n - 1);
         free(f);
     }
 }
@@ -135,19 +137,14 @@ static void catch_up(sse_hub_t *h)
     pg_conn_t *c = n ? pg_acquire(h->pool, 5000, &err) : NULL;
     for (size_t i = 0; i < n; i++) {
         sse_sub_t *s = subs[i];
-        char last[24];
-        snprintf(last, sizeof last, "%lld", s->last_id);
-        const char *p[] = {s->org, s->job[0] ? s->job : NULL, last};
-        pg_result_t *r = c ? pg_query(c,
-                                      "SELECT id, type, data::text FROM job_events WHERE org_id = "
-                                      "$1 AND ($2::uuid IS NULL OR job_id = $2::uuid) AND id > "
-                                      "$3::bigint ORDER BY id LIMIT 10000",
-                                      3, p, &err)
-                           : NULL;
+        job_events_db_rows_t rows = {0};
+        if (c)
+            (void)job_events_db_after(c, s->org, s->job[0] ? s->job : NULL, s->last_id,
+                                      SSE_REPLAY_MAX, &rows);
         pthread_mutex_lock(&s->lock);
-        write_rows(h, s, r, true);
+        write_rows(h, s, &rows, true);
         pthread_mutex_unlock(&s->lock);
-        pg_result_free(&r);
+        job_events_db_free(&rows);
         unref(h, s);
     }
     if (c)
@@ -178,20 +175,18 @@ static void on_notify(const char *payload, void *arg)
     }
     char *f = NULL;
     bool final = false;
-    pg_result_t *r = NULL;
     int tl = 0;
     if (sscanf(rest, " %63s %n", type, &tl) == 1 && tl > 0) {
         f = h->frame(h->arg, id, type, rest + tl, &final);
     } else {
         int err = 0;
         pg_conn_t *c = pg_acquire(h->pool, 5000, &err);
-        const char *p[] = {id};
-        r = c ? pg_query(c, "SELECT id, type, data::text FROM job_events WHERE id = $1", 1, p, &err)
-              : NULL;
+        job_events_db_rows_t row = {0};
+        if (c && job_events_db_get(c, atoll(id), &row) == 0)
+            f = h->frame(h->arg, id, row.v[0].type, row.v[0].data, &final);
         if (c)
             pg_release(h->pool, &c);
-        if (r && pg_nrows(r) == 1)
-            f = h->frame(h->arg, pg_get(r, 0, 0), pg_get(r, 0, 1), pg_get(r, 0, 2), &final);
+        job_events_db_free(&row);
     }
     for (size_t i = 0; i < n; i++) {
         pthread_mutex_lock(&subs[i]->lock);
@@ -202,7 +197,6 @@ static void on_notify(const char *payload, void *arg)
     }
     free(f);
     free(subs);
-    pg_result_free(&r);
 }
 
 /* Drops closed streams; writes a comment to the others. */
@@ -320,12 +314,12 @@ sse_sub_t *sse_hub_subscribe(sse_hub_t *h, http_stream_t **stream, const char *o
     return s;
 }
 
-void sse_hub_replay(sse_hub_t *h, sse_sub_t *s, const pg_result_t *rows)
+void sse_hub_replay(sse_hub_t *h, sse_sub_t *s, const job_events_db_rows_t *rows)
 {
-    int n = rows ? pg_nrows(rows) : 0;
-    s->replayed = n ? malloc((size_t)n * sizeof *s->replayed) : NULL;
-    for (int i = 0; s->replayed && i < n; i++)
-        s->replayed[s->nreplayed++] = atoll(pg_get(rows, i, 0));
+    size_t n = rows ? rows->n : 0;
+    s->replayed = n ? malloc(n * sizeof *s->replayed) : NULL;
+    for (size_t i = 0; s->replayed && i < n; i++)
+        s->replayed[s->nreplayed++] = rows->v[i].id;
     /* Written with the list's ids cleared, then the list kept to drop the
      * live copies of these events that may still arrive. */
     long long *keep = s->replayed;

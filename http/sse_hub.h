@@ -17,6 +17,7 @@
 #ifndef FENTA_SSE_HUB_H
 #define FENTA_SSE_HUB_H
 #include "http/request.h"
+#include "storage/job_events_db.h"
 #include "storage/pg.h"
 #include <stdbool.h>
 
@@ -40,10 +41,13 @@ void sse_hub_destroy(sse_hub_t **hub_p);
  * when the hub is full (10000 streams): the stream is ended with a comment. */
 sse_sub_t *sse_hub_subscribe(sse_hub_t *hub, http_stream_t **stream, const char *org_id,
                              const char *job_id);
-/* Writes the stored events of rows (columns id, type, data; may be NULL),
+/* The most stored events a replay or a catch-up writes at once. */
+#define SSE_REPLAY_MAX 10000
+
+/* Writes the stored events of rows (job_events_db_after's; may be NULL),
  * then lets live events through (those the replay carried are not sent
  * twice). Call once, right after sse_hub_subscribe. */
-void sse_hub_replay(sse_hub_t *hub, sse_sub_t *sub, const pg_result_t *rows);
+void sse_hub_replay(sse_hub_t *hub, sse_sub_t *sub, const job_events_db_rows_t *rows);
 
 /* Streams open now. */
 size_t sse_hub_count(sse_hub_t *hub);

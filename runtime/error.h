@@ -26,7 +26,8 @@
     X(FENTA_EAUTH, -15, "authentication failed")                                                   \
     X(FENTA_ECONFLICT, -16, "conflict")                                                            \
     X(FENTA_ELIMIT, -17, "rate limited")                                                           \
-    X(FENTA_ECANCELLED, -18, "cancelled")
+    X(FENTA_ECANCELLED, -18, "cancelled")                                                          \
+    X(FENTA_EREFUSED, -19, "refused")
 
 enum fenta_error {
 #define FENTA_ERR_ENUM(name, code, text) name = code,

@@ -1,11 +1,96 @@
-/* db.c - what the table owner modules share (see db.h). */
+/* db.c - keyset pages and cell helpers shared by the table owners; see db.h. */
 #include "storage/db.h"
 #include "runtime/error.h"
+#include "runtime/strbuf.h"
 
 #include <ctype.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+char *db_page_sql(const char *tmpl, bool desc)
+{
+    strbuf_t b = STRBUF_INIT;
+    for (const char *p = tmpl; *p;) {
+        if (strncmp(p, "{cmp}", 5) == 0)
+            strbuf_append(&b, desc ? "<" : ">"), p += 5;
+        else if (strncmp(p, "{dir}", 5) == 0)
+            strbuf_append(&b, desc ? "DESC" : "ASC"), p += 5;
+        else
+            strbuf_appendc(&b, *p++);
+    }
+    return strbuf_take(&b, NULL);
+}
+
+int db_page_run(pg_conn_t *c, const char *sql, const char *const *params, int nparams,
+                const db_page_t *page, db_row_fn row, void *arg, const char *idcol,
+                db_page_rows_t *out)
+{
+    *out = (db_page_rows_t){0};
+    if (nparams < 0 || nparams > DB_PAGE_MAX_PARAMS || page->limit < 1)
+        return FENTA_EINVAL;
+    /* One row more than asked: whether it comes back says if a next page exists. */
+    char lim[16];
+    snprintf(lim, sizeof lim, "%d", page->limit + 1);
+    const char *p[DB_PAGE_MAX_PARAMS + 3];
+    for (int i = 0; i < nparams; i++)
+        p[i] = params[i];
+    p[nparams] = lim;
+    p[nparams + 1] = page->after_at;
+    p[nparams + 2] = page->after_id;
+    char *q = db_page_sql(sql, page->desc);
+    if (!q)
+        return FENTA_ENOMEM;
+    int err = 0;
+    pg_result_t *r = pg_query(c, q, nparams + 3, p, &err);
+    free(q);
+    if (!r)
+        return err;
+    int n = pg_nrows(r) < page->limit ? pg_nrows(r) : page->limit;
+    int rc = (out->rows = json_array()) ? 0 : FENTA_ENOMEM;
+    for (int i = 0; i < n && rc == 0; i++) {
+        json_t *o = row(r, i, arg);
+        rc = o && json_array_append_new(out->rows, o) == 0 ? 0 : FENTA_ENOMEM;
+    }
+    if (rc == 0 && pg_nrows(r) > page->limit) {
+        out->next_at = strdup(pg_getn(r, n - 1, "raw_created"));
+        out->next_id = strdup(pg_getn(r, n - 1, idcol));
+        rc = out->next_at && out->next_id ? 0 : FENTA_ENOMEM;
+    }
+    pg_result_free(&r);
+    if (rc)
+        db_page_rows_free(out);
+    return rc;
+}
+
+void db_page_rows_free(db_page_rows_t *rows)
+{
+    if (!rows)
+        return;
+    json_decref(rows->rows);
+    free(rows->next_at);
+    free(rows->next_id);
+    *rows = (db_page_rows_t){0};
+}
+
+json_t *db_json(const char *text, json_t *dflt)
+{
+    json_t *v = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+    if (!v)
+        return dflt;
+    json_decref(dflt);
+    return v;
+}
+
+json_t *db_str(const char *text)
+{
+    return text ? json_string(text) : json_null();
+}
+
+json_t *db_int(const char *text)
+{
+    return text ? json_integer(atoll(text)) : json_null();
+}
 
 int db_exec_some(pg_conn_t *c, const char *sql, int nparams, const char *const *params)
 {
@@ -19,93 +104,8 @@ int db_exec(pg_conn_t *c, const char *sql, int nparams, const char *const *param
     return rc < 0 ? rc : 0;
 }
 
-char *db_page_sql(const char *tmpl, bool desc)
-{
-    size_t cap = strlen(tmpl) + 64;
-    char *out = malloc(cap);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    for (const char *p = tmpl; *p;) {
-        const char *rep = NULL;
-        if (strncmp(p, "{cmp}", 5) == 0)
-            rep = desc ? "<" : ">";
-        else if (strncmp(p, "{dir}", 5) == 0)
-            rep = desc ? "DESC" : "ASC";
-        size_t need = rep ? strlen(rep) : 1;
-        if (o + need + 1 > cap) {
-            char *grown = realloc(out, cap * 2 + need);
-            if (!grown) {
-                free(out);
-                return NULL;
-            }
-            out = grown;
-            cap = cap * 2 + need;
-        }
-        if (rep) {
-            memcpy(out + o, rep, need);
-            o += need;
-            p += 5;
-        } else {
-            out[o++] = *p++;
-        }
-    }
-    out[o] = 0;
-    return out;
-}
-
-void db_rows_clear(db_rows_t *rows)
-{
-    json_decref(rows->items);
-    free(rows->next_at);
-    free(rows->next_id);
-    *rows = (db_rows_t){0};
-}
-
-int db_page_read(pg_conn_t *c, const char *tmpl, const char *const *params, int nparams,
-                 const db_page_t *page, db_row_fn row, const char *idcol, db_rows_t *out)
-{
-    *out = (db_rows_t){0};
-    const char *p[8];
-    if (nparams < 0 || nparams > 5 || page->limit < 1)
-        return FENTA_EINVAL;
-    for (int i = 0; i < nparams; i++)
-        p[i] = params[i];
-    /* One row more than the page: whether it comes back says whether a next
-     * page exists, without a count. */
-    char lim[16];
-    snprintf(lim, sizeof lim, "%d", page->limit + 1);
-    p[nparams] = lim;
-    p[nparams + 1] = page->after_at;
-    p[nparams + 2] = page->after_id;
-    char *sql = db_page_sql(tmpl, page->desc);
-    if (!sql)
-        return FENTA_ENOMEM;
-    int err = 0;
-    pg_result_t *r = pg_query(c, sql, nparams + 3, p, &err);
-    free(sql);
-    if (!r)
-        return err;
-    int n = pg_nrows(r) < page->limit ? pg_nrows(r) : page->limit;
-    int rc = (out->items = json_array()) ? 0 : FENTA_ENOMEM;
-    for (int i = 0; !rc && i < n; i++)
-        if (json_array_append_new(out->items, row(r, i)) != 0)
-            rc = FENTA_ENOMEM;
-    if (!rc && pg_nrows(r) > page->limit) {
-        const char *at = pg_getn(r, n - 1, "raw_created"), *id = pg_getn(r, n - 1, idcol);
-        if (!at || !id)
-            rc = FENTA_EINVAL; /* the query lacks the columns: our bug */
-        else if (!(out->next_at = strdup(at)) || !(out->next_id = strdup(id)))
-            rc = FENTA_ENOMEM;
-    }
-    pg_result_free(&r);
-    if (rc)
-        db_rows_clear(out);
-    return rc;
-}
-
-int db_one_row(pg_conn_t *c, const char *sql, int nparams, const char *const *params,
-               db_row_fn row_json, json_t **out)
+int db_one_row(pg_conn_t *c, const char *sql, int nparams, const char *const *params, db_row_fn row,
+               json_t **out)
 {
     if (out)
         *out = NULL;
@@ -116,7 +116,7 @@ int db_one_row(pg_conn_t *c, const char *sql, int nparams, const char *const *pa
     int rc = 0;
     if (pg_nrows(r) != 1)
         rc = FENTA_ENOTFOUND;
-    else if (out && !(*out = row_json(r, 0)))
+    else if (out && !(*out = row(r, 0, NULL)))
         rc = FENTA_ENOMEM;
     pg_result_free(&r);
     return rc;
@@ -148,20 +148,4 @@ bool db_is_uuid(const char *s)
             return false;
     }
     return true;
-}
-
-json_t *db_json_text(const char *cell)
-{
-    json_t *v = cell ? json_loads(cell, JSON_DECODE_ANY, NULL) : NULL;
-    return v ? v : json_null();
-}
-
-json_t *db_str_or_null(const char *cell)
-{
-    return cell ? json_string(cell) : json_null();
-}
-
-json_t *db_int_or_null(const char *cell)
-{
-    return cell ? json_integer(atoll(cell)) : json_null();
 }

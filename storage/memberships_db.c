@@ -10,8 +10,9 @@
         "m.created_at") " AS created_at, "                                                         \
                         "m.created_at AS raw_created"
 
-static json_t *member_json(const pg_result_t *r, int row)
+static json_t *member_json(const pg_result_t *r, int row, void *arg)
 {
+    (void)arg;
     return json_pack("{s:s, s:s, s:s, s:s, s:s}", "user_id", pg_getn(r, row, "user_id"), "email",
                      pg_getn(r, row, "email"), "name", pg_getn(r, row, "name"), "role",
                      pg_getn(r, row, "role"), "created_at", pg_getn(r, row, "created_at"));
@@ -97,23 +98,23 @@ int memberships_db_get(pg_conn_t *c, const char *org_id, const char *user_id, js
         return err;
     if (pg_nrows(r) != 1)
         err = FENTA_ENOTFOUND;
-    else if (!(*member = member_json(r, 0)))
+    else if (!(*member = member_json(r, 0, NULL)))
         err = FENTA_ENOMEM;
     pg_result_free(&r);
     return err;
 }
 
 int memberships_db_list(pg_conn_t *c, const char *org_id, const char *role, const db_page_t *page,
-                        db_rows_t *out)
+                        db_page_rows_t *out)
 {
     const char *p[] = {org_id, role};
-    return db_page_read(
+    return db_page_run(
         c,
         "SELECT " MEMBER_COLS " FROM memberships m JOIN users u ON u.id = m.user_id WHERE "
         "m.org_id = $1 AND ($2::text IS NULL OR m.role = $2) AND ($4::timestamptz IS NULL "
         "OR (m.created_at, u.id) {cmp} ($4::timestamptz, $5::uuid)) ORDER BY m.created_at {dir}, "
         "u.id {dir} LIMIT $3::int",
-        p, 2, page, member_json, "user_id", out);
+        p, 2, page, member_json, NULL, "user_id", out);
 }
 
 int memberships_db_pick_org(pg_conn_t *c, const char *user_id, const char *org, const char *within,

@@ -43,7 +43,7 @@ int memberships_db_delete(pg_conn_t *c, const char *org_id, const char *user_id)
 int memberships_db_get(pg_conn_t *c, const char *org_id, const char *user_id, json_t **member);
 /* One page of org_id's members; role, when not NULL, keeps those with it. */
 int memberships_db_list(pg_conn_t *c, const char *org_id, const char *role, const db_page_t *page,
-                        db_rows_t *out);
+                        db_page_rows_t *out);
 
 /* The organisation user_id acts in when none is named: among their
  * organisations (only org and within, each when not NULL), their personal

@@ -7,8 +7,9 @@
 #define ORG_COLS "o.id, o.name, o.personal, " DB_TS("o.created_at") " AS created_at"
 
 /* The API object of a row with ORG_COLS and, optionally, a role column. */
-static json_t *org_json(const pg_result_t *r, int row)
+static json_t *org_json(const pg_result_t *r, int row, void *arg)
 {
+    (void)arg;
     json_t *o = json_pack("{s:s, s:s, s:b, s:s}", "id", pg_getn(r, row, "id"), "name",
                           pg_getn(r, row, "name"), "personal",
                           strcmp(pg_getn(r, row, "personal"), "t") == 0, "created_at",
@@ -25,7 +26,7 @@ static int one_org(pg_result_t **r, json_t **org)
     int err = 0;
     if (pg_nrows(*r) != 1)
         err = FENTA_ENOTFOUND;
-    else if (!(*org = org_json(*r, 0)))
+    else if (!(*org = org_json(*r, 0, NULL)))
         err = FENTA_ENOMEM;
     pg_result_free(r);
     return err;
@@ -60,15 +61,15 @@ int orgs_db_get_for_user(pg_conn_t *c, const char *org_id, const char *user_id, 
 }
 
 int orgs_db_list_for_user(pg_conn_t *c, const char *user_id, const char *name_like,
-                          const char *only_org, const db_page_t *page, db_rows_t *out)
+                          const char *only_org, const db_page_t *page, db_page_rows_t *out)
 {
     const char *p[] = {user_id, name_like, only_org};
-    return db_page_read(
+    return db_page_run(
         c,
         "SELECT " ORG_COLS ", m.role, o.created_at AS raw_created FROM orgs o JOIN "
         "memberships m ON m.org_id = o.id WHERE m.user_id = $1 AND ($2::text IS NULL OR "
         "strpos(lower(o.name), lower($2)) > 0) AND ($3::uuid IS NULL OR o.id = $3::uuid) "
         "AND ($5::timestamptz IS NULL OR (o.created_at, o.id) {cmp} ($5::timestamptz, "
         "$6::uuid)) ORDER BY o.created_at {dir}, o.id {dir} LIMIT $4::int",
-        p, 3, page, org_json, "id", out);
+        p, 3, page, org_json, NULL, "id", out);
 }

@@ -27,6 +27,6 @@ int orgs_db_get_for_user(pg_conn_t *c, const char *org_id, const char *user_id, 
  * when not NULL, keeps that one (a personal access token sees its own
  * organisation only). */
 int orgs_db_list_for_user(pg_conn_t *c, const char *user_id, const char *name_like,
-                          const char *only_org, const db_page_t *page, db_rows_t *out);
+                          const char *only_org, const db_page_t *page, db_page_rows_t *out);
 
 #endif

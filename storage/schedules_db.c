@@ -25,31 +25,33 @@
     DB_TS("r.created_at") " AS created_at, r.due_at AS raw_created, r.schedule_id"
 /* clang-format on */
 
-static json_t *sched_json(const pg_result_t *r, int row)
+static json_t *sched_json(const pg_result_t *r, int row, void *arg)
 {
+    (void)arg;
     const char *v = pg_getn(r, row, "workflow_version"), *mc = pg_getn(r, row, "max_credits");
     return json_pack(
         "{ss ss ss so so ss ss ss sb ss so so so so so si ss ss}", "id", pg_getn(r, row, "id"),
         "name", pg_getn(r, row, "name"), "workflow_id", pg_getn(r, row, "workflow_id"), "version",
         v ? json_integer(atoi(v)) : json_string("latest"), "inputs",
-        db_json_text(pg_getn(r, row, "inputs")), "cron", pg_getn(r, row, "cron"), "timezone",
-        pg_getn(r, row, "timezone"), "misfire", pg_getn(r, row, "misfire"), "paused",
+        db_json(pg_getn(r, row, "inputs"), json_null()), "cron", pg_getn(r, row, "cron"),
+        "timezone", pg_getn(r, row, "timezone"), "misfire", pg_getn(r, row, "misfire"), "paused",
         strcmp(pg_getn(r, row, "paused"), "t") == 0, "priority", pg_getn(r, row, "priority"),
         "max_credits", mc ? json_real(atof(mc)) : json_null(), "next_fire_at",
-        db_str_or_null(pg_getn(r, row, "next_fire_at")), "last_fired_at",
-        db_str_or_null(pg_getn(r, row, "last_fired_at")), "last_job_id",
-        db_str_or_null(pg_getn(r, row, "last_job_id")), "last_outcome",
-        db_json_text(pg_getn(r, row, "last_outcome")), "fire_count",
+        db_str(pg_getn(r, row, "next_fire_at")), "last_fired_at",
+        db_str(pg_getn(r, row, "last_fired_at")), "last_job_id",
+        db_str(pg_getn(r, row, "last_job_id")), "last_outcome",
+        db_json(pg_getn(r, row, "last_outcome"), json_null()), "fire_count",
         atoi(pg_getn(r, row, "fire_count")), "created_at", pg_getn(r, row, "created_at"),
         "updated_at", pg_getn(r, row, "updated_at"));
 }
 
-static json_t *run_json(const pg_result_t *r, int row)
+static json_t *run_json(const pg_result_t *r, int row, void *arg)
 {
-    return json_pack(
-        "{ss ss so so ss}", "due_at", pg_getn(r, row, "due"), "outcome", pg_getn(r, row, "outcome"),
-        "job_id", db_str_or_null(pg_getn(r, row, "job_id")), "detail",
-        db_json_text(pg_getn(r, row, "detail")), "created_at", pg_getn(r, row, "created_at"));
+    (void)arg;
+    return json_pack("{ss ss so so ss}", "due_at", pg_getn(r, row, "due"), "outcome",
+                     pg_getn(r, row, "outcome"), "job_id", db_str(pg_getn(r, row, "job_id")),
+                     "detail", db_json(pg_getn(r, row, "detail"), json_null()), "created_at",
+                     pg_getn(r, row, "created_at"));
 }
 
 /* Unix seconds as the statements take them (to_timestamp), NULL for 0. */
@@ -103,15 +105,15 @@ int schedules_db_get(pg_conn_t *c, const char *id, const char *org_id, json_t **
                       2, p, sched_json, out);
 }
 
-int schedules_db_list(pg_conn_t *c, const char *org_id, const db_page_t *page, db_rows_t *out)
+int schedules_db_list(pg_conn_t *c, const char *org_id, const db_page_t *page, db_page_rows_t *out)
 {
     const char *p[] = {org_id};
-    return db_page_read(c,
-                        "SELECT " SCHED_COLS
-                        " FROM schedules WHERE org_id = $1 AND deleted_at IS NULL "
-                        "AND ($3::timestamptz IS NULL OR (created_at, id) {cmp} ($3::timestamptz, "
-                        "$4::uuid)) ORDER BY created_at {dir}, id {dir} LIMIT $2::int",
-                        p, 1, page, sched_json, "id", out);
+    return db_page_run(c,
+                       "SELECT " SCHED_COLS
+                       " FROM schedules WHERE org_id = $1 AND deleted_at IS NULL "
+                       "AND ($3::timestamptz IS NULL OR (created_at, id) {cmp} ($3::timestamptz, "
+                       "$4::uuid)) ORDER BY created_at {dir}, id {dir} LIMIT $2::int",
+                       p, 1, page, sched_json, NULL, "id", out);
 }
 
 int schedules_db_update(pg_conn_t *c, const char *id, const char *org_id,
@@ -169,26 +171,27 @@ int schedules_db_delete(pg_conn_t *c, const char *id, const char *org_id)
     if (!db_is_uuid(id) || !db_is_uuid(org_id))
         return FENTA_ENOTFOUND;
     const char *p[] = {id, org_id};
-    return db_exec_some(c,
-                       "UPDATE schedules SET deleted_at = now(), next_fire_at = NULL, generation = "
-                       "generation + 1 WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL",
-                       2, p);
+    return db_exec_some(
+        c,
+        "UPDATE schedules SET deleted_at = now(), next_fire_at = NULL, generation = "
+        "generation + 1 WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL",
+        2, p);
 }
 
 int schedules_db_runs_list(pg_conn_t *c, const char *id, const char *org_id, const db_page_t *page,
-                           db_rows_t *out)
+                           db_page_rows_t *out)
 {
-    *out = (db_rows_t){0};
+    *out = (db_page_rows_t){0};
     if (!db_is_uuid(id) || !db_is_uuid(org_id))
         return FENTA_ENOTFOUND;
     const char *p[] = {id, org_id};
-    return db_page_read(c,
-                        "SELECT " RUN_COLS " FROM schedule_runs r JOIN schedules s ON s.id = "
-                        "r.schedule_id WHERE r.schedule_id = $1 AND s.org_id = $2 AND "
-                        "s.deleted_at IS NULL AND ($4::timestamptz IS NULL OR (r.due_at, "
-                        "r.schedule_id) {cmp} ($4::timestamptz, $5::uuid)) ORDER BY r.due_at "
-                        "{dir}, r.schedule_id {dir} LIMIT $3::int",
-                        p, 2, page, run_json, "schedule_id", out);
+    return db_page_run(c,
+                       "SELECT " RUN_COLS " FROM schedule_runs r JOIN schedules s ON s.id = "
+                       "r.schedule_id WHERE r.schedule_id = $1 AND s.org_id = $2 AND "
+                       "s.deleted_at IS NULL AND ($4::timestamptz IS NULL OR (r.due_at, "
+                       "r.schedule_id) {cmp} ($4::timestamptz, $5::uuid)) ORDER BY r.due_at "
+                       "{dir}, r.schedule_id {dir} LIMIT $3::int",
+                       p, 2, page, run_json, NULL, "schedule_id", out);
 }
 
 /* ---- the schedule actor ------------------------------------------------------ */

@@ -44,7 +44,7 @@ int schedules_db_create(pg_conn_t *c, const schedules_db_def_t *def, json_t **ou
 /* The live schedule id of org. */
 int schedules_db_get(pg_conn_t *c, const char *id, const char *org_id, json_t **out);
 /* One page of org's live schedules. */
-int schedules_db_list(pg_conn_t *c, const char *org_id, const db_page_t *page, db_rows_t *out);
+int schedules_db_list(pg_conn_t *c, const char *org_id, const db_page_t *page, db_page_rows_t *out);
 /* Rewrites the live schedule id of org from def and bumps its generation
  * (its actor re-arms from the row); *out is the row after. */
 int schedules_db_update(pg_conn_t *c, const char *id, const char *org_id,
@@ -61,7 +61,7 @@ int schedules_db_delete(pg_conn_t *c, const char *id, const char *org_id);
  * the schedule is org's first (schedules_db_get); another organisation's
  * schedule gives an empty page here. */
 int schedules_db_runs_list(pg_conn_t *c, const char *id, const char *org_id, const db_page_t *page,
-                           db_rows_t *out);
+                           db_page_rows_t *out);
 
 /* ---- the schedule actor -------------------------------------------------- */
 

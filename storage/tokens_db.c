@@ -22,8 +22,9 @@
                                                                                             "crea" \
                                                                                             "ted"
 
-static json_t *token_json(const pg_result_t *r, int row)
+static json_t *token_json(const pg_result_t *r, int row, void *arg)
 {
+    (void)arg;
     json_t *o =
         json_pack("{s:s, s:s, s:o, s:s, s:s, s:s}", "id", pg_getn(r, row, "id"), "name",
                   pg_getn(r, row, "name"), "scopes", json_loads(pg_getn(r, row, "scopes"), 0, NULL),
@@ -56,7 +57,7 @@ int tokens_db_insert(pg_conn_t *c, const char *user_id, const char *org_id, cons
         return err;
     if (pg_nrows(r) != 1)
         err = FENTA_EIO;
-    else if (!(*tok = token_json(r, 0)))
+    else if (!(*tok = token_json(r, 0, NULL)))
         err = FENTA_ENOMEM;
     pg_result_free(&r);
     return err;
@@ -93,15 +94,15 @@ int tokens_db_authenticate(pg_conn_t *c, const char *token_hash, tokens_db_auth_
     return err;
 }
 
-int tokens_db_list(pg_conn_t *c, const char *user_id, const db_page_t *page, db_rows_t *out)
+int tokens_db_list(pg_conn_t *c, const char *user_id, const db_page_t *page, db_page_rows_t *out)
 {
     const char *p[] = {user_id};
-    return db_page_read(c,
-                        "SELECT " TOKEN_COLS " FROM personal_access_tokens WHERE user_id = $1 AND "
-                        "revoked_at IS NULL AND ($3::timestamptz IS NULL OR (created_at, id) {cmp} "
-                        "($3::timestamptz, $4::uuid)) ORDER BY created_at {dir}, id {dir} LIMIT "
-                        "$2::int",
-                        p, 1, page, token_json, "id", out);
+    return db_page_run(c,
+                       "SELECT " TOKEN_COLS " FROM personal_access_tokens WHERE user_id = $1 AND "
+                       "revoked_at IS NULL AND ($3::timestamptz IS NULL OR (created_at, id) {cmp} "
+                       "($3::timestamptz, $4::uuid)) ORDER BY created_at {dir}, id {dir} LIMIT "
+                       "$2::int",
+                       p, 1, page, token_json, NULL, "id", out);
 }
 
 int tokens_db_revoke(pg_conn_t *c, const char *id, const char *user_id)

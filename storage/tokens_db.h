@@ -35,7 +35,7 @@ typedef struct {
 int tokens_db_authenticate(pg_conn_t *c, const char *token_hash, tokens_db_auth_t *out);
 
 /* One page of user_id's live tokens. */
-int tokens_db_list(pg_conn_t *c, const char *user_id, const db_page_t *page, db_rows_t *out);
+int tokens_db_list(pg_conn_t *c, const char *user_id, const db_page_t *page, db_page_rows_t *out);
 
 /* Revokes token id of user_id. FENTA_ENOTFOUND when there is no such
  * unrevoked token of theirs. */

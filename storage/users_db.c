@@ -8,8 +8,9 @@
 
 #define USER_COLS "u.id, u.email, u.name, " DB_TS("u.created_at") " AS created_at"
 
-static json_t *user_json(const pg_result_t *r, int row)
+static json_t *user_json(const pg_result_t *r, int row, void *arg)
 {
+    (void)arg;
     return json_pack("{s:s, s:s, s:s, s:s}", "id", pg_getn(r, row, "id"), "email",
                      pg_getn(r, row, "email"), "name", pg_getn(r, row, "name"), "created_at",
                      pg_getn(r, row, "created_at"));
@@ -66,7 +67,7 @@ int users_db_get(pg_conn_t *c, const char *id, json_t **user)
         return err;
     if (pg_nrows(r) != 1)
         err = FENTA_ENOTFOUND;
-    else if (!(*user = user_json(r, 0)))
+    else if (!(*user = user_json(r, 0, NULL)))
         err = FENTA_ENOMEM;
     pg_result_free(&r);
     return err;
@@ -93,7 +94,7 @@ int users_db_identity(pg_conn_t *c, const char *id, json_t **doc)
         err = FENTA_ENOTFOUND;
     } else {
         json_t *orgs = json_loads(pg_getn(r, 0, "orgs"), 0, NULL);
-        *doc = orgs ? json_pack("{s:o, s:o}", "user", user_json(r, 0), "orgs", orgs) : NULL;
+        *doc = orgs ? json_pack("{s:o, s:o}", "user", user_json(r, 0, NULL), "orgs", orgs) : NULL;
         if (!*doc)
             err = FENTA_EIO;
     }

@@ -29,33 +29,34 @@
     DB_TS("updated_at") " AS updated_at, created_at AS raw_created"
 /* clang-format on */
 
-static json_t *wh_json(const pg_result_t *r, int row)
+static json_t *wh_json(const pg_result_t *r, int row, void *arg)
 {
+    (void)arg;
     return json_pack("{ss ss ss so sb so so so so ss ss}", "id", pg_getn(r, row, "id"), "url",
                      pg_getn(r, row, "url"), "description", pg_getn(r, row, "description"),
-                     "event_types", db_json_text(pg_getn(r, row, "event_types")), "enabled",
+                     "event_types", db_json(pg_getn(r, row, "event_types"), json_null()), "enabled",
                      strcmp(pg_getn(r, row, "enabled"), "t") == 0, "failing_since",
-                     db_str_or_null(pg_getn(r, row, "failing_since")), "disabled_at",
-                     db_str_or_null(pg_getn(r, row, "disabled_at")), "disabled_reason",
-                     db_str_or_null(pg_getn(r, row, "disabled_reason")), "secrets",
-                     db_json_text(pg_getn(r, row, "secrets")), "created_at",
+                     db_str(pg_getn(r, row, "failing_since")), "disabled_at",
+                     db_str(pg_getn(r, row, "disabled_at")), "disabled_reason",
+                     db_str(pg_getn(r, row, "disabled_reason")), "secrets",
+                     db_json(pg_getn(r, row, "secrets"), json_null()), "created_at",
                      pg_getn(r, row, "created_at"), "updated_at", pg_getn(r, row, "updated_at"));
 }
 
-static json_t *dl_json(const pg_result_t *r, int row)
+static json_t *dl_json(const pg_result_t *r, int row, void *arg)
 {
-    return json_pack("{ss ss ss ss ss si so so so so so so ss ss}", "id", pg_getn(r, row, "id"),
-                     "webhook_id", pg_getn(r, row, "webhook_id"), "event_id",
-                     pg_getn(r, row, "event_id"), "event_type", pg_getn(r, row, "event_type"),
-                     "status", pg_getn(r, row, "status"), "attempts",
-                     atoi(pg_getn(r, row, "attempts")), "response_status",
-                     db_int_or_null(pg_getn(r, row, "response_status")), "response_body",
-                     db_str_or_null(pg_getn(r, row, "response_body")), "latency_ms",
-                     db_int_or_null(pg_getn(r, row, "latency_ms")), "error",
-                     db_str_or_null(pg_getn(r, row, "error")), "next_attempt_at",
-                     db_str_or_null(pg_getn(r, row, "next_attempt_at")), "delivered_at",
-                     db_str_or_null(pg_getn(r, row, "delivered_at")), "created_at",
-                     pg_getn(r, row, "created_at"), "updated_at", pg_getn(r, row, "updated_at"));
+    (void)arg;
+    return json_pack(
+        "{ss ss ss ss ss si so so so so so so ss ss}", "id", pg_getn(r, row, "id"), "webhook_id",
+        pg_getn(r, row, "webhook_id"), "event_id", pg_getn(r, row, "event_id"), "event_type",
+        pg_getn(r, row, "event_type"), "status", pg_getn(r, row, "status"), "attempts",
+        atoi(pg_getn(r, row, "attempts")), "response_status",
+        db_int(pg_getn(r, row, "response_status")), "response_body",
+        db_str(pg_getn(r, row, "response_body")), "latency_ms",
+        db_int(pg_getn(r, row, "latency_ms")), "error", db_str(pg_getn(r, row, "error")),
+        "next_attempt_at", db_str(pg_getn(r, row, "next_attempt_at")), "delivered_at",
+        db_str(pg_getn(r, row, "delivered_at")), "created_at", pg_getn(r, row, "created_at"),
+        "updated_at", pg_getn(r, row, "updated_at"));
 }
 
 static const char *tristate(int v)
@@ -97,14 +98,14 @@ int webhooks_db_get(pg_conn_t *c, const char *id, const char *org_id, json_t **o
         2, p, wh_json, out);
 }
 
-int webhooks_db_list(pg_conn_t *c, const char *org_id, const db_page_t *page, db_rows_t *out)
+int webhooks_db_list(pg_conn_t *c, const char *org_id, const db_page_t *page, db_page_rows_t *out)
 {
     const char *p[] = {org_id};
-    return db_page_read(c,
-                        "SELECT " WH_COLS " FROM webhooks WHERE org_id = $1 AND deleted_at IS NULL "
-                        "AND ($3::timestamptz IS NULL OR (created_at, id) {cmp} ($3::timestamptz, "
-                        "$4::uuid)) ORDER BY created_at {dir}, id {dir} LIMIT $2::int",
-                        p, 1, page, wh_json, "id", out);
+    return db_page_run(c,
+                       "SELECT " WH_COLS " FROM webhooks WHERE org_id = $1 AND deleted_at IS NULL "
+                       "AND ($3::timestamptz IS NULL OR (created_at, id) {cmp} ($3::timestamptz, "
+                       "$4::uuid)) ORDER BY created_at {dir}, id {dir} LIMIT $2::int",
+                       p, 1, page, wh_json, NULL, "id", out);
 }
 
 int webhooks_db_update(pg_conn_t *c, const char *id, const char *org_id, const webhooks_db_def_t *d,
@@ -135,9 +136,9 @@ int webhooks_db_delete(pg_conn_t *c, const char *id, const char *org_id)
         return FENTA_ENOTFOUND;
     const char *p[] = {id, org_id};
     return db_exec_some(c,
-                       "UPDATE webhooks SET deleted_at = now() WHERE id = $1 AND org_id = $2 AND "
-                       "deleted_at IS NULL",
-                       2, p);
+                        "UPDATE webhooks SET deleted_at = now() WHERE id = $1 AND org_id = $2 AND "
+                        "deleted_at IS NULL",
+                        2, p);
 }
 
 int webhooks_db_rotate(pg_conn_t *c, const char *id, const char *org_id, const char *secret,
@@ -173,20 +174,20 @@ int webhooks_db_rotate(pg_conn_t *c, const char *id, const char *org_id, const c
 }
 
 int webhooks_db_deliveries_list(pg_conn_t *c, const char *id, const char *org_id,
-                                const char *status, const db_page_t *page, db_rows_t *out)
+                                const char *status, const db_page_t *page, db_page_rows_t *out)
 {
-    *out = (db_rows_t){0};
+    *out = (db_page_rows_t){0};
     if (!db_is_uuid(id) || !db_is_uuid(org_id))
         return FENTA_ENOTFOUND;
     const char *p[] = {id, org_id, status};
-    /* $1..$3 are ours; db_page_read numbers its own from $4 on. */
-    return db_page_read(c,
-                        "SELECT " DL_COLS
-                        " FROM webhook_deliveries WHERE webhook_id = $1 AND org_id = $2 AND "
-                        "($3::text IS NULL OR status = $3) AND ($5::timestamptz IS NULL OR "
-                        "(created_at, id) {cmp} ($5::timestamptz, $6::uuid)) ORDER BY created_at "
-                        "{dir}, id {dir} LIMIT $4::int",
-                        p, 3, page, dl_json, "id", out);
+    /* $1..$3 are ours; db_page_run numbers its own from $4 on. */
+    return db_page_run(c,
+                       "SELECT " DL_COLS
+                       " FROM webhook_deliveries WHERE webhook_id = $1 AND org_id = $2 AND "
+                       "($3::text IS NULL OR status = $3) AND ($5::timestamptz IS NULL OR "
+                       "(created_at, id) {cmp} ($5::timestamptz, $6::uuid)) ORDER BY created_at "
+                       "{dir}, id {dir} LIMIT $4::int",
+                       p, 3, page, dl_json, NULL, "id", out);
 }
 
 int webhooks_db_delivery_get(pg_conn_t *c, const char *delivery_id, const char *webhook_id,

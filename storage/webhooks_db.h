@@ -37,7 +37,7 @@ int webhooks_db_create(pg_conn_t *c, const webhooks_db_def_t *def, json_t **out)
 /* The live webhook id of org. */
 int webhooks_db_get(pg_conn_t *c, const char *id, const char *org_id, json_t **out);
 /* One page of org's live webhooks. */
-int webhooks_db_list(pg_conn_t *c, const char *org_id, const db_page_t *page, db_rows_t *out);
+int webhooks_db_list(pg_conn_t *c, const char *org_id, const db_page_t *page, db_page_rows_t *out);
 /* Changes the live webhook id of org; enabling clears an automatic disable
  * and the failure streak. *out is the row after. */
 int webhooks_db_update(pg_conn_t *c, const char *id, const char *org_id,
@@ -53,7 +53,7 @@ int webhooks_db_rotate(pg_conn_t *c, const char *id, const char *org_id, const c
  * when it is not NULL. The caller checks the webhook is org's first
  * (webhooks_db_get); another organisation's gives an empty page here. */
 int webhooks_db_deliveries_list(pg_conn_t *c, const char *id, const char *org_id,
-                                const char *status, const db_page_t *page, db_rows_t *out);
+                                const char *status, const db_page_t *page, db_page_rows_t *out);
 /* Delivery delivery_id of webhook webhook_id of org (API shape). */
 int webhooks_db_delivery_get(pg_conn_t *c, const char *delivery_id, const char *webhook_id,
                              const char *org_id, json_t **out);

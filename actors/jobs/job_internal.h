@@ -1,7 +1,8 @@
 /* job_internal.h - what the job engine's files share (job__ prefix): the
  * engine's settings, the executors of nodes that run outside renders
- * (job_nodes.c), and how a montage and its render nodes become one render
- * spec (job_render.c). */
+ * (job_nodes.c), how a montage and its render nodes become one render
+ * spec (job_render.c), and one message's work on a job, which job.c
+ * dispatches, job_walk.c applies and job_row.c records. */
 #ifndef FENTA_JOB_INTERNAL_H
 #define FENTA_JOB_INTERNAL_H
 #include "actors/jobs/job.h"
@@ -77,5 +78,70 @@ int job__check_spec(const job_engine_t *e, pg_conn_t *conn, const char *org_id, 
 
 /* The render stages a node type claims (its "render_stages"), NULL if none. */
 const json_t *job__type_stages(const job_engine_t *e, const char *type);
+
+/* Render jobs (POST /v1/renders) have one node of this name. */
+#define JOB_RENDER_NODE "render"
+/* The kind of node actors: job.node[.<dispatcher>]/<job>:<step>:<attempt>. */
+#define JOB_NODE_KIND "job.node"
+
+/* One message's work on a job: job.c makes it for each message of the
+ * actor job/<id>, job_walk.c changes the state and queues events, and
+ * job_row.c writes them. */
+typedef struct {
+    job_engine_t *e;
+    actor_ctx_t *ctx;
+    const char *id; /* the job id */
+    json_t *st;     /* the state being changed (owned; its shape: job.c) */
+    json_t *events; /* [{"seq","type","data"}] to append */
+    workflow_plan_t plan;
+    job_group_t *groups;
+    size_t ngroups;
+    bool planned;
+    pg_conn_t *conn; /* taken on first need, released by job.c */
+    bool wake_queue; /* a slot came free: the next queued jobs should try now */
+} job_msg_t;
+
+static inline const char *job__str(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+static inline const char *job__status(job_msg_t *x)
+{
+    return job__str(x->st, "status");
+}
+static inline json_t *job__nodes(job_msg_t *x)
+{
+    return json_object_get(x->st, "nodes");
+}
+
+/* The message's connection of the engine's pool, taken on first need
+ * (job_row.c); NULL with *err. */
+pg_conn_t *job__db(job_msg_t *x, int *err);
+
+/* The walk (job_walk.c). Each returns 0, or an error that fails the
+ * message (it is retried with the old state). */
+/* job.start, job.admit: takes a running slot, or sets a timer to try again. */
+int job__admit(job_msg_t *x);
+/* node.done (ok) and node.failed from a node actor. */
+int job__on_node_reply(job_msg_t *x, const json_t *b, bool ok);
+/* render.event, render.succeeded, render.failed of one of the job's renders. */
+int job__on_render(job_msg_t *x, const char *type, const json_t *b, char *errbuf, size_t errlen);
+int job__on_cancel(job_msg_t *x, char *errbuf, size_t errlen);
+int job__on_retry(job_msg_t *x);
+/* Starts every ready node and render; settles the job when all are done. */
+int job__advance(job_msg_t *x, char *errbuf, size_t errlen);
+/* Progress and the current node from the nodes' states. */
+void job__progress(job_msg_t *x);
+
+/* The row (job_row.c). */
+/* The state from the job's row, on the actor's first message;
+ * FENTA_ENOTFOUND when there is no row. */
+int job__row_load(job_msg_t *x, char *errbuf, size_t errlen);
+/* The row and the message's new events, in one statement. */
+int job__row_write(job_msg_t *x);
+/* The webhook events among the message's events, sent with its ack. */
+int job__emit_webhooks(job_msg_t *x);
+/* Nudges the next queued jobs of the organisation (a slot came free). */
+void job__wake_queued(job_msg_t *x);
 
 #endif

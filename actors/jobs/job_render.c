@@ -4,6 +4,8 @@
 #include "actors/jobs/job_internal.h"
 #include "actors/render/render_spec.h"
 #include "runtime/error.h"
+#include "storage/jobs_db.h"
+#include "storage/templates_db.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,20 +162,12 @@ static json_t *template_of(const job_engine_t *e, pg_conn_t *conn, const char *o
     json_t *b = render_template_builtin(name, e->schemas_dir, err, sizeof err);
     if (b)
         return b;
-    const char *pp[] = {org_id, name};
-    int perr = 0;
-    pg_result_t *r = conn ? pg_query(conn,
-                                     "SELECT doc::text FROM templates WHERE org_id = $1 AND "
-                                     "name = $2 AND deleted_at IS NULL",
-                                     2, pp, &perr)
-                          : NULL;
-    json_t *doc = r && pg_nrows(r) == 1 ? json_loads(pg_get(r, 0, 0), 0, NULL) : NULL;
-    if (!r && perr)
-        fenta_fail(errbuf, errlen, perr, "cannot read template '%s': %s", name,
-                   fenta_strerror(perr));
+    json_t *doc = NULL;
+    int rc = conn ? templates_db_doc(conn, org_id, name, &doc) : FENTA_ENOTFOUND;
+    if (rc && rc != FENTA_ENOTFOUND && rc != FENTA_EDECODE)
+        fenta_fail(errbuf, errlen, rc, "cannot read template '%s': %s", name, fenta_strerror(rc));
     else if (!doc)
         fenta_fail(errbuf, errlen, FENTA_EINVAL, "template '%s' does not exist", name);
-    pg_result_free(&r);
     return doc;
 }
 
@@ -302,11 +296,8 @@ static int owns_job(void *arg, const char *org_id, const char *job_id)
     pg_conn_t *c = jt->conn ? jt->conn : pg_acquire(jt->e->cfg.pool, 5000, &err);
     if (!c)
         return err ? err : FENTA_EUNAVAILABLE;
-    const char *p[] = {job_id, org_id};
-    pg_result_t *r =
-        pg_query(c, "SELECT 1 FROM jobs WHERE id = $1::uuid AND org_id = $2", 2, p, &err);
-    int rc = r ? pg_nrows(r) == 1 : err;
-    pg_result_free(&r);
+    int rc = jobs_db_exists(c, job_id, org_id);
+    rc = rc == 0 ? 1 : rc == FENTA_ENOTFOUND ? 0 : rc;
     if (c != jt->conn)
         pg_release(jt->e->cfg.pool, &c);
     return rc;

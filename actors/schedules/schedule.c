@@ -241,10 +241,8 @@ static int fire(sx_t *x, int64_t due, bool misfired_skip, char *err, size_t errl
         return record(x, due, at, "failed", NULL,
                       json_pack("{ss ss}", "code", "not_found", "message",
                                 "the workflow (or its version) no longer exists"));
-    if (rc == FENTA_EINVAL && problem) {
-        json_object_del(problem, "status");
+    if (problem) /* refused (job.h): the run is recorded as failed, with why */
         return record(x, due, at, "failed", NULL, problem);
-    }
     json_decref(problem);
     return fenta_fail(err, errlen, rc, "cannot create the job: %s", fenta_strerror(rc));
 }

@@ -252,7 +252,7 @@ Test(accounts_db, pick_org_prefers_the_personal_one_within_the_limits_given)
 }
 
 /* Every item of every page of a list, in order, following next_at/next_id. */
-typedef int (*list_fn)(const db_page_t *page, const void *arg, db_rows_t *out);
+typedef int (*list_fn)(const db_page_t *page, const void *arg, db_page_rows_t *out);
 
 static json_t *walk(list_fn fn, const void *arg, int limit, bool desc, int *pages)
 {
@@ -260,16 +260,16 @@ static json_t *walk(list_fn fn, const void *arg, int limit, bool desc, int *page
     char *at = NULL, *id = NULL;
     for (*pages = 0;; ++*pages) {
         db_page_t page = {.limit = limit, .after_at = at, .after_id = id, .desc = desc};
-        db_rows_t rows;
+        db_page_rows_t rows;
         cr_assert_eq(fn(&page, arg, &rows), 0, "%s", pg_error_message(c));
-        cr_assert_leq(json_array_size(rows.items), (size_t)limit);
-        json_array_extend(all, rows.items);
+        cr_assert_leq(json_array_size(rows.rows), (size_t)limit);
+        json_array_extend(all, rows.rows);
         free(at);
         free(id);
         at = rows.next_at ? strdup(rows.next_at) : NULL;
         id = rows.next_id ? strdup(rows.next_id) : NULL;
-        db_rows_clear(&rows);
-        cr_assert_null(rows.items);
+        db_page_rows_free(&rows);
+        cr_assert_null(rows.rows);
         if (!at) {
             ++*pages;
             return all;
@@ -278,7 +278,7 @@ static json_t *walk(list_fn fn, const void *arg, int limit, bool desc, int *page
     }
 }
 
-static int orgs_of(const db_page_t *page, const void *arg, db_rows_t *out)
+static int orgs_of(const db_page_t *page, const void *arg, db_page_rows_t *out)
 {
     const char *const *a = arg; /* user, name_like, only_org */
     return orgs_db_list_for_user(c, a[0], a[1], a[2], page, out);
@@ -323,7 +323,7 @@ Test(accounts_db, orgs_list_in_keyset_pages_both_ways_with_filters)
     json_decref(all);
 }
 
-static int members_of(const db_page_t *page, const void *arg, db_rows_t *out)
+static int members_of(const db_page_t *page, const void *arg, db_page_rows_t *out)
 {
     const char *const *a = arg; /* org, role */
     return memberships_db_list(c, a[0], a[1], page, out);
@@ -494,7 +494,7 @@ Test(accounts_db, a_token_authenticates_until_revoked_or_expired)
     json_decref(scopes);
 }
 
-static int tokens_of(const db_page_t *page, const void *arg, db_rows_t *out)
+static int tokens_of(const db_page_t *page, const void *arg, db_page_rows_t *out)
 {
     return tokens_db_list(c, arg, page, out);
 }

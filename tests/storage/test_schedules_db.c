@@ -115,10 +115,10 @@ Test(schedules_db, another_orgs_deleted_missing_and_malformed_are_not_found)
     cr_assert_eq(schedules_db_update(c, id, other, &d, &o), FENTA_ENOTFOUND);
     cr_assert_eq(schedules_db_set_paused(c, id, other, true, 0, &o), FENTA_ENOTFOUND);
     cr_assert_eq(schedules_db_delete(c, id, other), FENTA_ENOTFOUND);
-    db_rows_t l;
+    db_page_rows_t l;
     cr_assert_eq(schedules_db_list(c, other, &(db_page_t){.limit = 10}, &l), 0);
-    cr_assert_eq(json_array_size(l.items), 0);
-    db_rows_clear(&l);
+    cr_assert_eq(json_array_size(l.rows), 0);
+    db_page_rows_free(&l);
     /* None of that touched it. */
     cr_assert_eq(schedules_db_get(c, id, org, &o), 0);
     cr_assert_str_eq(json_string_value(json_object_get(o, "cron")), "* * * * *");
@@ -207,20 +207,20 @@ Test(schedules_db, a_firing_is_claimed_once)
                      "2027-01-01T00:01:00.000000Z");
     json_decref(o);
 
-    db_rows_t l;
+    db_page_rows_t l;
     cr_assert_eq(schedules_db_runs_list(c, id, org, &(db_page_t){.limit = 10}, &l), 0);
-    cr_assert_eq(json_array_size(l.items), 1);
-    json_t *run = json_array_get(l.items, 0);
+    cr_assert_eq(json_array_size(l.rows), 1);
+    json_t *run = json_array_get(l.rows, 0);
     cr_assert_str_eq(json_string_value(json_object_get(run, "outcome")), "started");
     cr_assert_str_eq(json_string_value(json_object_get(run, "job_id")), job);
     cr_assert_str_eq(json_string_value(json_object_get(run, "due_at")),
                      "2027-01-01T00:01:00.000000Z");
     cr_assert_null(l.next_at);
-    db_rows_clear(&l);
+    db_page_rows_free(&l);
     /* Another organisation reads no runs of it. */
     cr_assert_eq(schedules_db_runs_list(c, id, other, &(db_page_t){.limit = 10}, &l), 0);
-    cr_assert_eq(json_array_size(l.items), 0);
-    db_rows_clear(&l);
+    cr_assert_eq(json_array_size(l.rows), 0);
+    db_page_rows_free(&l);
 }
 
 Test(schedules_db, pages_cover_every_row_once_in_both_orders)
@@ -233,13 +233,13 @@ Test(schedules_db, pages_cover_every_row_once_in_both_orders)
         char *at = NULL, *aid = NULL;
         int pages = 0;
         do {
-            db_rows_t l;
+            db_page_rows_t l;
             db_page_t page = {.limit = 2, .desc = desc, .after_at = at, .after_id = aid};
             cr_assert_eq(schedules_db_list(c, org, &page, &l), 0);
-            cr_assert_leq(json_array_size(l.items), 2);
+            cr_assert_leq(json_array_size(l.rows), 2);
             size_t i;
             json_t *o;
-            json_array_foreach(l.items, i, o)
+            json_array_foreach(l.rows, i, o)
             {
                 const char *id = json_string_value(json_object_get(o, "id"));
                 cr_assert_null(json_object_get(seen, id), "%s twice", id);
@@ -249,7 +249,7 @@ Test(schedules_db, pages_cover_every_row_once_in_both_orders)
             free(aid);
             at = l.next_at ? strdup(l.next_at) : NULL;
             aid = l.next_id ? strdup(l.next_id) : NULL;
-            db_rows_clear(&l);
+            db_page_rows_free(&l);
             pages++;
         } while (at);
         cr_assert_eq(pages, 3);

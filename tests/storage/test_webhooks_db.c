@@ -107,10 +107,10 @@ Test(webhooks_db, another_orgs_deleted_missing_and_malformed_are_not_found)
     cr_assert_eq(webhooks_db_rotate(c, id, other, "whsec_x", 60, &exp), FENTA_ENOTFOUND);
     cr_assert_null(exp);
     cr_assert_eq(webhooks_db_delete(c, id, other), FENTA_ENOTFOUND);
-    db_rows_t l;
+    db_page_rows_t l;
     cr_assert_eq(webhooks_db_list(c, other, &(db_page_t){.limit = 10}, &l), 0);
-    cr_assert_eq(json_array_size(l.items), 0);
-    db_rows_clear(&l);
+    cr_assert_eq(json_array_size(l.rows), 0);
+    db_page_rows_free(&l);
     json_t *eps = NULL;
     cr_assert_eq(webhooks_db_endpoints(c, other, &eps), 0);
     cr_assert_eq(json_array_size(eps), 0);
@@ -236,21 +236,21 @@ Test(webhooks_db, deliveries_are_written_once_and_a_newer_write_wins)
     json_decref(o);
     cr_assert_eq(webhooks_db_settle(c, DID, "cancelled", "gone", 5), 0);
 
-    db_rows_t l;
+    db_page_rows_t l;
     cr_assert_eq(
         webhooks_db_deliveries_list(c, wid, org, "cancelled", &(db_page_t){.limit = 10}, &l), 0);
-    cr_assert_eq(json_array_size(l.items), 1);
-    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(l.items, 0), "error")),
+    cr_assert_eq(json_array_size(l.rows), 1);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(l.rows, 0), "error")),
                      "gone");
-    db_rows_clear(&l);
+    db_page_rows_free(&l);
     cr_assert_eq(
         webhooks_db_deliveries_list(c, wid, org, "succeeded", &(db_page_t){.limit = 10}, &l), 0);
-    cr_assert_eq(json_array_size(l.items), 0);
-    db_rows_clear(&l);
+    cr_assert_eq(json_array_size(l.rows), 0);
+    db_page_rows_free(&l);
     cr_assert_eq(webhooks_db_deliveries_list(c, wid, other, NULL, &(db_page_t){.limit = 10}, &l),
                  0);
-    cr_assert_eq(json_array_size(l.items), 0, "another organisation reads no deliveries");
-    db_rows_clear(&l);
+    cr_assert_eq(json_array_size(l.rows), 0, "another organisation reads no deliveries");
+    db_page_rows_free(&l);
     cr_assert_eq(webhooks_db_pending_ids(c, &ids), 0);
     cr_assert_eq(json_array_size(ids), 0);
     json_decref(ids);
