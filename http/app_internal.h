@@ -7,6 +7,7 @@
 #include "http/app.h"
 #include "http/authcache.h"
 #include "http/cursor.h"
+#include "http/errcodes.h"
 #include "json/jsonschema.h"
 #include "http/jwt.h"
 #include "http/ratelimit.h"
@@ -67,6 +68,7 @@ struct app {
     char *schemas_dir;             /* NULL = default */
     sse_hub_t *hub;                /* live job events for SSE streams; NULL = none */
     webhooks_t *webhooks;          /* webhook deliveries (borrowed); NULL = none */
+    errcodes_t *errors;            /* schemas/errors.json: each error code's status */
     route_info_t *routes;          /* one per route of api.json */
     http_route_t *hroutes;         /* the same, as the server's table */
     size_t nroutes;
@@ -113,6 +115,10 @@ void app__db_error(http_req_t *req, int rc, pg_conn_t *conn);
 
 /* Answers (and records the answer under the request's idempotency key). */
 void app__reply(http_req_t *req, int status, json_t *body);
+/* Answers the error code (schemas/errors.json gives its status) with
+ * message and details (stolen, may be NULL). A code the table lacks is our
+ * bug: it is logged and answered as 500 internal. */
+void app__fail(http_req_t *req, const char *code, const char *message, json_t *details);
 void app__error(http_req_t *req, int status, const char *code, const char *message,
                 json_t *details);
 void app__no_content(http_req_t *req);
