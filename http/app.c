@@ -431,7 +431,7 @@ pg_conn_t *app__db(http_req_t *req)
     pg_conn_t *c = pg_acquire(app__of(req)->pool, 3000, &err);
     if (!c) {
         http_add_header(req, "retry-after", "1");
-        app__error(req, 503, "unavailable", "the database is unavailable; retry shortly", NULL);
+        app__fail(req, "unavailable", "the database is unavailable; retry shortly", NULL);
     } else if (cl) {
         cl->conn = c;
     }
@@ -474,18 +474,18 @@ void app__db_error(http_req_t *req, int rc, pg_conn_t *conn)
 {
     if (rc == FENTA_EUNAVAILABLE || rc == FENTA_ETIMEOUT) {
         http_add_header(req, "retry-after", "1");
-        app__error(req, 503, "unavailable", "the database is unavailable; retry shortly", NULL);
+        app__fail(req, "unavailable", "the database is unavailable; retry shortly", NULL);
         return;
     }
     if (rc == FENTA_EEXIST || rc == FENTA_ECONFLICT) {
-        app__error(req, 409, "conflict", "the request conflicts with the current state", NULL);
+        app__fail(req, "conflict", "the request conflicts with the current state", NULL);
         return;
     }
     log_kv(LOG_ERROR, NULL, "database error",
            (const char *const[]){"request_id", http_request_id(req), "code", fenta_strerror(rc),
                                  "sqlstate", conn && pg_sqlstate(conn) ? pg_sqlstate(conn) : "",
                                  "error", conn ? pg_error_message(conn) : "", NULL});
-    app__error(req, 500, "internal", "internal error", NULL);
+    app__fail(req, "internal", "internal error", NULL);
 }
 
 void app__reply(http_req_t *req, int status, json_t *body)
@@ -551,7 +551,7 @@ void app__reply_row(http_req_t *req, pg_conn_t *c, pg_result_t **r, int err, int
     if (!*r)
         app__db_error(req, err, c);
     else if (pg_nrows(*r) != 1)
-        app__error(req, 404, "not_found", missing, NULL);
+        app__fail(req, "not_found", missing, NULL);
     else if (row_json)
         app__reply(req, status, row_json(app__of(req), *r, 0));
     else
@@ -562,7 +562,7 @@ void app__reply_row(http_req_t *req, pg_conn_t *c, pg_result_t **r, int err, int
 void app__soft_delete(http_req_t *req, const char *table, const char *id, const char *missing)
 {
     if (!app__is_uuid(id)) {
-        app__error(req, 404, "not_found", missing, NULL);
+        app__fail(req, "not_found", missing, NULL);
         return;
     }
     pg_conn_t *c = app__db(req);
@@ -584,7 +584,7 @@ pg_result_t *app__load(http_req_t *req, pg_conn_t *c, const char *sql, const cha
 {
     const char *id = http_param(req, "id");
     if (!app__is_uuid(id)) {
-        app__error(req, 404, "not_found", missing, NULL);
+        app__fail(req, "not_found", missing, NULL);
         return NULL;
     }
     const char *p[] = {id, app__caller(req)->org_id};
@@ -594,7 +594,7 @@ pg_result_t *app__load(http_req_t *req, pg_conn_t *c, const char *sql, const cha
         app__db_error(req, err, c);
     } else if (pg_nrows(r) != 1) {
         pg_result_free(&r);
-        app__error(req, 404, "not_found", missing, NULL);
+        app__fail(req, "not_found", missing, NULL);
     }
     return r;
 }

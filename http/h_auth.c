@@ -124,14 +124,14 @@ void h_auth_register(http_req_t *req)
     const char *name = json_string_value(json_object_get(b, "name"));
     const char *why = NULL;
     if (password_policy_check(password, strlen(password), &why) != 0) {
-        app__error(req, 400, "invalid_request", "the request body is not valid",
-                   json_pack("[{s:s, s:s, s:s}]", "path", "$.password", "keyword", "policy",
-                             "message", why ? why : "password too weak"));
+        app__fail(req, "invalid_request", "the request body is not valid",
+                  json_pack("[{s:s, s:s, s:s}]", "path", "$.password", "keyword", "policy",
+                            "message", why ? why : "password too weak"));
         return;
     }
     char hash[PASSWORD_HASH_MAX];
     if (password_hash(&app__of(req)->pw, password, strlen(password), hash, sizeof hash) != 0) {
-        app__error(req, 500, "internal", "could not hash the password", NULL);
+        app__fail(req, "internal", "could not hash the password", NULL);
         return;
     }
     pg_conn_t *c = app__db(req);
@@ -151,7 +151,7 @@ void h_auth_register(http_req_t *req)
         3, p, &err);
     if (!r) {
         if (err == FENTA_EEXIST)
-            app__error(req, 409, "email_taken", "an account with this email already exists", NULL);
+            app__fail(req, "email_taken", "an account with this email already exists", NULL);
         else
             app__db_error(req, err, c);
     } else {
@@ -187,13 +187,13 @@ void h_auth_login(http_req_t *req)
         password_verify_dummy(&app__of(req)->pw, password, strlen(password));
     }
     if (!ok) {
-        app__error(req, 401, "invalid_credentials", "wrong email or password", NULL);
+        app__fail(req, "invalid_credentials", "wrong email or password", NULL);
     } else {
         char *org = personal_org(c, pg_get(r, 0, 0));
         if (org)
             app__issue_session(req, c, pg_get(r, 0, 0), org, 200);
         else
-            app__error(req, 500, "internal", "the account has no organisation", NULL);
+            app__fail(req, "internal", "the account has no organisation", NULL);
         free(org);
     }
     pg_result_free(&r);
@@ -258,7 +258,7 @@ void h_auth_refresh(http_req_t *req)
     char hash[TOKEN_HASH_HEX_LEN + 1];
     if (!tok || token_classify(tok, strlen(tok)) != TOKEN_KIND_REFRESH ||
         token_hash(tok, strlen(tok), hash, sizeof hash) != 0) {
-        app__error(req, 401, "invalid_refresh_token", "invalid refresh token", NULL);
+        app__fail(req, "invalid_refresh_token", "invalid refresh token", NULL);
         return;
     }
     refresh_t rf = {.hash = hash};
@@ -271,12 +271,12 @@ void h_auth_refresh(http_req_t *req)
         authcache_forget(app__of(req)->cache, rf.user_id);
         log_kv(LOG_WARN, NULL, "refresh token reused; session revoked",
                (const char *const[]){"session_id", rf.sid, "user_id", rf.user_id, NULL});
-        app__error(req, 401, "refresh_token_reused",
-                   "this refresh token was already used; the session has been revoked", NULL);
+        app__fail(req, "refresh_token_reused",
+                  "this refresh token was already used; the session has been revoked", NULL);
         return;
     }
     if (rf.outcome != 0) {
-        app__error(req, 401, "invalid_refresh_token", "invalid or expired refresh token", NULL);
+        app__fail(req, "invalid_refresh_token", "invalid or expired refresh token", NULL);
         return;
     }
     pg_conn_t *c = app__db(req);
@@ -286,7 +286,7 @@ void h_auth_refresh(http_req_t *req)
     if (org)
         answer_session(req, c, rf.user_id, org, rf.sid, rf.fresh, 200);
     else
-        app__error(req, 401, "invalid_refresh_token", "the account has no organisation", NULL);
+        app__fail(req, "invalid_refresh_token", "the account has no organisation", NULL);
     free(org);
     app__db_done(req, &c);
 }
@@ -295,10 +295,10 @@ void h_auth_logout(http_req_t *req)
 {
     caller_t *cl = app__caller(req);
     if (!cl->session_id[0]) {
-        app__error(req, 400, "not_a_session",
-                   "a personal access token has no session to end; "
-                   "revoke it with DELETE /v1/tokens/{id}",
-                   NULL);
+        app__fail(req, "not_a_session",
+                  "a personal access token has no session to end; "
+                  "revoke it with DELETE /v1/tokens/{id}",
+                  NULL);
         return;
     }
     pg_conn_t *c = app__db(req);

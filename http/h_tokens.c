@@ -47,7 +47,7 @@ void h_tokens_create(http_req_t *req)
                                           : SCOPE_ADMIN;
     }
     if ((want & ~cl->scopes) != 0) {
-        app__error(req, 403, "insufficient_scope", "a token cannot grant scopes it lacks", NULL);
+        app__fail(req, "insufficient_scope", "a token cannot grant scopes it lacks", NULL);
         return;
     }
     pg_conn_t *c = app__db(req);
@@ -61,7 +61,7 @@ void h_tokens_create(http_req_t *req)
         token_hash(secret, strlen(secret), hash, sizeof hash) != 0 ||
         token_public_id(secret, strlen(secret), pub, sizeof pub) != 0 || !scopes) {
         free(scopes);
-        app__error(req, 500, "internal", "could not make a token", NULL);
+        app__fail(req, "internal", "could not make a token", NULL);
         app__db_done(req, &c);
         return;
     }
@@ -84,7 +84,7 @@ void h_tokens_create(http_req_t *req)
     if (!r) {
         app__db_error(req, err, c);
     } else if (pg_nrows(r) != 1) {
-        app__error(req, 404, "not_found", "no such organisation", NULL);
+        app__fail(req, "not_found", "no such organisation", NULL);
     } else {
         http_add_header(req, "cache-control", "no-store");
         app__reply(
@@ -111,7 +111,7 @@ void h_tokens_delete(http_req_t *req)
     caller_t *cl = app__caller(req);
     const char *id = http_param(req, "id");
     if (!app__is_uuid(id)) {
-        app__error(req, 404, "not_found", "no such token", NULL);
+        app__fail(req, "not_found", "no such token", NULL);
         return;
     }
     pg_conn_t *c = app__db(req);

@@ -100,13 +100,14 @@ typedef struct {
  * filled) when n->job_id is given and that job exists already, so a
  * replayed creation makes nothing twice; FENTA_ENOTFOUND when the workflow
  * or version does not exist (or is deleted); FENTA_EINVAL with *problem (a
- * new {"status", "code", "message", "details"}) when the inputs name
- * unknown nodes (400 invalid_inputs), the merged graph names a server
- * path or a malformed key (400 invalid_workflow, details = each with its
- * "$.graph..." path: render_sources_check), the workflow is not valid (422
- * invalid_workflow, details = its problems) or costs more than
- * max_credits (422 over_budget); else a database error. Whose keys the
- * graph names is checked when its nodes read them. */
+ * new {"code", "message", "details"}: an API error code, whose status
+ * schemas/errors.json gives, never picked here) when the inputs name
+ * unknown nodes (invalid_inputs), the merged graph names a server path or
+ * a malformed key (malformed_workflow, details = each with its
+ * "$.graph..." path: render_sources_check), the workflow is not valid
+ * (invalid_workflow, details = its problems) or costs more than
+ * max_credits (over_budget); else a database error. Whose keys the graph
+ * names is checked when its nodes read them. */
 int job_insert(pg_conn_t *c, const workflow_types_t *types, const job_new_t *n, char id[37],
                json_t **problem);
 

@@ -11,12 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int refuse(json_t **problem, int status, const char *code, const char *message,
-                  json_t *details)
+static int refuse(json_t **problem, const char *code, const char *message, json_t *details)
 {
     if (problem)
-        *problem = json_pack("{si ss ss so}", "status", status, "code", code, "message", message,
-                             "details", details ? details : json_null());
+        *problem = json_pack("{ss ss so}", "code", code, "message", message, "details",
+                             details ? details : json_null());
     else
         json_decref(details);
     return FENTA_EINVAL;
@@ -58,28 +57,28 @@ int job_insert(pg_conn_t *c, const workflow_types_t *types, const job_new_t *n, 
     json_t *graph = json_loads(pg_get(w, 0, 1), 0, NULL), *unknown = NULL, *est = NULL;
     int rc = graph ? 0 : FENTA_EDECODE;
     if (!rc && workflow_apply_inputs(graph, n->inputs, &unknown) != 0)
-        rc = refuse(problem, 400, "invalid_inputs", "inputs name nodes the workflow does not have",
+        rc = refuse(problem, "invalid_inputs", "inputs name nodes the workflow does not have",
                     unknown);
     /* Server paths and keys that leave their folder are refused at the door
      * (templates, workflows, runs, schedules); this catches what was
      * stored before that, or came by a route that did not check. */
     json_t *sources = NULL;
     if (!rc && render_sources_check(graph, "$.graph", &sources) != 0)
-        rc = refuse(problem, 400, "invalid_workflow",
+        rc = refuse(problem, "malformed_workflow",
                     "sources must be object-store keys (\"key\"), not server paths; see details",
                     sources);
     if (!rc && workflow_estimate(types, graph, &est) != 0) {
         json_t *problems = NULL;
         workflow_validate(types, graph, &problems);
-        rc = refuse(problem, 422, "invalid_workflow", "the workflow is not valid; see details",
-                    problems);
+        rc =
+            refuse(problem, "invalid_workflow", "the workflow is not valid; see details", problems);
     }
     double total = est ? json_number_value(json_object_get(est, "total")) : 0;
     if (!rc && n->max_credits >= 0 && total > n->max_credits + 0.005) {
         char msg[160];
         snprintf(msg, sizeof msg, "this run costs %.2f credits, more than the %.2f allowed", total,
                  n->max_credits);
-        rc = refuse(problem, 422, "over_budget", msg,
+        rc = refuse(problem, "over_budget", msg,
                     json_pack("{sf sf}", "credits", total, "allowed", n->max_credits));
     }
     if (!rc) {
