@@ -501,7 +501,10 @@ void app__reply(http_req_t *req, int status, json_t *body)
     }
 }
 
-void app__error(http_req_t *req, int status, const char *code, const char *message, json_t *details)
+/* The one place an error is answered: the status is the table's, never
+ * the caller's (app__fail). */
+static void answer(http_req_t *req, int status, const char *code, const char *message,
+                   json_t *details)
 {
     caller_t *c = http_data(req);
     if (c && c->idem) {
@@ -528,7 +531,7 @@ void app__fail(http_req_t *req, const char *code, const char *message, json_t *d
         code = "internal";
         message = "internal error";
     }
-    app__error(req, status, code, message, details);
+    answer(req, status, code, message, details);
 }
 
 void app__no_content(http_req_t *req)

@@ -119,8 +119,6 @@ void app__reply(http_req_t *req, int status, json_t *body);
  * message and details (stolen, may be NULL). A code the table lacks is our
  * bug: it is logged and answered as 500 internal. */
 void app__fail(http_req_t *req, const char *code, const char *message, json_t *details);
-void app__error(http_req_t *req, int status, const char *code, const char *message,
-                json_t *details);
 void app__no_content(http_req_t *req);
 
 /* Pagination: ?limit and ?cursor. 0 and *after (NULL for the first page, else
@@ -182,7 +180,7 @@ void app__release_conn(http_req_t *req);
  * Idempotency-Key, or answers with the recorded response (or 400, 409,
  * 422): 0 go on, 1 answered. _end records the final answer, or forgets the
  * key after a server error so a retry can run again; app__reply and
- * app__error call it. */
+ * app__fail call it. */
 int app__idempotency_begin(http_req_t *req, caller_t *c, const route_info_t *ri);
 void app__idempotency_end(http_req_t *req, caller_t *c, int status, const json_t *body);
 
