@@ -1,5 +1,5 @@
 /* openapi.c - `fenta openapi [--check FILE]`: print the OpenAPI document built
- * from schemas/api.json and schemas/models.json, or check that FILE (the
+ * from schemas/api.json, schemas/models.json and schemas/errors.json, or check that FILE (the
  * committed schemas/openapi.json) is exactly that document. */
 #include "cli/commands.h"
 #include "runtime/fsutil.h"
@@ -25,18 +25,23 @@ int cmd_openapi(int argc, char **argv)
 {
     if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         printf("usage: fenta openapi [--check FILE]\n\n"
-               "Prints the OpenAPI 3.1 document built from api.json and models.json in the\n"
-               "schemas directory (FENTA_SCHEMAS_DIR, default: the source tree's schemas/).\n"
+               "Prints the OpenAPI 3.1 document built from api.json, models.json and\n"
+               "errors.json in the schemas directory (FENTA_SCHEMAS_DIR, default: the\n"
+               "source tree's schemas/).\n"
                "--check FILE exits 1 when FILE differs from it.\n");
         return 0;
     }
-    json_t *api = cli_load_json("api.json"), *models = cli_load_json("models.json");
-    if (!api || !models)
-        return 1;
-    char err[256];
-    json_t *doc = openapi_build(api, models, err, sizeof err);
+    json_t *api = cli_load_json("api.json"), *models = cli_load_json("models.json"),
+           *errors = cli_load_json("errors.json");
+    json_t *doc = NULL;
+    char err[256] = "";
+    if (api && models && errors)
+        doc = openapi_build(api, models, errors, err, sizeof err);
     json_decref(api);
     json_decref(models);
+    json_decref(errors);
+    if (!doc && !err[0])
+        return 1; /* cli_load_json said why */
     if (!doc) {
         fprintf(stderr, "fenta openapi: %s\n", err);
         return 1;
