@@ -176,7 +176,9 @@ static bool prism_start(void)
                 _exit(127);
             closefrom(3);
             execl(PRISM_BIN, "prism", "proxy", FENTA_SOURCE_SCHEMAS "/openapi.json", upstream,
-                  "--errors", "--host", "127.0.0.1", "--port", ports, (char *)NULL);
+                  "--errors", "--host", "127.0.0.1", "--port", ports,
+                  /* its log keeps what went wrong, not a line per request */
+                  "--verboseLevel", "warn", (char *)NULL);
             _exit(127);
         }
         ssize_t w = write(fds[1], &pid, sizeof pid);
