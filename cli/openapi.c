@@ -1,6 +1,7 @@
 /* openapi.c - `fenta openapi [--check FILE]`: print the OpenAPI document built
- * from schemas/api.json and schemas/models.json, or check that FILE (the
- * committed schemas/openapi.json) is exactly that document. */
+ * from schemas/api.json, schemas/models.json and schemas/errors.json, or
+ * check that FILE (the committed schemas/openapi.json) is exactly that
+ * document. */
 #include "cli/commands.h"
 #include "cli/config.h"
 #include "http/openapi.h"
@@ -26,8 +27,9 @@ int cmd_openapi(int argc, char **argv)
 {
     if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         printf("usage: fenta openapi [--check FILE] [options]\n\n"
-               "Prints the OpenAPI 3.1 document built from api.json and models.json in the\n"
-               "schemas directory. --check FILE exits 1 when FILE differs from it.\n\n");
+               "Prints the OpenAPI 3.1 document built from api.json, models.json and\n"
+               "errors.json in the schemas directory. --check FILE exits 1 when FILE differs\n"
+               "from it.\n\n");
         fenta_config_usage(stdout, CONFIG_OPENAPI);
         return 0;
     }
@@ -40,17 +42,18 @@ int cmd_openapi(int argc, char **argv)
     }
     log_set_level((log_level_t)c.log_level);
     json_t *api = cli_load_json(c.schemas_dir, "api.json"),
-           *models = cli_load_json(c.schemas_dir, "models.json");
+           *models = cli_load_json(c.schemas_dir, "models.json"),
+           *errors = cli_load_json(c.schemas_dir, "errors.json");
     fenta_config_free(&c);
-    if (!api || !models) {
-        json_decref(api);
-        json_decref(models);
-        return 1;
-    }
-    char err[256];
-    json_t *doc = openapi_build(api, models, err, sizeof err);
+    json_t *doc = NULL;
+    char err[256] = "";
+    if (api && models && errors)
+        doc = openapi_build(api, models, errors, err, sizeof err);
     json_decref(api);
     json_decref(models);
+    json_decref(errors);
+    if (!doc && !err[0])
+        return 1; /* cli_load_json said why */
     if (!doc) {
         fprintf(stderr, "fenta openapi: %s\n", err);
         return 1;

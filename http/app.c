@@ -7,6 +7,7 @@
 #include "runtime/clock.h"
 #include "runtime/crypto.h"
 #include "runtime/error.h"
+#include "runtime/fsutil.h"
 #include "runtime/log.h"
 
 #include <stdatomic.h>
@@ -165,6 +166,24 @@ void app__on_identity(const char *payload, void *arg)
     authcache_set_enabled(app->cache, pg_listen_connected(app->listener));
 }
 
+/* The error table: the caller's errors.json, else the schemas folder's. */
+static bool load_errors(app_t *app, const json_t *doc, char *errbuf, size_t errlen)
+{
+    json_t *own = NULL;
+    if (!doc) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/errors.json", fsutil_schemas_dir(app->schemas_dir));
+        json_error_t e;
+        if (!(doc = own = json_load_file(path, JSON_REJECT_DUPLICATES, &e))) {
+            snprintf(errbuf, errlen, "%s:%d: %s", path, e.line, e.text);
+            return false;
+        }
+    }
+    app->errors = errcodes_new(doc, errbuf, errlen);
+    json_decref(own);
+    return app->errors != NULL;
+}
+
 app_t *app_new(const app_config_t *cfg, char *errbuf, size_t errlen)
 {
     app_t *app = calloc(1, sizeof *app);
@@ -183,6 +202,8 @@ app_t *app_new(const app_config_t *cfg, char *errbuf, size_t errlen)
         snprintf(errbuf, errlen, "out of memory");
         goto fail;
     }
+    if (!load_errors(app, cfg->errors, errbuf, errlen))
+        goto fail;
     if (!app->types) {
         app->owned_types = workflow_types_load(app->schemas_dir, errbuf, errlen);
         if (!app->owned_types)
@@ -351,6 +372,7 @@ void app_destroy(app_t **app_p)
     ratelimit_destroy(&app->rl);
     ratelimit_config_destroy(&app->limits);
     jwts_destroy(&app->jwt);
+    errcodes_destroy(&app->errors);
     free(app);
     *app_p = NULL;
 }
@@ -410,7 +432,7 @@ pg_conn_t *app__db(http_req_t *req)
     pg_conn_t *c = pg_acquire(app__of(req)->pool, 3000, &err);
     if (!c) {
         http_add_header(req, "retry-after", "1");
-        app__error(req, 503, "unavailable", "the database is unavailable; retry shortly", NULL);
+        app__fail(req, "unavailable", "the database is unavailable; retry shortly", NULL);
     } else if (cl) {
         cl->conn = c;
     }
@@ -447,18 +469,18 @@ void app__db_error(http_req_t *req, int rc, pg_conn_t *conn)
 {
     if (rc == FENTA_EUNAVAILABLE || rc == FENTA_ETIMEOUT) {
         http_add_header(req, "retry-after", "1");
-        app__error(req, 503, "unavailable", "the database is unavailable; retry shortly", NULL);
+        app__fail(req, "unavailable", "the database is unavailable; retry shortly", NULL);
         return;
     }
     if (rc == FENTA_EEXIST || rc == FENTA_ECONFLICT) {
-        app__error(req, 409, "conflict", "the request conflicts with the current state", NULL);
+        app__fail(req, "conflict", "the request conflicts with the current state", NULL);
         return;
     }
     log_kv(LOG_ERROR, NULL, "database error",
            (const char *const[]){"request_id", http_request_id(req), "code", fenta_strerror(rc),
                                  "sqlstate", conn && pg_sqlstate(conn) ? pg_sqlstate(conn) : "",
                                  "error", conn ? pg_error_message(conn) : "", NULL});
-    app__error(req, 500, "internal", "internal error", NULL);
+    app__fail(req, "internal", "internal error", NULL);
 }
 
 void app__reply(http_req_t *req, int status, json_t *body)
@@ -474,7 +496,10 @@ void app__reply(http_req_t *req, int status, json_t *body)
     }
 }
 
-void app__error(http_req_t *req, int status, const char *code, const char *message, json_t *details)
+/* The one place an error is answered: the status is the table's, never
+ * the caller's (app__fail). */
+static void answer(http_req_t *req, int status, const char *code, const char *message,
+                   json_t *details)
 {
     caller_t *c = http_data(req);
     if (c && c->idem) {
@@ -484,6 +509,24 @@ void app__error(http_req_t *req, int status, const char *code, const char *messa
         json_decref(doc);
     }
     http_respond_error(req, status, code, message, details);
+}
+
+void app__fail(http_req_t *req, const char *code, const char *message, json_t *details)
+{
+    int status = errcodes_status(app__of(req)->errors, code);
+    if (!status) {
+        /* A code missing from schemas/errors.json is our bug (test_errcodes
+         * looks for them in the sources); the client gets a plain 500. */
+        log_kv(LOG_ERROR, NULL, "unknown API error code",
+               (const char *const[]){"request_id", http_request_id(req), "code",
+                                     code ? code : "(null)", NULL});
+        json_decref(details);
+        details = NULL;
+        status = 500;
+        code = "internal";
+        message = "internal error";
+    }
+    answer(req, status, code, message, details);
 }
 
 void app__no_content(http_req_t *req)
@@ -499,7 +542,7 @@ void app__reply_row(http_req_t *req, pg_conn_t *c, pg_result_t **r, int err, int
     if (!*r)
         app__db_error(req, err, c);
     else if (pg_nrows(*r) != 1)
-        app__error(req, 404, "not_found", missing, NULL);
+        app__fail(req, "not_found", missing, NULL);
     else if (row_json)
         app__reply(req, status, row_json(app__of(req), *r, 0));
     else
@@ -511,7 +554,7 @@ void app__reply_owned(http_req_t *req, pg_conn_t *c, int rc, int status, json_t 
                       const char *missing)
 {
     if (rc == FENTA_ENOTFOUND)
-        app__error(req, 404, "not_found", missing, NULL);
+        app__fail(req, "not_found", missing, NULL);
     else if (rc)
         app__db_error(req, rc, c);
     else if (body)
@@ -524,7 +567,7 @@ void app__reply_owned(http_req_t *req, pg_conn_t *c, int rc, int status, json_t 
 void app__soft_delete(http_req_t *req, const char *table, const char *id, const char *missing)
 {
     if (!app__is_uuid(id)) {
-        app__error(req, 404, "not_found", missing, NULL);
+        app__fail(req, "not_found", missing, NULL);
         return;
     }
     pg_conn_t *c = app__db(req);
@@ -546,7 +589,7 @@ pg_result_t *app__load(http_req_t *req, pg_conn_t *c, const char *sql, const cha
 {
     const char *id = http_param(req, "id");
     if (!app__is_uuid(id)) {
-        app__error(req, 404, "not_found", missing, NULL);
+        app__fail(req, "not_found", missing, NULL);
         return NULL;
     }
     const char *p[] = {id, app__caller(req)->org_id};
@@ -556,7 +599,7 @@ pg_result_t *app__load(http_req_t *req, pg_conn_t *c, const char *sql, const cha
         app__db_error(req, err, c);
     } else if (pg_nrows(r) != 1) {
         pg_result_free(&r);
-        app__error(req, 404, "not_found", missing, NULL);
+        app__fail(req, "not_found", missing, NULL);
     }
     return r;
 }

@@ -30,6 +30,8 @@ typedef struct {
     const char *audience;          /* JWT aud; NULL = "fenta-api" */
     const json_t *api;             /* schemas/api.json (borrowed during app_new) */
     const json_t *models;          /* schemas/models.json (borrowed during app_new) */
+    const json_t *errors;          /* schemas/errors.json (borrowed during app_new); NULL =
+                                      read from schemas_dir */
     const json_t *limits;          /* rate limits (ratelimit.h format); NULL = defaults */
     const password_params_t *pw;   /* argon2id cost; NULL = OWASP defaults */
     bool insecure_cookies;         /* omit Secure on cookies (plain-HTTP development only) */

@@ -25,14 +25,14 @@ static int limited(http_req_t *req, const ratelimit_result_t *res)
     if (res->allowed)
         return 0;
     http_add_header(req, "retry-after", h.retry_after);
-    http_respond_error(req, 429, "rate_limited", "too many requests; see Retry-After", NULL);
+    app__fail(req, "rate_limited", "too many requests; see Retry-After", NULL);
     return 1;
 }
 
 static int unauthorized(http_req_t *req, const char *why)
 {
     http_add_header(req, "www-authenticate", "Bearer realm=\"fenta\"");
-    http_respond_error(req, 401, "unauthorized", why, NULL);
+    app__fail(req, "unauthorized", why, NULL);
     return 1;
 }
 
@@ -115,7 +115,7 @@ static int authenticate(http_req_t *req, caller_t *c)
         strcmp(http_method(req), "HEAD") != 0) {
         const char *csrf = http_header(req, "x-csrf-token");
         if (!csrf || jwts_csrf_check(app->jwt, cl.sid, csrf, strlen(csrf)) != 0) {
-            http_respond_error(req, 403, "csrf", "missing or wrong X-CSRF-Token", NULL);
+            app__fail(req, "csrf", "missing or wrong X-CSRF-Token", NULL);
             return 1;
         }
     }
@@ -155,12 +155,11 @@ static int authorize(http_req_t *req, caller_t *c, const route_info_t *ri)
 {
     const perm_t *perm = &app__of(req)->perms[ri->perm];
     if (!(c->scopes & perm->scope)) {
-        http_respond_error(req, 403, "insufficient_scope",
-                           "this token's scopes do not allow this request",
-                           json_pack("{s:s}", "required_scope",
-                                     perm->scope == SCOPE_READ    ? "read"
-                                     : perm->scope == SCOPE_WRITE ? "write"
-                                                                  : "admin"));
+        app__fail(req, "insufficient_scope", "this token's scopes do not allow this request",
+                  json_pack("{s:s}", "required_scope",
+                            perm->scope == SCOPE_READ    ? "read"
+                            : perm->scope == SCOPE_WRITE ? "write"
+                                                         : "admin"));
         return 1;
     }
     /* Organisation routes without the organisation in their path act in
@@ -173,7 +172,7 @@ static int authorize(http_req_t *req, caller_t *c, const route_info_t *ri)
     else if (!(org = http_header(req, "x-org-id")) || !*org)
         org = c->token_org;
     if (!app__is_uuid(org) || (c->pat_id[0] && strcasecmp(org, c->token_org) != 0)) {
-        http_respond_error(req, 404, "not_found", "no such organisation", NULL);
+        app__fail(req, "not_found", "no such organisation", NULL);
         return 1;
     }
     pg_conn_t *conn = app__db(req);
@@ -183,7 +182,7 @@ static int authorize(http_req_t *req, caller_t *c, const route_info_t *ri)
     int err = memberships_db_role(conn, org, c->user_id, role);
     int rc = 0;
     if (err == FENTA_ENOTFOUND) {
-        http_respond_error(req, 404, "not_found", "no such organisation", NULL);
+        app__fail(req, "not_found", "no such organisation", NULL);
         rc = 1;
     } else if (err) {
         app__db_error(req, err, conn);
@@ -196,9 +195,8 @@ static int authorize(http_req_t *req, caller_t *c, const route_info_t *ri)
         if (snprintf(c->org_id, sizeof c->org_id, "%s", org) >= (int)sizeof c->org_id)
             c->org_id[0] = '\0';
         if (!(c->role & perm->roles)) {
-            http_respond_error(req, 403, "forbidden",
-                               "your role in this organisation does not allow this",
-                               json_pack("{s:s}", "role", app__role_name(c->role)));
+            app__fail(req, "forbidden", "your role in this organisation does not allow this",
+                      json_pack("{s:s}", "role", app__role_name(c->role)));
             rc = 1;
         }
     }
@@ -217,7 +215,7 @@ static int validate(http_req_t *req, const route_info_t *ri)
         return 1; /* 400/415 answered */
     json_t *problems = NULL;
     if (jsonschema_validate(ri->request, body, &problems) != 0) {
-        http_respond_error(req, 400, "invalid_request", "the request body is not valid", problems);
+        app__fail(req, "invalid_request", "the request body is not valid", problems);
         return 1;
     }
     return 0;
@@ -239,7 +237,7 @@ static int checks(http_req_t *req, const http_route_t *route)
     const route_info_t *ri = route->data;
     caller_t *c = app__caller(req);
     if (!c) {
-        http_respond_error(req, 503, "unavailable", "out of memory", NULL);
+        app__fail(req, "unavailable", "out of memory", NULL);
         return 1;
     }
     ratelimit_result_t acc = {.allowed = true, .limit = -1}, r;

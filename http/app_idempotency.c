@@ -28,8 +28,7 @@ int app__idempotency_begin(http_req_t *req, caller_t *c, const route_info_t *ri)
     if (!key)
         return 0;
     if (!*key || strlen(key) > 255) {
-        app__error(req, 400, "invalid_idempotency_key", "Idempotency-Key must be 1-255 characters",
-                   NULL);
+        app__fail(req, "invalid_idempotency_key", "Idempotency-Key must be 1-255 characters", NULL);
         return 1;
     }
     snprintf(c->idem_user, sizeof c->idem_user, "%s",
@@ -60,12 +59,12 @@ int app__idempotency_begin(http_req_t *req, caller_t *c, const route_info_t *ri)
              * failure): the client may retry. */
             app__db_error(req, err == FENTA_ENOTFOUND ? FENTA_ECONFLICT : err, conn);
         } else if (strcmp(old.request_hash, hash) != 0) {
-            app__error(req, 422, "idempotency_key_reused",
-                       "this Idempotency-Key was used with a different request", NULL);
+            app__fail(req, "idempotency_key_reused",
+                      "this Idempotency-Key was used with a different request", NULL);
         } else if (old.status == 0) {
             http_add_header(req, "retry-after", "1");
-            app__error(req, 409, "idempotency_in_progress",
-                       "a request with this Idempotency-Key is still being processed", NULL);
+            app__fail(req, "idempotency_in_progress",
+                      "a request with this Idempotency-Key is still being processed", NULL);
         } else {
             json_t *body = json_loads(old.response ? old.response : "null", JSON_DECODE_ANY, NULL);
             http_add_header(req, "idempotent-replayed", "true");

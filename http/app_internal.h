@@ -7,6 +7,7 @@
 #include "http/app.h"
 #include "http/authcache.h"
 #include "http/cursor.h"
+#include "http/errcodes.h"
 #include "json/jsonschema.h"
 #include "http/jwt.h"
 #include "http/ratelimit.h"
@@ -69,6 +70,7 @@ struct app {
     sse_hub_t *hub;                /* live job events for SSE streams; NULL = none */
     int sse_heartbeat_ms;          /* the hub's heartbeat (app_config_t) */
     webhooks_t *webhooks;          /* webhook deliveries (borrowed); NULL = none */
+    errcodes_t *errors;            /* schemas/errors.json: each error code's status */
     route_info_t *routes;          /* one per route of api.json */
     http_route_t *hroutes;         /* the same, as the server's table */
     size_t nroutes;
@@ -114,8 +116,10 @@ void app__db_error(http_req_t *req, int rc, pg_conn_t *conn);
 
 /* Answers (and records the answer under the request's idempotency key). */
 void app__reply(http_req_t *req, int status, json_t *body);
-void app__error(http_req_t *req, int status, const char *code, const char *message,
-                json_t *details);
+/* Answers the error code (schemas/errors.json gives its status) with
+ * message and details (stolen, may be NULL). A code the table lacks is our
+ * bug: it is logged and answered as 500 internal. */
+void app__fail(http_req_t *req, const char *code, const char *message, json_t *details);
 void app__no_content(http_req_t *req);
 
 /* Pagination: ?limit and ?cursor. 0 and *after (NULL for the first page, else
@@ -205,7 +209,7 @@ void app__release_conn(http_req_t *req);
  * Idempotency-Key, or answers with the recorded response (or 400, 409,
  * 422): 0 go on, 1 answered. _end records the final answer, or forgets the
  * key after a server error so a retry can run again; app__reply and
- * app__error call it. */
+ * app__fail call it. */
 int app__idempotency_begin(http_req_t *req, caller_t *c, const route_info_t *ri);
 void app__idempotency_end(http_req_t *req, caller_t *c, int status, const json_t *body);
 

@@ -14,9 +14,9 @@ static int page_sort(http_req_t *req, bool *desc)
     const char *sort = http_query(req, "sort");
     *desc = sort && strcmp(sort, "-created_at") == 0;
     if (sort && *sort && strcmp(sort, "created_at") != 0 && !*desc) {
-        app__error(req, 400, "invalid_sort", "sort must be created_at or -created_at",
-                   json_pack("[{s:s, s:s}]", "path", "$query.sort", "message",
-                             "must be created_at or -created_at"));
+        app__fail(req, "invalid_sort", "sort must be created_at or -created_at",
+                  json_pack("[{s:s, s:s}]", "path", "$query.sort", "message",
+                            "must be created_at or -created_at"));
         return FENTA_EINVAL;
     }
     return 0;
@@ -29,8 +29,8 @@ int app__page(http_req_t *req, int *limit, json_t **after)
     if (page_sort(req, &desc))
         return FENTA_EINVAL;
     if (cursor_limit(http_query(req, "limit"), 20, CURSOR_LIMIT_MAX, limit) != 0) {
-        app__error(req, 400, "invalid_limit", "limit must be a whole number from 1 to 100",
-                   json_pack("[{s:s, s:s}]", "path", "$query.limit", "message", "must be 1..100"));
+        app__fail(req, "invalid_limit", "limit must be a whole number from 1 to 100",
+                  json_pack("[{s:s, s:s}]", "path", "$query.limit", "message", "must be 1..100"));
         return FENTA_EINVAL;
     }
     const char *cur = http_query(req, "cursor");
@@ -44,9 +44,9 @@ int app__page(http_req_t *req, int *limit, json_t **after)
             strcmp(json_string_value(route), app__route(req)->key) != 0 ||
             json_is_true(json_object_get(pos, "d")) != desc || json_array_size(last) != 2) {
             json_decref(pos);
-            app__error(req, 400, "invalid_cursor",
-                       "the cursor is not one this list gave out in this order (or was altered)",
-                       NULL);
+            app__fail(req, "invalid_cursor",
+                      "the cursor is not one this list gave out in this order (or was altered)",
+                      NULL);
             return FENTA_EINVAL;
         }
         *after = json_incref(last);

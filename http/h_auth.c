@@ -129,20 +129,20 @@ void h_auth_register(http_req_t *req)
     const char *name = json_string_value(json_object_get(b, "name"));
     const char *why = NULL;
     if (password_policy_check(password, strlen(password), &why) != 0) {
-        app__error(req, 400, "invalid_request", "the request body is not valid",
-                   json_pack("[{s:s, s:s, s:s}]", "path", "$.password", "keyword", "policy",
-                             "message", why ? why : "password too weak"));
+        app__fail(req, "invalid_request", "the request body is not valid",
+                  json_pack("[{s:s, s:s, s:s}]", "path", "$.password", "keyword", "policy",
+                            "message", why ? why : "password too weak"));
         return;
     }
     char hash[PASSWORD_HASH_MAX];
     if (password_hash(&app__of(req)->pw, password, strlen(password), hash, sizeof hash) != 0) {
-        app__error(req, 500, "internal", "could not hash the password", NULL);
+        app__fail(req, "internal", "could not hash the password", NULL);
         return;
     }
     signup_t su = {.email = email, .name = name, .hash = hash};
     int err = pg_tx(app__of(req)->pool, signup_tx, &su);
     if (err == FENTA_EEXIST) {
-        app__error(req, 409, "email_taken", "an account with this email already exists", NULL);
+        app__fail(req, "email_taken", "an account with this email already exists", NULL);
         return;
     }
     if (err) {
@@ -182,13 +182,13 @@ void h_auth_login(http_req_t *req)
     free(pwhash);
     char org[DB_ID_LEN + 1];
     if (!ok) {
-        app__error(req, 401, "invalid_credentials", "wrong email or password", NULL);
+        app__fail(req, "invalid_credentials", "wrong email or password", NULL);
     } else if ((err = memberships_db_pick_org(c, user_id, NULL, NULL, org)) == 0) {
         issue_session(req, c, user_id, org, 200);
     } else {
         /* Registration gives every account one: its absence, or a failure
          * to read it, is ours. */
-        app__error(req, 500, "internal", "the account has no organisation", NULL);
+        app__fail(req, "internal", "the account has no organisation", NULL);
     }
     app__db_done(req, &c);
 }
@@ -235,7 +235,7 @@ void h_auth_refresh(http_req_t *req)
     char hash[TOKEN_HASH_HEX_LEN + 1];
     if (!tok || token_classify(tok, strlen(tok)) != TOKEN_KIND_REFRESH ||
         token_hash(tok, strlen(tok), hash, sizeof hash) != 0) {
-        app__error(req, 401, "invalid_refresh_token", "invalid refresh token", NULL);
+        app__fail(req, "invalid_refresh_token", "invalid refresh token", NULL);
         return;
     }
     refresh_t rf = {.hash = hash};
@@ -248,12 +248,12 @@ void h_auth_refresh(http_req_t *req)
         authcache_forget(app__of(req)->cache, rf.user_id);
         log_kv(LOG_WARN, NULL, "refresh token reused; session revoked",
                (const char *const[]){"session_id", rf.sid, "user_id", rf.user_id, NULL});
-        app__error(req, 401, "refresh_token_reused",
-                   "this refresh token was already used; the session has been revoked", NULL);
+        app__fail(req, "refresh_token_reused",
+                  "this refresh token was already used; the session has been revoked", NULL);
         return;
     }
     if (rf.outcome != 0) {
-        app__error(req, 401, "invalid_refresh_token", "invalid or expired refresh token", NULL);
+        app__fail(req, "invalid_refresh_token", "invalid or expired refresh token", NULL);
         return;
     }
     pg_conn_t *c = app__db(req);
@@ -263,7 +263,7 @@ void h_auth_refresh(http_req_t *req)
     if (memberships_db_pick_org(c, rf.user_id, NULL, NULL, org) == 0)
         answer_session(req, c, rf.user_id, org, rf.sid, rf.fresh, 200);
     else
-        app__error(req, 401, "invalid_refresh_token", "the account has no organisation", NULL);
+        app__fail(req, "invalid_refresh_token", "the account has no organisation", NULL);
     app__db_done(req, &c);
 }
 
@@ -271,10 +271,10 @@ void h_auth_logout(http_req_t *req)
 {
     caller_t *cl = app__caller(req);
     if (!cl->session_id[0]) {
-        app__error(req, 400, "not_a_session",
-                   "a personal access token has no session to end; "
-                   "revoke it with DELETE /v1/tokens/{id}",
-                   NULL);
+        app__fail(req, "not_a_session",
+                  "a personal access token has no session to end; "
+                  "revoke it with DELETE /v1/tokens/{id}",
+                  NULL);
         return;
     }
     pg_conn_t *c = app__db(req);

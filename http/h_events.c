@@ -64,11 +64,11 @@ static void stream(http_req_t *req, const char *job_id)
     app_t *app = app__of(req);
     const char *last = http_header(req, "last-event-id");
     if (last && (!*last || strspn(last, "0123456789") != strlen(last) || strlen(last) > 18)) {
-        app__error(req, 400, "invalid_last_event_id", "Last-Event-ID must be an event id", NULL);
+        app__fail(req, "invalid_last_event_id", "Last-Event-ID must be an event id", NULL);
         return;
     }
     if (!app->hub) {
-        app__error(req, 503, "unavailable", "live events need the database listener", NULL);
+        app__fail(req, "unavailable", "live events need the database listener", NULL);
         return;
     }
     pg_conn_t *c = app__db(req);

@@ -64,23 +64,23 @@ static bool presign_query(http_req_t *req, app_presign_t *o)
             char msg[128];
             snprintf(msg, sizeof msg, "expires_in must be whole seconds from 1 to %d",
                      app->presign_ttl_s);
-            app__error(req, 400, "invalid_expires_in", msg,
-                       json_pack("[{ss ss}]", "path", "$query.expires_in", "message", msg));
+            app__fail(req, "invalid_expires_in", msg,
+                      json_pack("[{ss ss}]", "path", "$query.expires_in", "message", msg));
             return false;
         }
         o->ttl_s = (int)v;
     }
     const char *b = http_query(req, "bind_ip");
     if (b && strcmp(b, "true") != 0 && strcmp(b, "false") != 0) {
-        app__error(req, 400, "invalid_bind_ip", "bind_ip must be true or false",
-                   json_pack("[{ss ss}]", "path", "$query.bind_ip", "message", "true or false"));
+        app__fail(req, "invalid_bind_ip", "bind_ip must be true or false",
+                  json_pack("[{ss ss}]", "path", "$query.bind_ip", "message", "true or false"));
         return false;
     }
     if (b && strcmp(b, "true") == 0) {
         const char *ip = http_client_ip(req);
         if (!ip || strcmp(ip, "-") == 0) {
-            app__error(
-                req, 400, "invalid_bind_ip",
+            app__fail(
+                req, "invalid_bind_ip",
                 "the client's address is unknown: bind_ip cannot be honoured",
                 json_pack("[{ss ss}]", "path", "$query.bind_ip", "message", "no client address"));
             return false;
@@ -111,8 +111,7 @@ void app__job_started(http_req_t *req, pg_conn_t *c, const char *job_id)
         /* No actor: no row either, so nothing waits for ever. */
         (void)jobs_db_delete(c, job_id);
         http_add_header(req, "retry-after", "1");
-        app__error(req, 503, "unavailable", "the job runtime is not accepting work; retry shortly",
-                   NULL);
+        app__fail(req, "unavailable", "the job runtime is not accepting work; retry shortly", NULL);
         return;
     }
     http_log_field(req, "job_id", job_id);
@@ -129,14 +128,14 @@ bool app__sources_ok(http_req_t *req, const json_t *doc, const char *root, const
     if (rc == 0)
         return true;
     if (rc == FENTA_ENOMEM) {
-        app__error(req, 500, "internal", "out of memory", NULL);
+        app__fail(req, "internal", "out of memory", NULL);
         return false;
     }
     json_t *first = json_array_get(problems, 0);
     char msg[1200];
     snprintf(msg, sizeof msg, "%s: %s", json_string_value(json_object_get(first, "path")),
              json_string_value(json_object_get(first, "message")));
-    app__error(req, 400, code, msg, problems);
+    app__fail(req, code, msg, problems);
     return false;
 }
 
@@ -156,12 +155,12 @@ void h_renders_create(http_req_t *req)
     render_spec_opts_t o = {
         .base_dir = "/nonexistent", .objects_dir = "/nonexistent", .schemas_dir = app->schemas_dir};
     if (render_spec_parse(spec, &o, &parsed, err, sizeof err) != 0) {
-        app__error(req, 400, "invalid_spec", err, NULL);
+        app__fail(req, "invalid_spec", err, NULL);
         return;
     }
     render_spec_free(&parsed);
     if (!app->rt) {
-        app__error(req, 503, "unavailable", "this node runs no jobs", NULL);
+        app__fail(req, "unavailable", "this node runs no jobs", NULL);
         return;
     }
     pg_conn_t *c = app__db(req);
@@ -216,10 +215,10 @@ void h_jobs_list(http_req_t *req)
         ok |= strcmp(status, statuses[i]) == 0;
     if (!ok || (wf && !app__is_uuid(wf)) || (after && !valid_time(after)) ||
         (before && !valid_time(before))) {
-        app__error(req, 400, "invalid_filter",
-                   "status must be queued, running, succeeded, failed or cancelled; workflow_id "
-                   "a uuid; created_after and created_before RFC 3339 times",
-                   NULL);
+        app__fail(req, "invalid_filter",
+                  "status must be queued, running, succeeded, failed or cancelled; workflow_id "
+                  "a uuid; created_after and created_before RFC 3339 times",
+                  NULL);
         return;
     }
     app_presign_t o;
@@ -260,7 +259,7 @@ static void steer(http_req_t *req, const char *const *allowed,
     app_t *app = app__of(req);
     const char *id = http_param(req, "id");
     if (!app__is_uuid(id)) {
-        app__error(req, 404, "not_found", "no such job", NULL);
+        app__fail(req, "not_found", "no such job", NULL);
         return;
     }
     pg_conn_t *c = app__db(req);
@@ -278,12 +277,12 @@ static void steer(http_req_t *req, const char *const *allowed,
         if (!ok) {
             char msg[128];
             snprintf(msg, sizeof msg, "a %s job cannot be %s", st, what);
-            app__error(req, 409, "invalid_state", msg, json_pack("{ss}", "status", st));
+            app__fail(req, "invalid_state", msg, json_pack("{ss}", "status", st));
         } else if (!app->rt || send(app->rt, id) != 0) {
             if (claimed)
                 (void)jobs_db_set_status(c, id, st);
             http_add_header(req, "retry-after", "1");
-            app__error(req, 503, "unavailable", "the job runtime is not accepting work", NULL);
+            app__fail(req, "unavailable", "the job runtime is not accepting work", NULL);
         } else {
             reply_job(req, c, id, 202, NULL);
         }

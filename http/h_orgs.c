@@ -81,7 +81,7 @@ void h_orgs_get(http_req_t *req)
     json_t *org = NULL;
     int err = orgs_db_get_for_user(c, cl->org_id, cl->user_id, &org);
     if (err == FENTA_ENOTFOUND)
-        app__error(req, 404, "not_found", "no such organisation", NULL);
+        app__fail(req, "not_found", "no such organisation", NULL);
     else if (err)
         app__db_error(req, err, c);
     else
@@ -106,8 +106,7 @@ void h_members_list(http_req_t *req)
     caller_t *cl = app__caller(req);
     const char *role = http_query(req, "role");
     if (role && *role && !app__role_bit(role)) {
-        app__error(req, 400, "invalid_request", "role must be owner, admin, editor or viewer",
-                   NULL);
+        app__fail(req, "invalid_request", "role must be owner, admin, editor or viewer", NULL);
         return;
     }
     members_list_t l = {cl->org_id, role && *role ? role : NULL};
@@ -121,12 +120,12 @@ void h_members_invite(http_req_t *req)
     const char *email = json_string_value(json_object_get(b, "email"));
     const char *role = json_string_value(json_object_get(b, "role"));
     if (app__role_bit(role) == ROLE_ADMIN && !(cl->role & ROLE_OWNER)) {
-        app__error(req, 403, "forbidden", "only an owner can invite an admin", NULL);
+        app__fail(req, "forbidden", "only an owner can invite an admin", NULL);
         return;
     }
     char pat[TOKEN_SECRET_MAX + 1], secret[TOKEN_SECRET_MAX + 8], hash[TOKEN_HASH_HEX_LEN + 1];
     if (token_generate(TOKEN_KIND_PAT, pat, sizeof pat) != 0) {
-        app__error(req, 500, "internal", "could not make an invitation", NULL);
+        app__fail(req, "internal", "could not make an invitation", NULL);
         return;
     }
     snprintf(secret, sizeof secret, "fenta_inv_%s", pat + strlen(TOKEN_PAT_PREFIX));
@@ -198,7 +197,7 @@ static void member_change(http_req_t *req, const char *role)
     caller_t *cl = app__caller(req);
     const char *user = http_param(req, "user_id");
     if (!app__is_uuid(user)) {
-        app__error(req, 404, "not_found", "no such member", NULL);
+        app__fail(req, "not_found", "no such member", NULL);
         return;
     }
     member_change_t m = {.org = cl->org_id, .user = user, .role = role, .actor_role = cl->role};
@@ -209,11 +208,11 @@ static void member_change(http_req_t *req, const char *role)
         return;
     }
     if (m.outcome == 404) {
-        app__error(req, 404, "not_found", "no such member", NULL);
+        app__fail(req, "not_found", "no such member", NULL);
     } else if (m.outcome == 403) {
-        app__error(req, 403, "forbidden", m.why, NULL);
+        app__fail(req, "forbidden", m.why, NULL);
     } else if (m.outcome == 409) {
-        app__error(req, 409, "last_owner", m.why, NULL);
+        app__fail(req, "last_owner", m.why, NULL);
     } else if (!role) {
         app__no_content(req);
     } else {
@@ -269,20 +268,20 @@ void h_invitations_accept(http_req_t *req)
     const char *tok = json_string_value(json_object_get(http_json_body(req, NULL), "token"));
     char hash[TOKEN_HASH_HEX_LEN + 1];
     if (token_hash(tok, strlen(tok), hash, sizeof hash) != 0) {
-        app__error(req, 404, "not_found", "no such invitation", NULL);
+        app__fail(req, "not_found", "no such invitation", NULL);
         return;
     }
     accept_t a = {.hash = hash, .user_id = cl->user_id};
     int err = pg_tx(app__of(req)->pool, accept_tx, &a);
     if (err == FENTA_EEXIST) {
-        app__error(req, 409, "already_member", "you are already a member", NULL);
+        app__fail(req, "already_member", "you are already a member", NULL);
         return;
     }
     if (err == FENTA_ENOTFOUND) {
-        app__error(req, 404, "not_found",
-                   "no such invitation (or it expired, or is for "
-                   "another email)",
-                   NULL);
+        app__fail(req, "not_found",
+                  "no such invitation (or it expired, or is for "
+                  "another email)",
+                  NULL);
         return;
     }
     if (err) {

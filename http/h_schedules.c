@@ -58,9 +58,9 @@ static int check_def(http_req_t *req, const char *cron, const char *zone)
     if (schedule_check(cron, zone, field, sizeof field, msg, sizeof msg) == 0)
         return 0;
     const char *sub = strncmp(field, "cron.", 5) == 0 ? field + 5 : NULL;
-    app__error(req, 400, "invalid_schedule", msg,
-               json_pack("[{ss ss* ss}]", "path", sub ? "$.cron" : "$.timezone", "field", sub,
-                         "message", msg));
+    app__fail(req, "invalid_schedule", msg,
+              json_pack("[{ss ss* ss}]", "path", sub ? "$.cron" : "$.timezone", "field", sub,
+                        "message", msg));
     return FENTA_EINVAL;
 }
 
@@ -90,11 +90,11 @@ static int check_workflow(http_req_t *req, pg_conn_t *c, const char *wid, const 
         return err;
     }
     if (err) {
-        app__error(req, 422, "unknown_workflow",
-                   version ? "no such workflow version in this organisation"
-                           : "no such workflow in this organisation",
-                   json_pack("[{ss ss}]", "path", version ? "$.version" : "$.workflow_id",
-                             "message", "not found"));
+        app__fail(req, "unknown_workflow",
+                  version ? "no such workflow version in this organisation"
+                          : "no such workflow in this organisation",
+                  json_pack("[{ss ss}]", "path", version ? "$.version" : "$.workflow_id", "message",
+                            "not found"));
         return FENTA_ENOTFOUND;
     }
     json_t *graph = json_deep_copy(json_object_get(w, "graph")), *unknown = NULL;
@@ -102,8 +102,7 @@ static int check_workflow(http_req_t *req, pg_conn_t *c, const char *wid, const 
     int rc = graph ? workflow_apply_inputs(graph, inputs, &unknown) : 0;
     json_decref(graph);
     if (rc) {
-        app__error(req, 400, "invalid_inputs", "inputs name nodes the workflow does not have",
-                   unknown);
+        app__fail(req, "invalid_inputs", "inputs name nodes the workflow does not have", unknown);
         return rc;
     }
     return 0;
@@ -117,8 +116,8 @@ static bool synced(http_req_t *req, const char *id)
     if (app->rt && schedule_sync(app->rt, id) == 0)
         return true;
     http_add_header(req, "retry-after", "1");
-    app__error(req, 503, "unavailable",
-               "the schedule is saved but its timer could not be armed; retry the request", NULL);
+    app__fail(req, "unavailable",
+              "the schedule is saved but its timer could not be armed; retry the request", NULL);
     return false;
 }
 
@@ -137,7 +136,7 @@ void h_schedules_create(http_req_t *req)
 {
     caller_t *cl = app__caller(req);
     if (!app__of(req)->rt) {
-        app__error(req, 503, "unavailable", "this node runs no schedules", NULL);
+        app__fail(req, "unavailable", "this node runs no schedules", NULL);
         return;
     }
     json_t *b = http_json_body(req, NULL);
@@ -281,8 +280,8 @@ void h_schedules_preview(http_req_t *req)
     const char *cs = http_query(req, "count");
     int count = cs && *cs ? atoi(cs) : 5;
     if (count < 1 || count > 100) {
-        app__error(req, 400, "invalid_count", "count must be 1-100",
-                   json_pack("[{ss ss}]", "path", "count", "message", "1-100"));
+        app__fail(req, "invalid_count", "count must be 1-100",
+                  json_pack("[{ss ss}]", "path", "count", "message", "1-100"));
         return;
     }
     pg_conn_t *c = app__db(req);

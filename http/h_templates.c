@@ -114,7 +114,7 @@ static json_t *checked(http_req_t *req, const json_t *doc)
     char err[1024] = "";
     json_t *t = render_template_merge(doc, app__of(req)->schemas_dir, err, sizeof err);
     if (!t)
-        app__error(req, 400, "invalid_template", err, NULL);
+        app__fail(req, "invalid_template", err, NULL);
     return t;
 }
 
@@ -125,7 +125,7 @@ void h_templates_create(http_req_t *req)
     const char *name = json_string_value(json_object_get(b, "name"));
     json_t *doc = json_object_get(b, "template");
     if (is_builtin(app__of(req), name)) {
-        app__error(req, 409, "conflict", "that name belongs to a built-in template", NULL);
+        app__fail(req, "conflict", "that name belongs to a built-in template", NULL);
         return;
     }
     if (!app__sources_ok(req, doc, "$.template", "invalid_template"))
@@ -154,7 +154,7 @@ void h_templates_get(http_req_t *req)
         if (b)
             app__reply(req, 200, b);
         else
-            app__error(req, 404, "not_found", "no such template", NULL);
+            app__fail(req, "not_found", "no such template", NULL);
         return;
     }
     pg_conn_t *c = app__db(req);
@@ -172,9 +172,9 @@ void h_templates_update(http_req_t *req)
     const char *id = http_param(req, "id");
     if (!app__is_uuid(id)) {
         bool b = is_builtin(app__of(req), id);
-        app__error(req, b ? 403 : 404, b ? "forbidden" : "not_found",
-                   b ? "built-in templates cannot be changed; save a copy" : "no such template",
-                   NULL);
+        app__fail(req, b ? "forbidden" : "not_found",
+                  b ? "built-in templates cannot be changed; save a copy" : "no such template",
+                  NULL);
         return;
     }
     json_t *b = http_json_body(req, NULL);
@@ -202,8 +202,8 @@ void h_templates_delete(http_req_t *req)
     const char *id = http_param(req, "id");
     if (!app__is_uuid(id)) {
         bool b = is_builtin(app__of(req), id);
-        app__error(req, b ? 403 : 404, b ? "forbidden" : "not_found",
-                   b ? "built-in templates cannot be deleted" : "no such template", NULL);
+        app__fail(req, b ? "forbidden" : "not_found",
+                  b ? "built-in templates cannot be deleted" : "no such template", NULL);
         return;
     }
     pg_conn_t *c = app__db(req);

@@ -30,7 +30,7 @@ void h_tokens_create(http_req_t *req)
                                           : SCOPE_ADMIN;
     }
     if ((want & ~cl->scopes) != 0) {
-        app__error(req, 403, "insufficient_scope", "a token cannot grant scopes it lacks", NULL);
+        app__fail(req, "insufficient_scope", "a token cannot grant scopes it lacks", NULL);
         return;
     }
     char secret[TOKEN_SECRET_MAX + 1], hash[TOKEN_HASH_HEX_LEN + 1], prefix[32];
@@ -38,7 +38,7 @@ void h_tokens_create(http_req_t *req)
     if (token_generate(TOKEN_KIND_PAT, secret, sizeof secret) != 0 ||
         token_hash(secret, strlen(secret), hash, sizeof hash) != 0 ||
         token_public_id(secret, strlen(secret), pub, sizeof pub) != 0) {
-        app__error(req, 500, "internal", "could not make a token", NULL);
+        app__fail(req, "internal", "could not make a token", NULL);
         return;
     }
     snprintf(prefix, sizeof prefix, "%s%s", TOKEN_PAT_PREFIX, pub);
@@ -55,7 +55,7 @@ void h_tokens_create(http_req_t *req)
         err = tokens_db_insert(c, cl->user_id, org_id, name, json_object_get(b, "scopes"), hash,
                                prefix, exp, &tok);
     if (err == FENTA_ENOTFOUND) {
-        app__error(req, 404, "not_found", "no such organisation", NULL);
+        app__fail(req, "not_found", "no such organisation", NULL);
     } else if (err) {
         app__db_error(req, err, c);
     } else {
@@ -83,7 +83,7 @@ void h_tokens_delete(http_req_t *req)
     caller_t *cl = app__caller(req);
     const char *id = http_param(req, "id");
     if (!app__is_uuid(id)) {
-        app__error(req, 404, "not_found", "no such token", NULL);
+        app__fail(req, "not_found", "no such token", NULL);
         return;
     }
     pg_conn_t *c = app__db(req);
@@ -91,7 +91,7 @@ void h_tokens_delete(http_req_t *req)
         return;
     int err = tokens_db_revoke(c, id, cl->user_id);
     if (err == FENTA_ENOTFOUND)
-        app__error(req, 404, "not_found", "no such token", NULL);
+        app__fail(req, "not_found", "no such token", NULL);
     else if (err)
         app__db_error(req, err, c);
     else

@@ -17,7 +17,7 @@ static bool ready(http_req_t *req)
 {
     if (app__of(req)->webhooks && app__of(req)->rt)
         return true;
-    app__error(req, 503, "unavailable", "this node delivers no webhooks", NULL);
+    app__fail(req, "unavailable", "this node delivers no webhooks", NULL);
     return false;
 }
 
@@ -31,8 +31,7 @@ static int check_body(http_req_t *req, const json_t *b, char **types_json)
     const char *url = json_string_value(json_object_get(b, "url"));
     char why[256];
     if (url && webhooks_check_url(app->webhooks, url, why, sizeof why) != 0) {
-        app__error(req, 400, "invalid_url", why,
-                   json_pack("[{ss ss}]", "path", "$.url", "message", why));
+        app__fail(req, "invalid_url", why, json_pack("[{ss ss}]", "path", "$.url", "message", why));
         return FENTA_EINVAL;
     }
     const json_t *types = json_object_get(b, "event_types");
@@ -54,7 +53,7 @@ static int check_body(http_req_t *req, const json_t *b, char **types_json)
         }
     }
     if (json_array_size(bad)) {
-        app__error(req, 400, "invalid_event_types", "unknown event types", bad);
+        app__fail(req, "invalid_event_types", "unknown event types", bad);
         return FENTA_EINVAL;
     }
     json_decref(bad);
@@ -105,7 +104,7 @@ void h_webhooks_create(http_req_t *req)
     char secret[64];
     if (webhooks_new_secret(secret) != 0) {
         free(types);
-        app__error(req, 500, "internal", "no randomness for a secret", NULL);
+        app__fail(req, "internal", "no randomness for a secret", NULL);
         app__db_done(req, &c);
         return;
     }
@@ -192,7 +191,7 @@ void h_webhooks_rotate(http_req_t *req)
     const json_t *ov = json_object_get(b, "overlap_seconds");
     char secret[64];
     if (webhooks_new_secret(secret) != 0) {
-        app__error(req, 500, "internal", "no randomness for a secret", NULL);
+        app__fail(req, "internal", "no randomness for a secret", NULL);
         return;
     }
     pg_conn_t *c = app__db(req);
@@ -237,8 +236,7 @@ void h_webhooks_test(http_req_t *req)
         json_decref(data);
         if (rc) {
             http_add_header(req, "retry-after", "1");
-            app__error(req, 503, "unavailable", "the ping could not be queued; retry shortly",
-                       NULL);
+            app__fail(req, "unavailable", "the ping could not be queued; retry shortly", NULL);
         } else {
             app__reply(req, 202, json_pack("{ss ss}", "event_id", eid, "delivery_id", did));
         }
@@ -287,11 +285,10 @@ void h_webhook_redeliver(http_req_t *req)
     } else {
         rc = webhooks_redeliver(app__of(req)->rt, did);
         if (rc == FENTA_ENOTFOUND)
-            app__error(req, 409, "not_here",
-                       "this delivery's actor is not on this node; ask the node that made it",
-                       NULL);
+            app__fail(req, "not_here",
+                      "this delivery's actor is not on this node; ask the node that made it", NULL);
         else if (rc)
-            app__error(req, 503, "unavailable", "the redelivery could not be queued", NULL);
+            app__fail(req, "unavailable", "the redelivery could not be queued", NULL);
         else
             app__reply(req, 202, json_incref(o));
     }

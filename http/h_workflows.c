@@ -58,7 +58,7 @@ static int check_shape(http_req_t *req, const json_t *graph)
         json_decref(shape);
         return 0;
     }
-    app__error(req, 400, "invalid_workflow", "the graph is not a workflow document", shape);
+    app__fail(req, "malformed_workflow", "the graph is not a workflow document", shape);
     return 1;
 }
 
@@ -66,7 +66,7 @@ void h_node_types_list(http_req_t *req)
 {
     json_t *list = workflow_types_list(app__of(req)->types);
     if (!list) {
-        app__error(req, 500, "internal", "out of memory", NULL);
+        app__fail(req, "internal", "out of memory", NULL);
         return;
     }
     app__reply(req, 200, json_pack("{so}", "data", list));
@@ -77,7 +77,7 @@ void h_workflows_create(http_req_t *req)
     caller_t *cl = app__caller(req);
     json_t *b = http_json_body(req, NULL);
     json_t *graph = json_object_get(b, "graph");
-    if (!app__sources_ok(req, graph, "$.graph", "invalid_workflow") || check_shape(req, graph))
+    if (!app__sources_ok(req, graph, "$.graph", "malformed_workflow") || check_shape(req, graph))
         return;
     pg_conn_t *c = app__db(req);
     if (!c)
@@ -113,14 +113,14 @@ static json_t *load(http_req_t *req, pg_conn_t *c, const char *version)
     caller_t *cl = app__caller(req);
     const char *id = http_param(req, "id");
     if (!app__is_uuid(id)) {
-        app__error(req, 404, "not_found", "no such workflow", NULL);
+        app__fail(req, "not_found", "no such workflow", NULL);
         return NULL;
     }
     json_t *row = NULL;
     int rc = workflows_db_get(c, id, cl->org_id, version, &row);
     if (rc == FENTA_ENOTFOUND)
-        app__error(req, 404, "not_found", version ? "no such workflow version" : "no such workflow",
-                   NULL);
+        app__fail(req, "not_found", version ? "no such workflow version" : "no such workflow",
+                  NULL);
     else if (rc)
         app__db_error(req, rc, c);
     return row;
@@ -143,11 +143,11 @@ void h_workflows_update(http_req_t *req)
     json_t *b = http_json_body(req, NULL);
     json_t *graph = json_object_get(b, "graph");
     if (graph &&
-        (!app__sources_ok(req, graph, "$.graph", "invalid_workflow") || check_shape(req, graph)))
+        (!app__sources_ok(req, graph, "$.graph", "malformed_workflow") || check_shape(req, graph)))
         return;
     const char *id = http_param(req, "id");
     if (!app__is_uuid(id)) {
-        app__error(req, 404, "not_found", "no such workflow", NULL);
+        app__fail(req, "not_found", "no such workflow", NULL);
         return;
     }
     pg_conn_t *c = app__db(req);
@@ -168,7 +168,7 @@ void h_workflows_delete(http_req_t *req)
 {
     const char *id = http_param(req, "id");
     if (!app__is_uuid(id)) {
-        app__error(req, 404, "not_found", "no such workflow", NULL);
+        app__fail(req, "not_found", "no such workflow", NULL);
         return;
     }
     pg_conn_t *c = app__db(req);
@@ -211,14 +211,13 @@ static json_t *graph_for_run(http_req_t *req, const json_t *w, const json_t *inp
 {
     json_t *graph = json_deep_copy(json_object_get(w, "graph"));
     if (!graph) {
-        app__error(req, 500, "internal", "out of memory", NULL);
+        app__fail(req, "internal", "out of memory", NULL);
         return NULL;
     }
     json_t *unknown = NULL;
     if (workflow_apply_inputs(graph, inputs, &unknown) != 0) {
         json_decref(graph);
-        app__error(req, 400, "invalid_inputs", "inputs name nodes the workflow does not have",
-                   unknown);
+        app__fail(req, "invalid_inputs", "inputs name nodes the workflow does not have", unknown);
         return NULL;
     }
     return graph;
@@ -268,8 +267,8 @@ void h_workflows_estimate(http_req_t *req)
     json_t *graph = w ? graph_for_run(req, w, json_object_get(b, "inputs")) : NULL;
     json_t *est = NULL;
     if (graph && workflow_estimate(app__of(req)->types, graph, &est) != 0) {
-        app__error(req, 422, "invalid_workflow", "the workflow is not valid; see details",
-                   problems_of(app__of(req), graph));
+        app__fail(req, "invalid_workflow", "the workflow is not valid; see details",
+                  problems_of(app__of(req), graph));
     } else if (graph) {
         /* The stored detail keeps the inputs, which a run by this estimate
          * uses when it names none of its own. */
@@ -307,15 +306,15 @@ void h_workflows_run(http_req_t *req)
     const char *estimate = json_string_value(json_object_get(b, "estimate_id"));
     json_t *max = json_object_get(b, "max_credits");
     if (!estimate && !max) {
-        app__error(req, 400, "estimate_required",
-                   "give estimate_id (from POST .../estimate) or max_credits",
-                   json_pack("[{ss ss}]", "path", "$.estimate_id", "message", "required"));
+        app__fail(req, "estimate_required",
+                  "give estimate_id (from POST .../estimate) or max_credits",
+                  json_pack("[{ss ss}]", "path", "$.estimate_id", "message", "required"));
         return;
     }
     if (!app__sources_ok(req, json_object_get(b, "inputs"), "$.inputs", "invalid_inputs"))
         return;
     if (!app->rt) {
-        app__error(req, 503, "unavailable", "this node runs no jobs", NULL);
+        app__fail(req, "unavailable", "this node runs no jobs", NULL);
         return;
     }
     pg_conn_t *c = app__db(req);
@@ -339,10 +338,10 @@ void h_workflows_run(http_req_t *req)
         if (err || e.expired) {
             bool expired = !err;
             estimates_db_row_free(&e);
-            app__error(req, 422, expired ? "estimate_expired" : "unknown_estimate",
-                       expired ? "the estimate has expired; ask for a new one"
-                               : "no such estimate for this workflow",
-                       NULL);
+            app__fail(req, expired ? "estimate_expired" : "unknown_estimate",
+                      expired ? "the estimate has expired; ask for a new one"
+                              : "no such estimate for this workflow",
+                      NULL);
             app__db_done(req, &c);
             return;
         }
@@ -366,15 +365,15 @@ void h_workflows_run(http_req_t *req)
     err =
         app__is_uuid(n.workflow_id) ? job_insert(c, app->types, &n, id, &problem) : FENTA_ENOTFOUND;
     if (err == FENTA_ENOTFOUND)
-        app__error(req, 404, "not_found", version ? "no such workflow version" : "no such workflow",
-                   NULL);
+        app__fail(req, "not_found", version ? "no such workflow version" : "no such workflow",
+                  NULL);
     else if ((err == FENTA_EINVAL || err == FENTA_EREFUSED) && problem)
-        /* Asked for wrongly is 400; well formed but refused (an invalid
-         * workflow, over budget) is 422. */
-        app__error(req, err == FENTA_EINVAL ? 400 : 422,
-                   json_string_value(json_object_get(problem, "code")),
-                   json_string_value(json_object_get(problem, "message")),
-                   json_incref(json_object_get(problem, "details")));
+        /* The problem's code says the status (schemas/errors.json): asked
+         * for wrongly is 400, well formed but refused (an invalid workflow,
+         * over budget) is 422. */
+        app__fail(req, json_string_value(json_object_get(problem, "code")),
+                  json_string_value(json_object_get(problem, "message")),
+                  json_incref(json_object_get(problem, "details")));
     else if (err)
         app__db_error(req, err, c);
     else

@@ -100,10 +100,11 @@ typedef struct {
  * filled) when n->job_id is given and that job exists already, so a
  * replayed creation makes nothing twice; FENTA_ENOTFOUND when the workflow
  * or version does not exist (or is deleted); a refusal with *problem (a
- * new {"code", "message", "details"}, what the client is told):
+ * new {"code", "message", "details"}, what the client is told: an API
+ * error code, whose status schemas/errors.json gives, never picked here):
  * FENTA_EINVAL when the run is asked for wrongly: the inputs name unknown
  * nodes (invalid_inputs) or the merged graph names a server path or a
- * malformed key (invalid_workflow, details = each with its "$.graph..."
+ * malformed key (malformed_workflow, details = each with its "$.graph..."
  * path: render_sources_check); FENTA_EREFUSED when it is well formed but
  * not carried out: the workflow is not valid (invalid_workflow, details =
  * its problems) or costs more than max_credits (over_budget); else a

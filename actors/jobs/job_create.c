@@ -55,7 +55,7 @@ int job_insert(pg_conn_t *c, const workflow_types_t *types, const job_new_t *n, 
      * stored before that, or came by a route that did not check. */
     json_t *sources = NULL;
     if (!rc && render_sources_check(graph, "$.graph", &sources) != 0)
-        rc = refuse(problem, FENTA_EINVAL, "invalid_workflow",
+        rc = refuse(problem, FENTA_EINVAL, "malformed_workflow",
                     "sources must be object-store keys (\"key\"), not server paths; see details",
                     sources);
     if (!rc && workflow_estimate(types, graph, &est) != 0) {

@@ -487,8 +487,9 @@ Test(api, json_body_limit_is_1_mib_with_one_413_over_http1_and_http2)
     for (int h2 = 0; h2 < 2; h2++) {
         /* h2o used to refuse this over HTTP/2 with RST_STREAM(REFUSED_STREAM),
          * and curl uploaded it six times without ever getting an answer */
-        fx_resp_t r = fx_req("POST", "/v1/orgs", body,
-                             &(fx_opts_t){.bearer = fx_token(s), .http2 = h2, .body_len = big});
+        fx_resp_t r = fx_req(
+            "POST", "/v1/orgs", body,
+            &(fx_opts_t){.bearer = fx_token(s), .http2 = h2, .body_len = big, .direct = true});
         EXPECT_ERROR(r, 413, "payload_too_large");
         cr_assert_eq(r.http_version, h2 ? 20 : 11);
         cr_assert_eq(
@@ -506,8 +507,9 @@ Test(api, json_body_limit_is_1_mib_with_one_413_over_http1_and_http2)
     /* just under the limit is read and served */
     size_t fits = (1u << 20) - 1024;
     for (int h2 = 0; h2 < 2; h2++) {
-        fx_resp_t r = fx_req("POST", "/v1/orgs", body,
-                             &(fx_opts_t){.bearer = fx_token(s), .http2 = h2, .body_len = fits});
+        fx_resp_t r = fx_req(
+            "POST", "/v1/orgs", body,
+            &(fx_opts_t){.bearer = fx_token(s), .http2 = h2, .body_len = fits, .direct = true});
         cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
         fx_resp_free(&r);
     }
@@ -597,7 +599,8 @@ Test(api, pagination_is_stable_under_concurrent_inserts, .timeout = 120)
     int pages = 0, early = 0;
     char last[64] = "";
     for (;;) {
-        fx_resp_t r = fx_req("GET", path, NULL, &(fx_opts_t){.bearer = fx_token(s), .http2 = true});
+        fx_resp_t r = fx_req("GET", path, NULL,
+                             &(fx_opts_t){.bearer = fx_token(s), .http2 = true, .direct = true});
         cr_assert_eq(r.status, 200, "%s", r.body);
         cr_assert_eq(r.http_version, 20);
         size_t i;
@@ -635,7 +638,7 @@ Test(api, builtins_and_openapi_are_served)
     char id[160];
     cr_assert_not_null(fx_header(&r, "x-request-id", id, sizeof id));
     fx_resp_free(&r);
-    r = fx_req("GET", "/readyz", NULL, &(fx_opts_t){.http2 = true});
+    r = fx_req("GET", "/readyz", NULL, &(fx_opts_t){.http2 = true, .direct = true});
     cr_assert_eq(r.status, 200);
     cr_assert_eq(r.http_version, 20);
     fx_resp_free(&r);

@@ -442,6 +442,26 @@ Test(jobs, a_deleted_workflow_is_gone)
     json_decref(other);
 }
 
+/* A list gives each workflow without its problems (GET one or validate for
+ * them), so its items are summaries: no "valid" either. */
+Test(jobs, workflows_are_listed_as_summaries)
+{
+    json_t *s = fx_register("ida");
+    char id[64];
+    fx_save_workflow(s, FX_TEXT_WORKFLOW, id);
+    fx_resp_t r = fx_call("GET", "/v1/workflows", NULL, s);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    json_t *data = json_object_get(r.json, "data");
+    cr_assert_eq(json_array_size(data), 1, "%s", r.body);
+    json_t *w = json_array_get(data, 0);
+    cr_expect_str_eq(json_string_value(json_object_get(w, "id")), id);
+    cr_expect(json_is_object(json_object_get(w, "graph")), "%s", r.body);
+    cr_expect_null(json_object_get(w, "problems"), "%s", r.body);
+    cr_expect_null(json_object_get(w, "valid"), "%s", r.body);
+    fx_resp_free(&r);
+    json_decref(s);
+}
+
 Test(jobs, the_running_jobs_cap_holds, .timeout = 300)
 {
     json_t *s = fx_register("fia");

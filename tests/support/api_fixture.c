@@ -6,14 +6,18 @@
 
 #include <criterion/criterion.h>
 #include <curl/curl.h>
+#include <arpa/inet.h>
 #include <ftw.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -78,10 +82,177 @@ static void wait_gone(pid_t pid, int tenths)
         usleep(100000);
 }
 
+/* ---- prism: the OpenAPI document checked against real traffic ---------- */
+
+/* With FENTA_TEST_PRISM=1 (ops/test's plain pass) the runner also starts
+ * `prism proxy schemas/openapi.json <server> --errors` (@stoplight/prism-cli,
+ * installed in ops/node by ops/setup) and fx_req sends the JSON API traffic
+ * of HTTP/1.1 requests through it: prism checks each request and the
+ * server's answer against the document, and with --errors answers a
+ * response that breaks it with its own 500 (type ...#VIOLATIONS), which
+ * fails the test. Its pid is in DATA_ROOT/prism.pid, its log in
+ * DATA_ROOT/prism.log, its URL in FENTA_TEST_PRISM_URL. */
+#define PRISM_BIN FENTA_SOURCE_SCHEMAS "/../ops/node/node_modules/.bin/prism"
+#define PRISM_ERRORS "https://stoplight.io/prism/errors#"
+
+static bool prism_wanted(void)
+{
+    const char *v = getenv("FENTA_TEST_PRISM");
+    return v && strcmp(v, "1") == 0;
+}
+
+static void pid_file(const char *name, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%s", data_root, name);
+}
+
+/* A port nobody listens on now, for prism to take (it binds it itself). */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+/* Whether prism answers on port: a path the document does not have gets
+ * prism's own problem+json. Not merely an open port: between free_port and
+ * prism's bind, a suite running alongside may have taken it. */
+static bool prism_answers(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct timeval tv = {.tv_sec = 5};
+    char buf[4096] = "";
+    size_t got = 0;
+    if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) == 0 &&
+        connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
+        static const char probe[] = "GET /fenta-prism-probe HTTP/1.0\r\n\r\n";
+        if (write(fd, probe, sizeof probe - 1) == (ssize_t)(sizeof probe - 1)) {
+            ssize_t n;
+            while (got < sizeof buf - 1 && (n = read(fd, buf + got, sizeof buf - 1 - got)) > 0)
+                got += (size_t)n;
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    buf[got] = 0;
+    return strstr(buf, PRISM_ERRORS) != NULL;
+}
+
+static void prism_stop(void)
+{
+    char p[600];
+    pid_file("prism.pid", p, sizeof p);
+    FILE *f = fopen(p, "r");
+    int pid = 0;
+    if (f && fscanf(f, "%d", &pid) != 1)
+        pid = 0;
+    if (f)
+        fclose(f);
+    if (pid > 0) {
+        kill(pid, SIGTERM);
+        wait_gone(pid, 50);
+        kill(pid, SIGKILL);
+    }
+    remove(p);
+}
+
+/* Starts prism in front of the server at FENTA_TEST_API_URL (a grandchild
+ * handed to init, as the server is) and publishes its URL; false with its
+ * log's tail when it does not listen within 60 s. */
+static bool prism_try(void);
+
+static bool prism_start(void)
+{
+    if (!prism_wanted())
+        return true;
+    /* A port taken from under it makes prism exit: take another. */
+    for (int attempt = 0; attempt < 3; attempt++)
+        if (prism_try())
+            return true;
+    char log[600];
+    pid_file("prism.log", log, sizeof log);
+    fprintf(stderr, "prism proxy did not start (is it installed? run ops/setup); its log:\n");
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "tail -20 '%s' >&2", log);
+    (void)!system(cmd);
+    return false;
+}
+
+/* One start on a fresh port; false (and prism stopped) when it does not
+ * answer there within 60 s. */
+static bool prism_try(void)
+{
+    int port = free_port();
+    const char *upstream = getenv("FENTA_TEST_API_URL");
+    if (port <= 0 || !upstream)
+        return false;
+    char log[600], pidp[600], ports[16];
+    pid_file("prism.log", log, sizeof log);
+    pid_file("prism.pid", pidp, sizeof pidp);
+    snprintf(ports, sizeof ports, "%d", port);
+    int fds[2];
+    if (pipe(fds) != 0)
+        return false;
+    pid_t mid = fork();
+    if (mid == 0) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            if (!freopen(log, "w", stdout) || dup2(STDOUT_FILENO, STDERR_FILENO) < 0)
+                _exit(127);
+            closefrom(3);
+            execl(PRISM_BIN, "prism", "proxy", FENTA_SOURCE_SCHEMAS "/openapi.json", upstream,
+                  "--errors", "--host", "127.0.0.1", "--port", ports,
+                  /* its log keeps what went wrong, not a line per request */
+                  "--verboseLevel", "warn", (char *)NULL);
+            _exit(127);
+        }
+        ssize_t w = write(fds[1], &pid, sizeof pid);
+        _exit(w == (ssize_t)sizeof pid ? 0 : 1);
+    }
+    close(fds[1]);
+    pid_t pid = -1;
+    if (mid < 0 || read(fds[0], &pid, sizeof pid) != (ssize_t)sizeof pid)
+        pid = -1;
+    close(fds[0]);
+    if (mid > 0)
+        waitpid(mid, NULL, 0);
+    if (pid <= 0)
+        return false;
+    FILE *f = fopen(pidp, "w");
+    if (f) {
+        fprintf(f, "%d\n", (int)pid);
+        fclose(f);
+    }
+    for (int i = 0; i < 600; i++) {
+        if (kill(pid, 0) != 0 || proc_is_zombie(pid))
+            break;
+        if (prism_answers(port)) {
+            char url[64];
+            snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+            setenv("FENTA_TEST_PRISM_URL", url, 1);
+            return true;
+        }
+        usleep(100000);
+    }
+    prism_stop();
+    return false;
+}
+
 static void fx_api_stop(void)
 {
     if (getpid() != runner_pid)
         return; /* a test worker forked from the runner */
+    prism_stop();
     pid_t pid = read_server_pid();
     if (pid > 0) {
         kill(pid, SIGTERM);
@@ -203,6 +374,8 @@ void fx_api_start(const char *config_json)
         exit(1);
     runner_pid = getpid();
     atexit(fx_api_stop);
+    if (!prism_start())
+        exit(1);
 }
 
 bool fx_api_kill_and_restart(void)
@@ -230,7 +403,14 @@ bool fx_api_kill_and_restart_after(int down_ms)
     if (down_ms > 0)
         fx_clock_advance(down_ms);
     pid_t pid = spawn_server();
-    return pid > 0 && wait_ready(pid);
+    if (pid <= 0 || !wait_ready(pid))
+        return false;
+    /* The server came back on another port: prism follows it. */
+    if (prism_wanted()) {
+        prism_stop();
+        return prism_start();
+    }
+    return true;
 }
 
 /* DATA_ROOT/clock_skew_ms, the test clock `fenta serve` reads
@@ -338,17 +518,15 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
-fx_resp_t fx_req(const char *method, const char *path, const char *body, const fx_opts_t *o)
+/* One request to base + path (base "" when path is a whole URL). */
+static fx_resp_t perform(const char *base, const char *method, const char *path, const char *body,
+                         const fx_opts_t *o)
 {
-    static const fx_opts_t none = {0};
-    if (!o)
-        o = &none;
     fx_resp_t r = {0};
     CURL *c = curl_easy_init();
     cr_assert_not_null(c);
     char url[1024];
-    bool whole = strncmp(path, "http://", 7) == 0 || strncmp(path, "https://", 8) == 0;
-    snprintf(url, sizeof url, "%s%s", whole ? "" : fx_api_url(), path);
+    snprintf(url, sizeof url, "%s%s", base, path);
     buf_t b = {0}, h = {0};
     struct curl_slist *hl = NULL;
     char line[8192];
@@ -396,6 +574,84 @@ fx_resp_t fx_req(const char *method, const char *path, const char *body, const f
     r.body_len = b.n;
     r.headers = h.p ? h.p : strdup("");
     r.json = json_loadb(r.body, r.body_len, JSON_DECODE_ANY, NULL);
+    return r;
+}
+
+/* Whether a request goes through prism: JSON API traffic, sent to prism
+ * over HTTP/1.1 (the one protocol it speaks) whatever the test asked for.
+ * Not through it: requests marked direct (tests of HTTP/2 itself), requests from a chosen
+ * source address (the server would see prism's), other servers, object
+ * downloads (bytes, and a key's slashes match no OpenAPI path template),
+ * event streams (prism would wait for the stream's end), bodies that are
+ * not one strict JSON document or are over 1 MiB (uploads, malformed and
+ * hostile bodies, size limits), HEAD, and percent-encoded paths (one that
+ * is not UTF-8 kills prism). */
+static bool via_prism(const char *method, const char *path, const char *body, const fx_opts_t *o)
+{
+    if (!getenv("FENTA_TEST_PRISM_URL") || o->direct || o->source_ip ||
+        strncmp(path, "/", 1) != 0 || strncmp(path, "/v1/objects/", 12) == 0 ||
+        strcmp(method, "HEAD") == 0 || strchr(path, '%'))
+        return false; /* '%': a path prism's decoder throws on ends prism itself */
+    if (body && o->content_type && strncmp(o->content_type, "application/json", 16) != 0)
+        return false;
+    /* prism parses a JSON body and sends it on re-serialised: only a body
+     * that reads as one JSON document, strictly (UTF-8, no NUL, no repeated
+     * key), reaches the server unchanged in meaning; and the size-limit
+     * tests need their bytes as they are. */
+    if (body) {
+        size_t len = o->body_len ? o->body_len : strlen(body);
+        json_t *j = len <= 1024 * 1024
+                        ? json_loadb(body, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL)
+                        : NULL;
+        if (!j)
+            return false;
+        json_decref(j);
+    }
+    size_t n = strcspn(path, "?");
+    if (n >= 7 && strncmp(path + n - 7, "/events", 7) == 0)
+        return false;
+    for (size_t i = 0; o->headers && o->headers[i]; i++)
+        if (strcasestr(o->headers[i], "text/event-stream") ||
+            strncasecmp(o->headers[i], "content-type:", 13) == 0)
+            return false;
+    return true;
+}
+
+fx_resp_t fx_req(const char *method, const char *path, const char *body, const fx_opts_t *o)
+{
+    static const fx_opts_t none = {0};
+    if (!o)
+        o = &none;
+    bool whole = strncmp(path, "http://", 7) == 0 || strncmp(path, "https://", 8) == 0;
+    if (whole || !via_prism(method, path, body, o))
+        return perform(whole ? "" : fx_api_url(), method, path, body, o);
+    fx_opts_t h1 = *o;
+    h1.http2 = false;
+    fx_resp_t r = perform(getenv("FENTA_TEST_PRISM_URL"), method, path, body, &h1);
+    char ct[128] = "", vio[8192];
+    /* prism's own answers are problem+json, which the server never sends. */
+    if (fx_header(&r, "content-type", ct, sizeof ct) && strstr(ct, "problem+json")) {
+        const char *type = json_string_value(json_object_get(r.json, "type"));
+        cr_assert_not_null(type, "prism: %s %s: %s", method, path, r.body);
+        if (strcmp(type, PRISM_ERRORS "VIOLATIONS") == 0)
+            cr_assert_fail("prism: %s %s: the server's answer breaks schemas/openapi.json: %s",
+                           method, path, r.body);
+        /* prism refused the request itself (a body, parameter or credential
+         * the document does not allow, a path or method it does not have)
+         * without sending it on: a test of the server's own refusals. The
+         * server answers it directly; if it accepts what the document
+         * refuses, the document is wrong. */
+        fx_resp_t d = perform(fx_api_url(), method, path, body, o);
+        cr_assert(d.status < 200 || d.status >= 300,
+                  "prism: %s %s: the server answered %ld to a request schemas/openapi.json "
+                  "refuses (%s): %s",
+                  method, path, d.status, r.body, d.body);
+        fx_resp_free(&r);
+        return d;
+    }
+    if (fx_header(&r, "sl-violations", vio, sizeof vio))
+        cr_assert_fail("prism: %s %s -> %ld: violations of schemas/openapi.json: %s", method, path,
+                       r.status, vio);
     return r;
 }
 

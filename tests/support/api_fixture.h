@@ -73,11 +73,20 @@ typedef struct {
     long timeout_s;             /* the whole request; 0 = 30 */
     const char *source_ip;      /* the local address to send from ("127.0.0.2":
                                    CURLOPT_INTERFACE); NULL = the kernel's choice */
+    bool direct;                /* never through prism (FENTA_TEST_PRISM, below): a test
+                                   of the protocol itself, which must reach the server
+                                   as sent (HTTP/2, exact bytes) */
 } fx_opts_t;
 
 /* One request; the response is the caller's (fx_resp_free). body may be
  * NULL. path is under fx_api_url(), or a whole URL ("http://...") for
- * another local server (a test receiver). */
+ * another local server (a test receiver).
+ *
+ * With FENTA_TEST_PRISM=1 (ops/test's plain pass) the JSON API traffic
+ * goes through `prism proxy schemas/openapi.json`, over HTTP/1.1 even when
+ * http2 asks for HTTP/2, and an answer that breaks the document fails the
+ * test; what is not JSON API traffic goes straight to the server (see
+ * via_prism in api_fixture.c), as does a request marked direct. */
 fx_resp_t fx_req(const char *method, const char *path, const char *body, const fx_opts_t *o);
 void fx_resp_free(fx_resp_t *r);
 /* The value of a response header (case-insensitive), copied into buf; NULL if absent. */
