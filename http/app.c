@@ -2,7 +2,6 @@
  * `before` hook (rate limits, authentication, permission, validation,
  * idempotency) and the helpers handlers share. See app.h. */
 #include "http/app_internal.h"
-#include "json/jsonformat.h"
 #include "http/token.h"
 #include "runtime/clock.h"
 #include "runtime/crypto.h"
@@ -109,7 +108,7 @@ unsigned app__scope_bit(const char *name)
 
 bool app__is_uuid(const char *s)
 {
-    return s && jsonformat_uuid(s, strlen(s));
+    return db_is_uuid(s);
 }
 
 /* ---- building ------------------------------------------------------------- */
@@ -536,20 +535,6 @@ void app__no_content(http_req_t *req)
 
 /* ---- rows ------------------------------------------------------------------------- */
 
-void app__reply_row(http_req_t *req, pg_conn_t *c, pg_result_t **r, int err, int status,
-                    app_row_fn row_json, const char *missing)
-{
-    if (!*r)
-        app__db_error(req, err, c);
-    else if (pg_nrows(*r) != 1)
-        app__fail(req, "not_found", missing, NULL);
-    else if (row_json)
-        app__reply(req, status, row_json(app__of(req), *r, 0));
-    else
-        app__no_content(req);
-    pg_result_free(r);
-}
-
 void app__reply_owned(http_req_t *req, pg_conn_t *c, int rc, int status, json_t *body,
                       const char *missing)
 {
@@ -562,44 +547,4 @@ void app__reply_owned(http_req_t *req, pg_conn_t *c, int rc, int status, json_t 
     else
         app__no_content(req);
     json_decref(body);
-}
-
-void app__soft_delete(http_req_t *req, const char *table, const char *id, const char *missing)
-{
-    if (!app__is_uuid(id)) {
-        app__fail(req, "not_found", missing, NULL);
-        return;
-    }
-    pg_conn_t *c = app__db(req);
-    if (!c)
-        return;
-    char sql[160];
-    snprintf(sql, sizeof sql,
-             "UPDATE %s SET deleted_at = now() WHERE id = $1 AND org_id = $2 AND deleted_at IS "
-             "NULL RETURNING id",
-             table);
-    const char *p[] = {id, app__caller(req)->org_id};
-    int err = 0;
-    pg_result_t *r = pg_query(c, sql, 2, p, &err);
-    app__reply_row(req, c, &r, err, 204, NULL, missing);
-    app__db_done(req, &c);
-}
-
-pg_result_t *app__load(http_req_t *req, pg_conn_t *c, const char *sql, const char *missing)
-{
-    const char *id = http_param(req, "id");
-    if (!app__is_uuid(id)) {
-        app__fail(req, "not_found", missing, NULL);
-        return NULL;
-    }
-    const char *p[] = {id, app__caller(req)->org_id};
-    int err = 0;
-    pg_result_t *r = pg_query(c, sql, 2, p, &err);
-    if (!r) {
-        app__db_error(req, err, c);
-    } else if (pg_nrows(r) != 1) {
-        pg_result_free(&r);
-        app__fail(req, "not_found", missing, NULL);
-    }
-    return r;
 }

@@ -90,16 +90,8 @@ typedef struct {
     bool idem;                 /* an idempotency record is held for this request */
     char idem_key[256];        /* its key */
     char idem_user[ID_FIELD];  /* its owner (the nil uuid for public routes) */
-    json_t *list_prefix;       /* rows app__list_page puts before the first page (owned) */
+    json_t *list_prefix;       /* rows app__reply_page puts before the first page (owned) */
 } caller_t;
-
-/* A row of a query as an API object (new reference); app for what the
- * object needs beyond the row (presigned URLs, template files). */
-typedef json_t *(*app_row_fn)(app_t *app, const pg_result_t *r, int row);
-
-/* Timestamps leave PostgreSQL as RFC 3339 UTC with microseconds (the one
- * format, storage/db.h's). */
-#define APP_TS(col) DB_TS(col)
 
 app_t *app__of(const http_req_t *req);
 caller_t *app__caller(http_req_t *req);
@@ -141,25 +133,6 @@ void app__reply_page(http_req_t *req, const db_page_t *page, db_page_rows_t *row
 typedef int (*app_list_fn)(http_req_t *req, pg_conn_t *c, void *arg, const db_page_t *page,
                            db_page_rows_t *out);
 void app__list(http_req_t *req, app_list_fn list, void *arg);
-/* Answers one page of a list, in the order ?sort asks (created_at or
- * -created_at): sql writes {cmp} for the keyset comparison and {dir} for the
- * order. It takes the nparams params, then $n+1 the
- * page size plus one, $n+2 and $n+3 the (created_at, id) after which the page
- * starts (NULL for the first), and returns rows with a raw_created column and
- * the id column idcol. Keyset pages over (created_at, id): rows inserted
- * meanwhile never shift a page, so no page repeats or skips a row. */
-void app__list_page(http_req_t *req, const char *sql, const char *const *params, int nparams,
-                    app_row_fn row_json, const char *idcol);
-/* app__list_page for the rows under the {id} row of parent_table (a
- * constant name with id, org_id and deleted_at columns: a workflow's
- * versions, a schedule's runs, a webhook's deliveries). The parent is
- * looked up first, through app__load, so another organisation's parent, a
- * deleted one, a missing one and a non-uuid id all answer the 404
- * {"not_found", missing} a GET of the parent gives, never an empty page
- * that says the id exists. */
-void app__list_page_under(http_req_t *req, const char *parent_table, const char *missing,
-                          const char *sql, const char *const *params, int nparams,
-                          app_row_fn row_json, const char *idcol);
 /* A storage owner's list of an organisation's rows (schedules_db_list...). */
 typedef int (*app_org_list_fn)(pg_conn_t *c, const char *org_id, const db_page_t *page,
                                db_page_rows_t *out);
@@ -169,27 +142,12 @@ void app__list_org(http_req_t *req, app_org_list_fn list_fn);
  * connection it used): the database's error, else app__reply_page. */
 void app__reply_list(http_req_t *req, pg_conn_t *c, int rc, const db_page_t *page,
                      db_page_rows_t *rows);
-/* Answers a query for one row (*r, freed here; err its error when NULL):
- * the database error, 404 {"not_found", missing} when it has no row, else
- * status with row_json(app, row 0), or 204 when row_json is NULL. */
-void app__reply_row(http_req_t *req, pg_conn_t *c, pg_result_t **r, int err, int status,
-                    app_row_fn row_json, const char *missing);
 /* Answers the outcome rc of a table owner's call (storage/<table>_db.h):
  * 404 {"not_found", missing} for FENTA_ENOTFOUND, the database's error for
  * another code, else status with body, or 204 when body is NULL. body is
  * taken in every case. */
 void app__reply_owned(http_req_t *req, pg_conn_t *c, int rc, int status, json_t *body,
                       const char *missing);
-/* Soft-deletes row id of the caller's organisation in table (a constant
- * name with id, org_id and deleted_at columns) and answers 204, or 404
- * {"not_found", missing} when there is no such live row (a non-uuid id
- * included). */
-void app__soft_delete(http_req_t *req, const char *table, const char *id, const char *missing);
-/* The row the {id} path parameter names, by sql ($1 the id, $2 the caller's
- * organisation; one row or none), or NULL after answering: 404
- * {"not_found", missing} when there is none (a non-uuid id included), else
- * the database error. */
-pg_result_t *app__load(http_req_t *req, pg_conn_t *c, const char *sql, const char *missing);
 /* The value of cookie name (copied into buf), NULL when absent or longer than cap. */
 const char *app__cookie(http_req_t *req, const char *name, char *buf, size_t cap);
 /* Role names <-> bits. */

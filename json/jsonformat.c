@@ -1,6 +1,7 @@
 /* jsonformat.c - the string formats JSON Schema's "format" checks (and the
  * API reuses): uuid, email, uri, date-time. See jsonformat.h. */
 #include "json/jsonformat.h"
+#include "runtime/strutil.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -24,17 +25,7 @@ static bool is_hex(char ch)
 /* 8-4-4-4-12 hex digits; RFC 9562 makes input case-insensitive. */
 bool jsonformat_uuid(const char *s, size_t n)
 {
-    if (n != 36)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return false;
-        } else if (!is_hex(s[i])) {
-            return false;
-        }
-    }
-    return true;
+    return strutil_is_uuid(s, n);
 }
 
 /* WHATWG's "valid e-mail address" (what browsers accept), tightened where it

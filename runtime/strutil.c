@@ -1,5 +1,7 @@
 /* strutil.c - see strutil.h. */
 #include "runtime/strutil.h"
+
+#include <ctype.h>
 #include <string.h>
 
 bool strutil_is_method(const char *m)
@@ -45,4 +47,16 @@ long strutil_pct_decode(const char *s, size_t n, char *out, unsigned flags)
     }
     out[o] = '\0';
     return (long)o;
+}
+
+bool strutil_is_uuid(const char *s, size_t n)
+{
+    if (!s || n != 36)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+            return false;
+    }
+    return true;
 }

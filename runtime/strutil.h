@@ -11,6 +11,11 @@
  * could be signed for a method no route answers. NULL is not one. */
 bool strutil_is_method(const char *m);
 
+/* Whether s[0..n) is a uuid in its text form (8-4-4-4-12 hex digits,
+ * either case). Ids in paths, JSON formats and table owners are checked
+ * with it, so a malformed id reads as "no such row" everywhere alike. */
+bool strutil_is_uuid(const char *s, size_t n);
+
 enum {
     STRUTIL_PCT_PLUS_SPACE = 1u << 0, /* '+' decodes to a space (query strings, forms) */
     STRUTIL_PCT_NO_CTL = 1u << 1,     /* a decoded control byte (0x01-0x1f, 0x7f) is refused */

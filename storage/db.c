@@ -2,8 +2,8 @@
 #include "storage/db.h"
 #include "runtime/error.h"
 #include "runtime/strbuf.h"
+#include "runtime/strutil.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,12 +140,5 @@ int db_column(pg_conn_t *c, const char *sql, json_t **out)
 
 bool db_is_uuid(const char *s)
 {
-    if (!s || strlen(s) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
-            return false;
-    }
-    return true;
+    return s && strutil_is_uuid(s, strlen(s));
 }

@@ -67,3 +67,17 @@ Test(strutil, percent_decoding)
     cr_assert_eq(strutil_pct_decode(buf, strlen(buf), buf, 0), 9);
     cr_assert_str_eq(buf, "job/01J x");
 }
+
+Test(strutil, uuids)
+{
+    const char *ok = "0190b6a2-7c1e-7d3a-9f00-ABCDEF012345";
+    cr_assert(strutil_is_uuid(ok, strlen(ok)));
+    cr_assert_not(strutil_is_uuid(ok, 35), "a uuid cut short");
+    cr_assert_not(strutil_is_uuid(NULL, 36));
+    const char *bad[] = {"0190b6a27c1e-7d3a-9f00-abcdef0123456", /* a dash moved */
+                         "0190b6a2-7c1e-7d3a-9f00-abcdef01234g", /* not hex */
+                         "0190b6a2-7c1e-7d3a-9f00-abcdef01234",  /* 35 */
+                         "bold"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        cr_assert_not(strutil_is_uuid(bad[i], strlen(bad[i])), "%s", bad[i]);
+}
