@@ -108,14 +108,19 @@ void h_templates_list(http_req_t *req)
     app__list(req, list_own, cl->org_id);
 }
 
-/* Checks a template document; the merged whole, or NULL after answering. */
-static json_t *checked(http_req_t *req, const json_t *doc)
+/* Whether a template document may be stored: its sources are the
+ * organisation's own keys, and merged over the defaults it is a template;
+ * false after answering 400 invalid_template. */
+static bool doc_ok(http_req_t *req, const json_t *doc)
 {
+    if (!app__sources_ok(req, doc, "$.template", "invalid_template"))
+        return false;
     char err[1024] = "";
     json_t *t = render_template_merge(doc, app__of(req)->schemas_dir, err, sizeof err);
     if (!t)
         app__fail(req, "invalid_template", err, NULL);
-    return t;
+    json_decref(t);
+    return t != NULL;
 }
 
 void h_templates_create(http_req_t *req)
@@ -128,12 +133,8 @@ void h_templates_create(http_req_t *req)
         app__fail(req, "conflict", "that name belongs to a built-in template", NULL);
         return;
     }
-    if (!app__sources_ok(req, doc, "$.template", "invalid_template"))
+    if (!doc_ok(req, doc))
         return;
-    json_t *t = checked(req, doc);
-    if (!t)
-        return;
-    json_decref(t);
     pg_conn_t *c = app__db(req);
     if (!c)
         return;
@@ -179,14 +180,8 @@ void h_templates_update(http_req_t *req)
     }
     json_t *b = http_json_body(req, NULL);
     json_t *doc = json_object_get(b, "template");
-    if (doc) {
-        if (!app__sources_ok(req, doc, "$.template", "invalid_template"))
-            return;
-        json_t *t = checked(req, doc);
-        if (!t)
-            return;
-        json_decref(t);
-    }
+    if (doc && !doc_ok(req, doc))
+        return;
     pg_conn_t *c = app__db(req);
     if (!c)
         return;

@@ -122,6 +122,21 @@ int db_one_row(pg_conn_t *c, const char *sql, int nparams, const char *const *pa
     return rc;
 }
 
+int db_insert_id(pg_conn_t *c, const char *sql, int nparams, const char *const *params,
+                 char id[DB_ID_LEN + 1])
+{
+    int err = 0;
+    pg_result_t *r = pg_query(c, sql, nparams, params, &err);
+    if (!r)
+        return err ? err : FENTA_ENOMEM;
+    if (pg_nrows(r) == 1)
+        snprintf(id, DB_ID_LEN + 1, "%s", pg_get(r, 0, 0));
+    else
+        err = FENTA_EIO;
+    pg_result_free(&r);
+    return err;
+}
+
 int db_column(pg_conn_t *c, const char *sql, json_t **out)
 {
     *out = NULL;

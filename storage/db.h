@@ -85,6 +85,13 @@ int db_exec(pg_conn_t *c, const char *sql, int nparams, const char *const *param
 int db_one_row(pg_conn_t *c, const char *sql, int nparams, const char *const *params, db_row_fn row,
                json_t **out);
 
+/* Runs an INSERT ... RETURNING id and copies the new row's id into id:
+ * 0, FENTA_EIO when no row came back (a conflict the statement skips is
+ * the caller's to tell apart), or a pg.h code (FENTA_EEXIST for a unique
+ * violation). */
+int db_insert_id(pg_conn_t *c, const char *sql, int nparams, const char *const *params,
+                 char id[DB_ID_LEN + 1]);
+
 /* *out: an array of the first column of every row of sql (no parameters),
  * as strings. 0 or a pg.h code. */
 int db_column(pg_conn_t *c, const char *sql, json_t **out);

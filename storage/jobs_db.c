@@ -90,18 +90,13 @@ int jobs_db_insert_render(pg_conn_t *c, const char *org_id, const char *priority
     if (!s)
         return FENTA_ENOMEM;
     const char *p[] = {org_id, priority ? priority : "normal", s, created_by};
-    int err = 0;
-    pg_result_t *r = pg_query(c,
-                              "INSERT INTO jobs (org_id, kind, priority, priority_rank, graph, "
-                              "created_by) VALUES ($1, 'render', $2, CASE $2 WHEN 'high' THEN 0 "
-                              "WHEN 'low' THEN 2 ELSE 1 END, $3::jsonb, $4) RETURNING id",
-                              4, p, &err);
+    int err = db_insert_id(c,
+                           "INSERT INTO jobs (org_id, kind, priority, priority_rank, graph, "
+                           "created_by) VALUES ($1, 'render', $2, CASE $2 WHEN 'high' THEN 0 "
+                           "WHEN 'low' THEN 2 ELSE 1 END, $3::jsonb, $4) RETURNING id",
+                           4, p, id);
     free(s);
-    if (!r)
-        return err;
-    snprintf(id, 37, "%s", pg_get(r, 0, 0));
-    pg_result_free(&r);
-    return 0;
+    return err;
 }
 
 int jobs_db_exists(pg_conn_t *c, const char *id, const char *org_id)

@@ -9,18 +9,8 @@
 
 int sessions_db_create(pg_conn_t *c, const char *user_id, char sid[DB_ID_LEN + 1])
 {
-    int err = 0;
     const char *p[] = {user_id};
-    pg_result_t *r =
-        pg_query(c, "INSERT INTO sessions (user_id) VALUES ($1) RETURNING id", 1, p, &err);
-    if (!r)
-        return err;
-    if (pg_nrows(r) == 1)
-        snprintf(sid, DB_ID_LEN + 1, "%s", pg_get(r, 0, 0));
-    else
-        err = FENTA_EIO;
-    pg_result_free(&r);
-    return err;
+    return db_insert_id(c, "INSERT INTO sessions (user_id) VALUES ($1) RETURNING id", 1, p, sid);
 }
 
 int sessions_db_live(pg_conn_t *c, const char *sid, const char *user_id)

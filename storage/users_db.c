@@ -19,21 +19,12 @@ static json_t *user_json(const pg_result_t *r, int row, void *arg)
 int users_db_insert(pg_conn_t *c, const char *email, const char *name, const char *password_hash,
                     char id[DB_ID_LEN + 1])
 {
-    int err = 0;
     const char *p[] = {email, name, password_hash};
     /* users_email_key is unique on lower(email): a taken email in another
      * case is a unique violation, FENTA_EEXIST from pg.c. */
-    pg_result_t *r = pg_query(
+    return db_insert_id(
         c, "INSERT INTO users (email, name, password_hash) VALUES ($1, $2, $3) RETURNING id", 3, p,
-        &err);
-    if (!r)
-        return err;
-    if (pg_nrows(r) == 1)
-        snprintf(id, DB_ID_LEN + 1, "%s", pg_get(r, 0, 0));
-    else
-        err = FENTA_EIO;
-    pg_result_free(&r);
-    return err;
+        id);
 }
 
 int users_db_credentials(pg_conn_t *c, const char *email, char id[DB_ID_LEN + 1],
