@@ -9,7 +9,11 @@
  * stream up from a reader and down to a sink (or are cut, or refused whole),
  * outbound_do waits, times out and is cancelled by destroy, and retries
  * honour Retry-After, back off, happen only when safe and asked for, and
- * keep their key's place. */
+ * keep their key's place.
+ *
+ * Why one file of ~1,100 lines: about a third of it is the test server
+ * (connection threads, the behaviour of each path), which every case uses;
+ * the client has one contract, and its cases read best beside that server. */
 #include "runtime/outbound.h"
 #include "runtime/error.h"
 
