@@ -6,12 +6,13 @@
 #include "http/server.h"
 #include "http/server_internal.h"
 #include "runtime/metrics.h"
+#include "runtime/strbuf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define OPENAPI_MAX (16 * 1024 * 1024)
+#define OPENAPI_MAX (16 * 1024 * 1024) /* larger is refused: a document, not a dump */
 
 static void h_healthz(http_req_t *r)
 {
@@ -51,22 +52,17 @@ static void h_openapi(http_req_t *r)
         http_respond_error(r, 404, "not_found", "no OpenAPI document is available", NULL);
         return;
     }
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
+    strbuf_t doc = STRBUF_INIT;
+    char chunk[16384];
     bool bad = false;
     for (;;) {
-        if (cap - len < 65536) {
-            cap = cap ? cap * 2 : 65536;
-            char *grown = cap <= OPENAPI_MAX ? realloc(buf, cap) : NULL;
-            if (!grown) {
-                bad = true;
-                break;
-            }
-            buf = grown;
+        size_t got = fread(chunk, 1, sizeof chunk, f);
+        strbuf_append_len(&doc, chunk, got);
+        if (strbuf_failed(&doc) || strbuf_len(&doc) > OPENAPI_MAX) {
+            bad = true;
+            break;
         }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) {
+        if (got < sizeof chunk) { /* the end, or an error */
             bad = ferror(f) != 0;
             break;
         }
@@ -75,8 +71,8 @@ static void h_openapi(http_req_t *r)
     if (bad)
         http_respond_error(r, 500, "internal", "cannot read the OpenAPI document", NULL);
     else
-        http_respond_raw(r, 200, "application/json", buf, len);
-    free(buf);
+        http_respond_raw(r, 200, "application/json", strbuf_str(&doc), strbuf_len(&doc));
+    strbuf_free(&doc);
 }
 
 int http_server_route_builtins(http_server_t *s)

@@ -4,6 +4,7 @@
 #include "http/router.h"
 #include "runtime/error.h"
 #include "runtime/strutil.h"
+#include "runtime/vec.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -20,7 +21,7 @@ typedef struct {
 
 struct router {
     entry_t **entries; /* pointers stay put when the array grows */
-    size_t n, cap;
+    size_t n, cap;     /* entries in use, and room (vec_reserve) */
 };
 
 router_t *router_new(void)
@@ -186,18 +187,8 @@ int router_add(router_t *r, const http_route_t *routes, size_t n)
             break;
         }
     }
-    if (rc == 0 && r->n + n > r->cap) {
-        size_t cap = r->cap ? r->cap : 16;
-        while (cap < r->n + n)
-            cap *= 2;
-        entry_t **grown = realloc(r->entries, cap * sizeof(*grown));
-        if (!grown)
-            rc = FENTA_ENOMEM;
-        else {
-            r->entries = grown;
-            r->cap = cap;
-        }
-    }
+    if (rc == 0)
+        rc = vec_reserve(r->entries, r->cap, r->n + n);
     if (rc != 0) {
         for (size_t i = 0; i < made; i++)
             entry_free(fresh[i]);

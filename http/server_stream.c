@@ -28,6 +28,7 @@
 #include "http/server_internal.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
+#include "runtime/vec.h"
 
 #include <h2o.h>
 
@@ -42,7 +43,7 @@ struct http_stream {
     pthread_mutex_t lock;          /* guards every field below but msg's link */
     int refs;                      /* see the top of the file */
     char *buf;                     /* queued bytes the loop has not taken; malloc'd */
-    size_t len, cap;               /* of buf */
+    size_t len, cap;               /* bytes in buf, and its room (vec_reserve) */
     bool closed;                   /* writes refused: ended, overflowed, client gone, stopping */
     bool done;                     /* the loop is through with it; on_close has run */
     void (*on_close)(void *);      /* the producer's, may be NULL */
@@ -157,17 +158,11 @@ int http_stream_write(http_stream_t *s, const void *data, size_t len)
                 STREAM_MAX_QUEUED);
         return FENTA_ETOOBIG;
     }
-    if (s->len + len > s->cap) {
-        size_t cap = s->cap ? s->cap : 4096;
-        while (cap < s->len + len)
-            cap *= 2;
-        char *grown = realloc(s->buf, cap);
-        if (!grown) {
-            pthread_mutex_unlock(&s->lock);
-            return FENTA_ENOMEM;
-        }
-        s->buf = grown;
-        s->cap = cap;
+    /* Bytes, not text, and the loop takes buf itself (port_flush): a plain
+     * growable array rather than a strbuf, whose failure would stick. */
+    if (vec_reserve(s->buf, s->cap, s->len + len) != 0) {
+        pthread_mutex_unlock(&s->lock);
+        return FENTA_ENOMEM;
     }
     if (len) {
         memcpy(s->buf + s->len, data, len);

@@ -550,10 +550,8 @@ static int defs(cc_t *c, int kind, const json_t *v)
         return fail(c, "must be an object of schemas");
     jsonschema_t *s = c->s;
     size_t more = json_object_size(v);
-    def_t *d = realloc(s->defs, (s->ndefs + more + 1) * sizeof *d);
-    if (!d)
+    if (vec_reserve(s->defs, s->capdefs, s->ndefs + more) != 0)
         return fail_oom(c);
-    s->defs = d;
     const char *key;
     json_t *value;
     json_object_foreach((json_t *)v, key, value)

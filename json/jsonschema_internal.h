@@ -104,6 +104,7 @@ struct jsonschema {
     size_t capnodes; /* slots in nodes */
     def_t *defs;     /* root-level $defs and definitions */
     size_t ndefs;    /* entries in defs */
+    size_t capdefs;  /* room in defs (vec_reserve) */
 };
 
 /* ---- canonical form (jsonschema.c) ------------------------------------------ */

@@ -12,6 +12,7 @@
 #include "runtime/envelope.h"
 #include "runtime/error.h"
 #include "runtime/strbuf.h"
+#include "runtime/vec.h"
 #include <msgpack.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -160,6 +161,7 @@ envelope_t *envelope_dup(const envelope_t *self)
             envelope_destroy(&e);
             return NULL;
         }
+        e->history_cap = self->history_len;
         for (size_t i = 0; i < self->history_len; i++) {
             const envelope_error_t *h = &self->history[i];
             e->history[i] = (envelope_error_t){h->attempt, h->at_ms, copy_str(h->error)};
@@ -212,14 +214,11 @@ int envelope_add_error(envelope_t *self, uint32_t attempt, int64_t at_ms, const 
     char *text = copy_bytes_z(error, len);
     if (text == NULL)
         return FENTA_ENOMEM;
-    envelope_error_t *h = realloc(self->history, (self->history_len + 1) * sizeof *h);
-    if (h == NULL) {
+    if (vec_reserve(self->history, self->history_cap, self->history_len + 1) != 0) {
         free(text);
         return FENTA_ENOMEM;
     }
-    h[self->history_len] = (envelope_error_t){attempt, at_ms, text};
-    self->history = h;
-    self->history_len++;
+    self->history[self->history_len++] = (envelope_error_t){attempt, at_ms, text};
     return 0;
 }
 
@@ -588,6 +587,7 @@ static int decode_history(reader_t *r, envelope_t *e, const field_t *f)
     e->history = calloc(h.len, sizeof *e->history);
     if (e->history == NULL)
         return FENTA_ENOMEM;
+    e->history_cap = h.len;
     for (size_t i = 0; i < h.len; i++) {
         mp_head_t entry;
         int64_t attempt, at_ms;

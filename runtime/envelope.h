@@ -38,6 +38,7 @@ typedef struct {
     size_t body_len;           /* bytes in body */
     envelope_error_t *history; /* failed attempts, oldest first (owned) */
     size_t history_len;        /* entries in history */
+    size_t history_cap;        /* room in history (vec_reserve); 0 = as many as history_len */
 } envelope_t;
 
 /* A new envelope with a fresh id; strings and body are copied. from/corr may

@@ -13,6 +13,7 @@
 #include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/outbound_internal.h"
+#include "runtime/vec.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -150,22 +151,13 @@ static void flush(outbound_t *c)
 }
 
 /* A zeroed result for q in the batch. When the batch cannot grow, the
- * results so far are handed over first: a completion is never dropped. */
+ * results so far are handed over first: a completion is never dropped (the
+ * BATCH_START entries outbound_new made are always there for it). */
 static outbound_result_t *slot(outbound_t *c, outbound__req_t *q, outbound_outcome_t outcome)
 {
-    if (c->nres == c->capres) {
-        size_t cap = c->capres * 2;
-        outbound_result_t *r = realloc(c->res, cap * sizeof *r);
-        outbound__req_t **rq = r ? realloc(c->resq, cap * sizeof *rq) : NULL;
-        if (r)
-            c->res = r;
-        if (rq) {
-            c->resq = rq;
-            c->capres = cap;
-        } else {
-            flush(c);
-        }
-    }
+    if (vec_reserve(c->res, c->capres, c->nres + 1) != 0 ||
+        vec_reserve(c->resq, c->capresq, c->nres + 1) != 0)
+        flush(c);
     c->resq[c->nres] = q; /* q is in no other list by now */
     outbound_result_t *r = &c->res[c->nres++];
     memset(r, 0, sizeof *r);
@@ -421,7 +413,7 @@ outbound_t *outbound_new(const outbound_opts_t *o, outbound_done_fn done, void *
     c->done = done;
     c->cb_arg = cb_arg;
     c->nbuckets = 64;
-    c->capres = BATCH_START;
+    c->capres = c->capresq = BATCH_START;
     c->user_agent = strdup(o->user_agent ? o->user_agent : DEFAULT_USER_AGENT);
     c->buckets = calloc(c->nbuckets, sizeof *c->buckets);
     c->pool = calloc((size_t)c->max_total, sizeof *c->pool);

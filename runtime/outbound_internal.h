@@ -60,7 +60,7 @@ typedef struct outbound__req {
     CURL *easy;                          /* while running */
     char *resp;                          /* up to max_body bytes of the answer, NUL-terminated;
                                             ours */
-    size_t resp_len, resp_cap;           /* bytes in resp, and its room */
+    size_t resp_len, resp_cap;           /* bytes in resp, and its room (vec_reserve) */
     bool cut, too_big, nomem, aborted;   /* what stopped or shortened the answer */
     outbound_header_t *hv;               /* the wanted headers, with their strings in the same
                                             allocation; ours */
@@ -106,7 +106,8 @@ struct outbound {
     CURLU *cu;                                /* for checking URLs */
     outbound_result_t *res;                   /* the batch being built */
     outbound__req_t **resq;                   /* the request of each result, freed after done */
-    size_t nres, capres;                      /* its length and room */
+    size_t nres;                              /* its length */
+    size_t capres, capresq;                   /* room in res and resq (vec_reserve) */
 };
 
 /* libcurl's global state, once per process: 0 or FENTA_EUNAVAILABLE. */

@@ -8,6 +8,7 @@
 #include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/outbound_internal.h"
+#include "runtime/vec.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -22,8 +23,6 @@
 
 #define DEFAULT_RETRY_BASE_MS 500
 #define DEFAULT_RETRY_MAX_MS 30000
-/* First room for an answer kept in memory; it doubles up to max_body. */
-#define BODY_START 4096
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
@@ -240,25 +239,6 @@ int outbound_check_url(const char *url, char *why, size_t cap)
 
 /* --- the callbacks ------------------------------------------------------------------ */
 
-/* Room for resp_len + len bytes and a NUL, doubling up to max_body. */
-static bool resp_room(outbound__req_t *q, size_t len)
-{
-    size_t need = q->resp_len + len + 1;
-    if (need <= q->resp_cap)
-        return true;
-    size_t cap = q->resp_cap ? q->resp_cap : BODY_START;
-    while (cap < need)
-        cap *= 2;
-    if (cap > q->max_body + 1)
-        cap = q->max_body + 1;
-    char *p = realloc(q->resp, cap);
-    if (!p)
-        return false;
-    q->resp = p;
-    q->resp_cap = cap;
-    return true;
-}
-
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
     outbound__req_t *q = arg;
@@ -287,7 +267,9 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
     } else {
         keep = len;
     }
-    if (keep && !resp_room(q, keep)) {
+    /* A growable array, not a strbuf: the answer is bytes whose block moves
+     * to the result (r->body) as it is. */
+    if (keep && vec_reserve(q->resp, q->resp_cap, q->resp_len + keep + 1) != 0) {
         q->nomem = true;
         return 0;
     }

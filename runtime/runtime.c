@@ -16,6 +16,7 @@
 #include "runtime/error.h"
 #include "runtime/log.h"
 #include "runtime/metrics.h"
+#include "runtime/vec.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,16 +101,13 @@ void runtime__log_message(log_level_t lvl, const actor_t *a, const envelope_t *m
 static int queue_push(actor_t *a, envelope_t *env)
 {
     if (a->qlen == a->qcap) {
-        size_t n = a->qcap ? a->qcap * 2 : 4;
-        envelope_t **q = malloc(n * sizeof *q);
-        if (!q)
+        size_t old = a->qcap;
+        if (vec_reserve(a->q, a->qcap, a->qlen + 1) != 0)
             return FENTA_ENOMEM;
-        for (size_t i = 0; i < a->qlen; i++)
-            q[i] = a->q[(a->qhead + i) % a->qcap];
-        free(a->q);
-        a->q = q;
-        a->qcap = n;
-        a->qhead = 0;
+        /* The full ring wrapped at the old end: its first qhead slots are
+         * its tail, which goes after the old end (the room at least
+         * doubled, so it fits) to keep the ring in one piece. */
+        memcpy(a->q + old, a->q, a->qhead * sizeof *a->q);
     }
     a->q[(a->qhead + a->qlen) % a->qcap] = env;
     a->qlen++;
@@ -622,10 +620,9 @@ int runtime_register(runtime_t *rt, const behaviour_t *beh)
             disp = (int)i;
     if (disp < 0)
         return FENTA_ENOTFOUND;
-    kind_t *k = realloc(rt->kinds, (rt->nkinds + 1) * sizeof *k);
-    if (!k)
+    if (vec_reserve(rt->kinds, rt->capkinds, rt->nkinds + 1) != 0)
         return FENTA_ENOMEM;
-    rt->kinds = k;
+    kind_t *k = rt->kinds;
     k[rt->nkinds].beh = beh;
     k[rt->nkinds].disp = disp;
     k[rt->nkinds].retry = beh->retry.max_attempts ? beh->retry : BACKOFF_DEFAULT;
@@ -638,13 +635,16 @@ int runtime_route(runtime_t *rt, const char *kind, const char *node, const char 
 {
     if (rt->started || !kind || !node || !endpoint || strlen(node) > 64)
         return FENTA_EINVAL;
-    route_t *r = realloc(rt->routes, (rt->nroutes + 1) * sizeof *r);
-    if (!r)
+    if (vec_reserve(rt->routes, rt->caproutes, rt->nroutes + 1) != 0)
         return FENTA_ENOMEM;
-    rt->routes = r;
-    r[rt->nroutes] = (route_t){strdup(kind), strdup(node), strdup(endpoint)};
-    if (!r[rt->nroutes].kind || !r[rt->nroutes].node || !r[rt->nroutes].endpoint)
+    route_t *r = &rt->routes[rt->nroutes];
+    *r = (route_t){strdup(kind), strdup(node), strdup(endpoint)};
+    if (!r->kind || !r->node || !r->endpoint) {
+        free(r->kind); /* not counted: runtime_destroy would not free them */
+        free(r->node);
+        free(r->endpoint);
         return FENTA_ENOMEM;
+    }
     rt->nroutes++;
     return 0;
 }

@@ -204,11 +204,11 @@ struct runtime {
     actor_t *idle_head, *idle_tail; /* idle resident actors, oldest first */
     size_t nidle;
 
-    kind_t *kinds; /* registered kinds */
-    size_t nkinds;
-    route_t *routes; /* kinds living on other nodes */
-    size_t nroutes;
-    dispatcher_t *disps; /* dispatchers */
+    kind_t *kinds;             /* registered kinds */
+    size_t nkinds, capkinds;   /* entries in kinds, and its room (vec_reserve) */
+    route_t *routes;           /* kinds living on other nodes */
+    size_t nroutes, caproutes; /* entries in routes, and its room (vec_reserve) */
+    dispatcher_t *disps;       /* dispatchers */
     size_t ndisps;
     supervisor_t *sups; /* every supervisor, root first */
 

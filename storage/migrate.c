@@ -9,6 +9,7 @@
 #include "runtime/crypto.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
+#include "runtime/strbuf.h"
 #include "runtime/vec.h"
 
 #include <dirent.h>
@@ -83,43 +84,38 @@ static int read_file(const char *path, char **out)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return FENTA_EIO;
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap + 1);
-    int rc = buf ? 0 : FENTA_ENOMEM;
-    while (rc == 0) {
-        if (len == cap) {
-            if (cap >= MIG_MAX_BYTES) {
-                rc = FENTA_ETOOBIG;
-                break;
-            }
-            char *nb = realloc(buf, cap * 2 + 1);
-            if (!nb) {
-                rc = FENTA_ENOMEM;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t n = read(fd, buf + len, cap - len);
+    strbuf_t text = STRBUF_INIT;
+    char chunk[4096];
+    int rc = 0;
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
         if (n == 0)
             break;
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0)
+        if (n < 0) {
             rc = FENTA_EIO;
-        else
-            len += (size_t)n;
+            break;
+        }
+        strbuf_append_len(&text, chunk, (size_t)n);
+        if (strbuf_failed(&text)) {
+            rc = FENTA_ENOMEM;
+            break;
+        }
+        if (strbuf_len(&text) >= MIG_MAX_BYTES) {
+            rc = FENTA_ETOOBIG;
+            break;
+        }
     }
     close(fd);
-    if (rc == 0 && memchr(buf, '\0', len))
+    if (rc == 0 && memchr(strbuf_str(&text), '\0', strbuf_len(&text)))
         rc = FENTA_EINVAL; /* the simple protocol would cut the text there */
     if (rc != 0) {
-        free(buf);
+        strbuf_free(&text);
         return rc;
     }
-    buf[len] = '\0';
-    *out = buf;
-    return 0;
+    *out = strbuf_take(&text, NULL);
+    return *out ? 0 : FENTA_ENOMEM;
 }
 
 static void sha256_hex(const char *data, char out[65])

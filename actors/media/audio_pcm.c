@@ -8,6 +8,7 @@
 #include "actors/media/media_internal.h"
 #include "actors/media/media_probe.h"
 #include "runtime/error.h"
+#include "runtime/vec.h"
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -56,22 +57,6 @@ static int too_long(decode_t *d)
                        AUDIO_PCM_MAX_SECONDS / 60, AUDIO_PCM_MAX_SECONDS / 60);
 }
 
-/* Makes room for more samples after d->n; doubling keeps appends amortised. */
-static int reserve(decode_t *d, size_t more)
-{
-    if (d->n + more <= d->cap)
-        return 0;
-    size_t want = d->cap ? d->cap : AUDIO_PCM_RATE * 10;
-    while (want < d->n + more)
-        want *= 2;
-    int16_t *p = realloc(d->buf, want * sizeof *p);
-    if (!p)
-        return oom(d);
-    d->buf = p;
-    d->cap = want;
-    return 0;
-}
-
 /* Runs swr on in_samples of input (NULL to drain its delay) into the buffer. */
 static int resample(decode_t *d, const uint8_t **in, int in_samples)
 {
@@ -79,9 +64,8 @@ static int resample(decode_t *d, const uint8_t **in, int in_samples)
     if (out_max < 0)
         return media__fail(d->errbuf, d->errlen, d->path, FENTA_EINVAL,
                            "cannot resample the audio");
-    int rc = reserve(d, (size_t)out_max);
-    if (rc != 0)
-        return rc;
+    if (vec_reserve(d->buf, d->cap, d->n + (size_t)out_max) != 0)
+        return oom(d);
     uint8_t *out = (uint8_t *)(d->buf + d->n);
     int got = swr_convert(d->swr, &out, out_max, in, in_samples);
     if (got < 0)
@@ -297,7 +281,8 @@ int audio_pcm_decode(const char *path, int16_t **samples, size_t *n, char *errbu
         free(d.buf);
         return rc;
     }
-    /* Give back the doubling slack: a long file may leave megabytes unused. */
+    /* Not a growing array but a one-off shrink: give back the doubling
+     * slack, which a long file may leave megabytes of (d.n > 0 here). */
     int16_t *fit = realloc(d.buf, d.n * sizeof *fit);
     *samples = fit ? fit : d.buf;
     *n = d.n;

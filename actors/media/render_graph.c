@@ -6,6 +6,7 @@
 #include "runtime/clock.h"
 #include "runtime/error.h"
 #include "runtime/fsutil.h"
+#include "runtime/vec.h"
 
 #include <libavcodec/avcodec.h>
 #include <libavfilter/avfilter.h>
@@ -547,9 +548,10 @@ int render_graph_loudness(const char *desc, double *lufs, double *true_peak_db, 
     return rc;
 }
 
+/* render_graph_samples' output, mixed down to mono as it arrives. */
 typedef struct pcm {
-    float *s;
-    size_t n, cap;
+    float *s;      /* the samples so far; handed to the caller */
+    size_t n, cap; /* samples in s, and its room (vec_reserve) */
 } pcm_t;
 
 static int pcm_frame(void *arg, const AVFrame *f)
@@ -557,17 +559,8 @@ static int pcm_frame(void *arg, const AVFrame *f)
     pcm_t *p = arg;
     if (f->format != AV_SAMPLE_FMT_FLTP || f->ch_layout.nb_channels < 1)
         return FENTA_EINVAL;
-    size_t need = p->n + (size_t)f->nb_samples;
-    if (need > p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 65536;
-        while (cap < need)
-            cap *= 2;
-        float *s = realloc(p->s, cap * sizeof *s);
-        if (!s)
-            return FENTA_ENOMEM;
-        p->s = s;
-        p->cap = cap;
-    }
+    if (vec_reserve(p->s, p->cap, p->n + (size_t)f->nb_samples) != 0)
+        return FENTA_ENOMEM;
     int ch = f->ch_layout.nb_channels;
     for (int i = 0; i < f->nb_samples; i++) {
         float sum = 0;

@@ -7,6 +7,7 @@
 #include "actors/media/wav.h"
 #include "runtime/error.h"
 #include "runtime/fsutil.h"
+#include "runtime/vec.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -95,9 +96,11 @@ typedef struct token {
 static token_t *tokenize(const char *text, size_t *ntok)
 {
     const unsigned char *s = (const unsigned char *)text;
-    size_t len = strlen(text), cap = 16, n = 0, i = 0;
-    token_t *t = malloc(cap * sizeof *t);
-    if (!t)
+    size_t len = strlen(text), cap = 0, n = 0, i = 0;
+    token_t *t = NULL;
+    /* Some room now, so an empty text still answers an (empty) array: NULL
+     * means out of memory. */
+    if (vec_reserve(t, cap, 16) != 0)
         return NULL;
     while (i < len) {
         uint32_t c = 0;
@@ -108,13 +111,9 @@ static token_t *tokenize(const char *text, size_t *ntok)
             i += l;
             continue;
         }
-        if (n == cap) {
-            token_t *nt = realloc(t, 2 * cap * sizeof *t);
-            if (!nt) {
-                free(t);
-                return NULL;
-            }
-            t = nt, cap *= 2;
+        if (vec_reserve(t, cap, n + 1) != 0) {
+            free(t);
+            return NULL;
         }
         token_t *k = &t[n++];
         *k = (token_t){.b = i, .wb = SIZE_MAX};

@@ -27,6 +27,7 @@
  *    in the audio, not taken as the next event. */
 #include "actors/speech/tts.h"
 #include "runtime/error.h"
+#include "runtime/vec.h"
 
 #include <espeak-ng/speak_lib.h>
 
@@ -72,21 +73,6 @@ typedef struct synth {
     bool nomem;           /* a growth failed: synthesis was stopped */
 } synth_t;
 
-/* p with room for need elements of elem bytes: p itself if it has it, else
- * a bigger copy; NULL when out of memory (p still valid, *cap unchanged). */
-static void *grow(void *p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return p;
-    size_t c = *cap ? *cap : 1024;
-    while (c < need)
-        c *= 2;
-    void *np = realloc(p, c * elem);
-    if (np)
-        *cap = c;
-    return np;
-}
-
 /* espeak-ng's SynthCallback: called with each buffer of audio and the events
  * that happen inside it; wav is NULL once at the end. Returning 1 stops the
  * synthesis. The synth_t comes back in every event's user_data (the list's
@@ -110,22 +96,18 @@ static int on_audio(short *wav, int numsamples, espeak_EVENT *events)
             at = before + len;
         size_t cp = (size_t)ev->text_position - 1; /* 1-based code point index */
         size_t off = cp < s->ncp ? s->cp_off[cp] : s->text_len;
-        tts__timing_t *w = grow(s->words, &s->wcap, s->nwords + 1, sizeof *w);
-        if (!w) {
+        if (vec_reserve(s->words, s->wcap, s->nwords + 1) != 0) {
             s->nomem = true;
             return 1;
         }
-        s->words = w;
         s->words[s->nwords++] =
             (tts__timing_t){off, (int64_t)((uint64_t)at * 1000 / (uint64_t)s->rate), -1};
     }
     if (len > 0) {
-        int16_t *pcm = grow(s->pcm, &s->cap, s->n + len, sizeof *pcm);
-        if (!pcm) {
+        if (vec_reserve(s->pcm, s->cap, s->n + len) != 0) {
             s->nomem = true;
             return 1;
         }
-        s->pcm = pcm;
         memcpy(s->pcm + s->n, wav, len * sizeof *wav);
         s->n += len;
     }

@@ -10,6 +10,7 @@
 #include "runtime/error.h"
 #include "runtime/log.h"
 #include "runtime/metrics.h"
+#include "runtime/vec.h"
 #include "storage/webhooks_db.h"
 
 #include <arpa/inet.h>
@@ -114,15 +115,8 @@ static json_t *endpoints(webhooks_t *w, const char *org, int *err)
     for (size_t i = 0; i < w->ncache && !slot; i++)
         if (strcmp(w->cache[i].org, org) == 0)
             slot = &w->cache[i];
-    if (!slot && w->ncache == w->capcache) {
-        size_t cap = w->capcache ? 2 * w->capcache : 16;
-        org_cache_t *n = realloc(w->cache, cap * sizeof *n);
-        if (n) {
-            w->cache = n;
-            w->capcache = cap;
-        }
-    }
-    if (!slot && w->ncache < w->capcache) {
+    /* No room (out of memory): the endpoints are answered, just not cached. */
+    if (!slot && vec_reserve(w->cache, w->capcache, w->ncache + 1) == 0) {
         slot = &w->cache[w->ncache++];
         snprintf(slot->org, sizeof slot->org, "%s", org);
         slot->eps = NULL;

@@ -51,10 +51,10 @@ struct webhooks {
     json_t *wrows; /* pending rows waiting to be written */
     /* Results waiting to be recorded and sent (from the client's thread). */
     json_t *rrows, *rfailed, *rok;
-    envelope_t **renvs;
-    size_t nrenvs;
-    org_cache_t *cache;
-    size_t ncache, capcache;
+    envelope_t **renvs;      /* result messages to send; the writer takes the array whole */
+    size_t nrenvs, caprenvs; /* entries in renvs, and its room (vec_reserve) */
+    org_cache_t *cache;      /* endpoints by organisation, guarded by lock */
+    size_t ncache, capcache; /* entries in cache, and its room (vec_reserve) */
 };
 
 /* A member of a set of ids (deliveries in flight, organisations with a fan-out). */

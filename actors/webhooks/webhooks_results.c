@@ -7,6 +7,7 @@
 #include "runtime/crypto.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
+#include "runtime/vec.h"
 #include "storage/webhooks_db.h"
 
 #include <stdio.h>
@@ -93,7 +94,7 @@ void *webhooks__writer_main(void *arg)
         w->rfailed = json_array();
         w->rok = json_array();
         w->renvs = NULL;
-        w->nrenvs = 0;
+        w->nrenvs = w->caprenvs = 0;
         pthread_mutex_unlock(&w->wlock);
         if (json_array_size(pending))
             write_pending(w, pending);
@@ -276,10 +277,7 @@ void webhooks__on_results(void *arg, const outbound_result_t *res, size_t n)
     json_array_extend(w->rrows, rows);
     json_array_extend(w->rfailed, failed);
     json_array_extend(w->rok, ok);
-    envelope_t **grown =
-        envs && nenv ? realloc(w->renvs, (w->nrenvs + nenv) * sizeof *grown) : w->renvs;
-    if (grown) {
-        w->renvs = grown;
+    if (envs && nenv && vec_reserve(w->renvs, w->caprenvs, w->nrenvs + nenv) == 0) {
         memcpy(w->renvs + w->nrenvs, envs, nenv * sizeof *envs);
         w->nrenvs += nenv;
         nenv = 0;

@@ -1249,6 +1249,37 @@ Test(server, openapi_is_served_or_404)
     resp_free(&r);
 }
 
+/* The document is read whole however many reads it takes, and one past
+ * the 16 MiB limit is refused rather than held. */
+Test(server, openapi_is_served_whole_up_to_its_limit)
+{
+    enum { PAD = 300 * 1000 };
+    char *doc = malloc(PAD + 128);
+    cr_assert_not_null(doc);
+    int n = snprintf(doc, 64, "{\"openapi\":\"3.1.0\",\"x-pad\":\"");
+    memset(doc + n, 'p', PAD);
+    n += PAD;
+    n += snprintf(doc + n, 64, "\",\"x-last\":\"end\"}");
+    FILE *f = fopen(openapi_path, "w");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(doc, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    resp_t r = get("/openapi.json");
+    cr_assert_eq(r.status, 200);
+    cr_assert_eq(r.len, (size_t)n, "the whole document, %zu bytes of %d", r.len, n);
+    cr_assert_arr_eq(r.body, doc, (size_t)n);
+    resp_free(&r);
+    free(doc);
+
+    f = fopen(openapi_path, "w");
+    cr_assert_not_null(f);
+    cr_assert_eq(ftruncate(fileno(f), 16 * 1024 * 1024 + 1), 0);
+    fclose(f);
+    r = get("/openapi.json");
+    assert_error(&r, 500, "internal");
+    resp_free(&r);
+}
+
 /* ---- protocols ------------------------------------------------------------------------------- */
 
 Test(server, http2_prior_knowledge_and_upgrade)

@@ -8,6 +8,7 @@
 #include "runtime/error.h"
 #include <criterion/criterion.h>
 #include <msgpack.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -241,6 +242,46 @@ Test(envelope, new_dup_and_error_history)
     free(buf);
     envelope_destroy(&back);
     envelope_destroy(&e);
+}
+
+/* A message retried many times keeps every failure, in order, past the
+ * history's first room; and an envelope copied or decoded (its history
+ * sized exactly) takes more failures without losing the ones it had. */
+Test(envelope, long_history_grows_after_dup_and_decode)
+{
+    envelope_t *e = envelope_new("job/1", NULL, "job.run", NULL, NULL, 0);
+    cr_assert_not_null(e);
+    char why[32];
+    for (uint32_t i = 0; i < 40; i++) {
+        snprintf(why, sizeof why, "failure %u", i);
+        cr_assert_eq(envelope_add_error(e, i, 1000 + i, why), 0);
+    }
+    envelope_t *d = envelope_dup(e);
+    cr_assert_not_null(d);
+    uint8_t *buf;
+    size_t len;
+    cr_assert_eq(envelope_encode(e, &buf, &len), 0);
+    envelope_t *back;
+    cr_assert_eq(envelope_decode(buf, len, &back, NULL), 0);
+    free(buf);
+    for (uint32_t i = 40; i < 70; i++) {
+        snprintf(why, sizeof why, "failure %u", i);
+        cr_assert_eq(envelope_add_error(e, i, 1000 + i, why), 0);
+        cr_assert_eq(envelope_add_error(d, i, 1000 + i, why), 0);
+        cr_assert_eq(envelope_add_error(back, i, 1000 + i, why), 0);
+    }
+    cr_assert_eq(e->history_len, 70);
+    for (uint32_t i = 0; i < 70; i++) {
+        snprintf(why, sizeof why, "failure %u", i);
+        cr_assert_eq(e->history[i].attempt, i);
+        cr_assert_eq(e->history[i].at_ms, 1000 + (int64_t)i);
+        cr_assert_str_eq(e->history[i].error, why);
+    }
+    expect_same(e, d);
+    expect_same(e, back);
+    envelope_destroy(&e);
+    envelope_destroy(&d);
+    envelope_destroy(&back);
 }
 
 Test(envelope, encode_refuses_what_decode_would)

@@ -144,6 +144,37 @@ Test(runtime, pending_mail_survives_stop)
     fx_rmdir(dir);
 }
 
+/* A busy actor's pending mail waits in a ring that grows: with its first
+ * message taken off (the ring's head moved on) and its handler held, the
+ * mail that follows fills the ring, wraps around its end and makes it grow
+ * several times, and must still be handled in the order it was sent. */
+Test(runtime, pending_mail_keeps_its_order_as_the_queue_grows)
+{
+    char *dir = fx_tmpdir("rt");
+    runtime_t *rt = fx_runtime(dir, false);
+    cr_assert_eq(runtime_register(rt, &gate), 0);
+    cr_assert_eq(runtime_start(rt), 0);
+    cr_assert_eq(runtime_spawn(rt, "gate/q", NULL, NULL, 0), 0);
+    atomic_store(&gate_open, 0);
+    atomic_store(&gate_entered, 0);
+    atomic_store(&disorder, 0);
+    enum { N = 100 };
+    int64_t seq = 0;
+    cr_assert_eq(runtime_send(rt, "gate/q", "inc", NULL, &seq, sizeof seq), 0);
+    int one = 1;
+    cr_assert(fx_wait(entered, &one, 2000));
+    for (seq = 1; seq < N; seq++)
+        cr_assert_eq(runtime_send(rt, "gate/q", "inc", NULL, &seq, sizeof seq), 0);
+    atomic_store(&gate_open, 1);
+    cr_assert_eq(runtime_quiesce(rt, 0, 10000), 0);
+    cr_assert_eq(atomic_load(&disorder), 0, "mail to a busy actor is handled in send order");
+    ctr_t c = read_ctr(rt, "gate/q");
+    cr_assert_eq(c.count, N, "every message handled once");
+    cr_assert_eq(c.last, N - 1);
+    runtime_destroy(&rt);
+    fx_rmdir(dir);
+}
+
 /* A failing handler's state change and sends are discarded. */
 static int sloppy_msg(actor_ctx_t *ctx, const envelope_t *m)
 {

@@ -1,5 +1,6 @@
 /* test_migrate.c - migrations: order, once only, changed files refused, a
  * failing file rolled back alone, concurrent migrators, bad file names. */
+#include "runtime/crypto.h"
 #include "runtime/error.h"
 #include "runtime/log.h"
 #include "storage/migrate.h"
@@ -201,6 +202,52 @@ Test(migrate, bad_names_and_duplicates)
     cr_expect_eq(applied, 0);
     cr_expect_not(table_exists("a"));
     cr_expect_eq(migrate_apply(pool, "/nonexistent-fenta-migrations", &applied), FENTA_EIO);
+}
+
+/* A file is read whole, however many reads it takes (its checksum is of
+ * every byte); one with a NUL byte or of 16 MiB is refused, not cut. */
+Test(migrate, files_are_read_whole_or_refused)
+{
+    enum { ROWS = 4000 };
+    size_t cap = 64 + ROWS * 48, len = 0;
+    char *sql = malloc(cap);
+    cr_assert_not_null(sql);
+    len += (size_t)snprintf(sql + len, cap - len, "CREATE TABLE big (n int);\n");
+    for (int i = 0; i < ROWS; i++)
+        len += (size_t)snprintf(sql + len, cap - len, "INSERT INTO big (n) VALUES (%d);\n", i);
+    put("001_big.sql", sql);
+    int applied = -1;
+    cr_assert_eq(migrate_apply(pool, dir, &applied), 0);
+    cr_expect_eq(applied, 1);
+    expect_column("SELECT count(*) || ':' || max(n) FROM big", "4000:3999");
+    uint8_t md[CRYPTO_SHA256_LEN];
+    char hex[2 * CRYPTO_SHA256_LEN + 1];
+    crypto_sha256(sql, len, md);
+    crypto_hex(md, sizeof md, hex);
+    expect_column("SELECT checksum FROM schema_migrations WHERE version = 1", hex);
+    free(sql);
+
+    char *p = NULL;
+    cr_assert(asprintf(&p, "%s/002_nul.sql", dir) > 0);
+    FILE *f = fopen(p, "w");
+    cr_assert_not_null(f);
+    fwrite("CREATE TABLE nul (x int);\0--", 1, 28, f);
+    fclose(f);
+    cr_expect_eq(migrate_apply(pool, dir, &applied), FENTA_EINVAL);
+    cr_expect_not(table_exists("nul"));
+    unlink(p);
+    free(p);
+
+    cr_assert(asprintf(&p, "%s/002_huge.sql", dir) > 0);
+    f = fopen(p, "w");
+    cr_assert_not_null(f);
+    fputs("CREATE TABLE huge (x int); --", f);
+    cr_assert_eq(ftruncate(fileno(f), 16 << 20), 0); /* the rest: NULs, never read */
+    fclose(f);
+    cr_expect_eq(migrate_apply(pool, dir, &applied), FENTA_ETOOBIG);
+    cr_expect_not(table_exists("huge"));
+    unlink(p);
+    free(p);
 }
 
 typedef struct {
