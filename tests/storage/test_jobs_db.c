@@ -24,18 +24,15 @@ static char org_a[37], org_b[37], wf[37];
 static void setup(void)
 {
     c = fx_pg_fresh_conn(2, &pool);
-    fx_pg_row(c, "INSERT INTO orgs (name) VALUES ('a') RETURNING id", NULL, NULL, org_a,
-              sizeof org_a);
-    fx_pg_row(c, "INSERT INTO orgs (name) VALUES ('b') RETURNING id", NULL, NULL, org_b,
-              sizeof org_b);
+    fx_pg_org(pool, "a", org_a);
+    fx_pg_org(pool, "b", org_b);
     fx_pg_row(c, "INSERT INTO workflows (org_id, name) VALUES ($1, 'w') RETURNING id", org_a, NULL,
               wf, sizeof wf);
 }
 
 static void teardown(void)
 {
-    pg_release(pool, &c);
-    pg_pool_destroy(&pool);
+    fx_pg_fresh_conn_end(&pool, &c);
 }
 
 TestSuite(jobs_db, .init = setup, .fini = teardown, .timeout = 60);

@@ -22,17 +22,15 @@ static char org[37], other[37], wf[37];
 static void setup(void)
 {
     c = fx_pg_fresh_conn(2, &pool);
-    fx_pg_row(c, "INSERT INTO orgs (name) VALUES ('o') RETURNING id", NULL, NULL, org, sizeof org);
-    fx_pg_row(c, "INSERT INTO orgs (name) VALUES ('p') RETURNING id", NULL, NULL, other,
-              sizeof other);
+    fx_pg_org(pool, "o", org);
+    fx_pg_org(pool, "p", other);
     fx_pg_row(c, "INSERT INTO workflows (org_id, name) VALUES ($1, 'w') RETURNING id", org, NULL,
               wf, sizeof wf);
 }
 
 static void teardown(void)
 {
-    pg_release(pool, &c);
-    pg_pool_destroy(&pool);
+    fx_pg_fresh_conn_end(&pool, &c);
 }
 
 TestSuite(schedules_db, .init = setup, .fini = teardown, .timeout = 60);

@@ -26,16 +26,13 @@ static char org_a[37], org_b[37];
 static void setup(void)
 {
     c = fx_pg_fresh_conn(2, &pool);
-    fx_pg_row(c, "INSERT INTO orgs (name) VALUES ('a') RETURNING id", NULL, NULL, org_a,
-              sizeof org_a);
-    fx_pg_row(c, "INSERT INTO orgs (name) VALUES ('b') RETURNING id", NULL, NULL, org_b,
-              sizeof org_b);
+    fx_pg_org(pool, "a", org_a);
+    fx_pg_org(pool, "b", org_b);
 }
 
 static void teardown(void)
 {
-    pg_release(pool, &c);
-    pg_pool_destroy(&pool);
+    fx_pg_fresh_conn_end(&pool, &c);
 }
 
 TestSuite(workflows_db, .init = setup, .fini = teardown, .timeout = 60);

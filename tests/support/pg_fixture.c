@@ -306,6 +306,12 @@ pg_conn_t *fx_pg_fresh_conn(int n, pg_pool_t **pool)
     return c;
 }
 
+void fx_pg_fresh_conn_end(pg_pool_t **pool, pg_conn_t **c)
+{
+    pg_release(*pool, c);
+    pg_pool_destroy(pool);
+}
+
 void fx_pg_row(pg_conn_t *c, const char *sql, const char *p1, const char *p2, char *out, size_t cap)
 {
     const char *p[] = {p1, p2};

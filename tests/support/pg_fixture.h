@@ -45,6 +45,9 @@ pg_pool_t *fx_pg_fresh_pool(int n);
  * storage module's suite runs its statements on. Release it to *pool before
  * destroying the pool. */
 pg_conn_t *fx_pg_fresh_conn(int n, pg_pool_t **pool);
+/* The end of fx_pg_fresh_conn: releases *c to *pool, destroys the pool and
+ * NULLs both. */
+void fx_pg_fresh_conn_end(pg_pool_t **pool, pg_conn_t **c);
 /* The first cell of the one row sql returns on c, with up to two text
  * parameters (the first NULL ends them), into out ("" for SQL NULL). Runs on
  * the caller's connection, so it sees the caller's open transaction; asserts
