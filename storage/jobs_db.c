@@ -213,10 +213,11 @@ int jobs_db_admit(pg_conn_t *c, const char *id, const char *org_id, int default_
     char cap[16];
     snprintf(cap, sizeof cap, "%d", default_cap);
     const char *p[] = {id, org_id, cap};
-    int err = 0;
     if (pg_exec(c, "SELECT pg_advisory_xact_lock(hashtext($1))", 1, (const char *[]){org_id}) < 0)
         return FENTA_EUNAVAILABLE;
-    pg_result_t *r = pg_query(
+    /* No row back: the job is not queued, or its organisation is at its cap
+     * or has jobs ahead of it. */
+    int err = db_one_row(
         c,
         "UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, now()), "
         "updated_at = now() WHERE id = $1 AND status = 'queued' AND "
@@ -225,12 +226,8 @@ int jobs_db_admit(pg_conn_t *c, const char *id, const char *org_id, int default_
         "(SELECT count(*) FROM jobs q, jobs me WHERE me.id = $1 AND q.org_id = $2 AND "
         "q.status = 'queued' AND (q.priority_rank, q.created_at, q.id) < (me.priority_rank, "
         "me.created_at, me.id)) RETURNING 1",
-        3, p, &err);
-    if (!r)
-        return err;
-    int n = pg_nrows(r);
-    pg_result_free(&r);
-    return n == 1 ? 0 : FENTA_ELIMIT;
+        3, p, NULL, NULL);
+    return err == FENTA_ENOTFOUND ? FENTA_ELIMIT : err;
 }
 
 int jobs_db_record(pg_conn_t *c, const char *id, const jobs_db_record_t *rec, const json_t *events)
