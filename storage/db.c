@@ -104,37 +104,68 @@ int db_exec(pg_conn_t *c, const char *sql, int nparams, const char *const *param
     return rc < 0 ? rc : 0;
 }
 
-int db_one_row(pg_conn_t *c, const char *sql, int nparams, const char *const *params, db_row_fn row,
-               json_t **out)
+/* The one row of sql into *r, or `none` when it has not exactly one. */
+static int query_row(pg_conn_t *c, const char *sql, int nparams, const char *const *params,
+                     int none, pg_result_t **r)
+{
+    int err = 0;
+    *r = pg_query(c, sql, nparams, params, &err);
+    if (!*r)
+        return err ? err : FENTA_ENOMEM;
+    if (pg_nrows(*r) == 1)
+        return 0;
+    pg_result_free(r);
+    return none;
+}
+
+int db_query_row(pg_conn_t *c, const char *sql, int nparams, const char *const *params,
+                 pg_result_t **r)
+{
+    return query_row(c, sql, nparams, params, FENTA_ENOTFOUND, r);
+}
+
+int db_insert_row(pg_conn_t *c, const char *sql, int nparams, const char *const *params,
+                  pg_result_t **r)
+{
+    return query_row(c, sql, nparams, params, FENTA_EIO, r);
+}
+
+/* row(r, 0) of the one row of sql into *out (when out is not NULL), or
+ * `none` when sql has not exactly one. */
+static int one_json(pg_conn_t *c, const char *sql, int nparams, const char *const *params, int none,
+                    db_row_fn row, json_t **out)
 {
     if (out)
         *out = NULL;
-    int err = 0;
-    pg_result_t *r = pg_query(c, sql, nparams, params, &err);
-    if (!r)
-        return err ? err : FENTA_ENOMEM;
-    int rc = 0;
-    if (pg_nrows(r) != 1)
-        rc = FENTA_ENOTFOUND;
-    else if (out && !(*out = row(r, 0, NULL)))
+    pg_result_t *r = NULL;
+    int rc = query_row(c, sql, nparams, params, none, &r);
+    if (rc == 0 && out && !(*out = row(r, 0, NULL)))
         rc = FENTA_ENOMEM;
     pg_result_free(&r);
     return rc;
 }
 
+int db_one_row(pg_conn_t *c, const char *sql, int nparams, const char *const *params, db_row_fn row,
+               json_t **out)
+{
+    return one_json(c, sql, nparams, params, FENTA_ENOTFOUND, row, out);
+}
+
+int db_insert_one(pg_conn_t *c, const char *sql, int nparams, const char *const *params,
+                  db_row_fn row, json_t **out)
+{
+    return one_json(c, sql, nparams, params, FENTA_EIO, row, out);
+}
+
 int db_insert_id(pg_conn_t *c, const char *sql, int nparams, const char *const *params,
                  char id[DB_ID_LEN + 1])
 {
-    int err = 0;
-    pg_result_t *r = pg_query(c, sql, nparams, params, &err);
-    if (!r)
-        return err ? err : FENTA_ENOMEM;
-    if (pg_nrows(r) == 1)
+    pg_result_t *r = NULL;
+    int rc = db_insert_row(c, sql, nparams, params, &r);
+    if (rc == 0)
         snprintf(id, DB_ID_LEN + 1, "%s", pg_get(r, 0, 0));
-    else
-        err = FENTA_EIO;
     pg_result_free(&r);
-    return err;
+    return rc;
 }
 
 int db_column(pg_conn_t *c, const char *sql, json_t **out)

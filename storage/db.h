@@ -79,11 +79,28 @@ int db_exec_some(pg_conn_t *c, const char *sql, int nparams, const char *const *
 /* pg_exec without the row count: 0 or the statement's error. */
 int db_exec(pg_conn_t *c, const char *sql, int nparams, const char *const *params);
 
+/* Runs sql, which names one row: 0 with *r holding exactly that row (the
+ * caller reads it and frees it with pg_result_free), FENTA_ENOTFOUND with
+ * *r NULL when sql returned no row or more than one, or the statement's
+ * error (a pg.h code) with *r NULL. */
+int db_query_row(pg_conn_t *c, const char *sql, int nparams, const char *const *params,
+                 pg_result_t **r);
+/* db_query_row for an INSERT (or UPDATE) ... RETURNING that must return its
+ * row: no row is FENTA_EIO, not "not found", since nothing was looked up;
+ * a conflict the statement skips is the caller's to tell apart. */
+int db_insert_row(pg_conn_t *c, const char *sql, int nparams, const char *const *params,
+                  pg_result_t **r);
+
 /* Runs sql, which returns one row or none; *out (may be NULL when only the
  * row's existence matters) gets row(r, 0, NULL) of it. 0, FENTA_ENOTFOUND
  * when no row, or a pg.h code. */
 int db_one_row(pg_conn_t *c, const char *sql, int nparams, const char *const *params, db_row_fn row,
                json_t **out);
+
+/* db_one_row for an INSERT ... RETURNING that must return its row: no row
+ * is FENTA_EIO (as db_insert_row). */
+int db_insert_one(pg_conn_t *c, const char *sql, int nparams, const char *const *params,
+                  db_row_fn row, json_t **out);
 
 /* Runs an INSERT ... RETURNING id and copies the new row's id into id:
  * 0, FENTA_EIO when no row came back (a conflict the statement skips is

@@ -9,47 +9,38 @@
 int idempotency_db_claim(pg_conn_t *c, const char *user_id, const char *route, const char *key,
                          const char *request_hash)
 {
-    int err = 0;
     const char *p[] = {user_id, route, key, request_hash};
     /* One statement claims a free key or takes over an expired (24 h) or
      * abandoned (running for 5 minutes) one; a live record makes it return
-     * no row. */
-    pg_result_t *r = pg_query(
+     * no row: the key is taken. */
+    int err = db_one_row(
         c,
         "INSERT INTO idempotency_keys (user_id, route, key, request_hash) VALUES ($1, $2, $3, $4) "
         "ON CONFLICT (user_id, route, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, "
         "status = 0, response = NULL, created_at = now() WHERE idempotency_keys.created_at < "
         "now() - interval '24 hours' OR (idempotency_keys.status = 0 AND "
         "idempotency_keys.created_at < now() - interval '5 minutes') RETURNING 1",
-        4, p, &err);
-    if (!r)
-        return err;
-    err = pg_nrows(r) == 1 ? 0 : FENTA_EEXIST;
-    pg_result_free(&r);
-    return err;
+        4, p, NULL, NULL);
+    return err == FENTA_ENOTFOUND ? FENTA_EEXIST : err;
 }
 
 int idempotency_db_get(pg_conn_t *c, const char *user_id, const char *route, const char *key,
                        idempotency_db_record_t *out)
 {
     *out = (idempotency_db_record_t){.status = 0};
-    int err = 0;
     const char *p[] = {user_id, route, key};
-    pg_result_t *r = pg_query(c,
-                              "SELECT request_hash, status, response FROM idempotency_keys "
-                              "WHERE user_id = $1 AND route = $2 AND key = $3",
-                              3, p, &err);
-    if (!r)
+    pg_result_t *r = NULL;
+    int err = db_query_row(c,
+                           "SELECT request_hash, status, response FROM idempotency_keys "
+                           "WHERE user_id = $1 AND route = $2 AND key = $3",
+                           3, p, &r);
+    if (err)
         return err;
-    if (pg_nrows(r) != 1) {
-        err = FENTA_ENOTFOUND;
-    } else {
-        snprintf(out->request_hash, sizeof out->request_hash, "%s", pg_get(r, 0, 0));
-        out->status = atoi(pg_get(r, 0, 1));
-        const char *resp = pg_get(r, 0, 2);
-        if (resp && !(out->response = strdup(resp)))
-            err = FENTA_ENOMEM;
-    }
+    snprintf(out->request_hash, sizeof out->request_hash, "%s", pg_get(r, 0, 0));
+    out->status = atoi(pg_get(r, 0, 1));
+    const char *resp = pg_get(r, 0, 2);
+    if (resp && !(out->response = strdup(resp)))
+        err = FENTA_ENOMEM;
     pg_result_free(&r);
     return err;
 }

@@ -12,21 +12,18 @@ int invitations_db_create(pg_conn_t *c, const char *org_id, const char *email, c
                           const char *token_hash, const char *invited_by, json_t **inv)
 {
     *inv = NULL;
-    int err = 0;
     const char *p[] = {org_id, email, role, token_hash, invited_by};
-    pg_result_t *r = pg_query(
+    pg_result_t *r = NULL;
+    int err = db_insert_row(
         c,
         "INSERT INTO invitations (org_id, email, role, token_hash, invited_by, expires_at) "
         "VALUES ($1, $2, $3, $4, $5, now() + interval '" TTL "') "
         "RETURNING id, email, role, " DB_TS("expires_at") " AS expires_at",
-        5, p, &err);
-    if (!r)
+        5, p, &r);
+    if (err)
         return err;
-    if (pg_nrows(r) != 1)
-        err = FENTA_EIO;
-    else if (!(*inv = json_pack("{s:s, s:s, s:s, s:s}", "id", pg_get(r, 0, 0), "email",
-                                pg_get(r, 0, 1), "role", pg_get(r, 0, 2), "expires_at",
-                                pg_get(r, 0, 3))))
+    if (!(*inv = json_pack("{s:s, s:s, s:s, s:s}", "id", pg_get(r, 0, 0), "email", pg_get(r, 0, 1),
+                           "role", pg_get(r, 0, 2), "expires_at", pg_get(r, 0, 3))))
         err = FENTA_ENOMEM;
     pg_result_free(&r);
     return err;
@@ -35,19 +32,17 @@ int invitations_db_create(pg_conn_t *c, const char *org_id, const char *email, c
 int invitations_db_accept(pg_conn_t *c, const char *token_hash, const char *email,
                           char org_id[DB_ID_LEN + 1], char *role, size_t role_cap)
 {
-    int err = 0;
     const char *p[] = {token_hash, email};
-    pg_result_t *r = pg_query(c,
-                              "UPDATE invitations SET accepted_at = now() WHERE token_hash = $1 "
-                              "AND accepted_at IS NULL AND expires_at > now() AND lower(email) = "
-                              "lower($2) RETURNING org_id, role",
-                              2, p, &err);
-    if (!r)
+    pg_result_t *r = NULL;
+    int err = db_query_row(c,
+                           "UPDATE invitations SET accepted_at = now() WHERE token_hash = $1 "
+                           "AND accepted_at IS NULL AND expires_at > now() AND lower(email) = "
+                           "lower($2) RETURNING org_id, role",
+                           2, p, &r);
+    if (err)
         return err;
-    if (pg_nrows(r) != 1)
-        err = FENTA_ENOTFOUND;
-    else if (snprintf(org_id, DB_ID_LEN + 1, "%s", pg_get(r, 0, 0)) > DB_ID_LEN ||
-             snprintf(role, role_cap, "%s", pg_get(r, 0, 1)) >= (int)role_cap)
+    if (snprintf(org_id, DB_ID_LEN + 1, "%s", pg_get(r, 0, 0)) > DB_ID_LEN ||
+        snprintf(role, role_cap, "%s", pg_get(r, 0, 1)) >= (int)role_cap)
         err = FENTA_EINVAL;
     pg_result_free(&r);
     return err;

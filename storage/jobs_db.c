@@ -55,31 +55,31 @@ int jobs_db_insert_workflow(pg_conn_t *c, const jobs_db_new_t *j, char id[37])
                        j->estimate_id,
                        j->created_by,
                        j->schedule_id};
-    int err = g && in ? 0 : FENTA_ENOMEM;
-    pg_result_t *r =
-        err ? NULL
-            : pg_query(c,
-                       "INSERT INTO jobs (id, org_id, kind, workflow_id, workflow_version, "
-                       "priority, priority_rank, graph, inputs, credits, estimate_id, "
-                       "created_by, schedule_id) VALUES (COALESCE($1::uuid, "
-                       "gen_random_uuid()), $2, 'workflow', $3, $4::int, $5, CASE $5 "
-                       "WHEN 'high' THEN 0 WHEN 'low' THEN 2 ELSE 1 END, $6::jsonb, "
-                       "$7::jsonb, $8::numeric, $9::uuid, $10, $11) ON CONFLICT (id) DO "
-                       "NOTHING RETURNING id",
-                       11, p, &err);
+    pg_result_t *r = NULL;
+    int err =
+        !g || !in
+            ? FENTA_ENOMEM
+            : db_query_row(c,
+                           "INSERT INTO jobs (id, org_id, kind, workflow_id, workflow_version, "
+                           "priority, priority_rank, graph, inputs, credits, estimate_id, "
+                           "created_by, schedule_id) VALUES (COALESCE($1::uuid, "
+                           "gen_random_uuid()), $2, 'workflow', $3, $4::int, $5, CASE $5 "
+                           "WHEN 'high' THEN 0 WHEN 'low' THEN 2 ELSE 1 END, $6::jsonb, "
+                           "$7::jsonb, $8::numeric, $9::uuid, $10, $11) ON CONFLICT (id) DO "
+                           "NOTHING RETURNING id",
+                           11, p, &r);
     free(g);
     free(in);
-    if (!r)
-        return err;
-    int rc = 0;
-    if (pg_nrows(r) == 1) {
-        snprintf(id, 37, "%s", pg_get(r, 0, 0));
-    } else {
+    if (err == FENTA_ENOTFOUND) {
+        /* No row back: ON CONFLICT skipped it, inserted meanwhile by another node. */
         snprintf(id, 37, "%s", j->id ? j->id : "");
-        rc = FENTA_EEXIST; /* inserted meanwhile by another node */
+        return FENTA_EEXIST;
     }
+    if (err)
+        return err;
+    snprintf(id, 37, "%s", pg_get(r, 0, 0));
     pg_result_free(&r);
-    return rc;
+    return 0;
 }
 
 int jobs_db_insert_render(pg_conn_t *c, const char *org_id, const char *priority,
@@ -102,15 +102,9 @@ int jobs_db_insert_render(pg_conn_t *c, const char *org_id, const char *priority
 int jobs_db_exists(pg_conn_t *c, const char *id, const char *org_id)
 {
     const char *p[] = {id, org_id};
-    int err = 0;
-    pg_result_t *r = pg_query(
+    return db_one_row(
         c, "SELECT 1 FROM jobs WHERE id = $1::uuid AND ($2::uuid IS NULL OR org_id = $2::uuid)", 2,
-        p, &err);
-    if (!r)
-        return err;
-    int rc = pg_nrows(r) == 1 ? 0 : FENTA_ENOTFOUND;
-    pg_result_free(&r);
-    return rc;
+        p, NULL, NULL);
 }
 
 int jobs_db_delete(pg_conn_t *c, const char *id)
@@ -124,36 +118,22 @@ int jobs_db_delete(pg_conn_t *c, const char *id)
 
 int jobs_db_get(pg_conn_t *c, const char *id, const char *org_id, json_t **job)
 {
-    *job = NULL;
     const char *p[] = {id, org_id};
-    int err = 0;
-    pg_result_t *r =
-        pg_query(c, "SELECT " JOB_COLS " FROM jobs WHERE id = $1 AND org_id = $2", 2, p, &err);
-    if (!r)
-        return err;
-    int rc = FENTA_ENOTFOUND;
-    if (pg_nrows(r) == 1)
-        rc = (*job = job_row(r, 0, NULL)) ? 0 : FENTA_ENOMEM;
-    pg_result_free(&r);
-    return rc;
+    return db_one_row(c, "SELECT " JOB_COLS " FROM jobs WHERE id = $1 AND org_id = $2", 2, p,
+                      job_row, job);
 }
 
 int jobs_db_status(pg_conn_t *c, const char *id, const char *org_id, char status[16])
 {
     status[0] = 0;
     const char *p[] = {id, org_id};
-    int err = 0;
-    pg_result_t *r =
-        pg_query(c, "SELECT status FROM jobs WHERE id = $1 AND org_id = $2", 2, p, &err);
-    if (!r)
+    pg_result_t *r = NULL;
+    int err = db_query_row(c, "SELECT status FROM jobs WHERE id = $1 AND org_id = $2", 2, p, &r);
+    if (err)
         return err;
-    int rc = FENTA_ENOTFOUND;
-    if (pg_nrows(r) == 1) {
-        snprintf(status, 16, "%s", pg_get(r, 0, 0));
-        rc = 0;
-    }
+    snprintf(status, 16, "%s", pg_get(r, 0, 0));
     pg_result_free(&r);
-    return rc;
+    return 0;
 }
 
 int jobs_db_list(pg_conn_t *c, const char *org_id, const jobs_db_filter_t *f, const db_page_t *page,
@@ -176,25 +156,21 @@ int jobs_db_claim(pg_conn_t *c, const char *id, const char *org_id, const char *
     old[0] = 0;
     *claimed = false;
     const char *p[] = {id, org_id, claim ? claim : "", allowed[0], allowed[1]};
-    int err = 0;
     /* The old status is the row's as locked, whether or not it was claimed. */
-    pg_result_t *r = pg_query(
+    pg_result_t *r = NULL;
+    int err = db_query_row(
         c,
         "WITH old AS (SELECT status FROM jobs WHERE id = $1 AND org_id = $2 FOR UPDATE), "
         "claimed AS (UPDATE jobs SET status = $3, updated_at = now() WHERE id = $1 AND $3 <> '' "
         "AND status IN ($4, $5) RETURNING 1) SELECT old.status, (SELECT count(*) FROM claimed) "
         "FROM old",
-        5, p, &err);
-    if (!r)
+        5, p, &r);
+    if (err)
         return err;
-    int rc = FENTA_ENOTFOUND;
-    if (pg_nrows(r) == 1) {
-        snprintf(old, 16, "%s", pg_get(r, 0, 0));
-        *claimed = strcmp(pg_get(r, 0, 1), "1") == 0;
-        rc = 0;
-    }
+    snprintf(old, 16, "%s", pg_get(r, 0, 0));
+    *claimed = strcmp(pg_get(r, 0, 1), "1") == 0;
     pg_result_free(&r);
-    return rc;
+    return 0;
 }
 
 int jobs_db_set_status(pg_conn_t *c, const char *id, const char *status)
@@ -210,23 +186,18 @@ int jobs_db_load(pg_conn_t *c, const char *id, jobs_db_run_t *out)
 {
     *out = (jobs_db_run_t){0};
     const char *p[] = {id};
-    int err = 0;
-    pg_result_t *r =
-        pg_query(c, "SELECT org_id, kind, status, graph::text, attempts FROM jobs WHERE id = $1", 1,
-                 p, &err);
-    if (!r)
+    pg_result_t *r = NULL;
+    int err = db_query_row(
+        c, "SELECT org_id, kind, status, graph::text, attempts FROM jobs WHERE id = $1", 1, p, &r);
+    if (err)
         return err;
-    int rc = FENTA_ENOTFOUND;
-    if (pg_nrows(r) == 1) {
-        snprintf(out->org_id, sizeof out->org_id, "%s", pg_get(r, 0, 0));
-        snprintf(out->kind, sizeof out->kind, "%s", pg_get(r, 0, 1));
-        snprintf(out->status, sizeof out->status, "%s", pg_get(r, 0, 2));
-        out->graph = db_json(pg_get(r, 0, 3), json_object());
-        out->attempts = atoi(pg_get(r, 0, 4));
-        rc = out->graph ? 0 : FENTA_ENOMEM;
-    }
+    snprintf(out->org_id, sizeof out->org_id, "%s", pg_get(r, 0, 0));
+    snprintf(out->kind, sizeof out->kind, "%s", pg_get(r, 0, 1));
+    snprintf(out->status, sizeof out->status, "%s", pg_get(r, 0, 2));
+    out->graph = db_json(pg_get(r, 0, 3), json_object());
+    out->attempts = atoi(pg_get(r, 0, 4));
     pg_result_free(&r);
-    return rc;
+    return out->graph ? 0 : FENTA_ENOMEM;
 }
 
 void jobs_db_run_free(jobs_db_run_t *run)
@@ -242,10 +213,11 @@ int jobs_db_admit(pg_conn_t *c, const char *id, const char *org_id, int default_
     char cap[16];
     snprintf(cap, sizeof cap, "%d", default_cap);
     const char *p[] = {id, org_id, cap};
-    int err = 0;
     if (pg_exec(c, "SELECT pg_advisory_xact_lock(hashtext($1))", 1, (const char *[]){org_id}) < 0)
         return FENTA_EUNAVAILABLE;
-    pg_result_t *r = pg_query(
+    /* No row back: the job is not queued, or its organisation is at its cap
+     * or has jobs ahead of it. */
+    int err = db_one_row(
         c,
         "UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, now()), "
         "updated_at = now() WHERE id = $1 AND status = 'queued' AND "
@@ -254,12 +226,8 @@ int jobs_db_admit(pg_conn_t *c, const char *id, const char *org_id, int default_
         "(SELECT count(*) FROM jobs q, jobs me WHERE me.id = $1 AND q.org_id = $2 AND "
         "q.status = 'queued' AND (q.priority_rank, q.created_at, q.id) < (me.priority_rank, "
         "me.created_at, me.id)) RETURNING 1",
-        3, p, &err);
-    if (!r)
-        return err;
-    int n = pg_nrows(r);
-    pg_result_free(&r);
-    return n == 1 ? 0 : FENTA_ELIMIT;
+        3, p, NULL, NULL);
+    return err == FENTA_ENOTFOUND ? FENTA_ELIMIT : err;
 }
 
 int jobs_db_record(pg_conn_t *c, const char *id, const jobs_db_record_t *rec, const json_t *events)

@@ -18,12 +18,12 @@ static json_t *member_json(const pg_result_t *r, int row, void *arg)
                      pg_getn(r, row, "role"), "created_at", pg_getn(r, row, "created_at"));
 }
 
-/* The one-column text of r's one row into out: FENTA_ENOTFOUND without one. */
-static int one_text(pg_result_t *r, int err, char *out, size_t cap)
+/* The one-column text of sql's one row into out: FENTA_ENOTFOUND without one. */
+static int one_text(pg_conn_t *c, const char *sql, int nparams, const char *const *params,
+                    char *out, size_t cap)
 {
-    if (!r)
-        return err;
-    err = pg_nrows(r) == 1 ? 0 : FENTA_ENOTFOUND;
+    pg_result_t *r = NULL;
+    int err = db_query_row(c, sql, nparams, params, &r);
     if (!err && snprintf(out, cap, "%s", pg_get(r, 0, 0)) >= (int)cap)
         err = FENTA_EINVAL; /* not one of our roles or ids */
     pg_result_free(&r);
@@ -39,11 +39,9 @@ int memberships_db_insert(pg_conn_t *c, const char *org_id, const char *user_id,
 int memberships_db_role(pg_conn_t *c, const char *org_id, const char *user_id,
                         char role[MEMBERSHIPS_DB_ROLE_MAX])
 {
-    int err = 0;
     const char *p[] = {org_id, user_id};
-    pg_result_t *r =
-        pg_query(c, "SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2", 2, p, &err);
-    return one_text(r, err, role, MEMBERSHIPS_DB_ROLE_MAX);
+    return one_text(c, "SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2", 2, p,
+                    role, MEMBERSHIPS_DB_ROLE_MAX);
 }
 
 int memberships_db_lock_owners(pg_conn_t *c, const char *org_id, int *owners)
@@ -64,12 +62,9 @@ int memberships_db_lock_owners(pg_conn_t *c, const char *org_id, int *owners)
 int memberships_db_role_for_update(pg_conn_t *c, const char *org_id, const char *user_id,
                                    char role[MEMBERSHIPS_DB_ROLE_MAX])
 {
-    int err = 0;
     const char *p[] = {org_id, user_id};
-    pg_result_t *r =
-        pg_query(c, "SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2 FOR UPDATE", 2,
-                 p, &err);
-    return one_text(r, err, role, MEMBERSHIPS_DB_ROLE_MAX);
+    return one_text(c, "SELECT role FROM memberships WHERE org_id = $1 AND user_id = $2 FOR UPDATE",
+                    2, p, role, MEMBERSHIPS_DB_ROLE_MAX);
 }
 
 int memberships_db_set_role(pg_conn_t *c, const char *org_id, const char *user_id, const char *role)
@@ -87,21 +82,11 @@ int memberships_db_delete(pg_conn_t *c, const char *org_id, const char *user_id)
 
 int memberships_db_get(pg_conn_t *c, const char *org_id, const char *user_id, json_t **member)
 {
-    *member = NULL;
-    int err = 0;
     const char *p[] = {org_id, user_id};
-    pg_result_t *r = pg_query(c,
-                              "SELECT " MEMBER_COLS " FROM memberships m JOIN users u ON "
-                              "u.id = m.user_id WHERE m.org_id = $1 AND m.user_id = $2",
-                              2, p, &err);
-    if (!r)
-        return err;
-    if (pg_nrows(r) != 1)
-        err = FENTA_ENOTFOUND;
-    else if (!(*member = member_json(r, 0, NULL)))
-        err = FENTA_ENOMEM;
-    pg_result_free(&r);
-    return err;
+    return db_one_row(c,
+                      "SELECT " MEMBER_COLS " FROM memberships m JOIN users u ON "
+                      "u.id = m.user_id WHERE m.org_id = $1 AND m.user_id = $2",
+                      2, p, member_json, member);
 }
 
 int memberships_db_list(pg_conn_t *c, const char *org_id, const char *role, const db_page_t *page,
@@ -120,13 +105,11 @@ int memberships_db_list(pg_conn_t *c, const char *org_id, const char *role, cons
 int memberships_db_pick_org(pg_conn_t *c, const char *user_id, const char *org, const char *within,
                             char org_id[DB_ID_LEN + 1])
 {
-    int err = 0;
     const char *p[] = {user_id, org, within};
-    pg_result_t *r = pg_query(c,
-                              "SELECT m.org_id FROM memberships m JOIN orgs o ON o.id = m.org_id "
-                              "WHERE m.user_id = $1 AND ($2::uuid IS NULL OR m.org_id = $2::uuid) "
-                              "AND ($3::uuid IS NULL OR m.org_id = $3::uuid) "
-                              "ORDER BY o.personal DESC, m.created_at LIMIT 1",
-                              3, p, &err);
-    return one_text(r, err, org_id, DB_ID_LEN + 1);
+    return one_text(c,
+                    "SELECT m.org_id FROM memberships m JOIN orgs o ON o.id = m.org_id "
+                    "WHERE m.user_id = $1 AND ($2::uuid IS NULL OR m.org_id = $2::uuid) "
+                    "AND ($3::uuid IS NULL OR m.org_id = $3::uuid) "
+                    "ORDER BY o.personal DESC, m.created_at LIMIT 1",
+                    3, p, org_id, DB_ID_LEN + 1);
 }

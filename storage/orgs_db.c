@@ -20,44 +20,23 @@ static json_t *org_json(const pg_result_t *r, int row, void *arg)
     return o;
 }
 
-/* The one row of r as *org: FENTA_ENOTFOUND without one. Frees r. */
-static int one_org(pg_result_t **r, json_t **org)
-{
-    int err = 0;
-    if (pg_nrows(*r) != 1)
-        err = FENTA_ENOTFOUND;
-    else if (!(*org = org_json(*r, 0, NULL)))
-        err = FENTA_ENOMEM;
-    pg_result_free(r);
-    return err;
-}
-
 int orgs_db_insert(pg_conn_t *c, const char *name, bool personal, const char *created_by,
                    json_t **org)
 {
-    *org = NULL;
-    int err = 0;
     const char *p[] = {name, personal ? "true" : "false", created_by};
-    pg_result_t *r = pg_query(c,
-                              "INSERT INTO orgs AS o (name, personal, created_by) VALUES ($1, "
-                              "$2::boolean, $3) RETURNING " ORG_COLS,
-                              3, p, &err);
-    if (!r)
-        return err;
-    err = one_org(&r, org);
-    return err == FENTA_ENOTFOUND ? FENTA_EIO : err;
+    return db_insert_one(c,
+                         "INSERT INTO orgs AS o (name, personal, created_by) VALUES ($1, "
+                         "$2::boolean, $3) RETURNING " ORG_COLS,
+                         3, p, org_json, org);
 }
 
 int orgs_db_get_for_user(pg_conn_t *c, const char *org_id, const char *user_id, json_t **org)
 {
-    *org = NULL;
-    int err = 0;
     const char *p[] = {org_id, user_id};
-    pg_result_t *r = pg_query(c,
-                              "SELECT " ORG_COLS ", m.role FROM orgs o JOIN memberships m ON "
-                              "m.org_id = o.id WHERE o.id = $1 AND m.user_id = $2",
-                              2, p, &err);
-    return r ? one_org(&r, org) : err;
+    return db_one_row(c,
+                      "SELECT " ORG_COLS ", m.role FROM orgs o JOIN memberships m ON "
+                      "m.org_id = o.id WHERE o.id = $1 AND m.user_id = $2",
+                      2, p, org_json, org);
 }
 
 int orgs_db_list_for_user(pg_conn_t *c, const char *user_id, const char *name_like,

@@ -208,16 +208,13 @@ int schedules_db_load(pg_conn_t *c, const char *id, schedules_db_row_t *row)
     if (!db_is_uuid(id))
         return FENTA_ENOTFOUND;
     const char *p[] = {id};
-    int err = 0;
-    pg_result_t *r = pg_query(c,
-                              "SELECT org_id, workflow_id, workflow_version, inputs::text AS "
-                              "inputs, priority, max_credits, cron, timezone, misfire, paused, "
-                              "generation, deleted_at IS NOT NULL AS deleted FROM schedules "
-                              "WHERE id = $1",
-                              1, p, &err);
-    if (!r)
-        return err ? err : FENTA_ENOMEM;
-    int rc = pg_nrows(r) == 1 ? 0 : FENTA_ENOTFOUND;
+    pg_result_t *r = NULL;
+    int rc = db_query_row(c,
+                          "SELECT org_id, workflow_id, workflow_version, inputs::text AS "
+                          "inputs, priority, max_credits, cron, timezone, misfire, paused, "
+                          "generation, deleted_at IS NOT NULL AS deleted FROM schedules "
+                          "WHERE id = $1",
+                          1, p, &r);
     if (rc == 0) {
         int e = dup(&row->org_id, pg_getn(r, 0, "org_id")) |
                 dup(&row->workflow_id, pg_getn(r, 0, "workflow_id")) |

@@ -15,16 +15,10 @@ int sessions_db_create(pg_conn_t *c, const char *user_id, char sid[DB_ID_LEN + 1
 
 int sessions_db_live(pg_conn_t *c, const char *sid, const char *user_id)
 {
-    int err = 0;
     const char *p[] = {sid, user_id};
-    pg_result_t *r =
-        pg_query(c, "SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
-                 2, p, &err);
-    if (!r)
-        return err;
-    err = pg_nrows(r) == 1 ? 0 : FENTA_ENOTFOUND;
-    pg_result_free(&r);
-    return err;
+    return db_one_row(
+        c, "SELECT 1 FROM sessions WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL", 2, p,
+        NULL, NULL);
 }
 
 int sessions_db_revoke(pg_conn_t *c, const char *sid, const char *why)
@@ -49,27 +43,23 @@ int sessions_db_add_refresh(pg_conn_t *c, const char *sid, const char *token_has
 int sessions_db_refresh_lock(pg_conn_t *c, const char *token_hash, sessions_db_refresh_t *out)
 {
     *out = (sessions_db_refresh_t){.rotated = false};
-    int err = 0;
     const char *p[] = {token_hash};
-    pg_result_t *r = pg_query(
+    pg_result_t *r = NULL;
+    int err = db_query_row(
         c,
         "SELECT t.session_id, s.user_id, t.rotated_at IS NOT NULL, t.expires_at <= now(), "
         "s.revoked_at IS NOT NULL FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id "
         "WHERE t.token_hash = $1 FOR UPDATE OF t, s",
-        1, p, &err);
-    if (!r)
+        1, p, &r);
+    if (err)
         return err;
-    if (pg_nrows(r) != 1) {
-        err = FENTA_ENOTFOUND;
-    } else {
-        snprintf(out->sid, sizeof out->sid, "%s", pg_get(r, 0, 0));
-        snprintf(out->user_id, sizeof out->user_id, "%s", pg_get(r, 0, 1));
-        out->rotated = pg_get(r, 0, 2)[0] == 't';
-        out->expired = pg_get(r, 0, 3)[0] == 't';
-        out->revoked = pg_get(r, 0, 4)[0] == 't';
-    }
+    snprintf(out->sid, sizeof out->sid, "%s", pg_get(r, 0, 0));
+    snprintf(out->user_id, sizeof out->user_id, "%s", pg_get(r, 0, 1));
+    out->rotated = pg_get(r, 0, 2)[0] == 't';
+    out->expired = pg_get(r, 0, 3)[0] == 't';
+    out->revoked = pg_get(r, 0, 4)[0] == 't';
     pg_result_free(&r);
-    return err;
+    return 0;
 }
 
 int sessions_db_refresh_rotate(pg_conn_t *c, const char *token_hash)

@@ -17,20 +17,6 @@ static json_t *tpl_row(const pg_result_t *r, int row, void *arg)
                      pg_getn(r, row, "created_at"), "updated_at", pg_getn(r, row, "updated_at"));
 }
 
-/* The one row of r (freed here) into *row: FENTA_ENOTFOUND when r has none,
- * err when the query failed. */
-static int one(pg_result_t *r, int err, json_t **row)
-{
-    *row = NULL;
-    if (!r)
-        return err;
-    int rc = FENTA_ENOTFOUND;
-    if (pg_nrows(r) == 1)
-        rc = (*row = tpl_row(r, 0, NULL)) ? 0 : FENTA_ENOMEM;
-    pg_result_free(&r);
-    return rc;
-}
-
 int templates_db_create(pg_conn_t *c, const char *org_id, const char *name, const char *description,
                         const json_t *doc, const char *created_by, json_t **row)
 {
@@ -39,40 +25,35 @@ int templates_db_create(pg_conn_t *c, const char *org_id, const char *name, cons
     if (!d)
         return FENTA_ENOMEM;
     const char *p[] = {org_id, name, description ? description : "", d, created_by};
-    int err = 0;
-    pg_result_t *r = pg_query(c,
-                              "INSERT INTO templates (org_id, name, description, doc, created_by) "
-                              "VALUES ($1, $2, $3, $4::jsonb, $5) RETURNING " TPL_COLS,
-                              5, p, &err);
+    /* No row back is "not found", as it always answered. */
+    int err = db_one_row(c,
+                         "INSERT INTO templates (org_id, name, description, doc, created_by) "
+                         "VALUES ($1, $2, $3, $4::jsonb, $5) RETURNING " TPL_COLS,
+                         5, p, tpl_row, row);
     free(d);
-    return one(r, err, row);
+    return err;
 }
 
 int templates_db_get(pg_conn_t *c, const char *id, const char *org_id, json_t **row)
 {
     const char *p[] = {id, org_id};
-    int err = 0;
-    pg_result_t *r = pg_query(c,
-                              "SELECT " TPL_COLS " FROM templates WHERE id = $1 AND org_id = $2 "
-                              "AND deleted_at IS NULL",
-                              2, p, &err);
-    return one(r, err, row);
+    return db_one_row(c,
+                      "SELECT " TPL_COLS " FROM templates WHERE id = $1 AND org_id = $2 "
+                      "AND deleted_at IS NULL",
+                      2, p, tpl_row, row);
 }
 
 int templates_db_doc(pg_conn_t *c, const char *org_id, const char *name, json_t **doc)
 {
     *doc = NULL;
     const char *p[] = {org_id, name};
-    int err = 0;
-    pg_result_t *r = pg_query(c,
-                              "SELECT doc::text FROM templates WHERE org_id = $1 AND name = $2 "
-                              "AND deleted_at IS NULL",
-                              2, p, &err);
-    if (!r)
-        return err;
-    int rc = FENTA_ENOTFOUND;
-    if (pg_nrows(r) == 1)
-        rc = (*doc = json_loads(pg_get(r, 0, 0), 0, NULL)) ? 0 : FENTA_EDECODE;
+    pg_result_t *r = NULL;
+    int rc = db_query_row(c,
+                          "SELECT doc::text FROM templates WHERE org_id = $1 AND name = $2 "
+                          "AND deleted_at IS NULL",
+                          2, p, &r);
+    if (rc == 0 && !(*doc = json_loads(pg_get(r, 0, 0), 0, NULL)))
+        rc = FENTA_EDECODE;
     pg_result_free(&r);
     return rc;
 }
@@ -85,14 +66,13 @@ int templates_db_update(pg_conn_t *c, const char *id, const char *org_id, const 
     if (doc && !d)
         return FENTA_ENOMEM;
     const char *p[] = {id, org_id, description, d};
-    int err = 0;
-    pg_result_t *r = pg_query(c,
-                              "UPDATE templates SET description = COALESCE($3, description), doc "
-                              "= COALESCE($4::jsonb, doc), updated_at = now() WHERE id = $1 AND "
-                              "org_id = $2 AND deleted_at IS NULL RETURNING " TPL_COLS,
-                              4, p, &err);
+    int err = db_one_row(c,
+                         "UPDATE templates SET description = COALESCE($3, description), doc "
+                         "= COALESCE($4::jsonb, doc), updated_at = now() WHERE id = $1 AND "
+                         "org_id = $2 AND deleted_at IS NULL RETURNING " TPL_COLS,
+                         4, p, tpl_row, row);
     free(d);
-    return one(r, err, row);
+    return err;
 }
 
 int templates_db_delete(pg_conn_t *c, const char *id, const char *org_id)

@@ -44,54 +44,42 @@ int tokens_db_insert(pg_conn_t *c, const char *user_id, const char *org_id, cons
     char *sc = json_dumps(scopes, JSON_COMPACT);
     if (!sc)
         return FENTA_ENOMEM;
-    int err = 0;
     const char *p[] = {user_id, org_id, name, sc, token_hash, prefix, expires_at};
-    pg_result_t *r = pg_query(
+    int err = db_insert_one(
         c,
         "INSERT INTO personal_access_tokens (user_id, org_id, name, scopes, token_hash, prefix, "
         "expires_at) VALUES ($1, $2, $3, ARRAY(SELECT json_array_elements_text($4::json)), $5, "
         "$6, $7::timestamptz) RETURNING " TOKEN_COLS,
-        7, p, &err);
+        7, p, token_json, tok);
     free(sc);
-    if (!r)
-        return err;
-    if (pg_nrows(r) != 1)
-        err = FENTA_EIO;
-    else if (!(*tok = token_json(r, 0, NULL)))
-        err = FENTA_ENOMEM;
-    pg_result_free(&r);
     return err;
 }
 
 int tokens_db_authenticate(pg_conn_t *c, const char *token_hash, tokens_db_auth_t *out)
 {
     *out = (tokens_db_auth_t){.id = ""};
-    int err = 0;
     const char *p[] = {token_hash};
     /* The look-up and the use in one statement: the request pays one round
      * trip, and the write happens at most once a minute per token. */
-    pg_result_t *r =
-        pg_query(c,
-                 "WITH t AS (SELECT id, user_id, org_id, scopes, last_used_at FROM "
-                 "personal_access_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND "
-                 "(expires_at IS NULL OR expires_at > now())), u AS (UPDATE "
-                 "personal_access_tokens p SET last_used_at = now() FROM t WHERE p.id = t.id "
-                 "AND (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 "
-                 "minute')) SELECT id, user_id, org_id, array_to_string(scopes, ',') AS "
-                 "scopes FROM t",
-                 1, p, &err);
-    if (!r)
+    pg_result_t *r = NULL;
+    int err =
+        db_query_row(c,
+                     "WITH t AS (SELECT id, user_id, org_id, scopes, last_used_at FROM "
+                     "personal_access_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND "
+                     "(expires_at IS NULL OR expires_at > now())), u AS (UPDATE "
+                     "personal_access_tokens p SET last_used_at = now() FROM t WHERE p.id = t.id "
+                     "AND (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 "
+                     "minute')) SELECT id, user_id, org_id, array_to_string(scopes, ',') AS "
+                     "scopes FROM t",
+                     1, p, &r);
+    if (err)
         return err;
-    if (pg_nrows(r) != 1) {
-        err = FENTA_ENOTFOUND;
-    } else {
-        snprintf(out->id, sizeof out->id, "%s", pg_get(r, 0, 0));
-        snprintf(out->user_id, sizeof out->user_id, "%s", pg_get(r, 0, 1));
-        snprintf(out->org_id, sizeof out->org_id, "%s", pg_get(r, 0, 2));
-        snprintf(out->scopes, sizeof out->scopes, "%s", pg_get(r, 0, 3));
-    }
+    snprintf(out->id, sizeof out->id, "%s", pg_get(r, 0, 0));
+    snprintf(out->user_id, sizeof out->user_id, "%s", pg_get(r, 0, 1));
+    snprintf(out->org_id, sizeof out->org_id, "%s", pg_get(r, 0, 2));
+    snprintf(out->scopes, sizeof out->scopes, "%s", pg_get(r, 0, 3));
     pg_result_free(&r);
-    return err;
+    return 0;
 }
 
 int tokens_db_list(pg_conn_t *c, const char *user_id, const db_page_t *page, db_page_rows_t *out)

@@ -31,64 +31,45 @@ int users_db_credentials(pg_conn_t *c, const char *email, char id[DB_ID_LEN + 1]
                          char **password_hash)
 {
     *password_hash = NULL;
-    int err = 0;
     const char *p[] = {email};
-    pg_result_t *r = pg_query(
-        c, "SELECT id, password_hash FROM users WHERE lower(email) = lower($1)", 1, p, &err);
-    if (!r)
+    pg_result_t *r = NULL;
+    int err = db_query_row(c, "SELECT id, password_hash FROM users WHERE lower(email) = lower($1)",
+                           1, p, &r);
+    if (err)
         return err;
-    if (pg_nrows(r) != 1) {
-        err = FENTA_ENOTFOUND;
-    } else {
-        snprintf(id, DB_ID_LEN + 1, "%s", pg_get(r, 0, 0));
-        if (!(*password_hash = strdup(pg_get(r, 0, 1))))
-            err = FENTA_ENOMEM;
-    }
+    snprintf(id, DB_ID_LEN + 1, "%s", pg_get(r, 0, 0));
+    if (!(*password_hash = strdup(pg_get(r, 0, 1))))
+        err = FENTA_ENOMEM;
     pg_result_free(&r);
     return err;
 }
 
 int users_db_get(pg_conn_t *c, const char *id, json_t **user)
 {
-    *user = NULL;
-    int err = 0;
     const char *p[] = {id};
-    pg_result_t *r = pg_query(c, "SELECT " USER_COLS " FROM users u WHERE u.id = $1", 1, p, &err);
-    if (!r)
-        return err;
-    if (pg_nrows(r) != 1)
-        err = FENTA_ENOTFOUND;
-    else if (!(*user = user_json(r, 0, NULL)))
-        err = FENTA_ENOMEM;
-    pg_result_free(&r);
-    return err;
+    return db_one_row(c, "SELECT " USER_COLS " FROM users u WHERE u.id = $1", 1, p, user_json,
+                      user);
 }
 
 int users_db_identity(pg_conn_t *c, const char *id, json_t **doc)
 {
     *doc = NULL;
-    int err = 0;
     const char *p[] = {id};
     /* One round trip: the user and their organisations with roles, which
      * PostgreSQL aggregates into one JSON text. */
-    pg_result_t *r = pg_query(
+    pg_result_t *r = NULL;
+    int err = db_query_row(
         c,
         "SELECT " USER_COLS ", (SELECT coalesce(json_agg(json_build_object('id', o.id, "
         "'name', o.name, 'personal', o.personal, 'created_at', " DB_TS(
             "o.created_at") ", 'role', m.role) ORDER BY o.created_at, o.id), '[]') FROM "
                             "orgs o JOIN memberships m ON m.org_id = o.id WHERE m.user_id = "
                             "u.id)::text AS orgs FROM users u WHERE u.id = $1",
-        1, p, &err);
-    if (!r)
+        1, p, &r);
+    if (err)
         return err;
-    if (pg_nrows(r) != 1) {
-        err = FENTA_ENOTFOUND;
-    } else {
-        json_t *orgs = json_loads(pg_getn(r, 0, "orgs"), 0, NULL);
-        *doc = orgs ? json_pack("{s:o, s:o}", "user", user_json(r, 0, NULL), "orgs", orgs) : NULL;
-        if (!*doc)
-            err = FENTA_EIO;
-    }
+    json_t *orgs = json_loads(pg_getn(r, 0, "orgs"), 0, NULL);
+    *doc = orgs ? json_pack("{s:o, s:o}", "user", user_json(r, 0, NULL), "orgs", orgs) : NULL;
     pg_result_free(&r);
-    return err;
+    return *doc ? 0 : FENTA_EIO;
 }

@@ -150,23 +150,20 @@ int webhooks_db_rotate(pg_conn_t *c, const char *id, const char *org_id, const c
     char overlap[24];
     snprintf(overlap, sizeof overlap, "%lld", (long long)overlap_s);
     const char *p[] = {id, org_id, secret, overlap};
-    int err = 0;
     /* The new secret first; every secret still in force expires at the end
      * of the overlap at the latest, and those already expired are dropped. */
-    pg_result_t *r =
-        pg_query(c,
-                 "UPDATE webhooks SET secrets = jsonb_build_array(jsonb_build_object('secret', "
-                 "$3::text, 'created_at', now(), 'expires_at', NULL)) || COALESCE((SELECT "
-                 "jsonb_agg(jsonb_set(s, '{expires_at}', to_jsonb(LEAST(COALESCE((s->>"
-                 "'expires_at')::timestamptz, 'infinity'), now() + make_interval(secs => "
-                 "$4::int))))) FROM jsonb_array_elements(secrets) s WHERE s->>'expires_at' IS "
-                 "NULL OR (s->>'expires_at')::timestamptz > now()), '[]'), updated_at = now() "
-                 "WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL RETURNING " DB_TS(
-                     "(now() + make_interval(secs => $4::int))"),
-                 4, p, &err);
-    if (!r)
-        return err ? err : FENTA_ENOMEM;
-    int rc = pg_nrows(r) == 1 ? 0 : FENTA_ENOTFOUND;
+    pg_result_t *r = NULL;
+    int rc =
+        db_query_row(c,
+                     "UPDATE webhooks SET secrets = jsonb_build_array(jsonb_build_object('secret', "
+                     "$3::text, 'created_at', now(), 'expires_at', NULL)) || COALESCE((SELECT "
+                     "jsonb_agg(jsonb_set(s, '{expires_at}', to_jsonb(LEAST(COALESCE((s->>"
+                     "'expires_at')::timestamptz, 'infinity'), now() + make_interval(secs => "
+                     "$4::int))))) FROM jsonb_array_elements(secrets) s WHERE s->>'expires_at' IS "
+                     "NULL OR (s->>'expires_at')::timestamptz > now()), '[]'), updated_at = now() "
+                     "WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL RETURNING " DB_TS(
+                         "(now() + make_interval(secs => $4::int))"),
+                     4, p, &r);
     if (rc == 0 && !(*expires_at = strdup(pg_get(r, 0, 0))))
         rc = FENTA_ENOMEM;
     pg_result_free(&r);

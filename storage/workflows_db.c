@@ -30,20 +30,6 @@ static json_t *version_row(const pg_result_t *r, int row, void *arg)
                      pg_getn(r, row, "created_at"));
 }
 
-/* The one workflow of r (freed here) into *row: FENTA_ENOTFOUND when r has
- * none, err when the query failed. */
-static int one(pg_result_t *r, int err, json_t **row)
-{
-    *row = NULL;
-    if (!r)
-        return err;
-    int rc = FENTA_ENOTFOUND;
-    if (pg_nrows(r) == 1)
-        rc = (*row = wf_row(r, 0, NULL)) ? 0 : FENTA_ENOMEM;
-    pg_result_free(&r);
-    return rc;
-}
-
 int workflows_db_create(pg_conn_t *c, const char *org_id, const char *name, const char *description,
                         const char *created_by, const json_t *graph, json_t **row)
 {
@@ -52,43 +38,35 @@ int workflows_db_create(pg_conn_t *c, const char *org_id, const char *name, cons
     if (!g)
         return FENTA_ENOMEM;
     const char *p[] = {org_id, name, description ? description : "", created_by, g};
-    int err = 0;
-    pg_result_t *r = pg_query(c,
-                              "WITH w AS (INSERT INTO workflows (org_id, name, description, "
-                              "created_by) VALUES ($1, $2, $3, $4) RETURNING *), v AS (INSERT INTO "
-                              "workflow_versions (workflow_id, version, graph, created_by) SELECT "
-                              "id, 1, $5::jsonb, $4 FROM w RETURNING *) SELECT " WF_COLS
-                              " FROM w JOIN v ON v.workflow_id = w.id",
-                              5, p, &err);
+    /* No row back is "not found", as it always answered. */
+    int err = db_one_row(c,
+                         "WITH w AS (INSERT INTO workflows (org_id, name, description, "
+                         "created_by) VALUES ($1, $2, $3, $4) RETURNING *), v AS (INSERT INTO "
+                         "workflow_versions (workflow_id, version, graph, created_by) SELECT "
+                         "id, 1, $5::jsonb, $4 FROM w RETURNING *) SELECT " WF_COLS
+                         " FROM w JOIN v ON v.workflow_id = w.id",
+                         5, p, wf_row, row);
     free(g);
-    return one(r, err, row);
+    return err;
 }
 
 int workflows_db_get(pg_conn_t *c, const char *id, const char *org_id, const char *version,
                      json_t **row)
 {
     const char *p[] = {id, org_id, version};
-    int err = 0;
-    pg_result_t *r = pg_query(c,
-                              "SELECT " WF_COLS " FROM workflows w JOIN workflow_versions v ON "
-                              "v.workflow_id = w.id AND v.version = COALESCE($3::int, w.version) "
-                              "WHERE w.id = $1 AND w.org_id = $2 AND w.deleted_at IS NULL",
-                              3, p, &err);
-    return one(r, err, row);
+    return db_one_row(c,
+                      "SELECT " WF_COLS " FROM workflows w JOIN workflow_versions v ON "
+                      "v.workflow_id = w.id AND v.version = COALESCE($3::int, w.version) "
+                      "WHERE w.id = $1 AND w.org_id = $2 AND w.deleted_at IS NULL",
+                      3, p, wf_row, row);
 }
 
 int workflows_db_exists(pg_conn_t *c, const char *id, const char *org_id)
 {
     const char *p[] = {id, org_id};
-    int err = 0;
-    pg_result_t *r =
-        pg_query(c, "SELECT 1 FROM workflows WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL",
-                 2, p, &err);
-    if (!r)
-        return err;
-    int rc = pg_nrows(r) == 1 ? 0 : FENTA_ENOTFOUND;
-    pg_result_free(&r);
-    return rc;
+    return db_one_row(
+        c, "SELECT 1 FROM workflows WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL", 2, p,
+        NULL, NULL);
 }
 
 int workflows_db_update(pg_conn_t *c, const char *id, const char *org_id, const char *name,

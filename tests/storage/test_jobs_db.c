@@ -21,31 +21,18 @@ static char org_a[37], org_b[37], wf[37];
 
 #define NOBODY "00000000-0000-4000-8000-000000000000"
 
-static void scalar(const char *sql, const char *p1, char out[37])
-{
-    int err = 0;
-    const char *p[] = {p1};
-    pg_result_t *r = pg_query(c, sql, p1 ? 1 : 0, p, &err);
-    cr_assert_not_null(r, "%s: %s", sql, pg_error_message(c));
-    snprintf(out, 37, "%s", pg_get(r, 0, 0));
-    pg_result_free(&r);
-}
-
 static void setup(void)
 {
-    pool = fx_pg_fresh_pool(2);
-    int err = 0;
-    c = pg_acquire(pool, 10000, &err);
-    cr_assert_not_null(c, "%s", fenta_strerror(err));
-    scalar("INSERT INTO orgs (name) VALUES ('a') RETURNING id", NULL, org_a);
-    scalar("INSERT INTO orgs (name) VALUES ('b') RETURNING id", NULL, org_b);
-    scalar("INSERT INTO workflows (org_id, name) VALUES ($1, 'w') RETURNING id", org_a, wf);
+    c = fx_pg_fresh_conn(2, &pool);
+    fx_pg_org(pool, "a", org_a);
+    fx_pg_org(pool, "b", org_b);
+    fx_pg_row(c, "INSERT INTO workflows (org_id, name) VALUES ($1, 'w') RETURNING id", org_a, NULL,
+              wf, sizeof wf);
 }
 
 static void teardown(void)
 {
-    pg_release(pool, &c);
-    pg_pool_destroy(&pool);
+    fx_pg_fresh_conn_end(&pool, &c);
 }
 
 TestSuite(jobs_db, .init = setup, .fini = teardown, .timeout = 60);
@@ -222,7 +209,8 @@ Test(jobs_db, admission_holds_the_cap_and_the_order)
     cr_expect_eq(json_array_size(open), 3);
     json_decref(open);
     /* the organisation's own cap wins over the default */
-    scalar("UPDATE orgs SET max_running_jobs = 2 WHERE id = $1 RETURNING id", org_a, ids[0]);
+    fx_pg_row(c, "UPDATE orgs SET max_running_jobs = 2 WHERE id = $1 RETURNING id", org_a, NULL,
+              ids[0], sizeof ids[0]);
     cr_expect_eq(pg_tx(pool, admit_tx, urgent), 0);
 }
 

@@ -4,7 +4,6 @@
  * firing claimed once, its outcome on the run and the schedule, keyset
  * pages in both orders, and what the actor and the recovery read. */
 #include "runtime/error.h"
-#include "storage/migrate.h"
 #include "storage/pg.h"
 #include "storage/schedules_db.h"
 #include "tests/support/pg_fixture.h"
@@ -16,43 +15,22 @@
 
 #define MISSING "00000000-0000-4000-8000-000000000000"
 
-static char *conninfo;
 static pg_pool_t *pool;
 static pg_conn_t *c;
 static char org[37], other[37], wf[37];
 
-/* The first cell of sql with up to two parameters, into out. */
-static void cell(const char *sql, const char *p1, const char *p2, char *out, size_t cap)
-{
-    const char *p[] = {p1, p2};
-    int err = 0;
-    pg_result_t *r = pg_query(c, sql, p1 ? p2 ? 2 : 1 : 0, p, &err);
-    cr_assert_not_null(r, "%s: %s", sql, fenta_strerror(err));
-    cr_assert_eq(pg_nrows(r), 1, "%s", sql);
-    snprintf(out, cap, "%s", pg_get(r, 0, 0) ? pg_get(r, 0, 0) : "");
-    pg_result_free(&r);
-}
-
 static void setup(void)
 {
-    conninfo = fx_pg_fresh_db();
-    int err = 0;
-    pool = pg_pool_new(conninfo, 2, &err);
-    cr_assert_not_null(pool);
-    cr_assert_eq(migrate_apply(pool, FENTA_SOURCE_SCHEMAS "/sql", NULL), 0);
-    c = pg_acquire(pool, 5000, &err);
-    cr_assert_not_null(c, "%s", fenta_strerror(err));
-    cell("INSERT INTO orgs (name) VALUES ('o') RETURNING id", NULL, NULL, org, sizeof org);
-    cell("INSERT INTO orgs (name) VALUES ('p') RETURNING id", NULL, NULL, other, sizeof other);
-    cell("INSERT INTO workflows (org_id, name) VALUES ($1, 'w') RETURNING id", org, NULL, wf,
-         sizeof wf);
+    c = fx_pg_fresh_conn(2, &pool);
+    fx_pg_org(pool, "o", org);
+    fx_pg_org(pool, "p", other);
+    fx_pg_row(c, "INSERT INTO workflows (org_id, name) VALUES ($1, 'w') RETURNING id", org, NULL,
+              wf, sizeof wf);
 }
 
 static void teardown(void)
 {
-    pg_release(pool, &c);
-    pg_pool_destroy(&pool);
-    free(conninfo);
+    fx_pg_fresh_conn_end(&pool, &c);
 }
 
 TestSuite(schedules_db, .init = setup, .fini = teardown, .timeout = 60);
@@ -187,11 +165,12 @@ Test(schedules_db, a_firing_is_claimed_once)
     cr_assert_eq(schedules_db_claim_run(c, id, due, org, "node-b", 1798761666000LL, &mine, &at), 0);
     cr_assert(!mine);
     char n[8];
-    cell("SELECT count(*) FROM schedule_runs WHERE schedule_id = $1", id, NULL, n, sizeof n);
+    fx_pg_row(c, "SELECT count(*) FROM schedule_runs WHERE schedule_id = $1", id, NULL, n,
+              sizeof n);
     cr_assert_str_eq(n, "1");
 
     char job[37];
-    cell("SELECT gen_random_uuid()", NULL, NULL, job, sizeof job);
+    fx_pg_row(c, "SELECT gen_random_uuid()", NULL, NULL, job, sizeof job);
     cr_assert_eq(schedules_db_record_run(c, id, due, "started", job,
                                          "{\"outcome\":\"started\",\"detail\":{}}"),
                  0);

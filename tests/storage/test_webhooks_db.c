@@ -6,7 +6,6 @@
  * result batch: a newer write wins, failures set failing_since and an
  * endpoint failing too long is disabled. */
 #include "runtime/error.h"
-#include "storage/migrate.h"
 #include "storage/pg.h"
 #include "storage/webhooks_db.h"
 #include "tests/support/pg_fixture.h"
@@ -19,41 +18,20 @@
 #define MISSING "00000000-0000-4000-8000-000000000000"
 #define DID "11111111-1111-4111-8111-111111111111"
 
-static char *conninfo;
 static pg_pool_t *pool;
 static pg_conn_t *c;
 static char org[37], other[37];
 
-/* The first cell of sql with one parameter, into out ("" for NULL). */
-static void cell(const char *sql, const char *p1, char *out, size_t cap)
-{
-    const char *p[] = {p1};
-    int err = 0;
-    pg_result_t *r = pg_query(c, sql, p1 ? 1 : 0, p, &err);
-    cr_assert_not_null(r, "%s: %s", sql, fenta_strerror(err));
-    cr_assert_eq(pg_nrows(r), 1, "%s", sql);
-    snprintf(out, cap, "%s", pg_get(r, 0, 0) ? pg_get(r, 0, 0) : "");
-    pg_result_free(&r);
-}
-
 static void setup(void)
 {
-    conninfo = fx_pg_fresh_db();
-    int err = 0;
-    pool = pg_pool_new(conninfo, 2, &err);
-    cr_assert_not_null(pool);
-    cr_assert_eq(migrate_apply(pool, FENTA_SOURCE_SCHEMAS "/sql", NULL), 0);
-    c = pg_acquire(pool, 5000, &err);
-    cr_assert_not_null(c, "%s", fenta_strerror(err));
-    cell("INSERT INTO orgs (name) VALUES ('o') RETURNING id", NULL, org, sizeof org);
-    cell("INSERT INTO orgs (name) VALUES ('p') RETURNING id", NULL, other, sizeof other);
+    c = fx_pg_fresh_conn(2, &pool);
+    fx_pg_org(pool, "o", org);
+    fx_pg_org(pool, "p", other);
 }
 
 static void teardown(void)
 {
-    pg_release(pool, &c);
-    pg_pool_destroy(&pool);
-    free(conninfo);
+    fx_pg_fresh_conn_end(&pool, &c);
 }
 
 TestSuite(webhooks_db, .init = setup, .fini = teardown, .timeout = 60);

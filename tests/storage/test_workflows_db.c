@@ -23,29 +23,16 @@ static char org_a[37], org_b[37];
 
 #define NOBODY "00000000-0000-4000-8000-000000000000"
 
-static void scalar(const char *sql, char out[37])
-{
-    int err = 0;
-    pg_result_t *r = pg_query(c, sql, 0, NULL, &err);
-    cr_assert_not_null(r, "%s: %s", sql, pg_error_message(c));
-    snprintf(out, 37, "%s", pg_get(r, 0, 0));
-    pg_result_free(&r);
-}
-
 static void setup(void)
 {
-    pool = fx_pg_fresh_pool(2);
-    int err = 0;
-    c = pg_acquire(pool, 10000, &err);
-    cr_assert_not_null(c, "%s", fenta_strerror(err));
-    scalar("INSERT INTO orgs (name) VALUES ('a') RETURNING id", org_a);
-    scalar("INSERT INTO orgs (name) VALUES ('b') RETURNING id", org_b);
+    c = fx_pg_fresh_conn(2, &pool);
+    fx_pg_org(pool, "a", org_a);
+    fx_pg_org(pool, "b", org_b);
 }
 
 static void teardown(void)
 {
-    pg_release(pool, &c);
-    pg_pool_destroy(&pool);
+    fx_pg_fresh_conn_end(&pool, &c);
 }
 
 TestSuite(workflows_db, .init = setup, .fini = teardown, .timeout = 60);

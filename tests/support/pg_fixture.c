@@ -297,6 +297,32 @@ pg_pool_t *fx_pg_fresh_pool(int n)
     return pool;
 }
 
+pg_conn_t *fx_pg_fresh_conn(int n, pg_pool_t **pool)
+{
+    *pool = fx_pg_fresh_pool(n);
+    int err = 0;
+    pg_conn_t *c = pg_acquire(*pool, 10000, &err);
+    cr_assert_not_null(c, "pg_acquire: %s", fenta_strerror(err));
+    return c;
+}
+
+void fx_pg_fresh_conn_end(pg_pool_t **pool, pg_conn_t **c)
+{
+    pg_release(*pool, c);
+    pg_pool_destroy(pool);
+}
+
+void fx_pg_row(pg_conn_t *c, const char *sql, const char *p1, const char *p2, char *out, size_t cap)
+{
+    const char *p[] = {p1, p2};
+    int err = 0;
+    pg_result_t *r = pg_query(c, sql, p1 ? p2 ? 2 : 1 : 0, p, &err);
+    cr_assert_not_null(r, "%s: %s (%s)", sql, fenta_strerror(err), pg_error_message(c));
+    cr_assert_eq(pg_nrows(r), 1, "%s", sql);
+    snprintf(out, cap, "%s", pg_get(r, 0, 0) ? pg_get(r, 0, 0) : "");
+    pg_result_free(&r);
+}
+
 void fx_pg_org(pg_pool_t *pool, const char *name, char id[37])
 {
     char *o =

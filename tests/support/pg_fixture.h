@@ -19,6 +19,8 @@
 #define FENTA_TEST_PG_FIXTURE_H
 #include "storage/pg.h"
 
+#include <stddef.h>
+
 /* conninfo of database "fenta" on this process's cluster, starting the
  * cluster if needed. Borrowed, valid for the process. */
 const char *fx_pg_conninfo(void);
@@ -39,6 +41,19 @@ const char *fx_pg_data_dir(void);
  * migration of schemas/sql applied: what a suite of an actor or a storage
  * module starts from. Destroy it with pg_pool_destroy. */
 pg_pool_t *fx_pg_fresh_pool(int n);
+/* A connection of a new fx_pg_fresh_pool(n), which goes into *pool: what a
+ * storage module's suite runs its statements on. Release it to *pool before
+ * destroying the pool. */
+pg_conn_t *fx_pg_fresh_conn(int n, pg_pool_t **pool);
+/* The end of fx_pg_fresh_conn: releases *c to *pool, destroys the pool and
+ * NULLs both. */
+void fx_pg_fresh_conn_end(pg_pool_t **pool, pg_conn_t **c);
+/* The first cell of the one row sql returns on c, with up to two text
+ * parameters (the first NULL ends them), into out ("" for SQL NULL). Runs on
+ * the caller's connection, so it sees the caller's open transaction; asserts
+ * the query runs and returns exactly one row. */
+void fx_pg_row(pg_conn_t *c, const char *sql, const char *p1, const char *p2, char *out,
+               size_t cap);
 /* A new organisation (a row of orgs named name); its id into id[37]. */
 void fx_pg_org(pg_pool_t *pool, const char *name, char id[37]);
 /* The first cell of the first row of sql, run on a connection of pool with
