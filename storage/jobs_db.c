@@ -110,8 +110,7 @@ int jobs_db_exists(pg_conn_t *c, const char *id, const char *org_id)
 int jobs_db_delete(pg_conn_t *c, const char *id)
 {
     const char *p[] = {id};
-    int n = pg_exec(c, "DELETE FROM jobs WHERE id = $1", 1, p);
-    return n < 0 ? n : n == 1 ? 0 : FENTA_ENOTFOUND;
+    return db_exec_some(c, "DELETE FROM jobs WHERE id = $1", 1, p);
 }
 
 /* ---- reading and steering (the API) -------------------------------------------- */
@@ -176,8 +175,7 @@ int jobs_db_claim(pg_conn_t *c, const char *id, const char *org_id, const char *
 int jobs_db_set_status(pg_conn_t *c, const char *id, const char *status)
 {
     const char *p[] = {id, status};
-    int n = pg_exec(c, "UPDATE jobs SET status = $2 WHERE id = $1", 2, p);
-    return n < 0 ? n : n == 1 ? 0 : FENTA_ENOTFOUND;
+    return db_exec_some(c, "UPDATE jobs SET status = $2 WHERE id = $1", 2, p);
 }
 
 /* ---- the job actor ---------------------------------------------------------------- */

@@ -78,11 +78,10 @@ int templates_db_update(pg_conn_t *c, const char *id, const char *org_id, const 
 int templates_db_delete(pg_conn_t *c, const char *id, const char *org_id)
 {
     const char *p[] = {id, org_id};
-    int n = pg_exec(c,
-                    "UPDATE templates SET deleted_at = now() WHERE id = $1 AND org_id = $2 AND "
-                    "deleted_at IS NULL",
-                    2, p);
-    return n < 0 ? n : n == 1 ? 0 : FENTA_ENOTFOUND;
+    return db_exec_some(c,
+                        "UPDATE templates SET deleted_at = now() WHERE id = $1 AND org_id = $2 AND "
+                        "deleted_at IS NULL",
+                        2, p);
 }
 
 int templates_db_list(pg_conn_t *c, const char *org_id, const db_page_t *page, db_page_rows_t *out)

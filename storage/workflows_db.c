@@ -78,7 +78,7 @@ int workflows_db_update(pg_conn_t *c, const char *id, const char *org_id, const 
     const char *p[] = {id, org_id, name, description, g, updated_by};
     /* One statement: the version number comes from the row it updates, so
      * two saves at once get two versions, never the same one. */
-    int n = pg_exec(
+    int rc = db_exec_some(
         c,
         "WITH w AS (UPDATE workflows SET name = COALESCE($3, name), description = "
         "COALESCE($4, description), version = version + CASE WHEN $5::jsonb IS NULL THEN 0 ELSE "
@@ -88,17 +88,16 @@ int workflows_db_update(pg_conn_t *c, const char *id, const char *org_id, const 
         "SELECT w.id FROM w",
         6, p);
     free(g);
-    return n < 0 ? n : n == 1 ? 0 : FENTA_ENOTFOUND;
+    return rc;
 }
 
 int workflows_db_delete(pg_conn_t *c, const char *id, const char *org_id)
 {
     const char *p[] = {id, org_id};
-    int n = pg_exec(c,
-                    "UPDATE workflows SET deleted_at = now() WHERE id = $1 AND org_id = $2 AND "
-                    "deleted_at IS NULL",
-                    2, p);
-    return n < 0 ? n : n == 1 ? 0 : FENTA_ENOTFOUND;
+    return db_exec_some(c,
+                        "UPDATE workflows SET deleted_at = now() WHERE id = $1 AND org_id = $2 AND "
+                        "deleted_at IS NULL",
+                        2, p);
 }
 
 int workflows_db_list(pg_conn_t *c, const char *org_id, const db_page_t *page, db_page_rows_t *out)
