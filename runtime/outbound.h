@@ -107,6 +107,11 @@ typedef struct {
     int64_t retry_base_ms;           /* first backoff ceiling, doubling; 0 = 500 */
     int64_t retry_max_wait_ms;       /* longest wait before a retry; a longer Retry-After ends
                                         the retries with that answer; 0 = 30000 */
+    const char *aws_sigv4;           /* sign with AWS Signature V4 (libcurl's CURLOPT_AWS_SIGV4):
+                                        "aws:amz:REGION:SERVICE", e.g. "aws:amz:us-east-1:s3";
+                                        copied; NULL = unsigned. S3 calls made by the server */
+    const char *aws_key_id;          /* the access key id for aws_sigv4; copied */
+    const char *aws_secret;          /* and its secret; copied, wiped when the request ends */
     void *arg;                       /* handed back in the result */
 } outbound_request_t;
 

@@ -55,6 +55,8 @@ typedef struct outbound__req {
     int attempts;                        /* transfers started */
     int64_t retry_base_ms, retry_max_ms; /* backoff, defaults applied */
     int64_t due_us;                      /* parked: when to start again (clock_mono_us) */
+    char *sigv4;                         /* CURLOPT_AWS_SIGV4, or NULL; ours */
+    char *userpwd;                       /* "key id:secret" for it, or NULL; ours, wiped */
     void *arg;                           /* the caller's */
     outbound__waiter_t *waiter;          /* outbound_do's, or NULL for done */
     CURL *easy;                          /* while running */

@@ -6,6 +6,7 @@
  * running transfer runs on that loop's thread. */
 #include "runtime/backoff.h"
 #include "runtime/clock.h"
+#include "runtime/crypto.h"
 #include "runtime/error.h"
 #include "runtime/outbound_internal.h"
 #include "runtime/vec.h"
@@ -53,6 +54,11 @@ void outbound__req_free(outbound__req_t *q)
     free(q->want);
     free(q->resp);
     free(q->hv);
+    free(q->sigv4);
+    if (q->userpwd) {
+        crypto_wipe(q->userpwd, strlen(q->userpwd));
+        free(q->userpwd);
+    }
     free(q);
 }
 
@@ -120,7 +126,8 @@ int outbound__req_new(outbound_t *c, const outbound_request_t *r, outbound__req_
     if (!r || !r->key || !r->url || (!r->body && r->body_len) || (r->body && r->body_read) ||
         (r->body_read && r->body_size < -1) || r->connect_timeout_ms < 0 ||
         r->total_timeout_ms < 0 || r->max_retries < 0 || r->retry_base_ms < 0 ||
-        r->retry_max_wait_ms < 0 || (r->method && !method_ok(r->method)))
+        r->retry_max_wait_ms < 0 || (r->method && !method_ok(r->method)) ||
+        (r->aws_sigv4 && (!r->aws_key_id || !r->aws_secret || strchr(r->aws_key_id, ':'))))
         return FENTA_EINVAL;
     bool has_body = r->body || r->body_read;
     const char *method = r->method ? r->method : has_body ? "POST" : "GET";
@@ -159,6 +166,14 @@ int outbound__req_new(outbound_t *c, const outbound_request_t *r, outbound__req_
     q->retry_max_ms = r->retry_max_wait_ms ? r->retry_max_wait_ms : DEFAULT_RETRY_MAX_MS;
     bool has_type = false;
     int rc = want_copy(q, r->want_headers);
+    if (rc == 0 && r->aws_sigv4) {
+        /* Key ids never hold ':', so curl splits "id:secret" at the first. */
+        size_t n = strlen(r->aws_key_id) + strlen(r->aws_secret) + 2;
+        if (!(q->sigv4 = strdup(r->aws_sigv4)) || !(q->userpwd = malloc(n)))
+            rc = FENTA_ENOMEM;
+        else
+            snprintf(q->userpwd, n, "%s:%s", r->aws_key_id, r->aws_secret);
+    }
     for (size_t i = 0; rc == 0 && r->headers && r->headers[i]; i++) {
         rc = header_ok(r->headers[i]) ? append(&q->hdr, r->headers[i]) : FENTA_EINVAL;
         has_type = has_type || strncasecmp(r->headers[i], "content-type:", 13) == 0;
@@ -409,6 +424,12 @@ int outbound__start(outbound_t *c, outbound__req_t *q)
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, q);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, q->cerr);
     curl_easy_setopt(e, CURLOPT_USERAGENT, c->user_agent);
+    /* Handles are pooled: a request that does not sign clears what the
+     * handle's last one set, so no credentials ride along. */
+    curl_easy_setopt(e, CURLOPT_AWS_SIGV4, q->sigv4);
+    curl_easy_setopt(e, CURLOPT_USERPWD, q->userpwd);
+    if (!q->sigv4)
+        curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
     if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
         curl_easy_cleanup(e);
         q->easy = NULL;

@@ -846,6 +846,55 @@ Test(outbound, asked_headers_are_returned)
     outbound_destroy(&c);
 }
 
+/* S3 calls made by the server sign with SigV4 in the header (libcurl's
+ * CURLOPT_AWS_SIGV4); the next request on the same pooled handle carries no
+ * credentials. The signature's value is checked against a real verifier by
+ * the S3 tests of the object store. */
+Test(outbound, sigv4_signs_and_the_next_request_does_not)
+{
+    outbound_t *c = client((outbound_opts_t){.allow_loopback = true});
+    outbound_request_t q = {.key = "s3",
+                            .method = "PUT",
+                            .url = url("/echo"),
+                            .body = "hello",
+                            .body_len = 5,
+                            .headers = (const char *[]){"Content-Type: text/plain", NULL},
+                            .aws_sigv4 = "aws:amz:us-east-1:s3",
+                            .aws_key_id = "AKIDEXAMPLE",
+                            .aws_secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"};
+    outbound_result_t r;
+    cr_assert_eq(outbound_do(c, &q, &r), 0);
+    cr_assert_eq(r.outcome, OUTBOUND_OK, "%s", r.error);
+    outbound_result_free(&r);
+    char method[16], head[4096];
+    size_t len;
+    unsigned sum;
+    echo_seen(method, sizeof method, head, sizeof head, &len, &sum);
+    const char *auth =
+        strcasestr(head, "\r\nAuthorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/");
+    cr_assert_not_null(auth, "%s", head);
+    cr_assert_not_null(strstr(auth, "/us-east-1/s3/aws4_request, SignedHeaders="), "%s", head);
+    const char *sig = strstr(auth, "Signature=");
+    cr_assert_not_null(sig, "%s", head);
+    size_t hex = strspn(sig + 10, "0123456789abcdef");
+    cr_assert_eq(hex, 64, "%s", head);
+    cr_assert_not_null(strcasestr(head, "\r\nX-Amz-Date: "), "%s", head);
+    cr_assert_null(strstr(head, "wJalrXUtnFEMI"), "the secret never travels");
+
+    outbound_request_t plain = {.key = "s3", .url = url("/echo")};
+    cr_assert_eq(outbound_do(c, &plain, &r), 0);
+    outbound_result_free(&r);
+    echo_seen(method, sizeof method, head, sizeof head, &len, &sum);
+    cr_assert_null(strcasestr(head, "\r\nAuthorization:"), "%s", head);
+
+    q.aws_secret = NULL;
+    cr_assert_eq(outbound_do(c, &q, &r), FENTA_EINVAL);
+    q.aws_secret = "s";
+    q.aws_key_id = "a:b";
+    cr_assert_eq(outbound_do(c, &q, &r), FENTA_EINVAL);
+    outbound_destroy(&c);
+}
+
 static ssize_t read_pattern(void *arg, int64_t off, void *buf, size_t cap)
 {
     int64_t total = *(int64_t *)arg;
