@@ -169,6 +169,78 @@ static void prism_stop(void)
 /* Starts prism in front of the server at FENTA_TEST_API_URL (a grandchild
  * handed to init, as the server is) and publishes its URL; false with its
  * log's tail when it does not listen within 60 s. */
+/* Runs child(arg) in a grandchild handed to init by an intermediate
+ * process that exits at once, and returns the grandchild's pid (or -1).
+ * Criterion's runner reaps (and waits on) every child of its own, and must
+ * not meet one it did not start (it spins on the zombie of a server killed
+ * with SIGKILL). child execs or _exits; it never returns. */
+static pid_t spawn_orphan(void (*child)(void *), void *arg)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    pid_t mid = fork();
+    if (mid == 0) {
+        close(fds[0]);
+        pid_t pid = fork();
+        if (pid == 0) {
+            child(arg);
+            _exit(127);
+        }
+        ssize_t w = write(fds[1], &pid, sizeof pid);
+        _exit(w == (ssize_t)sizeof pid ? 0 : 1);
+    }
+    close(fds[1]);
+    pid_t pid = -1;
+    if (mid < 0 || read(fds[0], &pid, sizeof pid) != (ssize_t)sizeof pid)
+        pid = -1;
+    close(fds[0]);
+    if (mid > 0)
+        waitpid(mid, NULL, 0);
+    return pid;
+}
+
+/* What the proxy's child needs: its log, the server it fronts, its port. */
+typedef struct {
+    const char *log, *upstream, *port;
+} prism_child_t;
+
+static void prism_exec(void *arg)
+{
+    const prism_child_t *a = arg;
+    if (!freopen(a->log, "w", stdout) || dup2(STDOUT_FILENO, STDERR_FILENO) < 0)
+        _exit(127);
+    closefrom(3);
+    execl(PRISM_BIN, "prism", "proxy", FENTA_SOURCE_SCHEMAS "/openapi.json", a->upstream,
+          "--errors", "--host", "127.0.0.1", "--port", a->port,
+          /* its log keeps what went wrong, not a line per request */
+          "--verboseLevel", "warn", (char *)NULL);
+}
+
+/* What the server's child needs: its config file, log and data folder. */
+typedef struct {
+    const char *cfg, *log, *data;
+} server_child_t;
+
+static void server_exec(void *arg)
+{
+    const server_child_t *a = arg;
+    FILE *o = freopen(a->log, "w", stderr);
+    (void)o;
+    /* Nothing of the test runner's (its pipes to the workers) may stay
+     * open in the server, which outlives the process that started it. */
+    closefrom(3);
+    setenv("FENTA_CONFIG", a->cfg, 1);
+    setenv("FENTA_DATA_DIR", a->data, 1);
+    setenv("FENTA_LISTEN", "127.0.0.1:0", 1);
+    setenv("FENTA_LOOPS", "2", 1);
+    setenv("FENTA_LOG_LEVEL", "info", 1); /* the ready line is at info */
+    char clk[620];
+    snprintf(clk, sizeof clk, "%s/clock_skew_ms", data_root);
+    setenv("FENTA_TEST_CLOCK_FILE", clk, 1); /* fx_clock_advance; kept across restarts */
+    execl(FENTA_BINARY, "fenta", "serve", (char *)NULL);
+}
+
 static bool prism_try(void);
 
 static bool prism_start(void)
@@ -200,32 +272,9 @@ static bool prism_try(void)
     pid_file("prism.log", log, sizeof log);
     pid_file("prism.pid", pidp, sizeof pidp);
     snprintf(ports, sizeof ports, "%d", port);
-    int fds[2];
-    if (pipe(fds) != 0)
-        return false;
-    pid_t mid = fork();
-    if (mid == 0) {
-        pid_t pid = fork();
-        if (pid == 0) {
-            if (!freopen(log, "w", stdout) || dup2(STDOUT_FILENO, STDERR_FILENO) < 0)
-                _exit(127);
-            closefrom(3);
-            execl(PRISM_BIN, "prism", "proxy", FENTA_SOURCE_SCHEMAS "/openapi.json", upstream,
-                  "--errors", "--host", "127.0.0.1", "--port", ports,
-                  /* its log keeps what went wrong, not a line per request */
-                  "--verboseLevel", "warn", (char *)NULL);
-            _exit(127);
-        }
-        ssize_t w = write(fds[1], &pid, sizeof pid);
-        _exit(w == (ssize_t)sizeof pid ? 0 : 1);
-    }
-    close(fds[1]);
-    pid_t pid = -1;
-    if (mid < 0 || read(fds[0], &pid, sizeof pid) != (ssize_t)sizeof pid)
-        pid = -1;
-    close(fds[0]);
-    if (mid > 0)
-        waitpid(mid, NULL, 0);
+    /* The proxy is handed to init, like the server (spawn_orphan). */
+    prism_child_t pc = {log, upstream, ports};
+    pid_t pid = spawn_orphan(prism_exec, &pc);
     if (pid <= 0)
         return false;
     FILE *f = fopen(pidp, "w");
@@ -266,49 +315,15 @@ static void fx_api_stop(void)
 
 /* Starts `fenta serve` on DATA_ROOT/data with DATA_ROOT/config.json, its
  * log (stderr) truncated into DATA_ROOT/server.log; returns its pid. The
- * server is a grandchild, handed to init by an intermediate process that
- * exits at once: Criterion's runner reaps (and waits on) every child of its
- * own, and must not meet one it did not start (it spins on the zombie of a
- * server killed with SIGKILL). */
+ * server is handed to init (spawn_orphan). */
 static pid_t spawn_server(void)
 {
     char cfg[600], log[600], data[600];
     snprintf(cfg, sizeof cfg, "%s/config.json", data_root);
     snprintf(log, sizeof log, "%s/server.log", data_root);
     snprintf(data, sizeof data, "%s/data", data_root);
-    int fds[2];
-    if (pipe(fds) != 0)
-        return -1;
-    pid_t mid = fork();
-    if (mid == 0) {
-        pid_t pid = fork();
-        if (pid == 0) {
-            FILE *o = freopen(log, "w", stderr);
-            (void)o;
-            /* Nothing of the test runner's (its pipes to the workers) may stay
-             * open in the server, which outlives the process that started it. */
-            closefrom(3);
-            setenv("FENTA_CONFIG", cfg, 1);
-            setenv("FENTA_DATA_DIR", data, 1);
-            setenv("FENTA_LISTEN", "127.0.0.1:0", 1);
-            setenv("FENTA_LOOPS", "2", 1);
-            setenv("FENTA_LOG_LEVEL", "info", 1); /* the ready line is at info */
-            char clk[620];
-            snprintf(clk, sizeof clk, "%s/clock_skew_ms", data_root);
-            setenv("FENTA_TEST_CLOCK_FILE", clk, 1); /* fx_clock_advance; kept across restarts */
-            execl(FENTA_BINARY, "fenta", "serve", (char *)NULL);
-            _exit(127);
-        }
-        ssize_t w = write(fds[1], &pid, sizeof pid);
-        _exit(w == (ssize_t)sizeof pid ? 0 : 1);
-    }
-    close(fds[1]);
-    pid_t pid = -1;
-    if (mid < 0 || read(fds[0], &pid, sizeof pid) != (ssize_t)sizeof pid)
-        pid = -1;
-    close(fds[0]);
-    if (mid > 0)
-        waitpid(mid, NULL, 0);
+    server_child_t sc = {cfg, log, data};
+    pid_t pid = spawn_orphan(server_exec, &sc);
     if (pid > 0)
         write_server_pid(pid);
     return pid;
